@@ -1,0 +1,298 @@
+"""The ``fsmtrader`` command line. Errors in input are one line on stderr, never a trace."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from fsmtrader.config import Settings, default_toml, load_settings
+from fsmtrader.engine import Engine
+from fsmtrader.errors import FsmTraderError
+from fsmtrader.feeds import Candles, load_csv, synthetic_market
+from fsmtrader.fsm.table import check_table, render_mermaid, render_table
+from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import (
+    RunResult,
+    filters_from_price,
+    load_markets_file,
+    new_run_dir,
+    run_session,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="fsmtrader: a crash-safe spot trading engine built on explicit state machines.",
+)
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file (see `fsmtrader config`).")
+]
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a command; known errors become one red line and exit code 2, anything else a
+    one-line message with the trace saved to a file (not dumped on the user)."""
+    try:
+        return fn()
+    except FsmTraderError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        crash = Path("fsmtrader-crash.log")
+        crash.write_text(traceback.format_exc())
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (trace in {crash})")
+        raise typer.Exit(1) from None
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return load_settings(config, overrides=clean or None)
+
+
+@app.command()
+def fsm(
+    mermaid: Annotated[bool, typer.Option(help="Print a Mermaid state diagram instead.")] = False,
+) -> None:
+    """Print the symbol state machine's transition table (the single source of truth)."""
+    out.print(render_mermaid() if mermaid else render_table(), highlight=False, markup=False)
+    problems = check_table()
+    if problems:
+        for p in problems:
+            err.print(f"[red]table problem:[/red] {p}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def config(
+    config: ConfigOpt = None,
+    defaults: Annotated[bool, typer.Option(help="Print the commented default file.")] = False,
+) -> None:
+    """Validate and print the effective settings (or the commented defaults)."""
+
+    def run() -> None:
+        if defaults:
+            out.print(default_toml(), highlight=False, markup=False)
+            return
+        s = _settings(config)
+        out.print_json(json.dumps(s.redacted_dict()))
+
+    _guard(run)
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    hours: Annotated[float | None, typer.Option(help="Simulated hours to trade.")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Simulated seconds per wall second (0: as fast as possible)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No live table; summary only.")] = False,
+) -> None:
+    """Paper-trade a synthetic market on the built-in simulated exchange (no keys, no network)."""
+
+    def run() -> None:
+        s = _settings(config, seed=seed, demo={"hours": hours} if hours else None)
+        minutes = int(s.demo.hours * 60)
+        warm = s.entry.anchor_window_min
+        market = synthetic_market(s.market.symbols, minutes=warm + minutes, seed=s.seed)
+        backfill = [c.slice(0, warm) for c in market]
+        series = [c.slice(warm, warm + minutes) for c in market]
+        filters = {
+            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in series
+        }
+        pace = s.demo.speed if speed is None else speed
+        if pace == 0 and speed is None and not quiet and sys.stdout.isatty():
+            pace = 3600.0  # an hour a second: long enough to watch, short enough to wait for
+        err.print(
+            f"demo: paper session, {len(series)} symbols x {minutes} one-minute bars "
+            f"({s.demo.hours:g} h simulated), seed {s.seed}, speed "
+            f"{'max' if pace == 0 else f'{pace:g}x'}"
+        )
+        result = _run_with_display(
+            s, series, filters, "demo", backfill=backfill, speed=pace, quiet=quiet
+        )
+        _print_summary(result)
+
+    _guard(run)
+
+
+@app.command()
+def backtest(
+    data: Annotated[
+        Path, typer.Option("--data", help="OHLCV CSV: timestamp_ms,open,high,low,close,volume")
+    ],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol the file holds, e.g. LTC/USDT")],
+    config: ConfigOpt = None,
+    markets: Annotated[
+        Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Backtest the strategy on a candle file with the same engine as paper and live."""
+
+    def run() -> None:
+        s = _settings(config, market={"symbols": [symbol]}, mode="backtest")
+        skipped: list[str] = []
+        candles = load_csv(data, symbol, on_skip=skipped.append)
+        filters, source = _backtest_filters(symbol, candles, markets, s.market.quote)
+        if not as_json:
+            f = filters[symbol]
+            err.print(
+                f"backtest: {len(candles)} candles of {symbol} from {data}; filters ({source}): "
+                f"tick {f.tick_size}, step {f.step_size}, min_qty {f.min_qty}, "
+                f"min_notional {f.min_notional}"
+                + (f"; skipped {len(skipped)} bad row(s)" if skipped else "")
+            )
+        extra = {"filters_source": source, "skipped_rows": len(skipped), "data": str(data)}
+        result = _run_with_display(s, [candles], filters, "backtest", quiet=as_json, extra=extra)
+        if as_json:
+            out.print_json(json.dumps(result.summary, default=str))
+        else:
+            _print_summary(result)
+
+    _guard(run)
+
+
+def _backtest_filters(
+    symbol: str, candles: Candles, markets: Path | None, quote: str
+) -> tuple[dict[str, MarketFilters], str]:
+    if markets is not None:
+        table = load_markets_file(markets)
+        if symbol not in table:
+            known = ", ".join(sorted(table))
+            raise FsmTraderError(f"--symbol {symbol}: not in {markets} (known: {known})")
+        return {symbol: table[symbol]}, f"from {markets}"
+    f = filters_from_price(symbol, candles.close[0], quote)
+    return {symbol: f}, "defaults derived from the data"
+
+
+def _run_with_display(
+    s: Settings,
+    series: list[Candles],
+    filters: dict[str, MarketFilters],
+    label: str,
+    *,
+    backfill: list[Candles] | None = None,
+    speed: float = 0.0,
+    quiet: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> RunResult:
+    run_dir = new_run_dir(s.runs_dir, label)
+    try:
+        if quiet:
+            return run_session(
+                s,
+                series,
+                filters,
+                run_dir,
+                backfill=backfill or (),
+                speed=speed,
+                extra_summary=extra,
+            )
+        with Live(console=err, refresh_per_second=8, transient=False) as live:
+
+            def progress(done: int, total: int, engine: Engine) -> None:
+                live.update(_status_table(done, total, engine))
+
+            return run_session(
+                s,
+                series,
+                filters,
+                run_dir,
+                backfill=backfill or (),
+                progress=progress,
+                speed=speed,
+                extra_summary=extra,
+            )
+    except BaseException:
+        partial = run_dir.with_name(run_dir.name + ".partial")
+        if partial.exists():
+            err.print(f"[yellow]run incomplete: partial output left in {partial}[/yellow]")
+        raise
+
+
+def _status_table(done: int, total: int, engine: Engine) -> Table:
+    pct = 100 * done / total if total else 100
+    pf = engine.portfolio
+    t = Table(
+        title=f"{done:,}/{total:,} bars ({pct:.0f}%)  trades {len(pf.trades)}  "
+        f"realised PnL {pf.realized_pnl:.4f} {pf.quote}  cash {pf.cash:.2f}"
+    )
+    t.add_column("symbol")
+    t.add_column("phase")
+    t.add_column("price", justify="right")
+    t.add_column("anchor", justify="right")
+    t.add_column("position", justify="right")
+    for sym, st in engine.states.items():
+        sig = engine.signals[sym]
+        pos = pf.positions.get(sym)
+        t.add_row(
+            sym,
+            st.phase.value,
+            f"{sig.last_close:g}",
+            f"{sig.anchor:g}",
+            f"{pos.qty}" if pos else "",
+        )
+    return t
+
+
+def _print_summary(result: RunResult) -> None:
+    s = result.summary
+    t = Table(title=f"summary — {result.run_dir}", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    rows = [
+        ("candles", f"{s['candles']:,}"),
+        ("trades", str(s["trades"])),
+        ("win rate", f"{100 * s['win_rate']:.1f} %"),
+        ("realised PnL", s["realized_pnl"]),
+        ("fees", s["fees"]),
+        ("orders", str(s["orders"])),
+        ("orders by final state", _kv(s["orders_by_final_state"])),
+        ("ghosts by reason", _kv(s["ghosts_by_reason"]) or "none"),
+        ("rejections", _kv(s["rejections_by_reason"]) or "none"),
+        ("dust", _kv(s["dust"]) or "none"),
+        ("guards blocked", str(s["guards_blocked"])),
+        ("open positions", _kv(s["open_positions"]) or "none"),
+        ("halted", s["halted"] or "no"),
+        ("audit sha256", s["audit_sha256"][:16] + "…"),
+        ("speed", f"{s['candles_per_s']:,} candles/s" if s["candles_per_s"] else "-"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    out.print(t)
+
+
+def _kv(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,682 @@
+"""The engine: the imperative shell around the symbol machines and the router.
+
+It takes its plugs (clock, exchange, settings; a feed drives it from outside), turns
+prices into events, runs the action each transition names, and feeds order outcomes back
+as events. It never reads the wall clock and never sleeps, so a backtest runs as fast as
+the CPU allows and the same input gives the same audit trail.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from fsmtrader.audit import EventBus
+from fsmtrader.clock import Clock, SimClock
+from fsmtrader.config import Settings
+from fsmtrader.errors import ExchangeError
+from fsmtrader.exchange.types import Exchange, Ticker
+from fsmtrader.fsm.machine import SymbolMachine, SymbolState, Transition, error_backoff_ms
+from fsmtrader.fsm.phases import Action, Event, Phase
+from fsmtrader.markets import MarketFilters, can_afford, preflight, q_price
+from fsmtrader.orders.intent import Intent, make_decision_id
+from fsmtrader.orders.router import OrderRecord, OrderRouter, RouterConfig
+from fsmtrader.orders.states import OrderState
+from fsmtrader.portfolio import Portfolio, Position
+from fsmtrader.strategy import DropSignal, ExitRule, ExitTracker
+
+log = logging.getLogger("fsmtrader.engine")
+BPS = Decimal(10_000)
+ZERO = Decimal(0)
+P, E, A = Phase, Event, Action
+# Phases in which a symbol holds, or is acquiring, a position: they use a slot.
+BUSY = frozenset(
+    {P.PLACE_BUY, P.WAIT_FILL, P.POSITION, P.EXIT_EVAL, P.PLACE_SELL, P.WAIT_SELL_FILL}
+)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        exchange: Exchange,
+        filters: dict[str, MarketFilters],
+        bus: EventBus | None = None,
+        starting_cash: Decimal | None = None,
+    ) -> None:
+        self.s = settings
+        self.clock = clock
+        self.exchange = exchange
+        self.filters = filters
+        self.bus = bus or EventBus()
+        unknown = [sym for sym in settings.market.symbols if sym not in filters]
+        if unknown:
+            raise ValueError(f"unknown symbol(s) on {exchange.name}: {', '.join(unknown)}")
+        cash = settings.market.starting_balance if starting_cash is None else starting_cash
+        self.portfolio = Portfolio(quote=settings.market.quote, cash=cash)
+        fee_rate = Decimal(str(settings.sim.taker_fee_bps)) / BPS
+        self.router = OrderRouter(
+            exchange,
+            self.portfolio,
+            filters,
+            clock,
+            self.bus,
+            RouterConfig(
+                max_retries=settings.router.max_retries,
+                backoff_ms=settings.router.backoff_ms,
+                slippage_guard_bps=Decimal(str(settings.router.slippage_guard_bps)),
+                fee_rate=fee_rate,
+            ),
+        )
+        self.machine = SymbolMachine(
+            self._on_transition,
+            self._on_rejected,
+            int(settings.router.idempotency_expiry_s * 1000),
+        )
+        now = clock.now_ms()
+        self.symbols = list(settings.market.symbols)
+        self.states = {sym: SymbolState(sym, entered_ms=now) for sym in self.symbols}
+        e = settings.entry
+        self.signals = {
+            sym: DropSignal(
+                e.anchor_window_min, e.drop_trigger_pct, e.sma_window_min if e.sma_filter else 0
+            )
+            for sym in self.symbols
+        }
+        x = settings.exit
+        self.exit_rule = ExitRule(
+            x.take_profit_pct, x.stop_loss_pct, x.trailing_activation_pct, x.trailing_distance_pct
+        )
+        self.exits: dict[str, ExitTracker] = {}
+        self.active: dict[str, str] = {}  # symbol -> intent_id of the order in flight
+        self.entry_ref: dict[str, Decimal] = {}  # symbol -> ask at the entry signal
+        self.exit_ref: dict[str, Decimal] = {}  # symbol -> bid when the exit began
+        self.exit_block_until: dict[str, int] = {}
+        self.buy_legs: dict[str, int] = {}
+        self.sell_legs: dict[str, int] = {}
+        self._timers: list[tuple[int, int, str]] = []
+        self.halted = ""
+        self.counts: Counter[str] = Counter()
+        self._actions: dict[Action, Callable[[SymbolState, Transition], None]] = {
+            A.NONE: self._noop,
+            A.BLOCK_ENTRY: self._block_entry,
+            A.EVALUATE_ENTRY: self._evaluate_entry,
+            A.SUBMIT_BUY: self._submit_buy,
+            A.CHECK_BUY: self._check_buy,
+            A.CANCEL_BUY: self._cancel_buy,
+            A.ABANDON_BUY: self._abandon_buy,
+            A.OPEN_POSITION: self._open_position,
+            A.EVALUATE_EXIT: self._evaluate_exit,
+            A.SUBMIT_SELL: self._submit_sell,
+            A.CHECK_SELL: self._check_sell,
+            A.CANCEL_SELL: self._cancel_sell,
+            A.RESUME_POSITION: self._resume_position,
+            A.RECORD_TRADE: self._record_trade,
+            A.START_COOLDOWN: self._noop,
+            A.ENTER_ERROR: self._enter_error,
+            A.LEAVE_ERROR: self._leave_error,
+        }
+        for st in self.states.values():
+            self._schedule(st)
+
+    # --- driving ------------------------------------------------------------------------
+    def on_bar(
+        self, ts: int, symbol: str, high: float, low: float, close: float, vol: float
+    ) -> None:
+        """One bar (or tick) of one symbol. The hot path: keep it lean. The driver runs
+        ``run_timers`` first for anything due before ``ts``."""
+        sig = self.signals[symbol]
+        sig.update(ts, close, vol)
+        st = self.states[symbol]
+        phase = st.phase
+        if phase is P.IDLE:
+            if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
+                st.decision_id = make_decision_id(symbol, ts, "entry")
+                self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
+        elif phase is P.POSITION:
+            reason = self.exits[symbol].check(close)
+            if reason and ts >= self.exit_block_until.get(symbol, 0):
+                self.fire(st, E.EXIT_SIGNAL, reason)
+        elif phase is P.WARMUP:
+            if sig.warm(ts):
+                self.fire(st, E.WARMUP_DONE, "history filled the anchor window")
+        elif phase is P.WAIT_FILL or phase is P.WAIT_SELL_FILL:
+            self._poll(st)
+
+    def run_timers(self, now: int) -> None:
+        """Fire every phase timeout and router retry due by ``now``, in time order."""
+        sim = self.clock if isinstance(self.clock, SimClock) else None
+        while True:
+            r_due = self.router.next_due()
+            due = self.next_due()
+            if due is None or due > now:
+                break
+            if sim is not None and due > sim.now_ms():
+                sim.set(due)
+            if r_due is not None and r_due == due:
+                for rec in self.router.run_due(due):
+                    self._on_order_update(rec)
+                continue
+            _, seq, symbol = heapq.heappop(self._timers)
+            st = self.states[symbol]
+            if st.seq == seq:
+                self.fire(st, E.TIMEOUT, f"{st.phase} timed out")
+        if sim is not None and now > sim.now_ms():
+            sim.set(now)
+
+    def next_due(self) -> int | None:
+        """When the engine next needs to run (a phase timeout or a router retry)."""
+        t = self._timers[0][0] if self._timers else None
+        r = self.router.next_due()
+        if t is None:
+            return r
+        return t if r is None else min(t, r)
+
+    # --- the machine --------------------------------------------------------------------
+    def fire(self, st: SymbolState, event: Event, reason: str = "", key: str | None = None) -> None:
+        t = self.machine.fire(st, event, self.clock.now_ms(), reason, key)
+        if t is None:
+            return
+        self._schedule(st, t)
+        try:
+            self._actions[t.action](st, t)
+        except Exception as exc:  # an action bug must park the symbol, not kill the engine
+            log.exception("%s: action %s failed", st.symbol, t.action)
+            st.last_error = f"{type(exc).__name__}: {exc}"
+            if st.phase is not P.ERROR or t.action is not A.ENTER_ERROR:
+                self.fire(st, E.FAULT, st.last_error)
+
+    def _on_transition(self, t: Transition) -> None:
+        self.counts["transitions"] += 1
+        self.bus.publish(t.to_record())
+
+    def _on_rejected(self, symbol: str, phase: Phase, event: Event, why: str) -> None:
+        self.counts["rejected_events"] += 1
+        log.warning(why)
+        self.bus.publish(
+            {
+                "kind": "rejected_event",
+                "ts": self.clock.now_ms(),
+                "symbol": symbol,
+                "phase": phase.value,
+                "event": event.value,
+            }
+        )
+
+    def _schedule(self, st: SymbolState, t: Transition | None = None) -> None:
+        """Arm the timeout of the phase ``st`` is now in (every waiting phase has one)."""
+        tm = self.s.timeouts
+        now = self.clock.now_ms()
+        ph = st.phase
+        if ph is P.IDLE:
+            return
+        if t is not None and t.event is E.TIMEOUT and t.src is t.dst:
+            deadline = now + int(tm.buy_fill_timeout_s * 1000)  # try the cancel again
+        elif ph is P.WARMUP:
+            deadline = st.entered_ms + int(tm.warmup_timeout_s * 1000)
+        elif ph in (P.ENTRY_EVAL, P.EXIT_EVAL, P.POST_TRADE):
+            deadline = st.entered_ms + int(tm.stuck_state_s * 1000)
+        elif ph is P.PLACE_BUY:
+            deadline = st.entered_ms + int(tm.buy_fill_timeout_s * 1000)
+        elif ph is P.WAIT_FILL:
+            deadline = st.entered_ms + int(tm.buy_fill_timeout_s * 1000)
+            if t is not None and t.event is E.BUY_PARTIAL:
+                deadline = min(deadline, now + int(tm.partial_fill_stuck_s * 1000))
+        elif ph is P.POSITION:
+            pos = self.portfolio.positions.get(st.symbol)
+            start = pos.entry_ms if pos is not None else now
+            deadline = start + int(self.s.exit.max_hold_min * 60_000)
+        elif ph is P.PLACE_SELL:
+            deadline = st.entered_ms + int(tm.sell_fill_timeout_s * 1000)
+        elif ph is P.WAIT_SELL_FILL:
+            deadline = st.entered_ms + tm.exit_ioc_ttl_ms
+        elif ph is P.COOLDOWN:
+            deadline = st.entered_ms + int(self.s.exit.cooldown_s * 1000)
+        else:  # ERROR
+            er = self.s.errors
+            deadline = st.entered_ms + error_backoff_ms(
+                st.error_count, er.backoff_base_s, er.backoff_max_s
+            )
+        heapq.heappush(self._timers, (deadline, st.seq, st.symbol))
+
+    # --- entry --------------------------------------------------------------------------
+    def _noop(self, st: SymbolState, t: Transition) -> None:
+        if st.phase is P.IDLE:
+            self._after_idle(st)
+
+    def _block_entry(self, st: SymbolState, t: Transition) -> None:
+        st.entry_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
+
+    def _evaluate_entry(self, st: SymbolState, t: Transition) -> None:
+        blocked = self.entry_guards(st.symbol)
+        if blocked:
+            self.counts["guards_blocked"] += 1
+            self.fire(st, E.GUARDS_BLOCKED, ",".join(blocked))
+            return
+        ticker = self.exchange.fetch_ticker(st.symbol)
+        self.entry_ref[st.symbol] = ticker.ask
+        self.buy_legs[st.symbol] = 0
+        self.fire(st, E.GUARDS_PASSED, f"ask={ticker.ask}")
+
+    def entry_guards(self, symbol: str) -> list[str]:
+        """Names of the guards that block an entry now (empty: go)."""
+        e, r = self.s.entry, self.s.risk
+        blocked = []
+        try:
+            ticker: Ticker | None = self.exchange.fetch_ticker(symbol)
+        except ExchangeError:
+            ticker = None
+            blocked.append("no_quote")
+        if ticker is not None and ticker.spread_bps > e.max_spread_bps:
+            blocked.append("spread")
+        sig = self.signals[symbol]
+        if e.min_volume > 0 and sig.last_volume * sig.last_close < e.min_volume:
+            blocked.append("volume")
+        if e.sma_filter and not sig.sma_ok():
+            blocked.append("sma")
+        busy = sum(1 for s in self.states.values() if s.phase in BUSY)
+        if busy >= r.max_open_positions:
+            blocked.append("slots")
+        if self.portfolio.exposure() + r.position_size > r.max_total_exposure:
+            blocked.append("exposure")
+        budget = min(r.position_size, self.portfolio.cash)
+        if ticker is not None and not can_afford(ticker.ask, self.filters[symbol], budget):
+            blocked.append("can_afford")
+        return blocked
+
+    def _submit_buy(self, st: SymbolState, t: Transition) -> None:
+        sym = st.symbol
+        steps = self.s.entry.buy_escalation_bps
+        leg = self.buy_legs.get(sym, 0)
+        pos = self.portfolio.positions.get(sym)
+        spent = pos.cost_basis if pos is not None else ZERO
+        budget = self.s.risk.position_size - spent
+        ask = self.exchange.fetch_ticker(sym).ask
+        step_bps = Decimal(str(steps[min(leg, len(steps) - 1)]))
+        price = q_price(ask * (1 + step_bps / BPS), self.filters[sym].tick_size)
+        intent = Intent.create(
+            decision_id=st.decision_id,
+            symbol=sym,
+            side="buy",
+            amount=budget / price / (1 + self.router.cfg.fee_rate),
+            limit_price=price,
+            ref_price=self.entry_ref.get(sym, ask),
+            max_slippage_bps=Decimal(str(self.s.entry.max_entry_slippage_bps)),
+            time_in_force=self.s.router.time_in_force,
+            leg=leg,
+            created_ms=t.ts,
+            reason=f"entry step {leg} (+{step_bps} bps)",
+            budget=budget,
+        )
+        rec = self.router.submit(intent)
+        self.active[sym] = intent.intent_id
+        self._after_buy_submit(st, rec)
+
+    def _after_buy_submit(self, st: SymbolState, rec: OrderRecord) -> None:
+        if rec.state is OrderState.FAILED_FINAL:
+            if self._held(st.symbol) > 0:
+                self.fire(st, E.BUY_FILLED, f"kept earlier fills; {rec.reason}")
+            else:
+                self.fire(st, E.BUY_ABORTED, rec.reason)
+        elif rec.state in (OrderState.RETRY, OrderState.UNKNOWN, OrderState.ERROR):
+            return  # the router's timer will bring it back
+        else:
+            self.fire(st, E.BUY_PLACED, rec.client_order_id, key=rec.intent.intent_id)
+
+    def _check_buy(self, st: SymbolState, t: Transition) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is None or rec.live:
+            return
+        self._finish_buy(st, rec, escalate=True)
+
+    def _finish_buy(self, st: SymbolState, rec: OrderRecord, escalate: bool) -> None:
+        sym = st.symbol
+        if rec.state is OrderState.RECONCILED and rec.filled >= rec.amount:
+            self.fire(st, E.BUY_FILLED, f"filled {rec.filled} @ {rec.avg_price}")
+            return
+        leg = self.buy_legs.get(sym, 0)
+        if escalate and leg + 1 < len(self.s.entry.buy_escalation_bps):
+            pos = self.portfolio.positions.get(sym)
+            left = self.s.risk.position_size - (pos.cost_basis if pos is not None else ZERO)
+            ask = self._quote(sym)
+            if ask is not None and can_afford(
+                ask.ask, self.filters[sym], min(left, self.portfolio.cash)
+            ):
+                self.buy_legs[sym] = leg + 1
+                self.fire(st, E.BUY_ESCALATE, f"filled {rec.filled}/{rec.amount}, step {leg + 1}")
+                return
+        if self._held(sym) > 0:
+            self.fire(st, E.BUY_FILLED, f"kept partial {self._held(sym)}")
+        else:
+            self.fire(st, E.BUY_CANCELED, rec.reason or "nothing filled")
+
+    def _cancel_buy(self, st: SymbolState, t: Transition) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is None:
+            self.fire(st, E.BUY_CANCELED, "no order")
+            return
+        rec = self.router.cancel(rec.intent.intent_id)
+        if rec.done:
+            self._finish_buy(st, rec, escalate=False)
+
+    def _abandon_buy(self, st: SymbolState, t: Transition) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is not None and not rec.done:
+            self.router.cancel(rec.intent.intent_id)
+        self.active.pop(st.symbol, None)
+        st.entry_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
+        self._after_idle(st)
+
+    def _after_idle(self, st: SymbolState) -> None:
+        """IDLE must not forget a position (after an abandoned buy, ERROR or a restart)."""
+        if self._held(st.symbol) > 0:
+            self.fire(st, E.HAS_POSITION, "position held")
+        else:
+            self.portfolio.discard_empty(st.symbol)
+
+    def _open_position(self, st: SymbolState, t: Transition) -> None:
+        self.active.pop(st.symbol, None)
+        pos = self.portfolio.positions[st.symbol]
+        self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
+        self.sell_legs[st.symbol] = 0
+        self.bus.publish(
+            {
+                "kind": "position",
+                "ts": t.ts,
+                "symbol": st.symbol,
+                "decision_id": pos.decision_id,
+                "qty": str(pos.qty),
+                "avg_entry": str(pos.avg_entry),
+                "fees": str(pos.buy_fees),
+            }
+        )
+
+    # --- exit ---------------------------------------------------------------------------
+    def _resume_position(self, st: SymbolState, t: Transition) -> None:
+        pos = self.portfolio.positions.get(st.symbol)
+        if pos is None:
+            self.fire(st, E.FAULT, "POSITION without a position")
+            return
+        if st.symbol not in self.exits:
+            self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
+        if t.event is E.SELL_BLOCKED:
+            self.exit_block_until[st.symbol] = t.ts + int(
+                self.s.entry.entry_block_cooldown_s * 1000
+            )
+
+    def _evaluate_exit(self, st: SymbolState, t: Transition) -> None:
+        sym = st.symbol
+        if t.event is E.TIMEOUT:
+            reason = "max_hold"
+        else:
+            ticker = self._quote(sym)
+            reason = self.exits[sym].peek(float(ticker.bid)) if ticker is not None else ""
+            if not reason:
+                self.fire(st, E.EXIT_HOLD, f"{t.reason} not confirmed by the bid")
+                return
+        ticker = self._quote(sym)
+        if ticker is None:
+            self.fire(st, E.EXIT_HOLD, "no quote")
+            return
+        st.exit_reason = reason
+        st.step = 0
+        self.exit_ref[sym] = ticker.bid
+        self.fire(st, E.EXIT_CONFIRMED, reason)
+
+    def _submit_sell(self, st: SymbolState, t: Transition) -> None:
+        sym = st.symbol
+        x = self.s.exit
+        f = self.filters[sym]
+        pos = self.portfolio.positions[sym]
+        qty = pos.sellable
+        ticker = self._quote(sym)
+        if ticker is None:
+            self.fire(st, E.SELL_BLOCKED, "no quote")
+            return
+        if not preflight("sell", ticker.bid, qty, f).ok:
+            self.fire(st, E.SELL_FILLED, f"remainder {qty} below exchange minimum: dust")
+            return
+        ladder = x.exit_ladder_bps
+        rung = st.step
+        if rung >= len(ladder):
+            if x.never_market_sells:
+                self.fire(st, E.SELL_BLOCKED, "exit ladder exhausted (never_market_sells)")
+                return
+            price: Decimal | None = None
+        else:
+            price = q_price(ticker.bid * (1 - Decimal(str(ladder[rung])) / BPS), f.tick_size)
+        floor = pos.avg_entry * (1 - Decimal(str(x.flash_crash_guard_pct)) / 100)
+        if (price if price is not None else ticker.bid) < floor:
+            self.counts["flash_crash_guard"] += 1
+            self.fire(st, E.SELL_BLOCKED, f"flash-crash guard: {price} < {floor}")
+            return
+        leg = self.sell_legs.get(sym, 0)
+        self.sell_legs[sym] = leg + 1
+        intent = Intent.create(
+            decision_id=pos.decision_id,
+            symbol=sym,
+            side="sell",
+            amount=qty,
+            limit_price=price,
+            ref_price=self.exit_ref.get(sym, ticker.bid),
+            max_slippage_bps=Decimal(str(x.max_exit_slippage_bps)),
+            time_in_force="IOC",
+            leg=leg,
+            created_ms=t.ts,
+            reason=f"{st.exit_reason} rung {rung}",
+        )
+        rec = self.router.submit(intent)
+        self.active[sym] = intent.intent_id
+        self._after_sell_submit(st, rec)
+
+    def _after_sell_submit(self, st: SymbolState, rec: OrderRecord) -> None:
+        if rec.state is OrderState.FAILED_FINAL:
+            if self._held(st.symbol) <= 0:
+                self.fire(st, E.SELL_FILLED, "nothing left to sell")
+            else:
+                self.fire(st, E.SELL_BLOCKED, rec.reason)
+        elif rec.state in (OrderState.RETRY, OrderState.UNKNOWN, OrderState.ERROR):
+            return
+        else:
+            self.fire(st, E.SELL_PLACED, rec.client_order_id, key=rec.intent.intent_id)
+
+    def _check_sell(self, st: SymbolState, t: Transition) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is None or rec.live:
+            return  # an IOC reported open (MEXC): the TTL timeout cancels it
+        self._next_rung(st, rec)
+
+    def _next_rung(self, st: SymbolState, rec: OrderRecord) -> None:
+        sym = st.symbol
+        pos = self.portfolio.positions[sym]
+        ticker = self._quote(sym)
+        bid = ticker.bid if ticker is not None else pos.avg_entry
+        if pos.qty <= 0 or not preflight("sell", bid, pos.qty, self.filters[sym]).ok:
+            self.fire(st, E.SELL_FILLED, f"sold {pos.sold_qty}, dust {pos.qty}")
+            return
+        st.step += 1
+        if rec.filled > 0:
+            self.fire(st, E.SELL_PARTIAL, f"filled {rec.filled}/{rec.amount}")
+        else:
+            self.fire(st, E.SELL_UNFILLED, "rung filled nothing")
+
+    def _cancel_sell(self, st: SymbolState, t: Transition) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is None:
+            self.fire(st, E.SELL_UNFILLED, "no order")
+            return
+        rec = self.router.cancel(rec.intent.intent_id)
+        if rec.done:
+            self._next_rung(st, rec)
+
+    def _record_trade(self, st: SymbolState, t: Transition) -> None:
+        sym = st.symbol
+        self.active.pop(sym, None)
+        self.exits.pop(sym, None)
+        trade = self.portfolio.close_position(sym, t.ts, st.exit_reason)
+        st.error_count = 0
+        self.bus.publish({"kind": "trade", "ts": t.ts, **trade.to_record()})
+        self.fire(st, E.TRADE_RECORDED, f"pnl={trade.realized_pnl}")
+
+    # --- errors -------------------------------------------------------------------------
+    def _enter_error(self, st: SymbolState, t: Transition) -> None:
+        st.error_count += 1
+        st.last_error = t.reason
+        rec = self._active_record(st.symbol)
+        if rec is not None and not rec.done:
+            self.router.cancel(rec.intent.intent_id)
+        if st.error_count >= self.s.errors.max_consecutive_errors and not self.halted:
+            self.halt(f"{st.symbol}: {st.error_count} consecutive errors ({t.reason})")
+        self.bus.publish(
+            {
+                "kind": "alert",
+                "ts": t.ts,
+                "symbol": st.symbol,
+                "alert": "error",
+                "detail": t.reason,
+                "error_count": st.error_count,
+            }
+        )
+
+    def _leave_error(self, st: SymbolState, t: Transition) -> None:
+        self.active.pop(st.symbol, None)
+        self._after_idle(st)
+
+    def recover(self, symbol: str) -> bool:
+        """Manual recovery: take a symbol out of ERROR now instead of after its backoff."""
+        st = self.states[symbol]
+        if st.phase is not P.ERROR:
+            return False
+        self.fire(st, E.RECOVER, "manual recovery")
+        return True
+
+    def halt(self, reason: str) -> None:
+        """Stop opening positions; keep managing open ones."""
+        self.halted = reason
+        log.error("HALT: %s", reason)
+        self.bus.publish({"kind": "halt", "ts": self.clock.now_ms(), "reason": reason})
+
+    # --- order outcomes arriving later (retries, lookups, polls) ------------------------
+    def _on_order_update(self, rec: OrderRecord) -> None:
+        sym = rec.intent.symbol
+        if self.active.get(sym) != rec.intent.intent_id:
+            return
+        st = self.states[sym]
+        if st.phase is P.PLACE_BUY:
+            self._after_buy_submit(st, rec)
+        elif st.phase is P.PLACE_SELL:
+            self._after_sell_submit(st, rec)
+        elif st.phase is P.WAIT_FILL and rec.done:
+            self._check_buy(
+                st,
+                Transition(
+                    sym,
+                    st.seq,
+                    self.clock.now_ms(),
+                    st.phase,
+                    E.TIMEOUT,
+                    st.phase,
+                    A.CHECK_BUY,
+                    st.decision_id,
+                    "order update",
+                ),
+            )
+        elif st.phase is P.WAIT_SELL_FILL and rec.done:
+            self._next_rung(st, rec)
+
+    def _poll(self, st: SymbolState) -> None:
+        rec = self._active_record(st.symbol)
+        if rec is None or not rec.live:
+            return
+        before = rec.filled
+        rec = self.router.refresh(rec.intent.intent_id)
+        if st.phase is P.WAIT_FILL:
+            if rec.done:
+                self._finish_buy(st, rec, escalate=True)
+            elif rec.filled > before:
+                self.fire(
+                    st,
+                    E.BUY_PARTIAL,
+                    f"filled {rec.filled}/{rec.amount}",
+                    key=f"{rec.intent.intent_id}:{rec.filled}",
+                )
+        elif rec.done:
+            self._next_rung(st, rec)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _active_record(self, symbol: str) -> OrderRecord | None:
+        iid = self.active.get(symbol)
+        return self.router.records.get(iid) if iid is not None else None
+
+    def _held(self, symbol: str) -> Decimal:
+        pos: Position | None = self.portfolio.positions.get(symbol)
+        return pos.qty if pos is not None else ZERO
+
+    def _quote(self, symbol: str) -> Ticker | None:
+        try:
+            return self.exchange.fetch_ticker(symbol)
+        except ExchangeError:
+            return None
+
+    def stuck_symbols(self) -> list[SymbolState]:
+        """Symbols in a waiting phase far longer than any timeout should allow."""
+        now = self.clock.now_ms()
+        limit = int(self.s.timeouts.stuck_state_s * 1000)
+        hold = int(self.s.exit.max_hold_min * 60_000)
+        out = []
+        for st in self.states.values():
+            if st.phase in (P.IDLE, P.WARMUP, P.COOLDOWN, P.ERROR):
+                continue
+            allowed = hold + limit if st.phase is P.POSITION else limit
+            if now - st.entered_ms > allowed:
+                out.append(st)
+        return out
+
+    def check_stuck(self) -> list[SymbolState]:
+        """Publish one alert per stuck episode; returns the stuck symbols."""
+        stuck = self.stuck_symbols()
+        for st in stuck:
+            if not st.stuck_alerted:
+                st.stuck_alerted = True
+                self.counts["stuck_alerts"] += 1
+                self.bus.publish(
+                    {
+                        "kind": "alert",
+                        "ts": self.clock.now_ms(),
+                        "symbol": st.symbol,
+                        "alert": "stuck",
+                        "detail": f"{st.phase} since {st.entered_ms}",
+                    }
+                )
+        return stuck
+
+    def summary(self) -> dict[str, Any]:
+        pf = self.portfolio
+        wins = sum(1 for t in pf.trades if t.realized_pnl > 0)
+        return {
+            "trades": len(pf.trades),
+            "wins": wins,
+            "win_rate": round(wins / len(pf.trades), 4) if pf.trades else 0.0,
+            "realized_pnl": str(pf.realized_pnl),
+            "fees": str(pf.fees_paid),
+            "cash": str(pf.cash),
+            "open_positions": {s: str(p.qty) for s, p in pf.positions.items()},
+            "orders": len(self.router.records),
+            "orders_by_final_state": dict(sorted(self.router.final_states.items())),
+            "ghosts": len(pf.ghosts),
+            "ghosts_by_reason": dict(sorted(self.router.ghost_reasons.items())),
+            "rejected_orders": sum(self.router.rejections.values()),
+            "rejections_by_reason": dict(sorted(self.router.rejections.items())),
+            "dust": {s: str(q) for s, q in sorted(pf.dust.items())},
+            "transitions": self.counts["transitions"],
+            "rejected_events": self.counts["rejected_events"],
+            "guards_blocked": self.counts["guards_blocked"],
+            "phases": dict(Counter(st.phase.value for st in self.states.values())),
+            "halted": self.halted,
+        }

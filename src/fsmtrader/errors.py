@@ -1,0 +1,71 @@
+"""Our exchange error taxonomy.
+
+The router decides retry / ghost / resolve-by-fetch from the *class* of an error, so every
+exchange (simulated or ccxt-backed) raises these and nothing else. Messages never carry
+secrets.
+"""
+
+from __future__ import annotations
+
+
+class FsmTraderError(Exception):
+    """Base of every error fsmtrader raises on purpose."""
+
+
+class ConfigError(FsmTraderError):
+    """A setting is missing or out of range; the message names it."""
+
+
+class DataError(FsmTraderError):
+    """Input data (CSV, markets file) is malformed; the message names file and line."""
+
+
+class ExchangeError(FsmTraderError):
+    """Anything the exchange answered with, or failed to answer."""
+
+
+class InvalidOrder(ExchangeError):
+    """The exchange refused the order's parameters. Never retried: becomes a ghost.
+
+    ``reason`` is a short machine code: tick, step, min_qty, min_notional, price, ...
+    """
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InsufficientFunds(ExchangeError):
+    """Not enough free balance for the order."""
+
+
+class DuplicateOrder(ExchangeError):
+    """An order with this clientOrderId already exists: resolve it by fetching, never resend."""
+
+
+class OrderNotFound(ExchangeError):
+    """The exchange does not know the order (yet, or any more)."""
+
+
+class NetworkError(ExchangeError):
+    """Transport failure. ``maybe_sent`` says the request may have reached the exchange.
+
+    A failure with maybe_sent=True makes the order's outcome UNKNOWN: it is resolved by
+    fetching by clientOrderId, never by a blind re-send under a new id.
+    """
+
+    def __init__(self, message: str, maybe_sent: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+class RateLimited(NetworkError):
+    """HTTP 429 / 418: back off; ``retry_after_s`` when the exchange said so."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message, maybe_sent=False)
+        self.retry_after_s = retry_after_s
+
+
+class ExchangeUnavailable(NetworkError):
+    """Maintenance or 5xx."""

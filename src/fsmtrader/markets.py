@@ -1,0 +1,219 @@
+"""Exchange filters and the pre-flight check every order passes before it is sent.
+
+All arithmetic is Decimal with ROUND_FLOOR: a price or amount is only ever rounded *down*
+to the market's grid, so a quantized order can never cost more than was budgeted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any, Literal
+
+Number = Decimal | str | int | float
+
+ZERO = Decimal(0)
+
+
+def to_decimal(value: Number, name: str = "value") -> Decimal:
+    """Convert without float arithmetic: floats go through their shortest repr."""
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got a bool")
+    elif isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, float):
+        d = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{name}: not a number: {value!r}") from None
+    else:
+        raise ValueError(f"{name}: expected a number, got {type(value).__name__}")
+    if not d.is_finite():
+        raise ValueError(f"{name}: must be finite, got {value!r}")
+    return d
+
+
+def _grid(value: Number, unit: Number, name: str, rounding: str) -> Decimal:
+    v = to_decimal(value, name)
+    u = to_decimal(unit, f"{name} grid")
+    if u <= 0:
+        raise ValueError(f"{name} grid must be > 0, got {u}")
+    steps = (v / u).to_integral_value(rounding=rounding)
+    return (steps * u).normalize() if steps else ZERO
+
+
+def q_price(price: Number, tick: Number) -> Decimal:
+    """Floor ``price`` to a multiple of ``tick`` (any tick, e.g. 0.0001, 0.2 or 110)."""
+    return _grid(price, tick, "price", ROUND_FLOOR)
+
+
+def q_amount(amount: Number, step: Number) -> Decimal:
+    """Floor ``amount`` to a multiple of ``step``."""
+    return _grid(amount, step, "amount", ROUND_FLOOR)
+
+
+def ceil_to(value: Number, unit: Number) -> Decimal:
+    """Round up to a multiple of ``unit``; used only to reach a minimum, never past budget."""
+    return _grid(value, unit, "value", ROUND_CEILING)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFilters:
+    """The four numbers that decide whether an exchange accepts an order."""
+
+    symbol: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+    base: str = ""
+    quote: str = ""
+
+    def __post_init__(self) -> None:
+        for field in ("tick_size", "step_size"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{self.symbol}: {field} must be > 0")
+        for field in ("min_qty", "min_notional"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{self.symbol}: {field} must be >= 0")
+
+    @classmethod
+    def from_ccxt(cls, market: dict[str, Any]) -> MarketFilters:
+        """Read a CCXT unified market (TICK_SIZE precision mode).
+
+        Falls back to the raw Binance/MEXC filters in ``market["info"]`` when a unified
+        field is missing. A unified precision that is a whole number >= 1 while raw filters
+        exist is a DECIMAL_PLACES count from an old fixture, not a tick size: the raw
+        filter wins then.
+        """
+        symbol = str(market.get("symbol") or market.get("id") or "?")
+        raw = _raw_filters(market.get("info") or {})
+        precision = market.get("precision") or {}
+        limits = market.get("limits") or {}
+
+        def unified_grid(key: str, raw_value: Decimal | None) -> Decimal | None:
+            value = precision.get(key)
+            if value is None:
+                return raw_value
+            d = to_decimal(value, f"{symbol} precision.{key}")
+            if raw_value is not None and d >= 1 and d == d.to_integral_value():
+                return raw_value
+            return d
+
+        tick = unified_grid("price", raw.get("tickSize"))
+        step = unified_grid("amount", raw.get("stepSize"))
+        if tick is None or step is None:
+            missing = "tick size" if tick is None else "step size"
+            raise ValueError(f"{symbol}: market has no {missing} (precision or info filters)")
+        min_qty = _limit(limits, "amount", symbol)
+        if min_qty is None:
+            min_qty = raw.get("minQty", ZERO)
+        min_notional = _limit(limits, "cost", symbol)
+        if min_notional is None:
+            min_notional = raw.get("minNotional", ZERO)
+        return cls(
+            symbol=symbol,
+            tick_size=tick.normalize(),
+            step_size=step.normalize(),
+            min_qty=min_qty.normalize(),
+            min_notional=min_notional.normalize(),
+            base=str(market.get("base") or symbol.split("/")[0]),
+            quote=str(market.get("quote") or symbol.partition("/")[2]),
+        )
+
+
+def _limit(limits: dict[str, Any], key: str, symbol: str) -> Decimal | None:
+    section = limits.get(key) or {}
+    value = section.get("min")
+    if value is None:
+        return None
+    return to_decimal(value, f"{symbol} limits.{key}.min")
+
+
+def _raw_filters(info: dict[str, Any]) -> dict[str, Decimal]:
+    """Binance / MEXC exchangeInfo filters, by the field names we need."""
+    out: dict[str, Decimal] = {}
+    for f in info.get("filters") or []:
+        kind = f.get("filterType")
+        if kind == "PRICE_FILTER" and f.get("tickSize") is not None:
+            out["tickSize"] = to_decimal(f["tickSize"], "PRICE_FILTER.tickSize")
+        elif kind == "LOT_SIZE":
+            if f.get("stepSize") is not None:
+                out["stepSize"] = to_decimal(f["stepSize"], "LOT_SIZE.stepSize")
+            if f.get("minQty") is not None:
+                out["minQty"] = to_decimal(f["minQty"], "LOT_SIZE.minQty")
+        elif kind in ("NOTIONAL", "MIN_NOTIONAL") and f.get("minNotional") is not None:
+            out["minNotional"] = to_decimal(f["minNotional"], f"{kind}.minNotional")
+    return out
+
+
+Side = Literal["buy", "sell"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightResult:
+    ok: bool
+    price: Decimal
+    amount: Decimal
+    reason: str = ""
+    bumped: bool = False
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.amount
+
+
+def preflight(
+    side: Side,
+    price: Number,
+    amount: Number,
+    filters: MarketFilters,
+    budget: Number | None = None,
+) -> PreflightResult:
+    """Quantize an order and check it against the market's minimums.
+
+    A buy below min_notional / min_qty is bumped up to the smallest valid amount when the
+    budget (quote currency) allows; the result's notional never exceeds the budget. A sell
+    is never bumped (we cannot sell what we do not hold): it fails with a reason, and the
+    caller records the remainder as dust.
+    """
+    if side not in ("buy", "sell"):
+        raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+    p = q_price(price, filters.tick_size)
+    a = q_amount(amount, filters.step_size)
+    cap = to_decimal(budget, "budget") if budget is not None else None
+    if p <= 0:
+        return PreflightResult(False, p, a, "price_below_tick")
+    if cap is not None and a * p > cap:
+        a = q_amount(cap / p, filters.step_size)
+    needed = _min_amount(p, filters)
+    bumped = False
+    if a < needed:
+        if side == "sell":
+            reason = "below_min_qty" if a < filters.min_qty else "below_min_notional"
+            return PreflightResult(False, p, a, reason)
+        if cap is not None and needed * p > cap:
+            return PreflightResult(False, p, a, "min_notional_exceeds_budget")
+        a, bumped = needed, True
+    if a <= 0:
+        return PreflightResult(False, p, a, "amount_below_step")
+    return PreflightResult(True, p, a, "", bumped)
+
+
+def _min_amount(price: Decimal, f: MarketFilters) -> Decimal:
+    """Smallest on-grid amount meeting min_qty and min_notional at ``price``."""
+    by_notional = ceil_to(f.min_notional / price, f.step_size) if f.min_notional > 0 else ZERO
+    by_qty = ceil_to(f.min_qty, f.step_size) if f.min_qty > 0 else f.step_size
+    return max(by_notional, by_qty, f.step_size)
+
+
+def can_afford(price: Number, filters: MarketFilters, budget: Number) -> bool:
+    """Whether the smallest valid buy at ``price`` fits in ``budget`` (the entry guard)."""
+    p = q_price(price, filters.tick_size)
+    if p <= 0:
+        return False
+    return _min_amount(p, filters) * p <= to_decimal(budget, "budget")

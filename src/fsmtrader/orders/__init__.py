@@ -1,0 +1,1 @@
+"""Intents, the order state machine, and the one router through which every order goes."""

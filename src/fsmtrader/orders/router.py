@@ -1,0 +1,485 @@
+"""The order router: the only code that places, cancels or looks up orders.
+
+One intent, one clientOrderId, at most one order on the exchange. Budget is reserved
+before the exchange call and released on every path that does not fill. A lost answer
+makes the order UNKNOWN and it is found again by its clientOrderId; it is never re-sent
+under a new id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from fsmtrader.audit import EventBus
+from fsmtrader.clock import Clock
+from fsmtrader.errors import (
+    DuplicateOrder,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+    RateLimited,
+)
+from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
+from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
+from fsmtrader.orders.intent import Intent, client_order_id
+from fsmtrader.orders.states import LIVE, TERMINAL, OrderState, check_move
+from fsmtrader.portfolio import Ghost, Portfolio
+
+log = logging.getLogger("fsmtrader.router")
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+S = OrderState
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    max_retries: int = 3
+    backoff_ms: int = 400
+    slippage_guard_bps: Decimal = Decimal(20)
+    fee_rate: Decimal = Decimal("0.001")  # taker fee used to size buy reservations
+    client_id_len: int = 32
+    unknown_grace_ms: int = 0  # how long "not found" may mean "not visible yet"
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    intent: Intent
+    client_order_id: str
+    state: OrderState = S.NEW
+    order_id: str = ""
+    price: Decimal | None = None
+    amount: Decimal = ZERO
+    filled: Decimal = ZERO
+    cost: Decimal = ZERO
+    fee_quote: Decimal = ZERO
+    reserved: Decimal = ZERO
+    attempts: int = 0
+    due_ms: int | None = None  # next retry / resolve attempt
+    unknown_since: int | None = None
+    reason: str = ""
+    seen_trades: set[str] = field(default_factory=set)
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.cost / self.filled if self.filled > 0 else None
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE
+
+
+class OrderRouter:
+    def __init__(
+        self,
+        exchange: Exchange,
+        portfolio: Portfolio,
+        filters: dict[str, MarketFilters],
+        clock: Clock,
+        bus: EventBus,
+        config: RouterConfig,
+    ) -> None:
+        self.exchange = exchange
+        self.portfolio = portfolio
+        self.filters = filters
+        self.clock = clock
+        self.bus = bus
+        self.cfg = config
+        self.records: dict[str, OrderRecord] = {}
+        self.final_states: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.ghost_reasons: Counter[str] = Counter()
+        self.duplicate_intents = 0
+        self._due: list[tuple[int, str]] = []  # (due_ms, intent_id); stale entries skipped
+
+    # --- public API ---------------------------------------------------------------------
+    def submit(self, intent: Intent) -> OrderRecord:
+        """Reserve, check and send. The same intent submitted again returns its record."""
+        existing = self.records.get(intent.intent_id)
+        if existing is not None:
+            self.duplicate_intents += 1
+            return existing
+        rec = OrderRecord(intent, client_order_id(intent.intent_id, self.cfg.client_id_len))
+        self.records[intent.intent_id] = rec
+        self._emit(rec, S.NEW, "intent", extra=intent.to_record())
+        if not self._prepare(rec):
+            return rec
+        self._send(rec)
+        return rec
+
+    def refresh(self, intent_id: str) -> OrderRecord:
+        """Fetch a live order's state from the exchange and book any new fills."""
+        rec = self.records[intent_id]
+        if rec.state in (S.SENT, S.PARTIAL):
+            try:
+                info = self.exchange.fetch_order(rec.order_id, rec.intent.symbol)
+            except ExchangeError as exc:
+                log.warning("refresh %s failed: %s", rec.client_order_id, exc)
+                return rec
+            self._absorb(rec, info)
+        elif rec.state is S.UNKNOWN:
+            self._resolve(rec)
+        return rec
+
+    def cancel(self, intent_id: str) -> OrderRecord:
+        """Cancel a live order. If it filled meanwhile, the fill is booked, not lost."""
+        rec = self.records[intent_id]
+        if rec.state is S.UNKNOWN:
+            self._resolve(rec)
+        if rec.state in (S.RETRY, S.ERROR):
+            self._move(rec, S.FAILED_FINAL, "canceled_before_send")
+            self._settle_unsent(rec)
+            return rec
+        if rec.state not in (S.SENT, S.PARTIAL):
+            return rec
+        info: OrderInfo | None
+        try:
+            info = self.exchange.cancel_order(rec.order_id, rec.intent.symbol)
+        except OrderNotFound:
+            info = self._fetch_quiet(rec)
+        except ExchangeError as exc:
+            log.warning("cancel %s failed: %s", rec.client_order_id, exc)
+            return rec
+        if info is not None:
+            self._absorb(rec, info)
+        return rec
+
+    def next_due(self) -> int | None:
+        due = self._due
+        while due:
+            at, iid = due[0]
+            if self.records[iid].due_ms == at:
+                return at
+            heapq.heappop(due)
+        return None
+
+    def run_due(self, now_ms: int) -> list[OrderRecord]:
+        """Run retries and UNKNOWN look-ups that are due; returns the records touched."""
+        touched = []
+        while True:
+            at = self.next_due()
+            if at is None or at > now_ms:
+                break
+            _, iid = heapq.heappop(self._due)
+            rec = self.records[iid]
+            rec.due_ms = None
+            if rec.state is S.RETRY:
+                self._send(rec)
+            elif rec.state is S.UNKNOWN:
+                self._resolve(rec)
+            touched.append(rec)
+        return touched
+
+    def _set_due(self, rec: OrderRecord, at_ms: int) -> None:
+        rec.due_ms = at_ms
+        heapq.heappush(self._due, (at_ms, rec.intent.intent_id))
+
+    def open_records(self) -> list[OrderRecord]:
+        return [r for r in self.records.values() if not r.done]
+
+    # --- steps --------------------------------------------------------------------------
+    def _prepare(self, rec: OrderRecord) -> bool:
+        """NEW -> RESERVED, or FAILED_FINAL as a ghost with its reason."""
+        it = rec.intent
+        f = self.filters.get(it.symbol)
+        if f is None:
+            return self._ghost(rec, "unknown_symbol")
+        if it.order_type == "market":
+            if it.side != "sell":
+                return self._ghost(rec, "market_buy_not_allowed")
+            ok = it.amount >= f.min_qty and it.amount * it.ref_price >= f.min_notional
+            if not ok:
+                return self._ghost(rec, "below_min_notional")
+            price, amount = None, it.amount
+        else:
+            assert it.limit_price is not None
+            price, guarded = self._guard_price(it, f)
+            budget = None
+            if it.side == "buy" and it.budget is not None:
+                budget = it.budget / (1 + self.cfg.fee_rate)
+            pf = preflight(it.side, price, it.amount, f, budget=budget)
+            if not pf.ok:
+                return self._ghost(rec, pf.reason)
+            price, amount = pf.price, pf.amount
+            if guarded:
+                rec.reason = "slippage_guard_applied"
+            if pf.bumped:
+                rec.reason = (rec.reason + " " if rec.reason else "") + "bumped_to_min_notional"
+        rec.price, rec.amount = price, amount
+        if it.side == "buy":
+            assert price is not None
+            need = price * amount * (1 + self.cfg.fee_rate)
+            if not self.portfolio.reserve(it.intent_id, need):
+                return self._ghost(rec, "insufficient_budget")
+            rec.reserved = need
+        else:
+            if not self.portfolio.lock_for_sell(it.symbol, amount):
+                return self._ghost(rec, "nothing_to_sell")
+            rec.reserved = amount
+        self._move(rec, S.RESERVED, rec.reason, price=price, amount=amount)
+        return True
+
+    def _guard_price(self, it: Intent, f: MarketFilters) -> tuple[Decimal, bool]:
+        """Cap a buy's limit above its decision's reference (and the live ask); keep a
+        sell's limit from going further below its reference than allowed."""
+        assert it.limit_price is not None
+        price = it.limit_price
+        if it.side == "buy":
+            cap = it.ref_price * (1 + it.max_slippage_bps / BPS)
+            try:
+                live_ask = self.exchange.fetch_ticker(it.symbol).ask
+                cap = min(cap, live_ask * (1 + self.cfg.slippage_guard_bps / BPS))
+            except ExchangeError:
+                pass
+            capped = q_price(cap, f.tick_size)
+            return (capped, True) if price > capped else (price, False)
+        floor = ceil_to(it.ref_price * (1 - it.max_slippage_bps / BPS), f.tick_size)
+        return (floor, True) if price < floor else (price, False)
+
+    def _send(self, rec: OrderRecord) -> None:
+        it = rec.intent
+        rec.attempts += 1
+        try:
+            info = self.exchange.create_order(
+                it.symbol,
+                it.side,
+                it.order_type,
+                rec.amount,
+                rec.price,
+                it.time_in_force,
+                rec.client_order_id,
+            )
+        except DuplicateOrder:
+            # An order with our id exists: it is ours. Adopt it, never send another.
+            info_or_none = self._fetch_quiet(rec, by_client_id=True)
+            if info_or_none is None:
+                self._to_unknown(rec, "duplicate_but_not_found")
+            else:
+                self._absorb(rec, info_or_none)
+            return
+        except InvalidOrder as exc:
+            self.rejections[exc.reason] += 1
+            self._fail(rec, f"invalid_order:{exc.reason}", ghost_reason=exc.reason)
+            return
+        except InsufficientFunds:
+            self.rejections["insufficient_funds"] += 1
+            self._fail(rec, "insufficient_funds", ghost_reason="insufficient_funds")
+            return
+        except NetworkError as exc:
+            if exc.maybe_sent and not isinstance(exc, RateLimited):
+                self._to_unknown(rec, f"lost_answer:{type(exc).__name__}")
+                self._resolve(rec)
+            else:
+                self._error_then_retry(rec, f"{type(exc).__name__}: {exc}", exc)
+            return
+        except ExchangeError as exc:
+            self._error_then_retry(rec, f"{type(exc).__name__}: {exc}", exc)
+            return
+        self._absorb(rec, info)
+
+    def _resolve(self, rec: OrderRecord) -> None:
+        """Find an UNKNOWN order by its clientOrderId."""
+        now = self.clock.now_ms()
+        try:
+            info = self.exchange.fetch_order_by_client_id(rec.client_order_id, rec.intent.symbol)
+        except OrderNotFound:
+            since = rec.unknown_since if rec.unknown_since is not None else now
+            if now - since < self.cfg.unknown_grace_ms:
+                self._set_due(rec, now + self._backoff(1))
+                return
+            # It never reached the exchange: sending again under the SAME id is safe.
+            self._move(rec, S.RETRY, "not_on_exchange")
+            rec.unknown_since = None
+            if rec.attempts > self.cfg.max_retries:
+                self._settle_failed(rec, "retries_exhausted")
+                return
+            self._set_due(rec, now + self._backoff(rec.attempts))
+            return
+        except ExchangeError as exc:
+            self._set_due(rec, now + self._backoff(max(rec.attempts, 1)))
+            log.warning("resolve %s failed: %s", rec.client_order_id, exc)
+            return
+        rec.unknown_since = None
+        self._absorb(rec, info)
+
+    def _absorb(self, rec: OrderRecord, info: OrderInfo) -> None:
+        """Book new fills and move the order to the state the exchange reports."""
+        rec.order_id = info.id or rec.order_id
+        trades = info.trades
+        if info.filled > sum((t.amount for t in trades), ZERO):
+            trades = self._trades_of(rec, info)
+        new_fills = False
+        for t in trades:
+            if t.id in rec.seen_trades:
+                continue
+            rec.seen_trades.add(t.id)
+            self._book_fill(rec, t)
+            new_fills = True
+        if rec.state in (S.RESERVED, S.RETRY, S.UNKNOWN):
+            self._move(rec, S.SENT, "acknowledged", order_id=rec.order_id)
+        if info.status == "open":
+            if rec.filled > 0 and (new_fills or rec.state is not S.PARTIAL):
+                self._move(rec, S.PARTIAL, "open", order_id=rec.order_id)
+            return
+        target = S.FILLED if info.status == "closed" else S.CANCELED
+        self._move(rec, target, info.status, order_id=rec.order_id)
+        self._settle(rec)
+
+    def _book_fill(self, rec: OrderRecord, t: TradeInfo) -> None:
+        it = rec.intent
+        f = self.filters[it.symbol]
+        if it.side == "buy":
+            self.portfolio.apply_buy_fill(it.intent_id, it.decision_id, t, f.base)
+            fee_q = t.fee * t.price if t.fee_currency == f.base else t.fee
+        else:
+            self.portfolio.apply_sell_fill(t, f.base)
+            fee_q = t.fee * t.price if t.fee_currency == f.base else t.fee
+        rec.filled += t.amount
+        rec.cost += t.price * t.amount
+        rec.fee_quote += fee_q
+        self.bus.publish(
+            {
+                "kind": "fill",
+                "ts": t.timestamp,
+                "intent_id": it.intent_id,
+                "decision_id": it.decision_id,
+                "symbol": it.symbol,
+                "side": it.side,
+                "trade_id": t.id,
+                "order_id": t.order_id,
+                "price": str(t.price),
+                "amount": str(t.amount),
+                "fee": str(t.fee),
+                "fee_currency": t.fee_currency,
+            }
+        )
+
+    def _settle(self, rec: OrderRecord) -> None:
+        """The order is over on the exchange: release what it did not use."""
+        it = rec.intent
+        if it.side == "buy":
+            self.portfolio.release(it.intent_id)
+        else:
+            self.portfolio.unlock_sell(it.symbol, rec.reserved - rec.filled)
+            if rec.filled > 0:
+                self.portfolio.note_sell_leg(it.symbol)
+        self.portfolio.check()
+        self._move(rec, S.RECONCILED, "", filled=rec.filled)
+
+    def _settle_unsent(self, rec: OrderRecord) -> None:
+        it = rec.intent
+        if it.side == "buy":
+            self.portfolio.release(it.intent_id)
+        else:
+            self.portfolio.unlock_sell(it.symbol, rec.reserved)
+        rec.due_ms = None
+        self.portfolio.check()
+
+    def _settle_failed(self, rec: OrderRecord, reason: str) -> None:
+        self._move(rec, S.FAILED_FINAL, reason)
+        self._settle_unsent(rec)
+
+    def _fail(self, rec: OrderRecord, reason: str, ghost_reason: str) -> None:
+        self._move(rec, S.ERROR, reason)
+        self._settle_failed(rec, reason)
+        self._record_ghost(rec, ghost_reason)
+
+    def _error_then_retry(self, rec: OrderRecord, reason: str, exc: ExchangeError) -> None:
+        self._move(rec, S.ERROR, reason)
+        if rec.attempts > self.cfg.max_retries:
+            self._settle_failed(rec, "retries_exhausted")
+            return
+        delay = self._backoff(rec.attempts)
+        if isinstance(exc, RateLimited) and exc.retry_after_s is not None:
+            delay = max(delay, int(exc.retry_after_s * 1000))
+        self._move(rec, S.RETRY, f"backoff_ms={delay}")
+        self._set_due(rec, self.clock.now_ms() + delay)
+
+    def _to_unknown(self, rec: OrderRecord, reason: str) -> None:
+        rec.unknown_since = self.clock.now_ms()
+        self._move(rec, S.UNKNOWN, reason)
+
+    def _ghost(self, rec: OrderRecord, reason: str) -> bool:
+        self._move(rec, S.FAILED_FINAL, f"ghost:{reason}")
+        self._record_ghost(rec, reason)
+        return False
+
+    def _record_ghost(self, rec: OrderRecord, reason: str) -> None:
+        it = rec.intent
+        self.ghost_reasons[reason] += 1
+        self.portfolio.add_ghost(
+            Ghost(self.clock.now_ms(), it.symbol, it.side, it.intent_id, it.decision_id, reason)
+        )
+
+    def _backoff(self, attempt: int) -> int:
+        return int(self.cfg.backoff_ms * (2 ** max(attempt - 1, 0)))
+
+    def _fetch_quiet(self, rec: OrderRecord, by_client_id: bool = False) -> OrderInfo | None:
+        try:
+            if by_client_id or not rec.order_id:
+                return self.exchange.fetch_order_by_client_id(
+                    rec.client_order_id, rec.intent.symbol
+                )
+            return self.exchange.fetch_order(rec.order_id, rec.intent.symbol)
+        except ExchangeError as exc:
+            log.warning("fetch %s failed: %s", rec.client_order_id, exc)
+            return None
+
+    def _trades_of(self, rec: OrderRecord, info: OrderInfo) -> list[TradeInfo]:
+        """Venues that report a fill total without the fills: read them from my-trades."""
+        try:
+            mine = self.exchange.fetch_my_trades(rec.intent.symbol, since=rec.intent.created_ms)
+        except ExchangeError as exc:
+            log.warning("my trades for %s failed: %s", rec.client_order_id, exc)
+            return list(info.trades)
+        return [t for t in mine if t.order_id == info.id]
+
+    def _move(self, rec: OrderRecord, dst: OrderState, reason: str, **extra: Any) -> None:
+        check_move(rec.state, dst)
+        src = rec.state
+        rec.state = dst
+        if dst is S.FAILED_FINAL:
+            self.final_states[dst.value] += 1
+        elif dst is S.RECONCILED:  # count how it ended: FILLED or CANCELED
+            self.final_states[src.value] += 1
+        self._emit(rec, dst, reason, src=src, extra=extra)
+
+    def _emit(
+        self,
+        rec: OrderRecord,
+        state: OrderState,
+        reason: str,
+        src: OrderState | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        it = rec.intent
+        record: dict[str, Any] = {
+            "kind": "order",
+            "ts": self.clock.now_ms(),
+            "intent_id": it.intent_id,
+            "decision_id": it.decision_id,
+            "client_order_id": rec.client_order_id,
+            "symbol": it.symbol,
+            "side": it.side,
+            "state": state.value,
+            "from": src.value if src is not None else None,
+            "attempt": rec.attempts,
+            "order_id": rec.order_id,
+            "filled": str(rec.filled),
+            "avg_price": None if rec.avg_price is None else str(rec.avg_price),
+            "fee": str(rec.fee_quote),
+            "reason": reason,
+        }
+        if extra:
+            record.update({k: (str(v) if isinstance(v, Decimal) else v) for k, v in extra.items()})
+        self.bus.publish(record)

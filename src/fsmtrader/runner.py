@@ -1,0 +1,240 @@
+"""Sessions on the simulated exchange: the backtest and demo drivers and their run folders.
+
+A run folder is written as ``<name>.partial`` and renamed only when the run finished, so
+an interrupted run is never presented as complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fsmtrader.audit import EventBus, JsonlWriter
+from fsmtrader.clock import SimClock
+from fsmtrader.config import Settings
+from fsmtrader.engine import Engine
+from fsmtrader.errors import DataError
+from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.feeds import Candles, merge
+from fsmtrader.markets import MarketFilters
+
+Progress = Callable[[int, int, Engine], None]
+
+# Filters like Binance's for the demo's default symbols, so the demo needs no files.
+BUILTIN_FILTERS: dict[str, tuple[str, str, str, str]] = {
+    "BTC/USDT": ("0.01", "0.00001", "0.00001", "5"),
+    "ETH/USDT": ("0.01", "0.0001", "0.0001", "5"),
+    "SOL/USDT": ("0.01", "0.001", "0.001", "5"),
+    "DOGE/USDT": ("0.00001", "1", "1", "5"),
+    "LTC/USDT": ("0.01", "0.001", "0.001", "5"),
+    "XRP/USDT": ("0.0001", "0.1", "0.1", "5"),
+    "ADA/USDT": ("0.0001", "0.1", "0.1", "5"),
+}
+
+
+def filters_from_price(symbol: str, price: float, quote: str = "USDT") -> MarketFilters:
+    """Sensible filters when none are given: a tick of about 1/10,000 of the price, a step
+    that makes a 5-quote order a few hundred steps, min notional 5."""
+    if symbol in BUILTIN_FILTERS:
+        tick, step, min_qty, min_notional = BUILTIN_FILTERS[symbol]
+        return _filters(symbol, tick, step, min_qty, min_notional)
+    if not math.isfinite(price) or price <= 0:
+        raise DataError(f"{symbol}: cannot derive filters from price {price}")
+    tick_exp = math.floor(math.log10(price)) - 4
+    step_exp = min(math.floor(math.log10(5 / price)) - 2, 0)
+    tick, step = f"1e{tick_exp}", f"1e{step_exp}"
+    return _filters(symbol, tick, step, step, "5", quote)
+
+
+def _filters(
+    symbol: str, tick: str, step: str, min_qty: str, min_notional: str, quote: str = ""
+) -> MarketFilters:
+    base, _, q = symbol.partition("/")
+    return MarketFilters(
+        symbol=symbol,
+        tick_size=Decimal(tick).normalize(),
+        step_size=Decimal(step).normalize(),
+        min_qty=Decimal(min_qty).normalize(),
+        min_notional=Decimal(min_notional),
+        base=base,
+        quote=q or quote,
+    )
+
+
+def load_markets_file(path: Path) -> dict[str, MarketFilters]:
+    """Filters from a JSON file of CCXT markets: {symbol: market}, [market, ...], or a
+    file with a top-level "markets" key (like ../shared/data's fixture)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: markets file not found") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a JSON markets file ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("markets"), dict | list):
+        data = data["markets"]
+    items = data.values() if isinstance(data, dict) else data
+    out: dict[str, MarketFilters] = {}
+    for market in items:
+        if not isinstance(market, dict) or "symbol" not in market:
+            continue
+        try:
+            f = MarketFilters.from_ccxt(market)
+        except ValueError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        out[f.symbol] = f
+    if not out:
+        raise DataError(f"{path}: no markets found")
+    return out
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    engine: Engine = field(repr=False)
+
+
+def new_run_dir(runs_dir: Path, label: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = runs_dir / f"{label}-{stamp}"
+    path, n = base, 1
+    while path.exists() or path.with_name(path.name + ".partial").exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def run_session(
+    settings: Settings,
+    series: Sequence[Candles],
+    filters: dict[str, MarketFilters],
+    run_dir: Path,
+    *,
+    backfill: Sequence[Candles] = (),
+    progress: Progress | None = None,
+    speed: float = 0.0,
+    extra_summary: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run the engine over ``series`` on a fresh simulated exchange, writing the audit
+    trail and summary into ``run_dir`` (via ``run_dir.partial``)."""
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=False)
+    writer = JsonlWriter(partial / "audit.jsonl")
+    bus = EventBus()
+    bus.subscribe(writer)
+    start_ms = series[0].ts[0] if series and len(series[0]) else 0
+    clock = SimClock(start_ms)
+    sim = settings.sim
+    exchange = SimExchange(
+        filters,
+        {settings.market.quote: settings.market.starting_balance},
+        clock=clock,
+        seed=settings.seed,
+        maker_fee_bps=sim.maker_fee_bps,
+        taker_fee_bps=sim.taker_fee_bps,
+        spread_bps=sim.spread_bps,
+        depth_quote=sim.depth_quote,
+        depth_levels=sim.depth_levels,
+        level_step_bps=sim.level_step_bps,
+    )
+    engine = Engine(settings, clock=clock, exchange=exchange, filters=filters, bus=bus)
+    for hist in backfill:
+        engine.signals[hist.symbol].prime(list(zip(hist.ts, hist.close, hist.volume, strict=True)))
+    total = sum(len(c) for c in series)
+    started = time.perf_counter()
+    try:
+        bars = drive(engine, exchange, clock, series, progress=progress, speed=speed)
+    finally:
+        writer.close()
+    elapsed = time.perf_counter() - started
+    engine.check_stuck()
+    summary = {
+        "candles": bars,
+        "symbols": [c.symbol for c in series],
+        **engine.summary(),
+        "audit_sha256": writer.sha256,
+        "audit_lines": writer.lines,
+        "elapsed_s": round(elapsed, 3),
+        "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
+        **(extra_summary or {}),
+    }
+    assert bars == total
+    (partial / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (partial / "config.json").write_text(json.dumps(settings.redacted_dict(), indent=2) + "\n")
+    (partial / "trades.jsonl").write_text(
+        "".join(json.dumps(t.to_record()) + "\n" for t in engine.portfolio.trades)
+    )
+    os.replace(partial, run_dir)
+    return RunResult(run_dir, summary, engine)
+
+
+def drive(
+    engine: Engine,
+    exchange: SimExchange,
+    clock: SimClock,
+    series: Sequence[Candles],
+    *,
+    progress: Progress | None = None,
+    speed: float = 0.0,
+) -> int:
+    """The backtest loop: timers due before a bar run first (they see the old price),
+    then the exchange and the engine see the bar. Returns the number of bars."""
+    total = sum(len(c) for c in series)
+    update = exchange.update_market
+    on_bar = engine.on_bar
+    next_due = engine.next_due
+    set_clock = clock.set
+    every = max(total // 200, 1)
+    wall0 = time.monotonic()
+    sim0 = series[0].ts[0] if total else 0
+    n = 0
+    wake = next_due()
+    for ts, sym, _o, h, lo, c, v in _bars(series):
+        if wake is not None and wake <= ts:
+            engine.run_timers(ts)
+        set_clock(ts)
+        update(sym, ts, c, h, lo, v)
+        on_bar(ts, sym, h, lo, c, v)
+        wake = next_due()
+        n += 1
+        if n % every == 0:
+            if progress is not None:
+                progress(n, total, engine)
+            if speed > 0:
+                ahead = (ts - sim0) / 1000 / speed - (time.monotonic() - wall0)
+                if ahead > 0:
+                    time.sleep(ahead)
+    if progress is not None:
+        progress(n, total, engine)
+    return n
+
+
+def _bars(
+    series: Sequence[Candles],
+) -> Iterator[tuple[int, str, float, float, float, float, float]]:
+    if len(series) == 1:
+        c = series[0]
+        sym = c.symbol
+        for ts, o, h, lo, cl, v in zip(c.ts, c.open, c.high, c.low, c.close, c.volume, strict=True):
+            yield ts, sym, o, h, lo, cl, v
+    else:
+        yield from merge(series)
+
+
+def discard_partial(run_dir: Path) -> None:
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+
+
+def symbols_of(series: Iterable[Candles]) -> list[str]:
+    return [c.symbol for c in series]

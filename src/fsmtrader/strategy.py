@@ -1,0 +1,133 @@
+"""The drop-buy strategy: indicator math in floats, decisions as plain answers.
+
+Entry: the price falls ``drop_trigger_pct`` below its anchor (the rolling max over
+``anchor_window_min``). Exit: take-profit, stop-loss, trailing stop or max hold. These
+objects are updated on every bar, so they are small and allocation-free.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+class DropSignal:
+    """Rolling max (monotonic deque) and optional SMA for one symbol."""
+
+    __slots__ = (
+        "_maxq",
+        "_sma",
+        "_sma_sum",
+        "_sma_window",
+        "first_ts",
+        "last_close",
+        "last_volume",
+        "trigger",
+        "warm_after_ms",
+        "window_ms",
+    )
+
+    def __init__(self, window_min: int, drop_pct: float, sma_window: int = 0) -> None:
+        self.window_ms = window_min * 60_000
+        self.trigger = 1.0 - drop_pct / 100.0
+        self._maxq: deque[tuple[int, float]] = deque()
+        self._sma_window = sma_window
+        self._sma: deque[float] = deque()
+        self._sma_sum = 0.0
+        self.first_ts = -1
+        self.warm_after_ms = 0
+        self.last_close = 0.0
+        self.last_volume = 0.0
+
+    def update(self, ts: int, close: float, volume: float) -> None:
+        q = self._maxq
+        while q and q[-1][1] <= close:
+            q.pop()
+        q.append((ts, close))
+        cutoff = ts - self.window_ms
+        while q[0][0] <= cutoff:
+            q.popleft()
+        if self.first_ts < 0:
+            self.first_ts = ts
+            self.warm_after_ms = ts + self.window_ms
+        if self._sma_window:
+            self._sma.append(close)
+            self._sma_sum += close
+            if len(self._sma) > self._sma_window:
+                self._sma_sum -= self._sma.popleft()
+        self.last_close = close
+        self.last_volume = volume
+
+    def prime(self, bars: list[tuple[int, float, float]]) -> None:
+        """Warm up from history (ts, close, volume) so trading can start at once."""
+        for ts, close, volume in bars:
+            self.update(ts, close, volume)
+
+    @property
+    def anchor(self) -> float:
+        return self._maxq[0][1] if self._maxq else 0.0
+
+    def warm(self, ts: int) -> bool:
+        return self.first_ts >= 0 and ts >= self.warm_after_ms
+
+    def triggered(self, close: float) -> bool:
+        return bool(self._maxq) and close <= self._maxq[0][1] * self.trigger
+
+    def sma(self) -> float | None:
+        if not self._sma_window or len(self._sma) < self._sma_window:
+            return None
+        return self._sma_sum / len(self._sma)
+
+    def sma_ok(self) -> bool:
+        """The SMA filter: do not catch a falling knife in a downtrend. The drop must come
+        from an anchor that is still above the long SMA (a dip in an up/flat market)."""
+        sma = self.sma()
+        return sma is None or self.anchor >= sma
+
+
+@dataclass(slots=True)
+class ExitRule:
+    take_profit_pct: float
+    stop_loss_pct: float
+    trailing_activation_pct: float  # 0 = off
+    trailing_distance_pct: float
+
+
+class ExitTracker:
+    """Exit levels of one open position, precomputed so a bar costs two comparisons."""
+
+    __slots__ = ("entry", "peak", "sl_px", "tp_px", "trail_active", "trail_factor", "trail_px")
+
+    def __init__(self, entry: float, rule: ExitRule) -> None:
+        self.entry = entry
+        self.tp_px = entry * (1 + rule.take_profit_pct / 100)
+        self.sl_px = entry * (1 - rule.stop_loss_pct / 100)
+        on = rule.trailing_activation_pct > 0
+        self.trail_px = entry * (1 + rule.trailing_activation_pct / 100) if on else float("inf")
+        self.trail_factor = 1 - rule.trailing_distance_pct / 100
+        self.trail_active = False
+        self.peak = entry
+
+    def check(self, price: float) -> str:
+        """'' to hold, else the exit reason."""
+        if price > self.peak:
+            self.peak = price
+            if not self.trail_active and price >= self.trail_px:
+                self.trail_active = True
+        if price >= self.tp_px:
+            return "take_profit"
+        if price <= self.sl_px:
+            return "stop_loss"
+        if self.trail_active and price <= self.peak * self.trail_factor:
+            return "trailing_stop"
+        return ""
+
+    def peek(self, price: float) -> str:
+        """Like ``check`` without moving the peak (re-checking a quote at EXIT_EVAL)."""
+        if price >= self.tp_px:
+            return "take_profit"
+        if price <= self.sl_px:
+            return "stop_loss"
+        if self.trail_active and price <= self.peak * self.trail_factor:
+            return "trailing_stop"
+        return ""

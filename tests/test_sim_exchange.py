@@ -1,0 +1,691 @@
+"""SimExchange behaves like a real spot exchange: filters, locks, depth, fees, races."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fsmtrader.clock import SimClock
+from fsmtrader.errors import (
+    DuplicateOrder,
+    ExchangeError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+)
+from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
+from fsmtrader.markets import MarketFilters
+
+D = Decimal
+BTC = "BTC/USDT"
+XRP = "XRP/USDT"
+
+BTC_M = MarketFilters(
+    symbol=BTC,
+    tick_size=D("0.01"),
+    step_size=D("0.00001"),
+    min_qty=D("0.00001"),
+    min_notional=D("5"),
+    base="BTC",
+    quote="USDT",
+)
+XRP_M = MarketFilters(
+    symbol=XRP,
+    tick_size=D("0.0001"),
+    step_size=D("0.01"),
+    min_qty=D("0.01"),
+    min_notional=D("1"),
+    base="XRP",
+    quote="USDT",
+)
+START = {"USDT": D("1000000"), "BTC": D("1"), "XRP": D("10000")}
+
+
+def make(
+    seed: int = 0, balances: dict[str, Decimal] | None = None, **kw: Any
+) -> tuple[SimExchange, SimClock]:
+    clock = SimClock(1_000)
+    ex = SimExchange(
+        {BTC: BTC_M, XRP: XRP_M},
+        dict(START if balances is None else balances),
+        clock=clock,
+        seed=seed,
+        **kw,
+    )
+    ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
+    ex.update_market(XRP, 1_000, 0.5, 0.51, 0.49, 100_000.0)
+    return ex, clock
+
+
+def bar(ex: SimExchange, clock: SimClock, symbol: str, price: float, hi: float, lo: float) -> None:
+    clock.advance(60_000)
+    ex.update_market(symbol, clock.now_ms(), price, hi, lo, 1.0)
+
+
+def totals(ex: SimExchange) -> dict[str, Decimal]:
+    return {a: b.total for a, b in ex.fetch_balance().items()}
+
+
+def assert_non_negative(ex: SimExchange) -> None:
+    for asset, b in ex.fetch_balance().items():
+        assert b.free >= 0, asset
+        assert b.used >= 0, asset
+
+
+def test_satisfies_protocol() -> None:
+    ex, _ = make()
+    proto: Exchange = ex
+    assert proto.name == "sim"
+    assert ex.load_markets() == {BTC: BTC_M, XRP: XRP_M}
+
+
+# ---------------------------------------------------------------- prices and depth
+
+
+def test_ticker_bid_ask_on_tick_and_ordered() -> None:
+    ex, _ = make()
+    t = ex.fetch_ticker(BTC)
+    assert t.last == D("50000.0")
+    assert t.bid == D("49987.5")  # 50000 * (1 - 0.00025), floored to 0.01
+    assert t.ask == D("50012.5")  # rounded up
+    assert t.volume == D("12.5")
+    assert t.timestamp == 1_000
+    bid, bid_qty, ask, ask_qty = ex.order_book_top(BTC)
+    assert (bid, ask) == (t.bid, t.ask)
+    assert bid_qty > 0 and ask_qty > 0
+
+
+def test_zero_spread_still_keeps_one_tick_between_bid_and_ask() -> None:
+    ex, _ = make(spread_bps=D("0"))
+    t = ex.fetch_ticker(XRP)
+    assert t.ask - t.bid == XRP_M.tick_size
+
+
+def test_ticker_ask_rounds_up_on_a_coarse_tick() -> None:
+    ex, _ = make()
+    ex.update_market(XRP, 2_000, 0.12345, 0.13, 0.12, 1.0)
+    t = ex.fetch_ticker(XRP)
+    # mid*(1-0.00025)=0.123419..., floored; mid*(1+0.00025)=0.123480..., ceiled.
+    assert (t.bid, t.ask) == (D("0.1234"), D("0.1235"))
+
+
+def test_no_price_yet_and_unknown_symbol() -> None:
+    ex = SimExchange({BTC: BTC_M}, {"USDT": D("100")}, clock=SimClock())
+    with pytest.raises(ExchangeUnavailable):
+        ex.fetch_ticker(BTC)
+    with pytest.raises(ExchangeUnavailable) as info:
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("100"), "IOC", "x")
+    assert info.value.maybe_sent is False
+    assert ex.counters.rejections == {"no_price": 1}
+    with pytest.raises(InvalidOrder):
+        ex.fetch_ticker("ETH/USDT")
+    with pytest.raises(InvalidOrder):
+        ex.update_market("ETH/USDT", 0, 1.0, 1.0, 1.0, 1.0)
+
+
+def test_depth_levels_step_away_and_scale_with_quote() -> None:
+    ex, _ = make(depth_levels=3, level_step_bps=D("10"))
+    order = ex.create_order(BTC, "buy", "limit", D("5"), D("60000.00"), "IOC", "big")
+    prices = [t.price for t in order.trades]
+    assert len(prices) == 3
+    assert prices == sorted(prices) and len(set(prices)) == 3
+    assert prices[1] == D("50062.52")  # 50012.5 * 1.001 rounded up to the tick
+    for t in order.trades:  # 2000 quote * factor in [0.5, 1.5] per level
+        assert D("1000") * D("0.99") <= t.cost <= D("3000")
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def script(ex: SimExchange, clock: SimClock) -> None:
+    ex.create_order(BTC, "buy", "limit", D("0.5"), D("50100.00"), "IOC", "a")
+    ex.create_order(BTC, "buy", "limit", D("0.3"), D("49950.00"), "GTC", "b")
+    ex.create_order(XRP, "sell", "market", D("9000"), None, "IOC", "c")
+    bar(ex, clock, BTC, 49_900.0, 50_000.0, 49_800.0)
+    bar(ex, clock, BTC, 49_800.0, 49_900.0, 49_700.0)
+    ex.create_order(XRP, "buy", "limit", D("100"), D("0.5100"), "GTC", "d")
+
+
+def snapshot(ex: SimExchange) -> tuple[object, ...]:
+    return (
+        ex.orders_by_client_id(),
+        ex.fetch_my_trades(BTC),
+        ex.fetch_my_trades(XRP),
+        ex.fetch_balance(),
+        ex.counters.as_dict(),
+    )
+
+
+def test_same_seed_same_ids_fills_and_balances() -> None:
+    runs = []
+    for _ in range(2):
+        ex, clock = make(seed=7)
+        script(ex, clock)
+        runs.append(snapshot(ex))
+    assert runs[0] == runs[1]
+    orders = runs[0][0]
+    assert isinstance(orders, dict)
+    assert [o.id for o in orders.values()] == ["1", "2", "3", "4"]
+    trades = ex.fetch_my_trades(BTC) + ex.fetch_my_trades(XRP)
+    assert sorted(int(t.id[1:]) for t in trades) == list(range(1, len(trades) + 1))
+
+
+def test_different_seed_different_depth() -> None:
+    a, ca = make(seed=1)
+    b, cb = make(seed=2)
+    script(a, ca)
+    script(b, cb)
+    assert snapshot(a)[3] != snapshot(b)[3]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ((("ETH/USDT", "buy", "limit", D("1"), D("1"), "IOC", "x")), "symbol"),
+        (((BTC, "buy", "limit", D("0.001"), D("50000"), "IOC", "")), "client_order_id"),
+        (((BTC, "buy", "limit", D("0.001"), D("50000"), "IOC", "x" * 37)), "client_order_id"),
+        (((BTC, "buy", "limit", D("0.001"), D("50000.001"), "IOC", "x")), "tick"),
+        (((BTC, "buy", "limit", D("0.001"), D("0"), "IOC", "x")), "tick"),
+        (((BTC, "buy", "limit", D("0.001"), D("-1"), "IOC", "x")), "tick"),
+        (((BTC, "buy", "limit", D("0.000015"), D("50000"), "IOC", "x")), "step"),
+        (((BTC, "buy", "limit", D("0.00009"), D("50000"), "IOC", "x")), "min_notional"),
+        (((XRP, "buy", "limit", D("2.005"), D("0.5"), "IOC", "x")), "step"),
+        (((XRP, "sell", "market", D("1.99"), None, "IOC", "x")), "min_notional"),
+        (((BTC, "buy", "limit", D("0.001"), None, "IOC", "x")), "price"),
+        (((BTC, "sell", "market", D("0.001"), D("50000"), "IOC", "x")), "price"),
+        (((BTC, "buy", "market", D("0.001"), None, "IOC", "x")), "market_buy"),
+        (((BTC, "buy", "limit", D("0"), D("50000"), "IOC", "x")), "amount"),
+        (((BTC, "hold", "limit", D("0.001"), D("50000"), "IOC", "x")), "side"),
+        (((BTC, "buy", "limit", D("0.001"), D("50000"), "FOK", "x")), "time_in_force"),
+        # Earlier checks win: bad tick and bad step -> tick; bad symbol and bad id -> symbol.
+        (((BTC, "buy", "limit", D("0.000015"), D("50000.001"), "IOC", "x")), "tick"),
+        ((("ETH/USDT", "buy", "limit", D("1"), D("1"), "IOC", "")), "symbol"),
+    ],
+)
+def test_each_rejection_reason(args: tuple[object, ...], reason: str) -> None:
+    ex, _ = make()
+    before = ex.fetch_balance()
+    with pytest.raises(InvalidOrder) as info:
+        ex.create_order(*args)  # type: ignore[arg-type]
+    assert info.value.reason == reason
+    assert ex.fetch_balance() == before
+    assert ex.orders_by_client_id() == {}
+    assert ex.counters.rejections == {reason: 1}
+    assert ex.counters.created == 0
+
+
+def test_min_qty_reason() -> None:
+    m = MarketFilters(
+        symbol="ETH/USDT",
+        tick_size=D("0.01"),
+        step_size=D("0.001"),
+        min_qty=D("0.01"),
+        min_notional=D("0"),
+        base="ETH",
+        quote="USDT",
+    )
+    ex = SimExchange({"ETH/USDT": m}, {"USDT": D("1000")}, clock=SimClock())
+    ex.update_market("ETH/USDT", 0, 3000.0, 3000.0, 3000.0, 1.0)
+    with pytest.raises(InvalidOrder) as info:
+        ex.create_order("ETH/USDT", "buy", "limit", D("0.009"), D("3000"), "IOC", "x")
+    assert info.value.reason == "min_qty"
+
+
+def test_insufficient_funds_for_buy_and_sell() -> None:
+    ex, _ = make(balances={"USDT": D("100"), "BTC": D("0.001")})
+    # 0.002 * 50000 * 1.001 = 100.1 > 100 free
+    with pytest.raises(InsufficientFunds):
+        ex.create_order(BTC, "buy", "limit", D("0.002"), D("50000"), "GTC", "b")
+    with pytest.raises(InsufficientFunds):
+        ex.create_order(BTC, "sell", "limit", D("0.00101"), D("60000"), "GTC", "s")
+    assert ex.counters.rejections == {"insufficient_funds": 2}
+    # A rejected order's client id is free for reuse, as on Binance.
+    order = ex.create_order(BTC, "sell", "limit", D("0.001"), D("60000"), "GTC", "s")
+    assert order.status == "open"
+
+
+def test_locked_balance_is_not_free_for_the_next_order() -> None:
+    ex, _ = make(balances={"USDT": D("150")})
+    ex.create_order(BTC, "buy", "limit", D("0.002"), D("40000"), "GTC", "a")  # locks 80.08
+    assert ex.fetch_balance()["USDT"].used == D("80.08")
+    with pytest.raises(InsufficientFunds):
+        ex.create_order(BTC, "buy", "limit", D("0.002"), D("40000"), "GTC", "b")
+
+
+def test_duplicate_client_id_in_any_state() -> None:
+    ex, _ = make()
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "open1")
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    o = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "cxl1")
+    ex.cancel_order(o.id, BTC)
+    for cid in ("open1", "closed1", "cxl1"):
+        with pytest.raises(DuplicateOrder):
+            # Duplicate is checked before filters: even an invalid resend is a duplicate.
+            ex.create_order(BTC, "buy", "limit", D("0.000015"), D("1.001"), "IOC", cid)
+    with pytest.raises(DuplicateOrder):  # and across symbols
+        ex.create_order(XRP, "buy", "limit", D("10"), D("0.5"), "IOC", "open1")
+    assert ex.counters.rejections == {"duplicate": 4}
+    assert ex.counters.created == 3
+
+
+# ---------------------------------------------------------------- taker fills
+
+
+def test_ioc_larger_than_depth_fills_partially_and_cancels_remainder() -> None:
+    ex, _ = make()
+    before = ex.fetch_balance()
+    order = ex.create_order(BTC, "buy", "limit", D("2"), D("51000.00"), "IOC", "big")
+    assert order.status == "canceled"
+    assert 0 < order.filled < order.amount
+    assert len(order.trades) == 5  # one trade per level consumed
+    assert all(not t.maker for t in order.trades)
+    assert order.filled == sum(t.amount for t in order.trades)
+    assert order.cost == sum(t.cost for t in order.trades)
+    assert order.fee == sum(t.fee for t in order.trades)
+    after = ex.fetch_balance()
+    assert after["USDT"].used == 0
+    assert after["USDT"].free == before["USDT"].free - order.cost - order.fee
+    assert after["BTC"].free == before["BTC"].free + order.filled
+
+
+def test_ioc_within_depth_closes() -> None:
+    ex, _ = make()
+    order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50012.50"), "IOC", "small")
+    assert order.status == "closed"
+    assert order.filled == D("0.01")
+    assert order.average == D("50012.5")
+
+
+def test_limit_takes_only_levels_within_its_price() -> None:
+    ex, _ = make()
+    order = ex.create_order(BTC, "buy", "limit", D("2"), D("50040.00"), "IOC", "x")
+    # Levels: 50012.5, 50037.51, 50062.52... -> only the first two are within 50040.
+    assert [t.price for t in order.trades] == [D("50012.5"), D("50037.51")]
+    none = ex.create_order(BTC, "sell", "limit", D("0.01"), D("50000.00"), "IOC", "y")
+    assert none.status == "canceled" and none.filled == 0 and none.trades == []
+
+
+def test_liquidity_consumed_in_a_bar_stays_consumed_until_next_bar() -> None:
+    ex, clock = make()
+    first = ex.create_order(BTC, "buy", "limit", D("5"), D("50012.50"), "IOC", "a")
+    second = ex.create_order(BTC, "buy", "limit", D("5"), D("50012.50"), "IOC", "b")
+    assert first.filled > 0 and second.filled == 0
+    _, _, ask, ask_qty = ex.order_book_top(BTC)
+    assert ask > D("50012.5") and ask_qty > 0
+    bar(ex, clock, BTC, 50_000.0, 50_001.0, 49_999.0)
+    third = ex.create_order(BTC, "buy", "limit", D("5"), D("50012.50"), "IOC", "c")
+    assert third.filled > 0
+
+
+def test_market_sell_walks_the_bids() -> None:
+    ex, _ = make()
+    order = ex.create_order(XRP, "sell", "market", D("10000"), None, "IOC", "m")
+    assert order.order_type == "market"
+    assert order.status in ("closed", "canceled")
+    prices = [t.price for t in order.trades]
+    assert prices == sorted(prices, reverse=True)
+    assert order.price == order.average
+    assert ex.fetch_order(order.id, XRP) == order
+    bal = ex.fetch_balance()
+    assert bal["XRP"].used == 0
+    assert bal["XRP"].free == D("10000") - order.filled
+    assert bal["USDT"].free == START["USDT"] + order.cost - order.fee
+
+
+def test_taker_fee_rounds_down_to_1e_8() -> None:
+    ex, _ = make(taker_fee_bps=D("7.5"))
+    order = ex.create_order(XRP, "buy", "limit", D("3.33"), D("0.5002"), "IOC", "f")
+    t = order.trades[0]
+    exact = t.cost * D("7.5") / D("10000")
+    assert t.fee == exact.quantize(D("1e-8"), rounding=ROUND_DOWN)
+    assert t.fee < exact
+    assert t.fee_currency == "USDT"
+
+
+# ---------------------------------------------------------------- resting orders
+
+
+def test_gtc_rests_then_fills_as_maker_when_a_bar_crosses() -> None:
+    ex, clock = make(maker_fee_bps=D("2"), taker_fee_bps=D("10"))
+    order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("49500.00"), "GTC", "g")
+    assert order.status == "open" and order.filled == 0
+    locked = D("49500") * D("0.01") * D("1.001")
+    assert ex.fetch_balance()["USDT"].used == locked
+    assert [o.id for o in ex.fetch_open_orders(BTC)] == [order.id]
+
+    bar(ex, clock, BTC, 49_700.0, 49_800.0, 49_500.01)  # low stays above the limit
+    assert ex.fetch_order(order.id, BTC).status == "open"
+
+    bar(ex, clock, BTC, 49_600.0, 49_700.0, 49_500.0)  # touches it
+    done = ex.fetch_order(order.id, BTC)
+    assert done.status == "closed" and done.filled == D("0.01")
+    (trade,) = done.trades
+    assert trade.maker and trade.price == D("49500.00")
+    assert trade.fee == D("0.099")  # 495 * 2 bps: maker, not taker
+    assert trade.timestamp == clock.now_ms()
+    bal = ex.fetch_balance()
+    assert bal["USDT"].used == 0
+    assert bal["USDT"].free == START["USDT"] - D("495") - D("0.099")
+    assert ex.fetch_open_orders() == []
+
+
+def test_gtc_sell_fills_when_high_reaches_it() -> None:
+    ex, clock = make()
+    order = ex.create_order(BTC, "sell", "limit", D("0.1"), D("50500.00"), "GTC", "s")
+    assert ex.fetch_balance()["BTC"].used == D("0.1")
+    bar(ex, clock, BTC, 50_400.0, 50_499.99, 50_300.0)
+    assert ex.fetch_order(order.id, BTC).status == "open"
+    bar(ex, clock, BTC, 50_400.0, 50_600.0, 50_300.0)
+    done = ex.fetch_order(order.id, BTC)
+    assert done.status == "closed"
+    assert all(t.maker and t.price == D("50500") for t in done.trades)
+    bal = ex.fetch_balance()
+    assert bal["BTC"].used == 0 and bal["BTC"].free == D("0.9")
+    assert bal["USDT"].free == START["USDT"] + D("5050") - done.fee
+
+
+def test_big_gtc_fills_over_several_bars() -> None:
+    ex, clock = make()
+    order = ex.create_order(BTC, "buy", "limit", D("1"), D("49000.00"), "GTC", "big")
+    seen = []
+    for _ in range(20):
+        bar(ex, clock, BTC, 49_000.0, 49_100.0, 48_900.0)
+        seen.append(ex.fetch_order(order.id, BTC).filled)
+        if seen[-1] == order.amount:
+            break
+    assert len(seen) > 2, "one bar's depth (< 0.3 BTC) cannot fill 1 BTC"
+    assert seen == sorted(seen)
+    done = ex.fetch_order(order.id, BTC)
+    assert done.status == "closed"
+    assert len(done.trades) == len(seen)  # one maker trade per bar
+    assert ex.fetch_balance()["USDT"].used == 0
+
+
+def test_gtc_crossing_on_entry_takes_then_rests() -> None:
+    ex, clock = make()
+    order = ex.create_order(BTC, "buy", "limit", D("1"), D("50050.00"), "GTC", "x")
+    assert order.status == "open"
+    assert order.filled > 0 and all(not t.maker for t in order.trades)
+    bar(ex, clock, BTC, 50_000.0, 50_100.0, 49_900.0)
+    later = ex.fetch_order(order.id, BTC)
+    assert later.filled > order.filled
+    assert later.trades[-1].maker and later.trades[-1].price == D("50050")
+
+
+def test_maker_fee_above_taker_never_overdraws_the_lock() -> None:
+    ex, clock = make(balances={"USDT": D("1000")}, maker_fee_bps=D("50"), taker_fee_bps=D("0"))
+    order = ex.create_order(BTC, "buy", "limit", D("0.0199"), D("50000.00"), "GTC", "x")
+    bar(ex, clock, BTC, 49_000.0, 49_500.0, 48_000.0)
+    done = ex.fetch_order(order.id, BTC)
+    assert done.status == "closed"
+    assert done.fee == D("4.975")
+    assert_non_negative(ex)
+    assert ex.fetch_balance()["USDT"].total == D("1000") - D("995") - D("4.975")
+
+
+def test_update_market_without_resting_orders_draws_nothing() -> None:
+    a, ca = make(seed=3)
+    b, cb = make(seed=3)
+    for i in range(50):
+        bar(a, ca, BTC, 50_000.0 + i, 50_100.0, 49_000.0)
+    bar(b, cb, BTC, 50_049.0, 50_100.0, 49_000.0)
+    oa = a.create_order(BTC, "buy", "limit", D("1"), D("51000.00"), "IOC", "x")
+    ob = b.create_order(BTC, "buy", "limit", D("1"), D("51000.00"), "IOC", "x")
+    assert [t.amount for t in oa.trades] == [t.amount for t in ob.trades]
+
+
+# ---------------------------------------------------------------- cancel
+
+
+def test_cancel_releases_lock_and_is_idempotent() -> None:
+    ex, _ = make()
+    order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("40000.00"), "GTC", "c")
+    canceled = ex.cancel_order(order.id, BTC)
+    assert canceled.status == "canceled"
+    assert ex.fetch_balance()["USDT"].used == 0
+    assert ex.fetch_balance()["USDT"].free == START["USDT"]
+    assert ex.cancel_order(order.id, BTC) == canceled
+    assert ex.counters.canceled == 1
+
+    closed = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100.00"), "IOC", "f")
+    assert closed.status == "closed"
+    assert ex.cancel_order(closed.id, BTC) == closed
+
+    with pytest.raises(OrderNotFound):
+        ex.cancel_order("999", BTC)
+    with pytest.raises(OrderNotFound):
+        ex.cancel_order(order.id, XRP)
+
+
+def test_cancel_race_returns_the_order_filled() -> None:
+    ex, _ = make(maker_fee_bps=D("1"))
+    order = ex.create_order(BTC, "sell", "limit", D("0.2"), D("51000.00"), "GTC", "r")
+    ex.race_fill_on_cancel(order.id)
+    result = ex.cancel_order(order.id, BTC)
+    assert result.status == "closed"
+    assert result.filled == D("0.2")
+    (trade,) = result.trades
+    assert trade.maker and trade.price == D("51000") and trade.fee == D("1.02")
+    bal = ex.fetch_balance()
+    assert bal["BTC"].used == 0 and bal["BTC"].free == D("0.8")
+    assert bal["USDT"].free == START["USDT"] + D("10200") - D("1.02")
+    assert ex.counters.canceled == 0
+    with pytest.raises(OrderNotFound):
+        ex.race_fill_on_cancel("42")
+
+
+# ---------------------------------------------------------------- queries
+
+
+def test_fetch_by_id_and_client_id_return_copies() -> None:
+    ex, _ = make()
+    order = ex.create_order(BTC, "buy", "limit", D("0.5"), D("50100.00"), "GTC", "q")
+    assert ex.fetch_order(order.id, BTC) == order
+    assert ex.fetch_order_by_client_id("q", BTC) == order
+    with pytest.raises(OrderNotFound):
+        ex.fetch_order_by_client_id("q", XRP)
+    with pytest.raises(OrderNotFound):
+        ex.fetch_order_by_client_id("nope", BTC)
+    with pytest.raises(OrderNotFound):
+        ex.fetch_order("77", BTC)
+    # Mutating what we got back changes nothing inside the exchange.
+    order.status = "closed"
+    order.trades.clear()
+    ex.orders_by_client_id()["q"].trades.clear()
+    fresh = ex.fetch_order(order.id, BTC)
+    assert fresh.status == "open" and fresh.trades
+
+
+def test_open_orders_filter_by_symbol() -> None:
+    ex, _ = make()
+    a = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "a")
+    b = ex.create_order(XRP, "buy", "limit", D("10"), D("0.4000"), "GTC", "b")
+    ex.create_order(XRP, "buy", "limit", D("10"), D("0.4000"), "IOC", "c")
+    assert [o.id for o in ex.fetch_open_orders()] == [a.id, b.id]
+    assert [o.id for o in ex.fetch_open_orders(XRP)] == [b.id]
+    ex.cancel_order(a.id, BTC)
+    assert [o.id for o in ex.fetch_open_orders()] == [b.id]
+
+
+def test_my_trades_since() -> None:
+    ex, clock = make()
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100.00"), "IOC", "a")
+    clock.advance(5_000)
+    cut = clock.now_ms()
+    ex.create_order(BTC, "sell", "limit", D("0.001"), D("49000.00"), "IOC", "b")
+    ex.create_order(XRP, "sell", "limit", D("10"), D("0.4000"), "IOC", "c")
+    all_btc = ex.fetch_my_trades(BTC)
+    assert [t.client_order_id for t in all_btc] == ["a", "b"]
+    recent = ex.fetch_my_trades(BTC, since=cut)
+    assert [t.client_order_id for t in recent] == ["b"]
+    assert recent[0].timestamp == cut
+    assert ex.fetch_my_trades(BTC, since=cut + 1) == []
+
+
+# ---------------------------------------------------------------- balances
+
+
+def test_balance_conservation_over_a_session() -> None:
+    ex, clock = make(maker_fee_bps=D("2"), taker_fee_bps=D("10"))
+    ex.create_order(BTC, "buy", "limit", D("0.5"), D("50100.00"), "IOC", "1")
+    ex.create_order(BTC, "buy", "limit", D("0.3"), D("49800.00"), "GTC", "2")
+    ex.create_order(BTC, "sell", "limit", D("0.2"), D("50300.00"), "GTC", "3")
+    ex.create_order(BTC, "sell", "market", D("0.1"), None, "IOC", "4")
+    bar(ex, clock, BTC, 49_900.0, 50_400.0, 49_700.0)
+    ex.create_order(BTC, "sell", "limit", D("0.05"), D("49000.00"), "IOC", "5")
+    bar(ex, clock, BTC, 49_800.0, 49_900.0, 49_500.0)
+    for o in ex.fetch_open_orders():
+        ex.cancel_order(o.id, o.symbol)
+
+    trades = ex.fetch_my_trades(BTC)
+    bought = sum((t.cost for t in trades if t.side == "buy"), D(0))
+    sold = sum((t.cost for t in trades if t.side == "sell"), D(0))
+    fees = sum((t.fee for t in trades), D(0))
+    base_in = sum((t.amount for t in trades if t.side == "buy"), D(0))
+    base_out = sum((t.amount for t in trades if t.side == "sell"), D(0))
+    bal = ex.fetch_balance()
+    assert bal["USDT"].used == 0 and bal["BTC"].used == 0
+    assert bal["USDT"].total + fees == START["USDT"] - bought + sold
+    assert bal["BTC"].total == START["BTC"] + base_in - base_out
+    assert any(t.maker for t in trades) and any(not t.maker for t in trades)
+
+
+# ---------------------------------------------------------------- fault injection
+
+
+def test_fault_before_means_nothing_happened() -> None:
+    ex, _ = make()
+    ex.inject_fault("create_order", NetworkError("timeout", maybe_sent=False), times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError):
+            ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+    assert ex.orders_by_client_id() == {}
+    assert ex.fetch_balance()["USDT"].used == 0
+    order = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+    assert order.status == "open"
+
+
+def test_fault_after_is_a_lost_response() -> None:
+    ex, _ = make()
+    ex.inject_fault("create_order", NetworkError("read timeout"), after=True)
+    with pytest.raises(NetworkError):
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+    found = ex.fetch_order_by_client_id("lost", BTC)
+    assert found.status == "open"
+    with pytest.raises(DuplicateOrder):
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+
+    ex.inject_fault("cancel_order", NetworkError("reset"), after=True)
+    with pytest.raises(NetworkError):
+        ex.cancel_order(found.id, BTC)
+    assert ex.fetch_order(found.id, BTC).status == "canceled"
+
+
+def test_fault_on_queries_and_bad_method() -> None:
+    ex, _ = make()
+    ex.inject_fault("fetch_order_by_client_id", OrderNotFound("not yet"))
+    ex.inject_fault("fetch_balance", ExchangeUnavailable("maintenance"))
+    with pytest.raises(OrderNotFound):
+        ex.fetch_order_by_client_id("whatever", BTC)
+    with pytest.raises(ExchangeUnavailable):
+        ex.fetch_balance()
+    assert ex.fetch_balance()["USDT"].free == START["USDT"]
+    with pytest.raises(ValueError):
+        ex.inject_fault("update_market", NetworkError("x"))
+
+
+# ---------------------------------------------------------------- property test
+
+SYMBOLS = {BTC: (50_000.0, BTC_M), XRP: (0.5, XRP_M)}
+
+update_op = st.tuples(
+    st.just("update"),
+    st.sampled_from([BTC, XRP]),
+    st.floats(min_value=0.9, max_value=1.1),
+    st.floats(min_value=0.0, max_value=0.03),
+)
+create_op = st.tuples(
+    st.just("create"),
+    st.sampled_from([BTC, XRP]),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from(["limit", "limit", "market"]),
+    st.sampled_from(["IOC", "GTC"]),
+    st.integers(min_value=-5, max_value=200_000),  # amount in steps
+    st.integers(min_value=-300, max_value=300),  # price offset from last, in 0.1%
+    st.sampled_from([f"c{i}" for i in range(12)]),
+)
+cancel_op = st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=30), st.booleans())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(update_op, create_op, cancel_op), min_size=1, max_size=40))
+def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[object, ...]]) -> None:
+    ex, clock = make(balances={"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")})
+    last = {s: p for s, (p, _) in SYMBOLS.items()}
+    created: list[OrderInfo] = []
+    for op in ops:
+        kind = op[0]
+        if kind == "update":
+            _, sym, move, wick = op
+            assert isinstance(sym, str) and isinstance(move, float) and isinstance(wick, float)
+            last[sym] *= move
+            bar(ex, clock, sym, last[sym], last[sym] * (1 + wick), last[sym] * (1 - wick))
+        elif kind == "create":
+            _, sym, side, otype, tif, steps, offset, cid = op
+            assert isinstance(sym, str) and isinstance(steps, int) and isinstance(offset, int)
+            m = SYMBOLS[sym][1]
+            amount = m.step_size * steps
+            price = None
+            if otype == "limit":
+                raw = D(repr(last[sym])) * (1 + D(offset) / 1000)
+                price = (raw / m.tick_size).to_integral_value() * m.tick_size
+            known = cid in ex.orders_by_client_id()
+            try:
+                order = ex.create_order(sym, side, otype, amount, price, tif, cid)  # type: ignore[arg-type]
+            except DuplicateOrder:
+                assert known
+            except (InvalidOrder, InsufficientFunds):
+                pass
+            else:
+                assert not known, "a second order was created for one client id"
+                created.append(order)
+        else:
+            _, idx, race = op
+            assert isinstance(idx, int)
+            if created:
+                target = created[idx % len(created)]
+                if race and target.order_type == "limit":
+                    ex.race_fill_on_cancel(target.id)
+                ex.cancel_order(target.id, target.symbol)
+        assert_non_negative(ex)
+
+    by_cid = ex.orders_by_client_id()
+    assert len(by_cid) == len(created) == len({o.client_order_id for o in created})
+    assert [o.id for o in created] == [str(i) for i in range(1, len(created) + 1)]
+    # Every unit of every asset is accounted for by the trades.
+    trades: list[TradeInfo] = ex.fetch_my_trades(BTC) + ex.fetch_my_trades(XRP)
+    expect = {"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")}
+    for t in trades:
+        base = t.symbol.split("/")[0]
+        sign = 1 if t.side == "buy" else -1
+        expect[base] += sign * t.amount
+        expect["USDT"] -= sign * t.cost + t.fee
+    assert totals(ex) == expect
+    for o in ex.fetch_open_orders():
+        ex.cancel_order(o.id, o.symbol)
+    assert all(b.used == 0 for b in ex.fetch_balance().values())
+
+
+def test_error_classes_are_exchange_errors() -> None:
+    for cls in (InvalidOrder, InsufficientFunds, DuplicateOrder, OrderNotFound):
+        assert issubclass(cls, ExchangeError)
