@@ -226,7 +226,8 @@ class Engine:
             deadline = st.entered_ms + int(tm.buy_fill_timeout_s * 1000)
         elif ph is P.WAIT_FILL:
             deadline = st.entered_ms + int(tm.buy_fill_timeout_s * 1000)
-            if t is not None and t.event is E.BUY_PARTIAL:
+            rec = self._active_record(st.symbol)
+            if rec is not None and rec.filled > 0:  # a partial fill must not sit for long
                 deadline = min(deadline, now + int(tm.partial_fill_stuck_s * 1000))
         elif ph is P.POSITION:
             pos = self.portfolio.positions.get(st.symbol)
@@ -285,8 +286,7 @@ class Engine:
             blocked.append("slots")
         if self.portfolio.exposure() + r.position_size > r.max_total_exposure:
             blocked.append("exposure")
-        budget = min(r.position_size, self.portfolio.cash)
-        if ticker is not None and not can_afford(ticker.ask, self.filters[symbol], budget):
+        if ticker is not None and not can_afford(ticker.ask, self.filters[symbol], self._budget()):
             blocked.append("can_afford")
         return blocked
 
@@ -296,7 +296,7 @@ class Engine:
         leg = self.buy_legs.get(sym, 0)
         pos = self.portfolio.positions.get(sym)
         spent = pos.cost_basis if pos is not None else ZERO
-        budget = self.s.risk.position_size - spent
+        size = self.s.risk.position_size - spent
         ask = self.exchange.fetch_ticker(sym).ask
         step_bps = Decimal(str(steps[min(leg, len(steps) - 1)]))
         price = q_price(ask * (1 + step_bps / BPS), self.filters[sym].tick_size)
@@ -304,7 +304,7 @@ class Engine:
             decision_id=st.decision_id,
             symbol=sym,
             side="buy",
-            amount=budget / price / (1 + self.router.cfg.fee_rate),
+            amount=size / price / (1 + self.router.cfg.fee_rate),
             limit_price=price,
             ref_price=self.entry_ref.get(sym, ask),
             max_slippage_bps=Decimal(str(self.s.entry.max_entry_slippage_bps)),
@@ -312,7 +312,7 @@ class Engine:
             leg=leg,
             created_ms=t.ts,
             reason=f"entry step {leg} (+{step_bps} bps)",
-            budget=budget,
+            budget=self._budget(),
         )
         rec = self.router.submit(intent)
         self.active[sym] = intent.intent_id
@@ -343,10 +343,13 @@ class Engine:
         leg = self.buy_legs.get(sym, 0)
         if escalate and leg + 1 < len(self.s.entry.buy_escalation_bps):
             pos = self.portfolio.positions.get(sym)
+            pos = self.portfolio.positions.get(sym)
             left = self.s.risk.position_size - (pos.cost_basis if pos is not None else ZERO)
+            if pos is None or pos.bought_qty == 0:
+                left = self._budget()  # nothing bought yet: the entry may still be bumped
             ask = self._quote(sym)
             if ask is not None and can_afford(
-                ask.ask, self.filters[sym], min(left, self.portfolio.cash)
+                ask.ask, self.filters[sym], min(left, self._budget())
             ):
                 self.buy_legs[sym] = leg + 1
                 self.fire(st, E.BUY_ESCALATE, f"filled {rec.filled}/{rec.amount}, step {leg + 1}")
@@ -613,6 +616,12 @@ class Engine:
     def _active_record(self, symbol: str) -> OrderRecord | None:
         iid = self.active.get(symbol)
         return self.router.records.get(iid) if iid is not None else None
+
+    def _budget(self) -> Decimal:
+        """What one buy may spend at most (position_size is the target; a bump up to the
+        exchange minimum may use free cash within the exposure limit)."""
+        room = self.s.risk.max_total_exposure - self.portfolio.exposure()
+        return max(min(self.portfolio.cash, room), ZERO)
 
     def _held(self, symbol: str) -> Decimal:
         pos: Position | None = self.portfolio.positions.get(symbol)

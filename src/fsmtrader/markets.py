@@ -100,8 +100,10 @@ class MarketFilters:
             if value is None:
                 return raw_value
             d = to_decimal(value, f"{symbol} precision.{key}")
-            if raw_value is not None and d >= 1 and d == d.to_integral_value():
-                return raw_value
+            if d == d.to_integral_value() and (raw_value is not None or d == 0):
+                # A whole number here is a DECIMAL_PLACES count (old fixtures), unless
+                # it is a genuine tick like 1 or 10 with no raw filter to say otherwise.
+                return raw_value if raw_value is not None else Decimal(1).scaleb(-int(d))
             return d
 
         tick = unified_grid("price", raw.get("tickSize"))

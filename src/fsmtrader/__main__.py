@@ -1,0 +1,3 @@
+from fsmtrader.cli import main
+
+main()
