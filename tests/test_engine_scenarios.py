@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from conftest import BLESS, BTC, MIN, Harness, mf, settings
-
 from fsmtrader.fsm.phases import Phase
 
 FULL_CYCLE = [
