@@ -315,6 +315,19 @@ class ErrorSettings(_Section):
         return self
 
 
+class HaltSettings(_Section):
+    """When the bot stops opening positions by itself (it keeps managing open ones)."""
+
+    on_reconcile_mismatch: bool = True
+    on_order_race: bool = True
+
+
+class StoreSettings(_Section):
+    """Durability of the state database (paper and live sessions)."""
+
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
 class SimSettings(_Section):
     """The simulated exchange: fees, spread and order-book depth (paper and backtest)."""
 
@@ -373,6 +386,8 @@ class Settings(BaseSettings):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     errors: ErrorSettings = Field(default_factory=ErrorSettings)
+    halts: HaltSettings = Field(default_factory=HaltSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
 

@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
@@ -28,6 +28,9 @@ from fsmtrader.orders.router import OrderRecord, OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio, Position
 from fsmtrader.strategy import DropSignal, ExitRule, ExitTracker
+
+if TYPE_CHECKING:
+    from fsmtrader.store.sqlite import Snapshot, SqliteStore
 
 log = logging.getLogger("fsmtrader.engine")
 BPS = Decimal(10_000)
@@ -103,6 +106,9 @@ class Engine:
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
         self.counts: Counter[str] = Counter()
+        self.store: SqliteStore | None = None
+        self._dirty: set[str] = set()  # symbols changed since the last commit
+        self._depth = 0  # nesting of fire(): commit when the outermost event is done
         self._actions: dict[Action, Callable[[SymbolState, Transition], None]] = {
             A.NONE: self._noop,
             A.BLOCK_ENTRY: self._block_entry,
@@ -140,7 +146,12 @@ class Engine:
                 st.decision_id = make_decision_id(symbol, ts, "entry")
                 self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
         elif phase is P.POSITION:
-            reason = self.exits[symbol].check(close)
+            tracker = self.exits[symbol]
+            peak = tracker.peak
+            reason = tracker.check(close)
+            if tracker.peak != peak and self.store is not None:
+                self._dirty.add(symbol)
+                self.commit()
             if reason and ts >= self.exit_block_until.get(symbol, 0):
                 self.fire(st, E.EXIT_SIGNAL, reason)
         elif phase is P.WARMUP:
@@ -161,7 +172,7 @@ class Engine:
                 sim.set(due)
             if r_due is not None and r_due == due:
                 for rec in self.router.run_due(due):
-                    self._on_order_update(rec)
+                    self.on_order_update(rec)
                 continue
             _, seq, symbol = heapq.heappop(self._timers)
             st = self.states[symbol]
@@ -169,6 +180,7 @@ class Engine:
                 self.fire(st, E.TIMEOUT, f"{st.phase} timed out")
         if sim is not None and now > sim.now_ms():
             sim.set(now)
+        self.commit()
 
     def next_due(self) -> int | None:
         """When the engine next needs to run (a phase timeout or a router retry)."""
@@ -183,7 +195,9 @@ class Engine:
         t = self.machine.fire(st, event, self.clock.now_ms(), reason, key)
         if t is None:
             return
+        self._dirty.add(st.symbol)
         self._schedule(st, t)
+        self._depth += 1
         try:
             self._actions[t.action](st, t)
         except Exception as exc:  # an action bug must park the symbol, not kill the engine
@@ -191,6 +205,91 @@ class Engine:
             st.last_error = f"{type(exc).__name__}: {exc}"
             if st.phase is not P.ERROR or t.action is not A.ENTER_ERROR:
                 self.fire(st, E.FAULT, st.last_error)
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            self.commit()
+
+    # --- durability ---------------------------------------------------------------------
+    def attach_store(self, store: SqliteStore) -> None:
+        """Make every change durable: audit records go to the store and are committed
+        with the state they describe; the router commits before each exchange call."""
+        self.store = store
+        self.bus.subscribe(store.buffer)
+        self.router.before_send = self.commit
+        self._dirty.update(self.states)
+        self.portfolio.dirty = True
+
+    def commit(self) -> None:
+        if self.store is not None:
+            self.store.save(self, self._dirty)
+            self._dirty.clear()
+
+    def persistent_counters(self) -> dict[str, Any]:
+        r = self.router
+        return {
+            "engine": dict(self.counts),
+            "final_states": dict(r.final_states),
+            "rejections": dict(r.rejections),
+            "ghost_reasons": dict(r.ghost_reasons),
+            "duplicate_intents": r.duplicate_intents,
+            "races": r.races,
+        }
+
+    def restore(self, snap: Snapshot) -> None:
+        """Put a saved engine back: symbols in their phases with their timers, every
+        intent, the portfolio with its reservations. Orders are re-checked by recovery."""
+        import json
+
+        from fsmtrader.strategy import ExitTracker
+
+        known = set(self.symbols)
+        stray = [
+            s
+            for s in snap.symbols
+            if s not in known and (snap.portfolio is not None and s in snap.portfolio.positions)
+        ]
+        stray += sorted(
+            {r.intent.symbol for r in snap.orders if not r.done and r.intent.symbol not in known}
+        )
+        if stray:
+            from fsmtrader.store.schema import StoreError
+
+            raise StoreError(
+                f"market.symbols: {', '.join(sorted(set(stray)))} still has an open position or "
+                "order in the state database; add it back to market.symbols to manage it"
+            )
+        if snap.portfolio is not None:
+            self.portfolio = snap.portfolio
+            self.router.portfolio = snap.portfolio
+        for sym, (st, extra) in snap.symbols.items():
+            if sym not in known:
+                continue
+            self.states[sym] = st
+            if extra.active_intent:
+                self.active[sym] = extra.active_intent
+            if extra.entry_ref is not None:
+                self.entry_ref[sym] = extra.entry_ref
+            if extra.exit_ref is not None:
+                self.exit_ref[sym] = extra.exit_ref
+            self.exit_block_until[sym] = extra.exit_block_until
+            self.buy_legs[sym] = extra.buy_leg
+            self.sell_legs[sym] = extra.sell_leg
+            pos = self.portfolio.positions.get(sym)
+            if pos is not None and pos.bought_qty > 0:
+                tracker = ExitTracker(float(pos.avg_entry), self.exit_rule)
+                if extra.exit_peak is not None:
+                    tracker.peak = extra.exit_peak
+                tracker.trail_active = extra.exit_trail_active
+                self.exits[sym] = tracker
+        self.router.restore(snap.orders)
+        self.halted = snap.meta.get("halted", "")
+        counters = json.loads(snap.meta.get("counters", "{}") or "{}")
+        self.counts.update(counters.get("engine", {}))
+        self.router.restore_counters(counters)
+        self._timers = []
+        for st in self.states.values():
+            self._schedule(st)
 
     def _on_transition(self, t: Transition) -> None:
         self.counts["transitions"] += 1
@@ -566,7 +665,7 @@ class Engine:
         self.bus.publish({"kind": "halt", "ts": self.clock.now_ms(), "reason": reason})
 
     # --- order outcomes arriving later (retries, lookups, polls) ------------------------
-    def _on_order_update(self, rec: OrderRecord) -> None:
+    def on_order_update(self, rec: OrderRecord) -> None:
         sym = rec.intent.symbol
         if self.active.get(sym) != rec.intent.intent_id:
             return

@@ -111,6 +111,7 @@ class Portfolio:
     dust: dict[str, Decimal] = field(default_factory=dict)  # symbol -> qty left unsellable
     fees_paid: Decimal = ZERO
     realized_pnl: Decimal = ZERO
+    dirty: bool = field(default=True, compare=False)  # changed since the store saved it
 
     # --- reservations -------------------------------------------------------------------
     @property
@@ -118,6 +119,7 @@ class Portfolio:
         return sum(self.reserved.values(), ZERO)
 
     def reserve(self, intent_id: str, amount: Decimal) -> bool:
+        self.dirty = True
         if amount <= 0:
             raise PortfolioError(f"reserve {intent_id}: amount must be > 0, got {amount}")
         if intent_id in self.reserved:
@@ -130,12 +132,14 @@ class Portfolio:
 
     def release(self, intent_id: str) -> Decimal:
         """Return what is left of a reservation to cash (idempotent)."""
+        self.dirty = True
         left = self.reserved.pop(intent_id, ZERO)
         self.cash += left
         return left
 
     # --- fills --------------------------------------------------------------------------
     def open_position(self, symbol: str, decision_id: str, ts: int) -> Position:
+        self.dirty = True
         pos = self.positions.get(symbol)
         if pos is None:
             pos = Position(symbol=symbol, decision_id=decision_id, entry_ms=ts)
@@ -144,6 +148,7 @@ class Portfolio:
 
     def apply_buy_fill(self, intent_id: str, decision_id: str, trade: TradeInfo, base: str) -> None:
         """Move one buy fill from the intent's reservation into the position."""
+        self.dirty = True
         pos = self.open_position(trade.symbol, decision_id, trade.timestamp)
         cost = trade.price * trade.amount
         fee_quote, qty = _split_fee(trade, base)
@@ -164,6 +169,7 @@ class Portfolio:
         self.fees_paid += fee_quote
 
     def lock_for_sell(self, symbol: str, qty: Decimal) -> bool:
+        self.dirty = True
         pos = self.positions.get(symbol)
         if pos is None or qty <= 0 or qty > pos.sellable:
             return False
@@ -171,6 +177,7 @@ class Portfolio:
         return True
 
     def unlock_sell(self, symbol: str, qty: Decimal) -> None:
+        self.dirty = True
         pos = self.positions.get(symbol)
         if pos is None:
             return
@@ -179,6 +186,7 @@ class Portfolio:
         pos.sell_locked -= qty
 
     def apply_sell_fill(self, trade: TradeInfo, base: str) -> None:
+        self.dirty = True
         pos = self.positions.get(trade.symbol)
         if pos is None:
             raise PortfolioError(f"sell fill for {trade.symbol} without a position")
@@ -195,6 +203,7 @@ class Portfolio:
         self.cash += gross - fee_quote
 
     def note_sell_leg(self, symbol: str) -> None:
+        self.dirty = True
         pos = self.positions.get(symbol)
         if pos is not None:
             pos.sell_legs += 1
@@ -202,6 +211,7 @@ class Portfolio:
     def close_position(self, symbol: str, ts: int, exit_reason: str) -> ClosedTrade:
         """Book the round trip. Whatever could not be sold is kept as recorded dust; its
         share of the cost basis is not counted as a loss of this trade."""
+        self.dirty = True
         pos = self.positions.pop(symbol)
         if pos.sell_locked:
             raise PortfolioError(f"{symbol}: closing with {pos.sell_locked} locked in sells")
@@ -231,11 +241,13 @@ class Portfolio:
 
     def discard_empty(self, symbol: str) -> None:
         """Drop a position record that never received a fill (a buy that filled nothing)."""
+        self.dirty = True
         pos = self.positions.get(symbol)
         if pos is not None and pos.bought_qty == 0:
             del self.positions[symbol]
 
     def add_ghost(self, ghost: Ghost) -> None:
+        self.dirty = True
         self.ghosts.append(ghost)
 
     # --- views --------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fsmtrader import failpoints
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock
 from fsmtrader.errors import (
@@ -100,7 +102,12 @@ class OrderRouter:
         self.rejections: Counter[str] = Counter()
         self.ghost_reasons: Counter[str] = Counter()
         self.duplicate_intents = 0
+        self.races = 0
         self._due: list[tuple[int, str]] = []  # (due_ms, intent_id); stale entries skipped
+        self.dirty: set[str] = set()  # intent_ids changed since the store last saved them
+        # Called before every exchange call that can change the exchange (write-ahead):
+        # the engine commits everything pending, so the intent is durable before it is sent.
+        self.before_send: Callable[[], None] = lambda: None
 
     # --- public API ---------------------------------------------------------------------
     def submit(self, intent: Intent) -> OrderRecord:
@@ -143,6 +150,7 @@ class OrderRouter:
         if rec.state not in (S.SENT, S.PARTIAL):
             return rec
         info: OrderInfo | None
+        self.before_send()
         try:
             info = self.exchange.cancel_order(rec.order_id, rec.intent.symbol)
         except OrderNotFound:
@@ -151,6 +159,21 @@ class OrderRouter:
             log.warning("cancel %s failed: %s", rec.client_order_id, exc)
             return rec
         if info is not None:
+            if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL):
+                # It filled while we were cancelling: the fill is booked, and the race is
+                # reported (a halt condition when configured).
+                self.races += 1
+                self.bus.publish(
+                    {
+                        "kind": "alert",
+                        "ts": self.clock.now_ms(),
+                        "alert": "order_race",
+                        "symbol": rec.intent.symbol,
+                        "intent_id": rec.intent.intent_id,
+                        "decision_id": rec.intent.decision_id,
+                        "detail": "filled while cancelling",
+                    }
+                )
             self._absorb(rec, info)
         return rec
 
@@ -180,7 +203,40 @@ class OrderRouter:
             touched.append(rec)
         return touched
 
+    def restore(self, records: list[OrderRecord]) -> None:
+        """Take back saved intents (a restart). Open ones are resolved by ``recover``."""
+        self.records = {r.intent.intent_id: r for r in records}
+        self._due = [(r.due_ms, iid) for iid, r in self.records.items() if r.due_ms is not None]
+        heapq.heapify(self._due)
+
+    def restore_counters(self, saved: dict[str, Any]) -> None:
+        self.final_states.update(saved.get("final_states", {}))
+        self.rejections.update(saved.get("rejections", {}))
+        self.ghost_reasons.update(saved.get("ghost_reasons", {}))
+        self.duplicate_intents = int(saved.get("duplicate_intents", 0))
+        self.races = int(saved.get("races", 0))
+
+    def recover(self) -> list[OrderRecord]:
+        """After a restart: every intent whose outcome is not known for sure is looked up
+        on the exchange by its clientOrderId; live orders are refreshed. Returns them."""
+        touched = []
+        for rec in self.open_records():
+            if rec.state in (S.RESERVED, S.RETRY, S.ERROR):
+                if rec.state is S.ERROR:
+                    self._move(rec, S.RETRY, "restart")
+                if rec.attempts == 0 and rec.state is S.RESERVED:
+                    rec.attempts = 1  # the send may have happened: treat it as an attempt
+                self._to_unknown(rec, "restart: outcome unknown")
+                rec.due_ms = None
+            if rec.state is S.UNKNOWN:
+                self._resolve(rec)
+            elif rec.state in (S.SENT, S.PARTIAL):
+                self.refresh(rec.intent.intent_id)
+            touched.append(rec)
+        return touched
+
     def _set_due(self, rec: OrderRecord, at_ms: int) -> None:
+        self.dirty.add(rec.intent.intent_id)
         rec.due_ms = at_ms
         heapq.heappush(self._due, (at_ms, rec.intent.intent_id))
 
@@ -249,6 +305,9 @@ class OrderRouter:
     def _send(self, rec: OrderRecord) -> None:
         it = rec.intent
         rec.attempts += 1
+        self.dirty.add(it.intent_id)
+        self.before_send()
+        failpoints.hit("after_intent_commit")
         try:
             info = self.exchange.create_order(
                 it.symbol,
@@ -285,6 +344,7 @@ class OrderRouter:
         except ExchangeError as exc:
             self._error_then_retry(rec, f"{type(exc).__name__}: {exc}", exc)
             return
+        failpoints.hit("after_exchange_answer")
         self._absorb(rec, info)
 
     def _resolve(self, rec: OrderRecord) -> None:
@@ -344,6 +404,7 @@ class OrderRouter:
         else:
             self.portfolio.apply_sell_fill(t, f.base)
             fee_q = t.fee * t.price if t.fee_currency == f.base else t.fee
+        self.dirty.add(it.intent_id)
         rec.filled += t.amount
         rec.cost += t.price * t.amount
         rec.fee_quote += fee_q
@@ -446,6 +507,7 @@ class OrderRouter:
 
     def _move(self, rec: OrderRecord, dst: OrderState, reason: str, **extra: Any) -> None:
         check_move(rec.state, dst)
+        self.dirty.add(rec.intent.intent_id)
         src = rec.state
         rec.state = dst
         if dst is S.FAILED_FINAL:

@@ -1,0 +1,175 @@
+"""Reconciliation: compare our books with what the exchange says, and explain every
+difference or report it.
+
+Checked: open orders (ours that the exchange does not have, and orders with our
+clientOrderId prefix that we do not know: orphans), fills (every fill of one of our orders
+must be booked), and balances. With ``exact`` balances (paper: the bot owns the account)
+every asset must match to 1e-8; live, the account may hold more than the bot manages, so
+the exchange must hold *at least* what the bot thinks it has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fsmtrader.errors import ExchangeError
+from fsmtrader.orders.intent import CLIENT_ID_PREFIX
+
+if TYPE_CHECKING:
+    from fsmtrader.engine import Engine
+
+TOLERANCE = Decimal("1e-8")
+
+
+@dataclass
+class ReconcileReport:
+    ts: int
+    exact_balances: bool
+    orphaned_orders: list[dict[str, Any]] = field(default_factory=list)
+    missing_orders: list[dict[str, Any]] = field(default_factory=list)
+    unbooked_fills: list[dict[str, Any]] = field(default_factory=list)
+    balance_differences: list[dict[str, Any]] = field(default_factory=list)
+    foreign_open_orders: int = 0
+    recovered_intents: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.orphaned_orders
+            or self.missing_orders
+            or self.unbooked_fills
+            or self.balance_differences
+            or self.errors
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+    def summary(self) -> str:
+        if self.ok:
+            return "reconcile ok: books match the exchange"
+        parts = [
+            f"{len(self.orphaned_orders)} orphaned order(s)",
+            f"{len(self.missing_orders)} missing order(s)",
+            f"{len(self.unbooked_fills)} unbooked fill(s)",
+            f"{len(self.balance_differences)} balance difference(s)",
+        ]
+        parts += self.errors
+        return "reconcile MISMATCH: " + ", ".join(parts)
+
+
+def reconcile(engine: Engine, *, exact_balances: bool) -> ReconcileReport:
+    ex, router = engine.exchange, engine.router
+    rep = ReconcileReport(ts=engine.clock.now_ms(), exact_balances=exact_balances)
+    by_coid = {r.client_order_id: r for r in router.records.values()}
+    by_order_id = {r.order_id: r for r in router.records.values() if r.order_id}
+    try:
+        open_orders = ex.fetch_open_orders()
+    except ExchangeError as exc:
+        rep.errors.append(f"open orders unavailable: {exc}")
+        open_orders = []
+    open_coids = set()
+    for o in open_orders:
+        rec = by_coid.get(o.client_order_id)
+        open_coids.add(o.client_order_id)
+        if rec is None:
+            if o.client_order_id.startswith(CLIENT_ID_PREFIX):
+                rep.orphaned_orders.append(
+                    {
+                        "client_order_id": o.client_order_id,
+                        "order_id": o.id,
+                        "symbol": o.symbol,
+                        "side": o.side,
+                        "amount": str(o.amount),
+                        "price": str(o.price),
+                    }
+                )
+            else:
+                rep.foreign_open_orders += 1
+        elif not rec.live:
+            rep.missing_orders.append(
+                {
+                    "intent_id": rec.intent.intent_id,
+                    "client_order_id": o.client_order_id,
+                    "detail": f"open on the exchange, {rec.state} in our books",
+                }
+            )
+    for rec in router.records.values():
+        if rec.live and rec.order_id and rec.client_order_id not in open_coids:
+            rep.missing_orders.append(
+                {
+                    "intent_id": rec.intent.intent_id,
+                    "client_order_id": rec.client_order_id,
+                    "detail": f"{rec.state} in our books, not open on the exchange",
+                }
+            )
+    since = min((r.intent.created_ms for r in router.records.values()), default=None)
+    for sym in engine.symbols:
+        try:
+            trades = ex.fetch_my_trades(sym, since=since)
+        except ExchangeError as exc:
+            rep.errors.append(f"{sym}: trades unavailable: {exc}")
+            continue
+        for t in trades:
+            rec = by_order_id.get(t.order_id) or by_coid.get(t.client_order_id)
+            if rec is None:
+                if t.client_order_id.startswith(CLIENT_ID_PREFIX):
+                    rep.unbooked_fills.append(
+                        {
+                            "trade_id": t.id,
+                            "order_id": t.order_id,
+                            "detail": "fill of an order we do not know",
+                        }
+                    )
+                continue
+            if t.id not in rec.seen_trades:
+                rep.unbooked_fills.append(
+                    {"trade_id": t.id, "intent_id": rec.intent.intent_id, "amount": str(t.amount)}
+                )
+    _balances(engine, rep, exact_balances)
+    return rep
+
+
+def _balances(engine: Engine, rep: ReconcileReport, exact: bool) -> None:
+    pf = engine.portfolio
+    try:
+        bal = engine.exchange.fetch_balance()
+    except ExchangeError as exc:
+        rep.errors.append(f"balances unavailable: {exc}")
+        return
+    ours: dict[str, Decimal] = {pf.quote: pf.cash + pf.reserved_total}
+    for sym in engine.symbols:
+        base = engine.filters[sym].base
+        pos = pf.positions.get(sym)
+        held = (pos.qty if pos is not None else Decimal(0)) + pf.dust.get(sym, Decimal(0))
+        ours[base] = ours.get(base, Decimal(0)) + held
+    for asset, mine in sorted(ours.items()):
+        b = bal.get(asset)
+        theirs = b.total if b is not None else Decimal(0)
+        diff = theirs - mine
+        bad = abs(diff) > TOLERANCE if exact else diff < -TOLERANCE
+        if bad:
+            rep.balance_differences.append(
+                {"asset": asset, "exchange": str(theirs), "ours": str(mine), "diff": str(diff)}
+            )
+
+
+def write_report(rep: ReconcileReport, state_dir: Path) -> Path:
+    """reconcile.json (latest) plus a timestamped copy, each written atomically."""
+    folder = state_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(rep.to_dict(), indent=2, sort_keys=True) + "\n"
+    dated = folder / f"reconcile-{rep.ts}.json"
+    for path in (dated, state_dir / "reconcile.json"):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return state_dir / "reconcile.json"

@@ -1,0 +1,252 @@
+"""A durable paper-trading session: the engine with its SQLite store, a simulated exchange
+with its own database file, and a synthetic market that keeps moving in (accelerated)
+wall-clock time — also while the bot is down. Kill it at any instant and start it again:
+it restores every symbol and order, resolves what it cannot be sure of by clientOrderId,
+reconciles with the exchange, and carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fsmtrader.audit import EventBus, JsonlWriter, Record
+from fsmtrader.config import Settings
+from fsmtrader.engine import Engine
+from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.feeds import merge, synthetic_market
+from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
+from fsmtrader.runner import filters_from_price
+from fsmtrader.store.lock import StateLock
+from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
+
+log = logging.getLogger("fsmtrader.session")
+SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
+Progress = Callable[[Engine, int, int], None]
+
+
+class SessionClock:
+    """Simulated time that runs ``speed`` times faster than the wall clock from a fixed
+    origin, so it keeps running while the process is dead."""
+
+    def __init__(self, origin_sim_ms: int, origin_wall_s: float, speed: float) -> None:
+        self.origin_sim_ms = origin_sim_ms
+        self.origin_wall_s = origin_wall_s
+        self.speed = speed
+
+    def now_ms(self) -> int:
+        return self.origin_sim_ms + int((time.time() - self.origin_wall_s) * self.speed * 1000)
+
+
+@dataclass
+class SessionInfo:
+    start_sim_ms: int
+    start_wall_s: float
+    speed: float
+    minutes: int
+    warmup: int
+    seed: int
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_sim_ms + self.minutes * 60_000
+
+
+class PaperSession:
+    """Owns the plugs of one durable paper session in ``state_dir``."""
+
+    def __init__(self, settings: Settings, state_dir: Path, *, hours: float, speed: float) -> None:
+        self.s = settings
+        self.state_dir = state_dir
+        self.lock = StateLock(state_dir).acquire()
+        try:
+            self._open(hours, speed)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, hours: float, speed: float) -> None:
+        s = self.s
+        self.store: SqliteStore = open_store(
+            store_path(self.state_dir, s.database_url), synchronous=s.store.synchronous
+        )
+        snap = self.store.load()
+        if "session" in snap.meta:
+            self.info = SessionInfo(**json.loads(snap.meta["session"]))
+        else:
+            warm = s.entry.anchor_window_min
+            self.info = SessionInfo(
+                start_sim_ms=SESSION_START_MS + warm * 60_000,
+                start_wall_s=time.time(),
+                speed=speed,
+                minutes=int(hours * 60),
+                warmup=warm,
+                seed=s.seed,
+            )
+            self.store.set_meta("session", json.dumps(self.info.__dict__))
+        info = self.info
+        market = synthetic_market(
+            s.market.symbols,
+            minutes=info.warmup + info.minutes,
+            seed=info.seed,
+            start_ms=SESSION_START_MS,
+        )
+        self.history = [c.slice(0, info.warmup) for c in market]
+        self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
+        self.filters = {
+            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in market
+        }
+        self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
+        sim = s.sim
+        self.exchange = SimExchange.open(
+            self.state_dir / "sim-exchange.db",
+            self.filters,
+            {s.market.quote: s.market.starting_balance},
+            clock=self.clock,
+            seed=info.seed,
+            maker_fee_bps=sim.maker_fee_bps,
+            taker_fee_bps=sim.taker_fee_bps,
+            spread_bps=sim.spread_bps,
+            depth_quote=sim.depth_quote,
+            depth_levels=sim.depth_levels,
+            level_step_bps=sim.level_step_bps,
+        )
+        self.bus = EventBus()
+        self.engine = Engine(
+            s, clock=self.clock, exchange=self.exchange, filters=self.filters, bus=self.bus
+        )
+        self.restored = bool(snap.symbols or snap.orders)
+        if self.restored:
+            self.engine.restore(snap)
+        self.engine.attach_store(self.store)
+        self.audit = JsonlWriter(self.state_dir / "audit.jsonl")
+        self._repair_jsonl(snap.audit_rows)
+        self.store.on_committed.append(self._write_jsonl)
+        self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
+
+    # --- the JSONL mirror of the audit table --------------------------------------------
+    def _write_jsonl(self, batch: list[tuple[int, Record]]) -> None:
+        for audit_id, record in batch:
+            self.audit({"audit_id": audit_id, **record})
+        self.audit.flush()
+
+    def _repair_jsonl(self, rows: int) -> None:
+        """Append what a crash kept out of audit.jsonl (it is written after each commit)."""
+        last = 0
+        path = self.state_dir / "audit.jsonl"
+        if path.exists():
+            with path.open("rb") as fh:
+                tail = _last_line(fh)
+            if tail:
+                try:
+                    last = int(json.loads(tail).get("audit_id", 0))
+                except ValueError:
+                    last = 0  # a torn last line: rewrite from the database
+                    path.write_text("")
+                    self.audit.close()
+                    self.audit = JsonlWriter(path)
+        if last < rows:
+            for audit_id, text in self.store.audit_since(last):
+                self.audit({"audit_id": audit_id, **json.loads(text)})
+            self.audit.flush()
+
+    # --- running ------------------------------------------------------------------------
+    def start(self) -> ReconcileReport:
+        """Catch up with the market, recover open intents, reconcile, write the report."""
+        now = self.clock.now_ms()
+        engine = self.engine
+        for hist in self.history:
+            engine.signals[hist.symbol].prime(
+                list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            )
+        for ts, sym, _o, _h, _lo, c, v in self._bars(after=0, upto=min(now, self.last_bar_ts)):
+            engine.signals[sym].update(ts, c, v)
+        # The exchange moved on while we were down: it sees the bars we missed.
+        for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+            self.exchange.update_market(sym, ts, c, h, lo, v)
+            engine.signals[sym].update(ts, c, v)
+            self.last_bar_ts = ts
+        self.store.set_meta("last_bar_ts", str(self.last_bar_ts))
+        touched = engine.router.recover()
+        for rec in touched:
+            engine.on_order_update(rec)
+        engine.run_timers(now)
+        report = reconcile(engine, exact_balances=True)
+        report.recovered_intents = len(touched)
+        write_report(report, self.state_dir)
+        if not report.ok and self.s.halts.on_reconcile_mismatch:
+            engine.halt(report.summary())
+        engine.commit()
+        return report
+
+    def run(
+        self,
+        *,
+        stop_after_s: float | None = None,
+        progress: Progress | None = None,
+        poll_s: float = 0.02,
+    ) -> dict[str, Any]:
+        """Trade until the session's simulated end (or ``stop_after_s`` of wall time)."""
+        engine, ex = self.engine, self.exchange
+        wall_stop = time.monotonic() + stop_after_s if stop_after_s else None
+        total = sum(len(c) for c in self.series)
+        done = sum(1 for _ in self._bars(after=0, upto=self.last_bar_ts))
+        while True:
+            now = min(self.clock.now_ms(), self.info.end_ms)
+            for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+                due = engine.next_due()
+                if due is not None and due <= ts:
+                    engine.run_timers(ts)
+                self.last_bar_ts = ts
+                self.store.set_meta("last_bar_ts", str(ts))
+                ex.update_market(sym, ts, c, h, lo, v)
+                engine.on_bar(ts, sym, h, lo, c, v)
+                done += 1
+            engine.run_timers(now)
+            engine.check_stuck()
+            if progress is not None:
+                progress(engine, done, total)
+            if now >= self.info.end_ms or (wall_stop is not None and time.monotonic() >= wall_stop):
+                break
+            time.sleep(poll_s)
+        return engine.summary()
+
+    def _bars(
+        self, *, after: int, upto: int
+    ) -> Iterator[tuple[int, str, float, float, float, float, float]]:
+        parts = []
+        for c in self.series:
+            lo = _bisect_right(c.ts, after)
+            hi = _bisect_right(c.ts, upto)
+            if hi > lo:
+                parts.append(c.slice(lo, hi))
+        return merge(parts) if parts else iter(())
+
+    def close(self) -> None:
+        try:
+            self.engine.commit()
+            self.audit.close()
+            self.store.close()
+            self.exchange.close()
+        finally:
+            self.lock.release()
+
+
+def _bisect_right(ts: list[int], x: int) -> int:
+    import bisect
+
+    return bisect.bisect_right(ts, x)
+
+
+def _last_line(fh: Any) -> bytes:
+    fh.seek(0, 2)
+    size = fh.tell()
+    back = min(size, 1 << 16)
+    fh.seek(size - back)
+    lines = fh.read().splitlines()
+    return lines[-1] if lines else b""

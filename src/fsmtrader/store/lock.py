@@ -1,0 +1,49 @@
+"""One bot per state directory: an exclusive lock the kernel drops when the process dies
+(even by SIGKILL), so a crash never leaves a stale lock behind."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+from fsmtrader.store.schema import StoreError
+
+
+class StateLock:
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "fsmtrader.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> StateLock:
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise StoreError(
+                f"{self.path.parent}: another fsmtrader (pid {holder}) is using this state "
+                "directory; refusing to start a second one"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> StateLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

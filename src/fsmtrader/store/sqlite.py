@@ -1,0 +1,443 @@
+"""The SQLite store: everything the engine must remember, saved in one transaction per
+commit point, and loaded back on start.
+
+Tables are plain rows (Decimals as exact text), one per symbol, intent, fill, position,
+trade and audit record, so the file can be read with the sqlite3 shell and jq.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fsmtrader.audit import Record, dumps
+from fsmtrader.fsm.machine import HISTORY_LEN, SymbolState
+from fsmtrader.fsm.phases import Phase
+from fsmtrader.orders.intent import Intent
+from fsmtrader.orders.router import OrderRecord
+from fsmtrader.orders.states import OrderState
+from fsmtrader.portfolio import ClosedTrade, Ghost, Portfolio, Position
+from fsmtrader.store.schema import connect
+
+if TYPE_CHECKING:
+    from fsmtrader.engine import Engine
+
+D = Decimal
+Committed = Callable[[list[tuple[int, Record]]], None]
+
+
+def _d(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+@dataclass
+class SymbolExtras:
+    """Per-symbol engine state that lives beside the SymbolState."""
+
+    active_intent: str | None = None
+    entry_ref: Decimal | None = None
+    exit_ref: Decimal | None = None
+    exit_block_until: int = 0
+    buy_leg: int = 0
+    sell_leg: int = 0
+    exit_peak: float | None = None
+    exit_trail_active: bool = False
+
+
+@dataclass
+class Snapshot:
+    symbols: dict[str, tuple[SymbolState, SymbolExtras]] = field(default_factory=dict)
+    orders: list[OrderRecord] = field(default_factory=list)
+    portfolio: Portfolio | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    audit_rows: int = 0
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", create: bool = True) -> None:
+        self.path = path
+        self.conn = connect(path, create=create, synchronous=synchronous)
+        self._pending: list[Record] = []
+        self._trades_saved = self._count("trades")
+        self._ghosts_saved = self._count("ghosts")
+        self.on_committed: list[Committed] = []
+        self.commits = 0
+
+    def _count(self, table: str) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- writing ------------------------------------------------------------------------
+    def buffer(self, record: Record) -> None:
+        """Bus subscriber: audit records wait here for the next commit."""
+        self._pending.append(record)
+
+    def save(self, engine: Engine, dirty_symbols: set[str]) -> None:
+        """Write every pending change of ``engine`` in ONE transaction."""
+        router, pf = engine.router, engine.portfolio
+        if not (dirty_symbols or router.dirty or pf.dirty or self._pending):
+            return
+        c = self.conn
+        records = self._pending
+        self._pending = []
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for sym in dirty_symbols:
+                c.execute(_UPSERT_SYMBOL, _symbol_row(engine, sym))
+            for iid in router.dirty:
+                c.execute(_UPSERT_ORDER, _order_row(router.records[iid]))
+            if pf.dirty:
+                self._save_portfolio(pf)
+            fills = [_fill_row(r) for r in records if r.get("kind") == "fill"]
+            if fills:
+                c.executemany(_INSERT_FILL, fills)
+            ids = []
+            for r in records:
+                cur = c.execute(
+                    "INSERT INTO audit(ts, kind, symbol, record) VALUES (?, ?, ?, ?)",
+                    (int(r.get("ts") or 0), str(r.get("kind")), r.get("symbol"), dumps(r)),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            c.execute(
+                "INSERT OR REPLACE INTO engine_meta(key, value) VALUES ('halted', ?),"
+                " ('counters', ?)",
+                (engine.halted, json.dumps(engine.persistent_counters(), sort_keys=True)),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            self._pending = records + self._pending
+            raise
+        self.commits += 1
+        router.dirty.clear()
+        pf.dirty = False
+        if self.on_committed and records:
+            batch = list(zip(ids, records, strict=True))
+            for fn in self.on_committed:
+                fn(batch)
+
+    def _save_portfolio(self, pf: Portfolio) -> None:
+        c = self.conn
+        c.execute(
+            "INSERT OR REPLACE INTO portfolio(id, quote, cash, fees_paid, realized_pnl)"
+            " VALUES (1, ?, ?, ?, ?)",
+            (pf.quote, str(pf.cash), str(pf.fees_paid), str(pf.realized_pnl)),
+        )
+        c.execute("DELETE FROM reservations")
+        c.executemany(
+            "INSERT INTO reservations(intent_id, amount) VALUES (?, ?)",
+            [(k, str(v)) for k, v in pf.reserved.items()],
+        )
+        c.execute("DELETE FROM positions")
+        c.executemany(_INSERT_POSITION, [_position_row(p) for p in pf.positions.values()])
+        c.execute("DELETE FROM dust")
+        c.executemany(
+            "INSERT INTO dust(symbol, qty) VALUES (?, ?)", [(k, str(v)) for k, v in pf.dust.items()]
+        )
+        for t in pf.trades[self._trades_saved :]:
+            c.execute(_INSERT_TRADE, _trade_row(t))
+        self._trades_saved = len(pf.trades)
+        for g in pf.ghosts[self._ghosts_saved :]:
+            c.execute(
+                "INSERT INTO ghosts(ts, symbol, side, intent_id, decision_id, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (g.ts, g.symbol, g.side, g.intent_id, g.decision_id, g.reason),
+            )
+        self._ghosts_saved = len(pf.ghosts)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO engine_meta(key, value) VALUES (?, ?)", (key, value)
+        )
+
+    # --- reading ------------------------------------------------------------------------
+    def load(self) -> Snapshot:
+        c = self.conn
+        snap = Snapshot()
+        snap.meta = dict(c.execute("SELECT key, value FROM engine_meta").fetchall())
+        for row in c.execute("SELECT * FROM symbol_state"):
+            st, extra = _symbol_from(row)
+            snap.symbols[st.symbol] = (st, extra)
+        snap.orders = [_order_from(r) for r in c.execute("SELECT * FROM orders ORDER BY rowid")]
+        prow = c.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
+        if prow is not None:
+            pf = Portfolio(
+                quote=prow[0], cash=D(prow[1]), fees_paid=D(prow[2]), realized_pnl=D(prow[3])
+            )
+            pf.reserved = {k: D(v) for k, v in c.execute("SELECT * FROM reservations")}
+            pf.positions = {r[0]: _position_from(r) for r in c.execute("SELECT * FROM positions")}
+            pf.dust = {k: D(v) for k, v in c.execute("SELECT * FROM dust")}
+            pf.trades = [_trade_from(r) for r in c.execute("SELECT * FROM trades ORDER BY id")]
+            pf.ghosts = [Ghost(*r[1:]) for r in c.execute("SELECT * FROM ghosts ORDER BY id")]
+            pf.dirty = False
+            snap.portfolio = pf
+        snap.audit_rows = self._count("audit")
+        return snap
+
+    def audit_since(self, after_id: int) -> list[tuple[int, str]]:
+        return list(
+            self.conn.execute("SELECT id, record FROM audit WHERE id > ? ORDER BY id", (after_id,))
+        )
+
+    def fills(self) -> list[dict[str, Any]]:
+        cols = [
+            "intent_id",
+            "trade_id",
+            "symbol",
+            "side",
+            "price",
+            "amount",
+            "fee",
+            "fee_currency",
+            "ts",
+            "decision_id",
+        ]
+        return [dict(zip(cols, r, strict=True)) for r in self.conn.execute("SELECT * FROM fills")]
+
+
+_UPSERT_SYMBOL = """INSERT OR REPLACE INTO symbol_state VALUES
+    (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_UPSERT_ORDER = """INSERT OR REPLACE INTO orders VALUES
+    (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_POSITION = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_TRADE = """INSERT INTO trades(symbol, decision_id, entry_ms, exit_ms, bought_qty,
+    sold_qty, avg_entry, avg_exit, buy_fees, sell_fees, sell_legs, dust_qty, realized_pnl,
+    exit_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _symbol_row(engine: Engine, sym: str) -> tuple[Any, ...]:
+    st = engine.states[sym]
+    tracker = engine.exits.get(sym)
+    return (
+        sym,
+        st.phase.value,
+        st.entered_ms,
+        st.seq,
+        st.decision_id,
+        st.step,
+        st.exit_reason,
+        st.error_count,
+        st.last_error,
+        st.entry_block_until,
+        engine.exit_block_until.get(sym, 0),
+        engine.active.get(sym),
+        _s(engine.entry_ref.get(sym)),
+        _s(engine.exit_ref.get(sym)),
+        engine.buy_legs.get(sym, 0),
+        engine.sell_legs.get(sym, 0),
+        tracker.peak if tracker is not None else None,
+        int(tracker.trail_active) if tracker is not None else 0,
+        json.dumps(list(st.history)),
+    )
+
+
+def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
+    st = SymbolState(
+        symbol=r[0],
+        phase=Phase(r[1]),
+        entered_ms=r[2],
+        seq=r[3],
+        decision_id=r[4],
+        step=r[5],
+        exit_reason=r[6],
+        error_count=r[7],
+        last_error=r[8],
+        entry_block_until=r[9],
+        history=deque((tuple(h) for h in json.loads(r[18])), maxlen=HISTORY_LEN),
+    )
+    extra = SymbolExtras(
+        exit_block_until=r[10],
+        active_intent=r[11],
+        entry_ref=_d(r[12]),
+        exit_ref=_d(r[13]),
+        buy_leg=r[14],
+        sell_leg=r[15],
+        exit_peak=r[16],
+        exit_trail_active=bool(r[17]),
+    )
+    return st, extra
+
+
+def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
+    it = rec.intent
+    return (
+        it.intent_id,
+        rec.client_order_id,
+        it.symbol,
+        it.side,
+        it.decision_id,
+        json.dumps(it.to_record(), sort_keys=True),
+        rec.state.value,
+        rec.order_id,
+        _s(rec.price),
+        str(rec.amount),
+        str(rec.filled),
+        str(rec.cost),
+        str(rec.fee_quote),
+        str(rec.reserved),
+        rec.attempts,
+        rec.due_ms,
+        rec.unknown_since,
+        rec.reason,
+        json.dumps(sorted(rec.seen_trades)),
+    )
+
+
+def _order_from(r: tuple[Any, ...]) -> OrderRecord:
+    raw = json.loads(r[5])
+    intent = Intent(
+        intent_id=raw["intent_id"],
+        decision_id=raw["decision_id"],
+        symbol=raw["symbol"],
+        side=raw["side"],
+        amount=D(raw["amount"]),
+        limit_price=_d(raw["limit_price"]),
+        ref_price=D(raw["ref_price"]),
+        max_slippage_bps=D(raw["max_slippage_bps"]),
+        time_in_force=raw["time_in_force"],
+        leg=raw["leg"],
+        created_ms=raw["created_ms"],
+        reason=raw["reason"],
+        budget=_d(raw["budget"]),
+    )
+    return OrderRecord(
+        intent=intent,
+        client_order_id=r[1],
+        state=OrderState(r[6]),
+        order_id=r[7],
+        price=_d(r[8]),
+        amount=D(r[9]),
+        filled=D(r[10]),
+        cost=D(r[11]),
+        fee_quote=D(r[12]),
+        reserved=D(r[13]),
+        attempts=r[14],
+        due_ms=r[15],
+        unknown_since=r[16],
+        reason=r[17],
+        seen_trades=set(json.loads(r[18])),
+    )
+
+
+def _fill_row(r: Record) -> tuple[Any, ...]:
+    return (
+        r["intent_id"],
+        r["trade_id"],
+        r["symbol"],
+        r["side"],
+        r["price"],
+        r["amount"],
+        r["fee"],
+        r["fee_currency"],
+        r["ts"],
+        r["decision_id"],
+    )
+
+
+def _position_row(p: Position) -> tuple[Any, ...]:
+    return (
+        p.symbol,
+        p.decision_id,
+        p.entry_ms,
+        str(p.qty),
+        str(p.bought_qty),
+        str(p.buy_cost),
+        str(p.buy_fees),
+        str(p.sold_qty),
+        str(p.sell_gross),
+        str(p.sell_fees),
+        str(p.sell_locked),
+        p.sell_legs,
+    )
+
+
+def _position_from(r: tuple[Any, ...]) -> Position:
+    return Position(
+        symbol=r[0],
+        decision_id=r[1],
+        entry_ms=r[2],
+        qty=D(r[3]),
+        bought_qty=D(r[4]),
+        buy_cost=D(r[5]),
+        buy_fees=D(r[6]),
+        sold_qty=D(r[7]),
+        sell_gross=D(r[8]),
+        sell_fees=D(r[9]),
+        sell_locked=D(r[10]),
+        sell_legs=r[11],
+    )
+
+
+def _trade_row(t: ClosedTrade) -> tuple[Any, ...]:
+    return (
+        t.symbol,
+        t.decision_id,
+        t.entry_ms,
+        t.exit_ms,
+        str(t.bought_qty),
+        str(t.sold_qty),
+        str(t.avg_entry),
+        str(t.avg_exit),
+        str(t.buy_fees),
+        str(t.sell_fees),
+        t.sell_legs,
+        str(t.dust_qty),
+        str(t.realized_pnl),
+        t.exit_reason,
+    )
+
+
+def _trade_from(r: tuple[Any, ...]) -> ClosedTrade:
+    return ClosedTrade(
+        symbol=r[1],
+        decision_id=r[2],
+        entry_ms=r[3],
+        exit_ms=r[4],
+        bought_qty=D(r[5]),
+        sold_qty=D(r[6]),
+        avg_entry=D(r[7]),
+        avg_exit=D(r[8]),
+        buy_fees=D(r[9]),
+        sell_fees=D(r[10]),
+        sell_legs=r[11],
+        dust_qty=D(r[12]),
+        realized_pnl=D(r[13]),
+        exit_reason=r[14],
+    )
+
+
+def store_path(state_dir: Path, database_url: str) -> Path:
+    """``sqlite:///path`` or empty (a file in the state directory)."""
+    from fsmtrader.errors import ConfigError
+
+    if not database_url:
+        return state_dir / "fsmtrader.db"
+    if database_url.startswith("sqlite:///"):
+        return Path(database_url[len("sqlite:///") :])
+    scheme = database_url.split(":", 1)[0]
+    raise ConfigError(
+        f"database_url: scheme {scheme!r} is not supported by this version "
+        "(allowed: empty for state_dir/fsmtrader.db, or sqlite:///PATH)"
+    )
+
+
+def open_store(path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
+    try:
+        return SqliteStore(path, synchronous=synchronous)
+    except sqlite3.Error as exc:  # anything connect() did not already explain
+        from fsmtrader.store.schema import StoreError
+
+        raise StoreError(f"{path}: {exc}") from None
