@@ -211,16 +211,39 @@ def test_nothing_triggers_before_any_bar() -> None:
     assert s.anchor == 0.0 and s.sma() is None and not s.warm(10**12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: float product anchor*(1-drop/100) lands a hair below the exact "
-    "threshold (60*0.97 = 58.199999999999996), so an exact 3% drop does not trigger",
-)
 def test_triggered_at_exactly_default_drop_from_60() -> None:
     s = DropSignal(window_min=60, drop_pct=3.0)  # 3.0 is the shipped default
     s.update(0, 60.0, 1.0)
     s.update(MIN, 58.2, 1.0)  # exactly 3% below 60
     assert s.triggered(58.2)
+
+
+PCTS = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(cents=st.integers(100, 10_000_000), pct=st.sampled_from(PCTS))
+def test_exact_drop_triggers_for_any_anchor(cents: int, pct: float) -> None:
+    anchor = Decimal(cents) / 100
+    exact = anchor * (100 - Decimal(str(pct))) / 100  # the decimal price pct below anchor
+    s = DropSignal(window_min=60, drop_pct=pct)
+    s.update(0, float(anchor), 1.0)
+    assert s.triggered(float(exact))
+    assert not s.triggered(float(exact + anchor * Decimal("1e-6")))  # a hair short of pct
+
+
+@settings(max_examples=300, deadline=None)
+@given(cents=st.integers(100, 10_000_000), pct=st.sampled_from(PCTS))
+def test_exact_take_profit_and_stop_loss_fire_for_any_entry(cents: int, pct: float) -> None:
+    entry = Decimal(cents) / 100
+    p = Decimal(str(pct))
+    rule = ExitRule(pct, pct, 0.0, 0.5)
+    tp, sl = entry * (100 + p) / 100, entry * (100 - p) / 100
+    hair = entry * Decimal("1e-6")
+    assert ExitTracker(float(entry), rule).check(float(tp)) == "take_profit"
+    assert ExitTracker(float(entry), rule).check(float(tp - hair)) == ""
+    assert ExitTracker(float(entry), rule).check(float(sl)) == "stop_loss"
+    assert ExitTracker(float(entry), rule).check(float(sl + hair)) == ""
 
 
 def test_warm_after_one_window() -> None:
@@ -246,6 +269,10 @@ def test_sma_filter() -> None:
     s.update(3 * MIN, 14.0, 1.0)
     assert s.sma() == pytest.approx((11.0 + 10.0 + 14.0) / 3)
     assert s.sma_ok()
+    flat = DropSignal(window_min=1, drop_pct=3.0, sma_window=4)
+    for i in range(6):
+        flat.update(i * MIN, 10.0, 1.0)
+    assert flat.sma() == 10.0 == flat.anchor and flat.sma_ok()  # flat market: allowed
     off = DropSignal(window_min=1, drop_pct=3.0)
     for i in range(10):
         off.update(i * MIN, 100.0 - i, 1.0)
@@ -351,11 +378,6 @@ def test_peek_agrees_with_check_without_side_effects(prices: list[float], probe:
         assert t.check(probe) == answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: exit levels are float products (60*1.03 = 61.800000000000004, "
-    "60*0.97 = 58.199999999999996), so exactly +3% / -3% does not fire",
-)
 def test_exit_fires_at_exact_take_profit_and_stop_loss() -> None:
     rule = ExitRule(
         take_profit_pct=3.0,

@@ -189,11 +189,28 @@ def test_quantize_floor_properties(value: Decimal, tick: Decimal) -> None:
         assert fn(r, tick) == r  # idempotent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _grid divides in the default 28-digit context, so v/u is rounded "
-    "half-even before the floor/ceiling and can cross an integer",
+# Beyond Decimal's default 28-digit context: 40-digit values, grids down to 1e-30.
+long_values = st.builds(
+    lambda m, e: Decimal(m).scaleb(e),
+    st.integers(-(10**40), 10**40),
+    st.integers(-45, 2),
 )
+long_ticks = st.builds(
+    lambda m, e: Decimal(m).scaleb(e), st.integers(1, 10**6 - 1), st.integers(-30, 3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=long_values, tick=long_ticks)
+def test_quantize_is_exact_beyond_the_default_precision(value: Decimal, tick: Decimal) -> None:
+    floored = q_price(value, tick)
+    assert Fraction(floored) == floor_ref(value, tick)
+    assert Fraction(q_amount(value, tick)) == Fraction(floored)
+    ceiled = ceil_to(value, tick)
+    u = frac(tick)
+    assert Fraction(ceiled) == math.ceil(frac(value) / u) * u
+
+
 def test_quantize_never_rounds_up_a_28_digit_value() -> None:
     v = Decimal("0.9999999999999999999999999999")  # 28 digits: fits the default context
     assert q_price(v, "0.2") <= v

@@ -756,13 +756,6 @@ def test_duplicate_order_on_send_adopts_the_existing_order(env: Env, tif: str) -
     assert exchange_free(env, "USDT") == env.portfolio.cash
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: OrderRouter._send on DuplicateOrder whose client-id look-up fails calls "
-        "_to_unknown without scheduling a look-up, so run_due never resolves the record"
-    ),
-)
 def test_duplicate_order_with_failed_lookup_is_resolved_by_run_due(env: Env) -> None:
     it = intent(env, "d-adopt-later")
     coid = client_order_id(it.intent_id, RouterConfig().client_id_len)
@@ -776,6 +769,28 @@ def test_duplicate_order_with_failed_lookup_is_resolved_by_run_due(env: Env) -> 
     assert rec.state is S.RECONCILED
     assert position_qty(env, BTC) == D("0.002")
     assert env.portfolio.reserved == {}
+
+
+def test_cancel_of_unknown_order_with_failed_lookup_is_not_sent_later(env: Env) -> None:
+    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True))
+    env.exchange.inject_fault(
+        "fetch_order_by_client_id", NetworkError("timeout", maybe_sent=False), times=2
+    )
+    it = intent(env, "d-cancel-unknown")
+    rec = env.router.submit(it)
+    assert rec.state is S.UNKNOWN
+    env.router.cancel(it.intent_id)  # the look-up fails again
+    assert_books(env)
+    for _ in range(10):
+        at = env.router.next_due()
+        if at is None:
+            break
+        env.clock.set(max(at, env.clock.now_ms()))
+        env.router.run_due(env.clock.now_ms())
+        assert_books(env)
+    assert env.exchange.orders_by_client_id() == {}
+    assert rec.state is S.FAILED_FINAL
+    assert env.portfolio.cash == START_CASH
 
 
 # --- slippage guard ----------------------------------------------------------------------

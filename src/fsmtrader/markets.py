@@ -7,7 +7,7 @@ to the market's grid, so a quantized order can never cost more than was budgeted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
 
 Number = Decimal | str | int | float
@@ -42,8 +42,14 @@ def _grid(value: Number, unit: Number, name: str, rounding: str) -> Decimal:
     u = to_decimal(unit, f"{name} grid")
     if u <= 0:
         raise ValueError(f"{name} grid must be > 0, got {u}")
-    steps = (v / u).to_integral_value(rounding=rounding)
-    return (steps * u).normalize() if steps else ZERO
+    with localcontext() as ctx:
+        ctx.prec = 80  # exact: a rounded quotient could cross an integer before the floor
+        steps, rest = divmod(v, u)  # steps truncated toward zero, rest carries v's sign
+        if rounding == ROUND_FLOOR and rest < 0:
+            steps -= 1
+        elif rounding == ROUND_CEILING and rest > 0:
+            steps += 1
+        return (steps * u).normalize() if steps else ZERO
 
 
 def q_price(price: Number, tick: Number) -> Decimal:

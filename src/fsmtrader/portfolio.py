@@ -27,7 +27,8 @@ class Position:
     qty: Decimal = ZERO  # held now, net of base-currency fees
     bought_qty: Decimal = ZERO
     buy_cost: Decimal = ZERO  # gross quote spent on fills
-    buy_fees: Decimal = ZERO  # in quote
+    buy_fees: Decimal = ZERO  # valued in quote, whatever asset they were charged in
+    buy_fee_cash: Decimal = ZERO  # the part paid in quote (a base-asset fee shrinks qty)
     sold_qty: Decimal = ZERO
     sell_gross: Decimal = ZERO
     sell_fees: Decimal = ZERO  # summed over every exit leg
@@ -40,8 +41,9 @@ class Position:
 
     @property
     def cost_basis(self) -> Decimal:
-        """Everything paid to acquire the position, fees included."""
-        return self.buy_cost + self.buy_fees
+        """Quote paid to acquire what is held: fills plus fees paid in quote. A fee taken in
+        the base asset is already in the smaller quantity, so it is not added again."""
+        return self.buy_cost + self.buy_fee_cash
 
     @property
     def sellable(self) -> Decimal:
@@ -152,7 +154,8 @@ class Portfolio:
         pos = self.open_position(trade.symbol, decision_id, trade.timestamp)
         cost = trade.price * trade.amount
         fee_quote, qty = _split_fee(trade, base)
-        spend = cost + (fee_quote if trade.fee_currency != base else ZERO)
+        fee_cash = fee_quote if trade.fee_currency != base else ZERO
+        spend = cost + fee_cash
         held = self.reserved.get(intent_id, ZERO)
         if spend > held:
             # The fill cost more than was reserved (fee rounding): take the rest from cash.
@@ -166,6 +169,7 @@ class Portfolio:
         pos.bought_qty += qty
         pos.buy_cost += cost
         pos.buy_fees += fee_quote
+        pos.buy_fee_cash += fee_cash
         self.fees_paid += fee_quote
 
     def lock_for_sell(self, symbol: str, qty: Decimal) -> bool:

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+# Thresholds are float products (60 * 0.97 = 58.199999999999996); a relative epsilon makes
+# a move of exactly the configured percentage count, as a user reading the config expects.
+EPS = 1e-12
+
 
 class DropSignal:
     """Rolling max (monotonic deque) and optional SMA for one symbol."""
@@ -29,7 +33,7 @@ class DropSignal:
 
     def __init__(self, window_min: int, drop_pct: float, sma_window: int = 0) -> None:
         self.window_ms = window_min * 60_000
-        self.trigger = 1.0 - drop_pct / 100.0
+        self.trigger = (1.0 - drop_pct / 100.0) * (1 + EPS)
         self._maxq: deque[tuple[int, float]] = deque()
         self._sma_window = sma_window
         self._sma: deque[float] = deque()
@@ -100,11 +104,13 @@ class ExitTracker:
 
     def __init__(self, entry: float, rule: ExitRule) -> None:
         self.entry = entry
-        self.tp_px = entry * (1 + rule.take_profit_pct / 100)
-        self.sl_px = entry * (1 - rule.stop_loss_pct / 100)
+        self.tp_px = entry * (1 + rule.take_profit_pct / 100) * (1 - EPS)
+        self.sl_px = entry * (1 - rule.stop_loss_pct / 100) * (1 + EPS)
         on = rule.trailing_activation_pct > 0
-        self.trail_px = entry * (1 + rule.trailing_activation_pct / 100) if on else float("inf")
-        self.trail_factor = 1 - rule.trailing_distance_pct / 100
+        self.trail_px = (
+            entry * (1 + rule.trailing_activation_pct / 100) * (1 - EPS) if on else float("inf")
+        )
+        self.trail_factor = (1 - rule.trailing_distance_pct / 100) * (1 + EPS)
         self.trail_active = False
         self.peak = entry
 

@@ -243,6 +243,11 @@ class SimStore:
     def closed(self) -> bool:
         return self._conn is None
 
+    @property
+    def broken(self) -> bool:
+        """Whether a commit failed, leaving the file behind the exchange in memory."""
+        return self._broken is not None
+
     def close(self) -> None:
         """Close the connection (the last one checkpoints the WAL). Idempotent."""
         conn, self._conn = self._conn, None

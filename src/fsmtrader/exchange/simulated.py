@@ -8,14 +8,24 @@ timestamp from the injected clock, and ids are sequential, so a run is reproduci
 Prices arrive as floats, one bar at a time, through :meth:`SimExchange.update_market`,
 which is on the backtest hot path: it only stores the floats unless the symbol has
 resting orders. Bid/ask and depth are derived lazily, in Decimal, when someone asks.
+
+:meth:`SimExchange.open` gives an exchange that outlives its process (paper trading under
+the crash harness): its state lives in a SQLite file (:mod:`sim_store`), written through
+by every call that changes it, in one transaction, before the call returns. Built with the
+plain constructor there is no file and no persistence cost at all.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
-from typing import Any, Final, TypeVar
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
 
 from fsmtrader.clock import Clock
 from fsmtrader.errors import (
@@ -25,6 +35,7 @@ from fsmtrader.errors import (
     InvalidOrder,
     OrderNotFound,
 )
+from fsmtrader.exchange.sim_store import Bar, Changes, OrderRow, SimStore, StoredState
 from fsmtrader.exchange.types import (
     Balance,
     OrderInfo,
@@ -64,7 +75,7 @@ FAULTABLE_METHODS: Final = frozenset(
 _T = TypeVar("_T")
 
 # (ts_ms, price, high, low, volume) exactly as the driver gave them.
-_Bar = tuple[int, float, float, float, float]
+_Bar = Bar
 
 
 @dataclass(slots=True)
@@ -192,6 +203,16 @@ class SimExchange:
     the maker and taker rates, so a resting order can never overdraw its lock whichever
     way it fills; a sell locks ``amount`` of base. Market buys are refused (the engine
     never sends them and there is no price to lock at).
+
+    Persistence (only for an exchange made by :meth:`open`): ``create_order`` (also when
+    it rejects: the counters change), ``cancel_order`` of an open order,
+    ``race_fill_on_cancel`` and an ``update_market`` that filled resting orders each
+    commit what they changed before returning, or before raising an injected
+    ``after=True`` fault. A bar that changed nothing else, and depth drawn by a read
+    (``order_book_top``), stay in memory until the next commit or :meth:`close`: after a
+    crash the reopened exchange has the last bar and book seen at a commit, and redraws a
+    book it never saved from the saved random state, as if that read never happened.
+    Injected faults are not persisted: they model the caller's network, not the exchange.
     """
 
     def __init__(
@@ -253,6 +274,101 @@ class SimExchange:
         self._faults: dict[str, list[_Fault]] = {}
         self._race_on_cancel: set[str] = set()
         self.counters = SimCounters()
+        # Persistence (see open()): None means in memory only, and costs nothing.
+        self._store: SimStore | None = None
+        self._drawn: set[str] = set()  # symbols whose depth was drawn since the last commit
+        self._trades_saved = 0
+        self._wallets_saved = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        markets: dict[str, MarketFilters],
+        balances: dict[str, Decimal],
+        *,
+        clock: Clock,
+        seed: int = 0,
+        maker_fee_bps: Decimal = Decimal("10"),
+        taker_fee_bps: Decimal = Decimal("10"),
+        spread_bps: Decimal = Decimal("5"),
+        depth_quote: Decimal = Decimal("2000"),
+        depth_levels: int = 5,
+        level_step_bps: Decimal = Decimal("5"),
+        name: str = "sim",
+    ) -> Self:
+        """An exchange whose state lives in the SQLite file ``path``, so it outlives the
+        process. A missing file is created with ``balances``; an existing one is loaded
+        whole and then ``balances`` and ``seed`` are ignored (the file's wallets and
+        random state win), while the markets and the fee/spread/depth parameters must
+        equal the file's. ValueError, naming the file and leaving it untouched, for a
+        foreign or corrupt file or a mismatch."""
+        ex = cls(
+            markets,
+            balances,
+            clock=clock,
+            seed=seed,
+            maker_fee_bps=maker_fee_bps,
+            taker_fee_bps=taker_fee_bps,
+            spread_bps=spread_bps,
+            depth_quote=depth_quote,
+            depth_levels=depth_levels,
+            level_step_bps=level_step_bps,
+            name=name,
+        )
+        params = {
+            "maker_fee_bps": maker_fee_bps,
+            "taker_fee_bps": taker_fee_bps,
+            "spread_bps": spread_bps,
+            "depth_quote": depth_quote,
+            "depth_levels": Decimal(depth_levels),
+            "level_step_bps": level_step_bps,
+        }
+        file = Path(path)
+        initial = Changes(
+            core=ex._core(),
+            wallets=[(a, w.free, w.used) for a, w in ex._wallets.items()],
+            rng=ex._rng.getstate(),
+        )
+        store, state = SimStore.open(
+            file, markets=ex._markets, params=params, seed=seed, balances=balances, initial=initial
+        )
+        if state is not None:
+            try:
+                ex._restore(state)
+            except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as e:
+                store.close()
+                raise ValueError(f"{file}: corrupt sim exchange file: {e!r}") from e
+        ex._store = store
+        ex._trades_saved = len(ex._trades)
+        ex._wallets_saved = len(ex._wallets)
+        return ex
+
+    def close(self) -> None:
+        """Save what only memory holds (last bars, drawn books, random state) and close
+        the file, so a reopened exchange continues exactly like one that never closed.
+        Idempotent; a no-op without a file. Afterwards reads still answer from memory,
+        and calls that would change state raise RuntimeError."""
+        store = self._store
+        if store is None or store.closed:
+            return
+        try:
+            if not store.broken:
+                self._drawn.update(self._bars)
+                self._commit(None)
+        finally:
+            store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ market data
 
@@ -265,7 +381,12 @@ class SimExchange:
             raise InvalidOrder(f"unknown symbol {symbol}", reason="symbol")
         self._bars[symbol] = (ts_ms, price, high, low, volume)
         if symbol in self._resting:
-            self._fill_resting(symbol)
+            store = self._store
+            if store is not None:
+                store.check_writable()
+            filled = self._fill_resting(symbol)
+            if filled and store is not None:
+                self._commit(symbol, filled)
 
     def load_markets(self) -> dict[str, MarketFilters]:
         after = self._fault_gate("load_markets")
@@ -311,6 +432,8 @@ class SimExchange:
         """Validate like Binance (identity, duplicate, filters, funds), lock, then match
         at once against this bar's depth. IOC and market remainders are cancelled; a GTC
         remainder rests and fills as maker on later bars."""
+        if self._store is not None:
+            self._store.check_writable()
         after = self._fault_gate("create_order")
         try:
             with localcontext(prec=_PREC):
@@ -329,6 +452,7 @@ class SimExchange:
         except ExchangeUnavailable:
             self._count_rejection("no_price")
             raise
+        self._commit(symbol, (order,))
         return self._finish(after, order.to_info())
 
     def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:
@@ -337,6 +461,8 @@ class SimExchange:
         after = self._fault_gate("cancel_order")
         order = self._lookup(order_id, symbol)
         if order.status == "open":
+            if self._store is not None:
+                self._store.check_writable()
             with localcontext(prec=_PREC):
                 if order.id in self._race_on_cancel:
                     self._race_on_cancel.discard(order.id)
@@ -344,6 +470,7 @@ class SimExchange:
                 if order.status == "open":
                     self.counters.canceled += 1
                     self._end(order, "canceled")
+            self._commit(order.symbol, (order,))
         return self._finish(after, order.to_info())
 
     def fetch_order(self, order_id: str, symbol: str) -> OrderInfo:
@@ -398,7 +525,10 @@ class SimExchange:
             raise OrderNotFound(f"no order {order_id}")
         if order.order_type != "limit":
             raise ValueError("only a limit order can race a cancel")
+        if self._store is not None:
+            self._store.check_writable()
         self._race_on_cancel.add(order_id)
+        self._commit(None)
 
     def orders_by_client_id(self) -> dict[str, OrderInfo]:
         """Every order ever created, by client id (copies), for test oracles."""
@@ -429,6 +559,7 @@ class SimExchange:
     def _count_rejection(self, reason: str) -> None:
         self.counters.rejected += 1
         self.counters.rejections[reason] = self.counters.rejections.get(reason, 0) + 1
+        self._commit(None)  # a rejection changes nothing but the counters
 
     # ------------------------------------------------------------------ internals: prices
 
@@ -464,6 +595,7 @@ class SimExchange:
             return book
         m = self._markets[symbol]
         tick, step = m.tick_size, m.step_size
+        self._drawn.add(symbol)  # the random state moves: the next commit saves both
         asks: list[_Level] = []
         bids: list[_Level] = []
         with localcontext(prec=_PREC):
@@ -611,10 +743,10 @@ class SimExchange:
             level.qty -= qty
             self._fill(order, qty, level.price, maker=False)
 
-    def _fill_resting(self, symbol: str) -> None:
+    def _fill_resting(self, symbol: str) -> list[_Order]:
         """Fill resting orders the new bar crossed, at their limit, as maker. Per bar an
         order side can take at most the bar's total depth on the side it trades against,
-        best-priced order first, then oldest."""
+        best-priced order first, then oldest. Returns the orders that filled."""
         _, _, high_f, low_f, _ = self._bars[symbol]
         with localcontext(prec=_PREC):
             high, low = Decimal(repr(high_f)), Decimal(repr(low_f))
@@ -628,14 +760,17 @@ class SimExchange:
                 key=lambda o: (o.price, o.seq),
             )
             if not buys and not sells:
-                return
+                return []
             book = self._depth(symbol)
             assert book.asks is not None and book.bids is not None
+            filled: list[_Order] = []
             for orders, levels in ((buys, book.asks), (sells, book.bids)):
                 for order in orders:
                     qty = _consume(levels, order.amount - order.filled)
                     if qty > 0:
                         self._fill(order, qty, order.price, maker=True)
+                        filled.append(order)
+        return filled
 
     def _fill(self, order: _Order, qty: Decimal, price: Decimal, *, maker: bool) -> None:
         """Book one trade: move balances exactly, record it, end the order if full."""
@@ -709,6 +844,141 @@ class SimExchange:
         if wallet is None:
             wallet = self._wallets[asset] = _Wallet()
         return wallet
+
+    # ------------------------------------------------------------------ internals: persistence
+
+    def _commit(self, symbol: str | None, orders: Sequence[_Order] = ()) -> None:
+        """Write through what this call changed, in one transaction; a no-op without a
+        file. A call changes at most: ``orders``, the wallets of ``symbol``'s base and
+        quote (plus any wallet created since the last commit), the trades appended since
+        then, ``symbol``'s bar and book, the books whose depth was drawn since then (with
+        the random state), and the counters."""
+        store = self._store
+        if store is None:
+            return
+        wallets = self._wallets
+        assets: list[str] = []
+        if len(wallets) != self._wallets_saved:  # new wallets first, in creation order
+            assets.extend(itertools.islice(wallets, self._wallets_saved, None))
+        symbols = set(self._drawn)
+        if symbol is not None:
+            m = self._markets[symbol]
+            assets.extend(a for a in (m.base, m.quote) if a in wallets and a not in assets)
+            symbols.add(symbol)
+        saved = self._trades_saved
+        new_trades = self._trades[saved:] if len(self._trades) > saved else []
+        markets: list[tuple[str, _Bar, dict[str, Any] | None]] = []
+        for sym in sorted(symbols):
+            bar = self._bars.get(sym)
+            if bar is not None:
+                book = self._books.get(sym)
+                saved_book = None  # a quote-only or stale book is rebuilt on demand
+                if book is not None and book.bar is bar and book.asks is not None:
+                    saved_book = _encode_book(book)
+                markets.append((sym, bar, saved_book))
+        store.commit(
+            Changes(
+                core=self._core(),
+                wallets=[(a, wallets[a].free, wallets[a].used) for a in assets],
+                orders=[_order_row(o) for o in orders],
+                trades=[(saved + i, t) for i, t in enumerate(new_trades, 1)],
+                markets=markets,
+                rng=self._rng.getstate() if self._drawn else None,
+            )
+        )
+        self._trades_saved = len(self._trades)
+        self._wallets_saved = len(wallets)
+        self._drawn.clear()
+
+    def _core(self) -> dict[str, Any]:
+        """Id counters, run counters and pending cancel races, as JSON-ready data."""
+        return {
+            "next_order": self._next_order,
+            "next_trade": self._next_trade,
+            "counters": self.counters.as_dict(),
+            "race_on_cancel": sorted(self._race_on_cancel),
+        }
+
+    def _restore(self, state: StoredState) -> None:
+        """Replace this fresh exchange's state with a file's. Resting lists come back in
+        seq order, which is the order they were appended in."""
+        self._wallets = {a: _Wallet(free=f, used=u) for a, (f, u) in state.wallets.items()}
+        for row in state.orders:
+            if row.symbol not in self._markets:
+                raise ValueError(f"order {row.id} is on unknown symbol {row.symbol}")
+            order = _Order(**row._asdict())
+            self._orders[order.id] = order
+            self._by_client_id[order.client_order_id] = order
+            if order.status == "open":
+                self._resting.setdefault(order.symbol, []).append(order)
+        self._trades = list(state.trades)
+        for trade in self._trades:
+            self._orders[trade.order_id].trades.append(trade)
+        core = state.core
+        self._next_order = int(core["next_order"])
+        self._next_trade = int(core["next_trade"])
+        c = core["counters"]
+        self.counters = SimCounters(
+            created=int(c["created"]),
+            rejected=int(c["rejected"]),
+            canceled=int(c["canceled"]),
+            trades=int(c["trades"]),
+            rejections={str(k): int(v) for k, v in c["rejections"].items()},
+        )
+        self._race_on_cancel = {str(i) for i in core["race_on_cancel"]}
+        self._rng.setstate(state.rng)
+        for sym, (bar, book) in state.markets.items():
+            if sym not in self._markets:
+                raise ValueError(f"market state for unknown symbol {sym}")
+            self._bars[sym] = bar
+            if book is not None:
+                self._books[sym] = _decode_book(bar, book)
+
+
+def _order_row(o: _Order) -> OrderRow:
+    return OrderRow(
+        seq=o.seq,
+        id=o.id,
+        client_order_id=o.client_order_id,
+        symbol=o.symbol,
+        side=o.side,
+        order_type=o.order_type,
+        price=o.price,
+        amount=o.amount,
+        time_in_force=o.time_in_force,
+        timestamp=o.timestamp,
+        lock_asset=o.lock_asset,
+        lock_remaining=o.lock_remaining,
+        status=o.status,
+        filled=o.filled,
+        cost=o.cost,
+        fee=o.fee,
+        fee_currency=o.fee_currency,
+    )
+
+
+def _encode_book(book: _Book) -> dict[str, Any]:
+    """A drawn book with what this bar's fills have consumed of it, exact, as JSON data."""
+    return {
+        "mid": str(book.mid),
+        "bid": str(book.bid),
+        "ask": str(book.ask),
+        "asks": [[str(lv.price), str(lv.qty)] for lv in book.asks or ()],
+        "bids": [[str(lv.price), str(lv.qty)] for lv in book.bids or ()],
+    }
+
+
+def _decode_book(bar: _Bar, raw: dict[str, Any]) -> _Book:
+    """The inverse of :func:`_encode_book`; ``bar`` must be the very tuple in ``_bars``
+    (the cache is keyed on identity)."""
+    return _Book(
+        bar=bar,
+        mid=Decimal(raw["mid"]),
+        bid=Decimal(raw["bid"]),
+        ask=Decimal(raw["ask"]),
+        asks=[_Level(Decimal(p), Decimal(q)) for p, q in raw["asks"]],
+        bids=[_Level(Decimal(p), Decimal(q)) for p, q in raw["bids"]],
+    )
 
 
 def _top(levels: list[_Level] | None, fallback: Decimal) -> tuple[Decimal, Decimal]:

@@ -67,6 +67,7 @@ class OrderRecord:
     unknown_since: int | None = None
     reason: str = ""
     seen_trades: set[str] = field(default_factory=set)
+    cancel_requested: bool = False  # survives an UNKNOWN phase: never send it later
 
     @property
     def done(self) -> bool:
@@ -141,6 +142,9 @@ class OrderRouter:
     def cancel(self, intent_id: str) -> OrderRecord:
         """Cancel a live order. If it filled meanwhile, the fill is booked, not lost."""
         rec = self.records[intent_id]
+        if not rec.done:
+            rec.cancel_requested = True
+            self.dirty.add(intent_id)
         if rec.state is S.UNKNOWN:
             self._resolve(rec)
         if rec.state in (S.RETRY, S.ERROR):
@@ -196,7 +200,9 @@ class OrderRouter:
             _, iid = heapq.heappop(self._due)
             rec = self.records[iid]
             rec.due_ms = None
-            if rec.state is S.RETRY:
+            if rec.state is S.RETRY and rec.cancel_requested:
+                self._settle_failed(rec, "canceled_before_send")
+            elif rec.state is S.RETRY:
                 self._send(rec)
             elif rec.state is S.UNKNOWN:
                 self._resolve(rec)
@@ -360,6 +366,9 @@ class OrderRouter:
             # It never reached the exchange: sending again under the SAME id is safe.
             self._move(rec, S.RETRY, "not_on_exchange")
             rec.unknown_since = None
+            if rec.cancel_requested:
+                self._settle_failed(rec, "canceled_before_send")
+                return
             if rec.attempts > self.cfg.max_retries:
                 self._settle_failed(rec, "retries_exhausted")
                 return
@@ -371,10 +380,13 @@ class OrderRouter:
             return
         rec.unknown_since = None
         self._absorb(rec, info)
+        if rec.cancel_requested and rec.live:
+            self.cancel(rec.intent.intent_id)
 
     def _absorb(self, rec: OrderRecord, info: OrderInfo) -> None:
         """Book new fills and move the order to the state the exchange reports."""
         rec.order_id = info.id or rec.order_id
+        rec.due_ms = None  # known now: no look-up pending
         trades = info.trades
         if info.filled > sum((t.amount for t in trades), ZERO):
             trades = self._trades_of(rec, info)
@@ -467,8 +479,12 @@ class OrderRouter:
         self._set_due(rec, self.clock.now_ms() + delay)
 
     def _to_unknown(self, rec: OrderRecord, reason: str) -> None:
-        rec.unknown_since = self.clock.now_ms()
+        """Outcome unknown: a look-up by clientOrderId is always scheduled, so an UNKNOWN
+        order can never be forgotten (``_resolve`` reschedules or clears it)."""
+        now = self.clock.now_ms()
+        rec.unknown_since = now
         self._move(rec, S.UNKNOWN, reason)
+        self._set_due(rec, now + self._backoff(1))
 
     def _ghost(self, rec: OrderRecord, reason: str) -> bool:
         self._move(rec, S.FAILED_FINAL, f"ghost:{reason}")

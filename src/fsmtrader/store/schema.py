@@ -35,7 +35,7 @@ MIGRATIONS: dict[int, list[str]] = {
             price TEXT, amount TEXT NOT NULL, filled TEXT NOT NULL, cost TEXT NOT NULL,
             fee_quote TEXT NOT NULL, reserved TEXT NOT NULL, attempts INTEGER NOT NULL,
             due_ms INTEGER, unknown_since INTEGER, reason TEXT NOT NULL,
-            seen_trades TEXT NOT NULL)""",
+            seen_trades TEXT NOT NULL, cancel_requested INTEGER NOT NULL)""",
         "CREATE INDEX orders_open ON orders(state) WHERE state NOT IN"
         " ('RECONCILED', 'FAILED_FINAL')",
         """CREATE TABLE fills (
@@ -50,7 +50,8 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE positions (
             symbol TEXT PRIMARY KEY, decision_id TEXT NOT NULL, entry_ms INTEGER NOT NULL,
             qty TEXT NOT NULL, bought_qty TEXT NOT NULL, buy_cost TEXT NOT NULL,
-            buy_fees TEXT NOT NULL, sold_qty TEXT NOT NULL, sell_gross TEXT NOT NULL,
+            buy_fees TEXT NOT NULL, buy_fee_cash TEXT NOT NULL, sold_qty TEXT NOT NULL,
+            sell_gross TEXT NOT NULL,
             sell_fees TEXT NOT NULL, sell_locked TEXT NOT NULL, sell_legs INTEGER NOT NULL)""",
         """CREATE TABLE trades (
             id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, decision_id TEXT NOT NULL,

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,9 +210,9 @@ class SqliteStore:
 _UPSERT_SYMBOL = """INSERT OR REPLACE INTO symbol_state VALUES
     (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _UPSERT_ORDER = """INSERT OR REPLACE INTO orders VALUES
-    (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_POSITION = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_POSITION = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_TRADE = """INSERT INTO trades(symbol, decision_id, entry_ms, exit_ms, bought_qty,
     sold_qty, avg_entry, avg_exit, buy_fees, sell_fees, sell_legs, dust_qty, realized_pnl,
     exit_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -293,6 +293,7 @@ def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
         rec.unknown_since,
         rec.reason,
         json.dumps(sorted(rec.seen_trades)),
+        int(rec.cancel_requested),
     )
 
 
@@ -329,6 +330,7 @@ def _order_from(r: tuple[Any, ...]) -> OrderRecord:
         unknown_since=r[16],
         reason=r[17],
         seen_trades=set(json.loads(r[18])),
+        cancel_requested=bool(r[19]),
     )
 
 
@@ -347,38 +349,22 @@ def _fill_row(r: Record) -> tuple[Any, ...]:
     )
 
 
+_POSITION_FIELDS = [f.name for f in fields(Position)]  # the table's column order
+
+
 def _position_row(p: Position) -> tuple[Any, ...]:
-    return (
-        p.symbol,
-        p.decision_id,
-        p.entry_ms,
-        str(p.qty),
-        str(p.bought_qty),
-        str(p.buy_cost),
-        str(p.buy_fees),
-        str(p.sold_qty),
-        str(p.sell_gross),
-        str(p.sell_fees),
-        str(p.sell_locked),
-        p.sell_legs,
+    return tuple(
+        str(v) if isinstance(v, Decimal) else v for v in (getattr(p, n) for n in _POSITION_FIELDS)
     )
 
 
 def _position_from(r: tuple[Any, ...]) -> Position:
-    return Position(
-        symbol=r[0],
-        decision_id=r[1],
-        entry_ms=r[2],
-        qty=D(r[3]),
-        bought_qty=D(r[4]),
-        buy_cost=D(r[5]),
-        buy_fees=D(r[6]),
-        sold_qty=D(r[7]),
-        sell_gross=D(r[8]),
-        sell_fees=D(r[9]),
-        sell_locked=D(r[10]),
-        sell_legs=r[11],
-    )
+    kinds = {f.name: f.type for f in fields(Position)}
+    values = {
+        n: Decimal(v) if kinds[n] in ("Decimal", Decimal) else v
+        for n, v in zip(_POSITION_FIELDS, r, strict=True)
+    }
+    return Position(**values)
 
 
 def _trade_row(t: ClosedTrade) -> tuple[Any, ...]:
