@@ -360,7 +360,7 @@ def _position_row(p: Position) -> tuple[Any, ...]:
 
 def _position_from(r: tuple[Any, ...]) -> Position:
     kinds = {f.name: f.type for f in fields(Position)}
-    values = {
+    values: dict[str, Any] = {
         n: Decimal(v) if kinds[n] in ("Decimal", Decimal) else v
         for n, v in zip(_POSITION_FIELDS, r, strict=True)
     }
