@@ -52,6 +52,14 @@ REQUIRED_PHASES = [
 ]
 
 
+def accept(g: IdempotencyGuard, symbol: str, event: Event, key: str, now: int) -> bool:
+    """How the machine uses the guard: a duplicate is reported; a new event is remembered."""
+    dup = g.seen(symbol, event, key, now)
+    if not dup:
+        g.remember(symbol, event, key, now)
+    return dup
+
+
 def successors(table: dict[tuple[Phase, Event], Row], phase: Phase) -> set[Phase]:
     return {row.next for (src, _), row in table.items() if src is phase}
 
@@ -295,20 +303,20 @@ def test_dedupe_drops_duplicates_within_expiry() -> None:
 
 def test_dedupe_is_per_symbol_and_event() -> None:
     g = IdempotencyGuard(1_000)
-    assert not g.seen("A/USDT", E.BUY_FILLED, "k", 0)
-    assert g.seen("A/USDT", E.BUY_FILLED, "k", 1)
-    assert not g.seen("B/USDT", E.BUY_FILLED, "k", 2)
-    assert not g.seen("A/USDT", E.SELL_FILLED, "k", 3)
+    assert not accept(g, "A/USDT", E.BUY_FILLED, "k", 0)
+    assert accept(g, "A/USDT", E.BUY_FILLED, "k", 1)
+    assert not accept(g, "B/USDT", E.BUY_FILLED, "k", 2)
+    assert not accept(g, "A/USDT", E.SELL_FILLED, "k", 3)
 
 
 def test_guard_expiry_boundary_without_a_prune_in_between() -> None:
     g = IdempotencyGuard(1_000)
-    assert not g.seen("A/USDT", E.BUY_FILLED, "other", 0)  # prunes; next prune at 1000
-    assert not g.seen("A/USDT", E.BUY_FILLED, "k", 500)
-    assert not g.seen("A/USDT", E.BUY_FILLED, "other2", 1_000)  # prunes; next at 2000
-    assert g.seen("A/USDT", E.BUY_FILLED, "k", 1_499)  # still within the expiry
-    assert not g.seen("A/USDT", E.BUY_FILLED, "k", 1_500)  # expired: accepted again
-    assert g.seen("A/USDT", E.BUY_FILLED, "k", 1_501)  # and remembered anew
+    assert not accept(g, "A/USDT", E.BUY_FILLED, "other", 0)  # prunes; next prune at 1000
+    assert not accept(g, "A/USDT", E.BUY_FILLED, "k", 500)
+    assert not accept(g, "A/USDT", E.BUY_FILLED, "other2", 1_000)  # prunes; next at 2000
+    assert accept(g, "A/USDT", E.BUY_FILLED, "k", 1_499)  # still within the expiry
+    assert not accept(g, "A/USDT", E.BUY_FILLED, "k", 1_500)  # expired: accepted again
+    assert accept(g, "A/USDT", E.BUY_FILLED, "k", 1_501)  # and remembered anew
 
 
 def test_idempotency_guard_memory_is_bounded() -> None:
@@ -317,7 +325,7 @@ def test_idempotency_guard_memory_is_bounded() -> None:
     peak = 0
     for i in range(10_000):
         now = i * 3
-        assert not g.seen("X/USDT", E.BUY_PARTIAL, f"k{i}", now)
+        assert not accept(g, "X/USDT", E.BUY_PARTIAL, f"k{i}", now)
         peak = max(peak, len(g))
     # only keys younger than ~2 expiry windows may be kept (one arrives every 3 ms)
     assert peak <= 2 * expiry // 3 + 2, peak

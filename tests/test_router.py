@@ -19,6 +19,7 @@ from fsmtrader.errors import (
     InsufficientFunds,
     InvalidOrder,
     NetworkError,
+    OrderNotFound,
     RateLimited,
 )
 from fsmtrader.exchange.simulated import SimExchange
@@ -791,6 +792,38 @@ def test_cancel_of_unknown_order_with_failed_lookup_is_not_sent_later(env: Env) 
     assert env.exchange.orders_by_client_id() == {}
     assert rec.state is S.FAILED_FINAL
     assert env.portfolio.cash == START_CASH
+
+
+def stale_not_found_after_lost_answer(env: Env, decision: str) -> OrderRecord:
+    """The order reached the exchange, the answer was lost, and the first look-up by
+    client id says "not found" (not visible yet): the router believes it was never sent."""
+    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
+    env.exchange.inject_fault("fetch_order_by_client_id", OrderNotFound("not visible yet"))
+    rec = env.router.submit(intent(env, decision))
+    assert rec.state is S.RETRY
+    assert rec.client_order_id in env.exchange.orders_by_client_id()
+    return rec
+
+
+def test_retry_after_stale_not_found_adopts_the_order_via_duplicate(env: Env) -> None:
+    rec = stale_not_found_after_lost_answer(env, "d-stale-retry")
+    env.clock.set(rec.due_ms or 0)
+    env.router.run_due(env.clock.now_ms())
+    assert_books(env)
+    assert rec.state is S.RECONCILED
+    assert env.exchange.counters.created == 1
+    assert env.exchange.counters.rejections == {"duplicate": 1}
+    assert position_qty(env, BTC) == D("0.002")
+    assert exchange_free(env, "USDT") == env.portfolio.cash
+
+
+def test_cancel_after_stale_not_found_still_books_the_placed_order(env: Env) -> None:
+    rec = stale_not_found_after_lost_answer(env, "d-stale-cancel")
+    env.router.cancel(rec.intent.intent_id)
+    assert_books(env)
+    assert rec.filled == D("0.002")
+    assert position_qty(env, BTC) == D("0.002")
+    assert exchange_free(env, "USDT") == env.portfolio.cash
 
 
 # --- slippage guard ----------------------------------------------------------------------

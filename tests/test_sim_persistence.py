@@ -20,7 +20,7 @@ import pytest
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import DuplicateOrder, ExchangeError, NetworkError
 from fsmtrader.exchange.simulated import SimExchange
-from fsmtrader.exchange.types import OrderInfo, TradeInfo
+from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.markets import MarketFilters
 
 D = Decimal
@@ -53,7 +53,7 @@ SESSION_A: list[Op] = [
     ("bar", BTC, 50_000.0, 50_100.0, 49_900.0),
     ("bar", XRP, 0.5, 0.51, 0.49),
     ("create", BTC, "buy", "limit", "0.5", "50100.00", "IOC", "a"),  # partial, rest canceled
-    ("create", BTC, "buy", "limit", "0.3", "49950.00", "GTC", "b"),  # rests
+    ("create", BTC, "buy", "limit", "1", "49950.00", "GTC", "b"),  # rests
     ("create", BTC, "sell", "limit", "0.2", "50300.00", "GTC", "c"),  # rests
     ("create", XRP, "sell", "market", "9000", None, "IOC", "d"),  # walks the bids
     ("create", XRP, "buy", "limit", "100", "0.4000", "GTC", "e"),  # rests
@@ -76,7 +76,7 @@ SESSION_B: list[Op] = [
     ("create", BTC, "sell", "limit", "0.1", "49000.00", "IOC", "j"),
     ("create", XRP, "buy", "limit", "1", "0.4000", "GTC", "a"),  # duplicate
     ("cancel", "b"),
-    ("create", BTC, "buy", "limit", "0.2", "49000.00", "GTC", "k"),
+    ("create", BTC, "buy", "limit", "0.2", "48000.00", "GTC", "k"),  # stays open
     ("bar", BTC, 48_900.0, 49_100.0, 48_800.0),
 ]
 
@@ -95,21 +95,19 @@ def run(ex: SimExchange, clock: SimClock, op: Op) -> object:
             clock.advance(1_000)
             p = None if price is None else D(price)
             return ex.create_order(sym, side, otype, D(amount), p, tif, cid)
-        if kind == "cancel":
-            order = find(ex, op[1])
+        if kind in ("cancel", "race"):
+            order = ex.orders_by_client_id().get(op[1])
+            if order is None:  # its create was refused (other balances)
+                return ("missing", op[1])
+            if kind == "race":
+                ex.race_fill_on_cancel(order.id)
+                return None
             return ex.cancel_order(order.id, order.symbol)
-        if kind == "race":
-            ex.race_fill_on_cancel(find(ex, op[1]).id)
-            return None
         if kind == "top":
             return ex.order_book_top(op[1])
     except ExchangeError as e:
         return (type(e).__name__, str(e))
     raise AssertionError(f"bad op {op}")
-
-
-def find(ex: SimExchange, cid: str) -> OrderInfo:
-    return ex.orders_by_client_id()[cid]
 
 
 def view(ex: SimExchange) -> dict[str, object]:
@@ -130,9 +128,15 @@ def view(ex: SimExchange) -> dict[str, object]:
 
 
 def ledger(ex: SimExchange) -> dict[str, object]:
-    """What a crash must preserve: orders, trades, balances, counters (not the bars)."""
-    v = view(ex)
-    return {k: v[k] for k in ("orders", "by_cid", "open", "trades", "balance", "counters")}
+    """What a crash must preserve: orders, trades, balances, counters (not the bars).
+    Only pure reads: order_book_top could draw depth."""
+    return {
+        "orders": list(ex.orders_by_client_id().items()),
+        "open": ex.fetch_open_orders(),
+        "trades": [ex.fetch_my_trades(s) for s in MARKETS],
+        "balance": list(ex.fetch_balance().items()),
+        "counters": ex.counters.as_dict(),
+    }
 
 
 # ---------------------------------------------------------------- round trip
@@ -159,7 +163,8 @@ def test_round_trip_then_continues_exactly_like_a_twin_that_never_closed(
     assert view(reopened) == view(ref)
     reopened.close()
 
-    # The sessions exercised what they claim to.
+    # The sessions exercised what they claim to; reading the file does not write it.
+    data, mtime = path.read_bytes(), path.stat().st_mtime_ns
     final = SimExchange.open(path, dict(MARKETS), {}, clock=clock, **KW)
     orders = final.orders_by_client_id()
     assert final.counters.rejections == {"step": 1, "insufficient_funds": 1, "duplicate": 2}
@@ -170,21 +175,43 @@ def test_round_trip_then_continues_exactly_like_a_twin_that_never_closed(
     assert orders["i"].status != "open" or orders["i"].filled > 0
     assert orders["k"].status == "open"
     final.close()
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == (data, mtime)
 
 
-def test_reopen_without_close_sees_every_completed_call(tmp_path: Path) -> None:
-    """Like a SIGKILL right after a call returned: no close(), yet nothing is lost."""
+@pytest.mark.parametrize(
+    "balances",
+    [START, {"USDT": D("1000000")}],  # the second makes wallets appear (also on refusals)
+    ids=["all-assets", "quote-only"],
+)
+def test_every_completed_call_is_in_the_file_at_once(
+    tmp_path: Path, balances: dict[str, Decimal]
+) -> None:
+    """Like a SIGKILL right after each call returned: no close(), yet nothing is lost."""
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(T0)
+    ex = SimExchange.open(path, dict(MARKETS), dict(balances), clock=clock, **KW)
+    for op in SESSION_A + SESSION_B:
+        run(ex, clock, op)
+        other = SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), **KW)
+        assert ledger(other) == ledger(ex), op
+        if op[0] == "create" and op[1] == BTC:  # its bar and consumed depth came along
+            assert other.fetch_ticker(BTC) == ex.fetch_ticker(BTC)
+            assert other.order_book_top(BTC) == ex.order_book_top(BTC)
+        other.close()
+    ex.close()
+
+
+def test_pending_cancel_race_survives_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "ex.sqlite"
     clock = SimClock(T0)
     ex = open_ex(path, clock)
-    for op in SESSION_A[:-1]:
-        run(ex, clock, op)
-    other = open_ex(path, SimClock(clock.now_ms()))
-    assert ledger(other) == ledger(ex)
-    assert other.fetch_ticker(BTC) == ex.fetch_ticker(BTC)  # its bar came with the last call
-    assert other.order_book_top(BTC) == ex.order_book_top(BTC)  # and the consumed depth
-    other.close()
-    ex.close()
+    run(ex, clock, SESSION_A[0])
+    order = ex.create_order(BTC, "sell", "limit", D("0.2"), D("51000.00"), "GTC", "r")
+    ex.race_fill_on_cancel(order.id)
+    # The bot dies here (ex is never used again); the restarted one cancels.
+    with open_ex(path, SimClock(clock.now_ms())) as restarted:
+        result = restarted.cancel_order(order.id, BTC)
+    assert result.status == "closed" and result.filled == D("0.2")
 
 
 def test_duplicate_client_id_is_still_refused_after_reopening(tmp_path: Path) -> None:

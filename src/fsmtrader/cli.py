@@ -175,6 +175,88 @@ def backtest(
     _guard(run)
 
 
+@app.command()
+def paper(
+    config: ConfigOpt = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="State directory (database, sim exchange, audit).")
+    ] = None,
+    hours: Annotated[float | None, typer.Option(help="Simulated hours of a new session.")] = None,
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per wall second of a new session.")
+    ] = 60.0,
+    run_for: Annotated[
+        float | None, typer.Option("--for", help="Stop after this many wall seconds.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No live table.")] = False,
+) -> None:
+    """A durable paper session: kill it at any time (even SIGKILL) and run the same command
+    again — it restores, resolves open intents by clientOrderId, reconciles, continues."""
+    from fsmtrader.session import PaperSession
+
+    def run() -> None:
+        s = _settings(config, mode="paper")
+        folder = state_dir or s.state_dir
+        session = PaperSession(s, folder, hours=hours or s.demo.hours, speed=speed)
+        try:
+            report = session.start()
+            state = "restored" if session.restored else "new"
+            err.print(
+                f"paper: {state} session in {folder} ({len(session.series)} symbols, "
+                f"{session.info.minutes} min at {session.info.speed:g}x); "
+                f"{report.recovered_intents} open intent(s) recovered; {report.summary()}"
+            )
+            if session.engine.halted:
+                err.print(
+                    f"[red]HALTED:[/red] {session.engine.halted} (open positions are "
+                    "still managed; no new entries)"
+                )
+            if quiet:
+                summary = session.run(stop_after_s=run_for)
+            else:
+                with Live(console=err, refresh_per_second=4) as live:
+                    summary = session.run(
+                        stop_after_s=run_for,
+                        progress=lambda e, done, total: live.update(_status_table(done, total, e)),
+                    )
+        finally:
+            session.close()
+        out.print_json(json.dumps(summary, default=str))
+
+    _guard(run)
+
+
+@app.command()
+def reconcile(
+    config: ConfigOpt = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the state database with the exchange and write the reconcile report.
+    Exits 0 when everything matches, 3 on a mismatch."""
+    from fsmtrader.session import PaperSession
+
+    def run() -> None:
+        s = _settings(config)
+        folder = state_dir or s.state_dir
+        if not (folder / "fsmtrader.db").exists() and not s.database_url:
+            raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
+        session = PaperSession(s, folder, hours=s.demo.hours, speed=60.0)
+        try:
+            report = session.reconcile_now()
+        finally:
+            session.close()
+        if as_json:
+            out.print_json(json.dumps(report.to_dict(), default=str))
+        else:
+            out.print(report.summary())
+            out.print(f"report: {folder / 'reconcile.json'}")
+        if not report.ok:
+            raise typer.Exit(3)
+
+    _guard(run)
+
+
 def _backtest_filters(
     symbol: str, candles: Candles, markets: Path | None, quote: str
 ) -> tuple[dict[str, MarketFilters], str]:

@@ -163,7 +163,12 @@ class Engine:
     def run_timers(self, now: int) -> None:
         """Fire every phase timeout and router retry due by ``now``, in time order."""
         sim = self.clock if isinstance(self.clock, SimClock) else None
+        budget = 100_000  # a livelock must not freeze the engine silently
         while True:
+            budget -= 1
+            if budget == 0:
+                self.halt("timer livelock: more than 100,000 timeouts due at once")
+                break
             r_due = self.router.next_due()
             due = self.next_due()
             if due is None or due > now:
@@ -332,6 +337,10 @@ class Engine:
             pos = self.portfolio.positions.get(st.symbol)
             start = pos.entry_ms if pos is not None else now
             deadline = start + int(self.s.exit.max_hold_min * 60_000)
+            if t is not None and t.event is E.SELL_BLOCKED:
+                # a blocked exit waits before it tries again, even past the max hold
+                deadline = max(deadline, now + int(self.s.entry.entry_block_cooldown_s * 1000))
+            deadline = max(deadline, self.exit_block_until.get(st.symbol, 0))
         elif ph is P.PLACE_SELL:
             deadline = st.entered_ms + int(tm.sell_fill_timeout_s * 1000)
         elif ph is P.WAIT_SELL_FILL:
@@ -380,6 +389,8 @@ class Engine:
             blocked.append("volume")
         if e.sma_filter and not sig.sma_ok():
             blocked.append("sma")
+        if self._held(symbol) > 0:
+            blocked.append("position_open")
         busy = sum(1 for s in self.states.values() if s.phase in BUSY)
         if busy >= r.max_open_positions:
             blocked.append("slots")
@@ -413,8 +424,10 @@ class Engine:
             reason=f"entry step {leg} (+{step_bps} bps)",
             budget=self._budget(),
         )
-        rec = self.router.submit(intent)
+        # Before submit: the router's write-ahead commit must record which intent this
+        # symbol is waiting for, or a crash would leave it orphaned.
         self.active[sym] = intent.intent_id
+        rec = self.router.submit(intent)
         self._after_buy_submit(st, rec)
 
     def _after_buy_submit(self, st: SymbolState, rec: OrderRecord) -> None:
@@ -467,11 +480,18 @@ class Engine:
         if rec.done:
             self._finish_buy(st, rec, escalate=False)
 
-    def _abandon_buy(self, st: SymbolState, t: Transition) -> None:
-        rec = self._active_record(st.symbol)
+    def _abandon_active(self, symbol: str) -> None:
+        """Give up the order in flight: the router cancels it (or makes sure it is never
+        sent) and releases what it held. If that cannot be confirmed yet, the router keeps
+        it and books whatever it turns out to have filled."""
+        rec = self._active_record(symbol)
         if rec is not None and not rec.done:
-            self.router.cancel(rec.intent.intent_id)
-        self.active.pop(st.symbol, None)
+            rec = self.router.cancel(rec.intent.intent_id)
+        if rec is None or rec.done:
+            self.active.pop(symbol, None)
+
+    def _abandon_buy(self, st: SymbolState, t: Transition) -> None:
+        self._abandon_active(st.symbol)
         st.entry_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
         self._after_idle(st)
 
@@ -501,6 +521,8 @@ class Engine:
 
     # --- exit ---------------------------------------------------------------------------
     def _resume_position(self, st: SymbolState, t: Transition) -> None:
+        if t.src in (P.PLACE_SELL, P.WAIT_SELL_FILL):
+            self._abandon_active(st.symbol)
         pos = self.portfolio.positions.get(st.symbol)
         if pos is None:
             self.fire(st, E.FAULT, "POSITION without a position")
@@ -536,6 +558,11 @@ class Engine:
         x = self.s.exit
         f = self.filters[sym]
         pos = self.portfolio.positions[sym]
+        if pos.sell_locked > 0:
+            # An earlier sell is not settled yet (its outcome is being looked up): selling
+            # the rest now could oversell, and the rest is not dust.
+            self.fire(st, E.SELL_BLOCKED, f"{pos.sell_locked} still in an unsettled sell")
+            return
         qty = pos.sellable
         ticker = self._quote(sym)
         if ticker is None:
@@ -573,8 +600,10 @@ class Engine:
             created_ms=t.ts,
             reason=f"{st.exit_reason} rung {rung}",
         )
-        rec = self.router.submit(intent)
+        # Before submit: the router's write-ahead commit must record which intent this
+        # symbol is waiting for, or a crash would leave it orphaned.
         self.active[sym] = intent.intent_id
+        rec = self.router.submit(intent)
         self._after_sell_submit(st, rec)
 
     def _after_sell_submit(self, st: SymbolState, rec: OrderRecord) -> None:
@@ -667,9 +696,11 @@ class Engine:
     # --- order outcomes arriving later (retries, lookups, polls) ------------------------
     def on_order_update(self, rec: OrderRecord) -> None:
         sym = rec.intent.symbol
-        if self.active.get(sym) != rec.intent.intent_id:
-            return
         st = self.states[sym]
+        if self.active.get(sym) != rec.intent.intent_id:
+            if st.phase is P.IDLE and self._held(sym) > 0:
+                self.fire(st, E.HAS_POSITION, f"a late fill of {rec.client_order_id}")
+            return
         if st.phase is P.PLACE_BUY:
             self._after_buy_submit(st, rec)
         elif st.phase is P.PLACE_SELL:

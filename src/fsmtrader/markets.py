@@ -49,7 +49,14 @@ def _grid(value: Number, unit: Number, name: str, rounding: str) -> Decimal:
             steps -= 1
         elif rounding == ROUND_CEILING and rest > 0:
             steps += 1
-        return (steps * u).normalize() if steps else ZERO
+        return plain(steps * u) if steps else ZERO
+
+
+def plain(d: Decimal) -> Decimal:
+    """Drop trailing zeros without exponent notation: 220, not 2.2E+2 (an exchange API
+    would reject the latter as a price string)."""
+    n = d.normalize()
+    return n.quantize(Decimal(1)) if n == n.to_integral_value() else n
 
 
 def q_price(price: Number, tick: Number) -> Decimal:
@@ -125,10 +132,10 @@ class MarketFilters:
             min_notional = raw.get("minNotional", ZERO)
         return cls(
             symbol=symbol,
-            tick_size=tick.normalize(),
-            step_size=step.normalize(),
-            min_qty=min_qty.normalize(),
-            min_notional=min_notional.normalize(),
+            tick_size=plain(tick),
+            step_size=plain(step),
+            min_qty=plain(min_qty),
+            min_notional=plain(min_notional),
             base=str(market.get("base") or symbol.split("/")[0]),
             quote=str(market.get("quote") or symbol.partition("/")[2]),
         )

@@ -25,7 +25,7 @@ from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds import Candles, merge
-from fsmtrader.markets import MarketFilters
+from fsmtrader.markets import MarketFilters, plain
 
 Progress = Callable[[int, int, Engine], None]
 
@@ -61,9 +61,9 @@ def _filters(
     base, _, q = symbol.partition("/")
     return MarketFilters(
         symbol=symbol,
-        tick_size=Decimal(tick).normalize(),
-        step_size=Decimal(step).normalize(),
-        min_qty=Decimal(min_qty).normalize(),
+        tick_size=plain(Decimal(tick)),
+        step_size=plain(Decimal(step)),
+        min_qty=plain(Decimal(min_qty)),
         min_notional=Decimal(min_notional),
         base=base,
         quote=q or quote,

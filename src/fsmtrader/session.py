@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from fsmtrader.audit import EventBus, JsonlWriter, Record
+from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds import merge, synthetic_market
+from fsmtrader.markets import MarketFilters
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
 from fsmtrader.runner import filters_from_price
 from fsmtrader.store.lock import StateLock
@@ -102,20 +104,7 @@ class PaperSession:
             c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in market
         }
         self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
-        sim = s.sim
-        self.exchange = SimExchange.open(
-            self.state_dir / "sim-exchange.db",
-            self.filters,
-            {s.market.quote: s.market.starting_balance},
-            clock=self.clock,
-            seed=info.seed,
-            maker_fee_bps=sim.maker_fee_bps,
-            taker_fee_bps=sim.taker_fee_bps,
-            spread_bps=sim.spread_bps,
-            depth_quote=sim.depth_quote,
-            depth_levels=sim.depth_levels,
-            level_step_bps=sim.level_step_bps,
-        )
+        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         self.bus = EventBus()
         self.engine = Engine(
             s, clock=self.clock, exchange=self.exchange, filters=self.filters, bus=self.bus
@@ -184,6 +173,16 @@ class PaperSession:
         engine.commit()
         return report
 
+    def reconcile_now(self) -> ReconcileReport:
+        """On-demand reconciliation: resolve what is uncertain (look-ups only, nothing is
+        sent), compare with the exchange, write the report. No trading."""
+        touched = self.engine.router.recover()
+        report = reconcile(self.engine, exact_balances=True)
+        report.recovered_intents = len(touched)
+        write_report(report, self.state_dir)
+        self.engine.commit()
+        return report
+
     def run(
         self,
         *,
@@ -235,6 +234,32 @@ class PaperSession:
             self.exchange.close()
         finally:
             self.lock.release()
+
+
+def open_sim_exchange(
+    s: Settings, state_dir: Path, filters: dict[str, MarketFilters], clock: Clock
+) -> SimExchange:
+    """The session's exchange, in its own database file (it outlives the bot)."""
+    sim = s.sim
+    return SimExchange.open(
+        state_dir / "sim-exchange.db",
+        filters,
+        {s.market.quote: s.market.starting_balance},
+        clock=clock,
+        seed=s.seed,
+        maker_fee_bps=sim.maker_fee_bps,
+        taker_fee_bps=sim.taker_fee_bps,
+        spread_bps=sim.spread_bps,
+        depth_quote=sim.depth_quote,
+        depth_levels=sim.depth_levels,
+        level_step_bps=sim.level_step_bps,
+    )
+
+
+def session_filters(s: Settings) -> dict[str, MarketFilters]:
+    """Filters of a session's symbols, derived from the synthetic market's first price."""
+    first = synthetic_market(s.market.symbols, minutes=1, seed=s.seed, start_ms=SESSION_START_MS)
+    return {c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in first}
 
 
 def _bisect_right(ts: list[int], x: int) -> int:

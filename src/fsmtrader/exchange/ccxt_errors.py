@@ -57,13 +57,22 @@ _NOT_FOUND_TEXT: Final = re.compile(
     r"order does not exist|unknown order|order not (?:found|exist)|no such order", re.I
 )
 _DUPLICATE_TEXT: Final = re.compile(
-    r"duplicate (?:order|client ?order ?id|clientorderid)"
+    r"duplicate (?:order|(?:new)?client ?order ?id)"
     r"|client ?order ?id[^.]{0,40}(?:already|exist|used|repeat|duplicat)"
     r"|(?:newclientorderid|clientorderid)[^.]{0,20}(?:duplicat|repeat)",
     re.I,
 )
 _INSUFFICIENT_TEXT: Final = re.compile(
     r"insufficient (?:balance|funds|position)|oversold|account has insufficient", re.I
+)
+# Refusals of the credentials that some venues file under a generic code (MEXC 10072
+# "Api key info invalid" is a BadRequest in ccxt's table).
+_AUTH_TEXT: Final = re.compile(
+    r"api[- ]?key|signature for this request|signature verification|no authority", re.I
+)
+# MEXC 30002 says the same for min quantity and min notional; the unit tells them apart.
+_MIN_VOLUME: Final = re.compile(
+    r"minimum transaction volume cannot be less than\s*:?\s*[0-9.]+\s*([A-Za-z0-9]+)", re.I
 )
 _FILTER_TEXT: Final = re.compile(r"filter failure|PRICE_FILTER|LOT_SIZE|NOTIONAL", re.I)
 
@@ -166,8 +175,12 @@ def venue_error(text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def invalid_reason(text: str) -> str:
-    """A short machine code for an order rejection (tick, step, min_notional, ...)."""
+def invalid_reason(text: str, quote: str | None = None) -> str:
+    """A short machine code for an order rejection (tick, step, min_notional, ...).
+    ``quote`` (the market's quote currency) disambiguates MEXC's minimum-volume text."""
+    volume = _MIN_VOLUME.search(text)
+    if volume is not None:
+        return "min_notional" if quote and volume.group(1).upper() == quote.upper() else "min_qty"
     for pattern, reason in _REASONS:
         if pattern.search(text):
             return reason
@@ -225,9 +238,11 @@ def map_error(
     action: str,
     redactor: Redactor,
     retry_after: float | None = None,
+    quote: str | None = None,
 ) -> ExchangeError:
     """Our error for a failed ccxt call. ``action`` names the adapter method (for the
-    message); ``retry_after`` comes from the last response's headers."""
+    message); ``retry_after`` comes from the last response's headers; ``quote`` is the
+    order's quote currency when known."""
     text = str(exc)
     code, msg = venue_error(text)
     where = f"{venue} {action}"
@@ -258,17 +273,19 @@ def map_error(
     if isinstance(exc, cx.DDoSProtection | cx.RateLimitExceeded):
         return RateLimited(message, retry_after_s=retry_after)
     if isinstance(exc, cx.InvalidOrder):
-        return InvalidOrder(message, reason=invalid_reason(probe))
+        return InvalidOrder(message, reason=invalid_reason(probe, quote))
     if isinstance(exc, cx.BadSymbol):
         return InvalidOrder(message, reason="symbol")
     if isinstance(exc, cx.MarketClosed):
         return InvalidOrder(message, reason="market_closed")
-    if isinstance(exc, cx.AuthenticationError):
+    if isinstance(exc, cx.AuthenticationError) or (
+        isinstance(exc, cx.BadRequest) and _AUTH_TEXT.search(probe)
+    ):
         # Not retryable and not an order problem: the credentials or permissions are wrong.
         return ExchangeError(f"{where}: authentication refused: {what}")
     if isinstance(exc, cx.BadRequest):
         if op is Op.CREATE or _FILTER_TEXT.search(probe):
-            return InvalidOrder(message, reason=invalid_reason(probe))
+            return InvalidOrder(message, reason=invalid_reason(probe, quote))
         return ExchangeError(message)
     if isinstance(exc, cx.InvalidNonce):
         # recvWindow / timestamp refusal: a definite answer, nothing executed.

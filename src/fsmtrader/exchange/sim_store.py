@@ -214,9 +214,14 @@ class SimStore:
                 return _read_state(conn)
             finally:
                 conn.execute("COMMIT")
-        except (sqlite3.DatabaseError, KeyError, IndexError, TypeError, ValueError) as e:
-            raise ValueError(f"{self.path}: corrupt sim exchange file: {e!r}") from e
-        except InvalidOperation as e:  # a Decimal column that is not a number
+        except (
+            sqlite3.DatabaseError,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            InvalidOperation,  # a Decimal column that is not a number
+        ) as e:
             raise ValueError(f"{self.path}: corrupt sim exchange file: {e!r}") from e
 
     # ------------------------------------------------------------------ writing

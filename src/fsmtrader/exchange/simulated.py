@@ -279,6 +279,7 @@ class SimExchange:
         self._drawn: set[str] = set()  # symbols whose depth was drawn since the last commit
         self._trades_saved = 0
         self._wallets_saved = 0
+        self._bars_saved: dict[str, _Bar] = {}  # the bar object last written per symbol
 
     @classmethod
     def open(
@@ -342,19 +343,23 @@ class SimExchange:
         ex._store = store
         ex._trades_saved = len(ex._trades)
         ex._wallets_saved = len(ex._wallets)
+        ex._bars_saved = dict(ex._bars)
         return ex
 
     def close(self) -> None:
         """Save what only memory holds (last bars, drawn books, random state) and close
         the file, so a reopened exchange continues exactly like one that never closed.
-        Idempotent; a no-op without a file. Afterwards reads still answer from memory,
-        and calls that would change state raise RuntimeError."""
+        Writes nothing if nothing is unsaved, so opening a file just to read it (the crash
+        harness's check) leaves it as it was. Idempotent; a no-op without a file.
+        Afterwards reads still answer from memory, and calls that would change state
+        raise RuntimeError."""
         store = self._store
         if store is None or store.closed:
             return
         try:
-            if not store.broken:
-                self._drawn.update(self._bars)
+            saved = self._bars_saved
+            self._drawn.update(s for s, bar in self._bars.items() if saved.get(s) is not bar)
+            if self._drawn and not store.broken:
                 self._commit(None)
         finally:
             store.close()
@@ -452,7 +457,8 @@ class SimExchange:
         except ExchangeUnavailable:
             self._count_rejection("no_price")
             raise
-        self._commit(symbol, (order,))
+        if self._store is not None:
+            self._commit(symbol, (order,))
         return self._finish(after, order.to_info())
 
     def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:
@@ -470,7 +476,8 @@ class SimExchange:
                 if order.status == "open":
                     self.counters.canceled += 1
                     self._end(order, "canceled")
-            self._commit(order.symbol, (order,))
+            if self._store is not None:
+                self._commit(order.symbol, (order,))
         return self._finish(after, order.to_info())
 
     def fetch_order(self, order_id: str, symbol: str) -> OrderInfo:
@@ -559,7 +566,8 @@ class SimExchange:
     def _count_rejection(self, reason: str) -> None:
         self.counters.rejected += 1
         self.counters.rejections[reason] = self.counters.rejections.get(reason, 0) + 1
-        self._commit(None)  # a rejection changes nothing but the counters
+        if self._store is not None:
+            self._commit(None)  # a rejection changes nothing but the counters
 
     # ------------------------------------------------------------------ internals: prices
 
@@ -871,6 +879,7 @@ class SimExchange:
         for sym in sorted(symbols):
             bar = self._bars.get(sym)
             if bar is not None:
+                self._bars_saved[sym] = bar
                 book = self._books.get(sym)
                 saved_book = None  # a quote-only or stale book is rebuilt on demand
                 if book is not None and book.bar is bar and book.asks is not None:

@@ -108,15 +108,15 @@ class IdempotencyGuard:
         self._next_prune = 0
 
     def seen(self, symbol: str, event: Event, key: str, now_ms: int) -> bool:
+        """Whether this fingerprint was accepted within the expiry (does not record it)."""
         if now_ms >= self._next_prune:
             self._seen = {k: t for k, t in self._seen.items() if t > now_ms}
             self._next_prune = now_ms + self._expiry
-        fp = (symbol, event.value, key)
-        expires = self._seen.get(fp)
-        if expires is not None and expires > now_ms:
-            return True
-        self._seen[fp] = now_ms + self._expiry
-        return False
+        expires = self._seen.get((symbol, event.value, key))
+        return expires is not None and expires > now_ms
+
+    def remember(self, symbol: str, event: Event, key: str, now_ms: int) -> None:
+        self._seen[(symbol, event.value, key)] = now_ms + self._expiry
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -160,6 +160,8 @@ class SymbolMachine:
             self._on_rejected(state.symbol, state.phase, event, str(exc))
             return None
         apply(state, t)
+        if dedupe_key is not None:  # only an accepted event claims its fingerprint
+            self.guard.remember(state.symbol, event, dedupe_key, now_ms)
         self._on_transition(t)
         return t
 

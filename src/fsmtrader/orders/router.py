@@ -148,8 +148,7 @@ class OrderRouter:
         if rec.state is S.UNKNOWN:
             self._resolve(rec)
         if rec.state in (S.RETRY, S.ERROR):
-            self._move(rec, S.FAILED_FINAL, "canceled_before_send")
-            self._settle_unsent(rec)
+            self._abandon_unsent(rec)
             return rec
         if rec.state not in (S.SENT, S.PARTIAL):
             return rec
@@ -201,7 +200,7 @@ class OrderRouter:
             rec = self.records[iid]
             rec.due_ms = None
             if rec.state is S.RETRY and rec.cancel_requested:
-                self._settle_failed(rec, "canceled_before_send")
+                self._abandon_unsent(rec)
             elif rec.state is S.RETRY:
                 self._send(rec)
             elif rec.state is S.UNKNOWN:
@@ -367,7 +366,7 @@ class OrderRouter:
             self._move(rec, S.RETRY, "not_on_exchange")
             rec.unknown_since = None
             if rec.cancel_requested:
-                self._settle_failed(rec, "canceled_before_send")
+                self._settle_failed(rec, "canceled_before_send")  # just looked: not there
                 return
             if rec.attempts > self.cfg.max_retries:
                 self._settle_failed(rec, "retries_exhausted")
@@ -436,6 +435,25 @@ class OrderRouter:
                 "fee_currency": t.fee_currency,
             }
         )
+
+    def _abandon_unsent(self, rec: OrderRecord) -> None:
+        """Give up an order we believe was never placed, after one more look by
+        clientOrderId: a venue may show a just-placed order late, and its fills must be
+        booked, not lost. If the look-up itself fails, try again later."""
+        if rec.state is S.ERROR:
+            self._move(rec, S.RETRY, "cancel requested")
+        try:
+            info = self.exchange.fetch_order_by_client_id(rec.client_order_id, rec.intent.symbol)
+        except OrderNotFound:
+            self._settle_failed(rec, "canceled_before_send")
+            return
+        except ExchangeError as exc:
+            log.warning("final look-up of %s failed: %s", rec.client_order_id, exc)
+            self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
+            return
+        self._absorb(rec, info)
+        if rec.live:
+            self.cancel(rec.intent.intent_id)
 
     def _settle(self, rec: OrderRecord) -> None:
         """The order is over on the exchange: release what it did not use."""

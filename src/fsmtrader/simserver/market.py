@@ -54,10 +54,10 @@ def fmt8(value: Decimal | str | float) -> str:
 
 
 def plain(value: Decimal | str | float) -> str:
-    """MEXC's plain number string ("0.01", "95000")."""
+    """MEXC's plain number string ("0.01", "95000"), at most 8 decimals."""
     d = value if isinstance(value, Decimal) else Decimal(str(value))
-    text = f"{d.normalize():f}"
-    return "0" if text in ("-0", "0E-8") else text
+    d = d.quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN).normalize()
+    return "0" if d.is_zero() else f"{d:f}"
 
 
 def decimals_of(unit: Decimal) -> int:
@@ -155,10 +155,11 @@ def _binance_entry(
 
 
 def _derived_filters(symbol: str) -> tuple[str, str, str, str, str]:
-    """Filters for a symbol Binance's fixture lacks: a tick of about 1/1,000,000 of the
-    synthetic start price and a step worth roughly 0.1 quote (at most 1)."""
+    """Filters for a symbol Binance's fixture lacks: the synthetic generator's own price
+    grid (six significant digits of the start price) and a step worth roughly 0.1 quote
+    (at most 1)."""
     price = default_base_price(symbol)
-    tick_exp = max(math.floor(math.log10(price)) - 6, -8)
+    tick_exp = max(math.floor(math.log10(price)) - 5, -8)
     step_exp = min(max(math.ceil(math.log10(0.1 / price)), -8), 0)
     tick = f"{Decimal(1).scaleb(tick_exp):f}"
     step = f"{Decimal(1).scaleb(step_exp):f}"
@@ -240,6 +241,7 @@ def build_markets(
 ) -> dict[str, MarketSpec]:
     """Markets for ``symbols``; a ccxt markets file, when given, supplies raw entries."""
     infos = load_fixture_infos(markets_file) if markets_file is not None else {}
+    symbols = [s.strip().upper() for s in symbols]
     if not symbols:
         raise ValueError("at least one symbol is required")
     if len(set(symbols)) != len(symbols):
