@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +60,7 @@ def _guard(fn: Callable[[], T]) -> T:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
-        crash = Path("fsmtrader-crash.log")
+        crash = Path(tempfile.gettempdir()) / f"fsmtrader-crash-{os.getpid()}.log"
         crash.write_text(traceback.format_exc())
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (trace in {crash})")
         raise typer.Exit(1) from None

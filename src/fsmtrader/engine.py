@@ -109,6 +109,7 @@ class Engine:
         self.store: SqliteStore | None = None
         self._dirty: set[str] = set()  # symbols changed since the last commit
         self._depth = 0  # nesting of fire(): commit when the outermost event is done
+        self.router.on_race = self._on_race
         self._actions: dict[Action, Callable[[SymbolState, Transition], None]] = {
             A.NONE: self._noop,
             A.BLOCK_ENTRY: self._block_entry,
@@ -686,6 +687,10 @@ class Engine:
             return False
         self.fire(st, E.RECOVER, "manual recovery")
         return True
+
+    def _on_race(self, rec: OrderRecord) -> None:
+        if self.s.halts.on_order_race and not self.halted:
+            self.halt(f"order race: {rec.client_order_id} filled while being cancelled")
 
     def halt(self, reason: str) -> None:
         """Stop opening positions; keep managing open ones."""

@@ -572,26 +572,31 @@ class AsyncCcxtExchange:
         return str(market["quote"]) if isinstance(market, dict) and market.get("quote") else None
 
     async def _ensure_markets(self) -> None:
-        if not self._markets_loaded:
-            await self.load_markets()
+        if self._markets_loaded:
+            return
+        async with self._markets_lock:
+            if not self._markets_loaded:
+                await self._load_markets_locked()
 
     # ------------------------------------------------------------------ markets & data
     async def load_markets(self) -> dict[str, MarketFilters]:
-        """Spot markets only, as :class:`MarketFilters` keyed by unified symbol.
+        """Spot markets only, as :class:`MarketFilters` keyed by unified symbol (ccxt's
+        TICK_SIZE precision mode for both venues: precision *is* the tick / step).
 
         The markets are fetched with ccxt's spot-only fetcher and installed with
         ``set_markets``: ccxt's ``load_markets`` would also call MEXC's contract API and
         Binance's private currency/margin endpoints.
         """
         async with self._markets_lock:
-            client = self._client
-            fetch = (
-                client.fetch_spot_markets if self.exchange_id == "mexc" else client.fetch_markets
-            )
-            markets = await self._call("load_markets", Op.READ, fetch)
-            spot = [m for m in markets if isinstance(m, dict) and m.get("spot")]
-            client.set_markets(spot)
-            self._markets_loaded = True
+            return await self._load_markets_locked()
+
+    async def _load_markets_locked(self) -> dict[str, MarketFilters]:
+        client = self._client
+        fetch = client.fetch_spot_markets if self.exchange_id == "mexc" else client.fetch_markets
+        markets = await self._call("load_markets", Op.READ, fetch)
+        spot = [m for m in markets if isinstance(m, dict) and m.get("spot")]
+        client.set_markets(spot)
+        self._markets_loaded = True
         out: dict[str, MarketFilters] = {}
         for m in spot:
             try:
@@ -704,6 +709,8 @@ class AsyncCcxtExchange:
     def _check_grid(self, symbol: str, amount: Decimal, price: Decimal | None) -> None:
         """Refuse, rather than let ccxt round, an amount or price off the venue grid."""
         where = f"{self.exchange_id} create_order {symbol}"
+        if symbol not in (self._client.markets or {}):
+            raise InvalidOrder(f"{where}: unknown symbol", "symbol")
         checks: list[tuple[str, Decimal, Callable[[str, str], str]]] = [
             ("step", amount, self._client.amount_to_precision)
         ]
@@ -925,6 +932,9 @@ class _LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def is_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
@@ -1015,6 +1025,9 @@ class CcxtExchange:
         if self._closed:
             coro.close()
             raise ExchangeError(f"{self.exchange_id}: adapter is closed")
+        if self._runner.is_loop_thread():
+            coro.close()
+            raise RuntimeError("blocking adapter call from its own event loop: use the a* methods")
         future = self._runner.submit(coro)
         try:
             return future.result(timeout=self._deadline_s)

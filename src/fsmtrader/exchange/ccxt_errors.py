@@ -275,7 +275,9 @@ def map_error(
     if isinstance(exc, cx.InvalidOrder):
         return InvalidOrder(message, reason=invalid_reason(probe, quote))
     if isinstance(exc, cx.BadSymbol):
-        return InvalidOrder(message, reason="symbol")
+        if op is Op.CREATE:
+            return InvalidOrder(message, reason="symbol")
+        return ExchangeError(message)
     if isinstance(exc, cx.MarketClosed):
         return InvalidOrder(message, reason="market_closed")
     if isinstance(exc, cx.AuthenticationError) or (

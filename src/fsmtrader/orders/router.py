@@ -109,6 +109,7 @@ class OrderRouter:
         # Called before every exchange call that can change the exchange (write-ahead):
         # the engine commits everything pending, so the intent is durable before it is sent.
         self.before_send: Callable[[], None] = lambda: None
+        self.on_race: Callable[[OrderRecord], None] = lambda rec: None
 
     # --- public API ---------------------------------------------------------------------
     def submit(self, intent: Intent) -> OrderRecord:
@@ -166,6 +167,7 @@ class OrderRouter:
                 # It filled while we were cancelling: the fill is booked, and the race is
                 # reported (a halt condition when configured).
                 self.races += 1
+                self.on_race(rec)
                 self.bus.publish(
                     {
                         "kind": "alert",

@@ -87,6 +87,8 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         _migrate(conn, path)
+        conn.execute("BEGIN IMMEDIATE")  # can we write? (another writer holds it: refuse now)
+        conn.execute("ROLLBACK")
     except sqlite3.OperationalError as exc:
         conn.close()
         raise StoreError(_explain(path, exc)) from None
