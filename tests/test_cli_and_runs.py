@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import settings, shared_file
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.runner import filters_from_price, run_session
+
+from conftest import settings, shared_file
 
 
 def cli(

@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import BTC, Harness, settings
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import SimClock
@@ -28,6 +27,8 @@ from fsmtrader.orders.states import OrderState
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader.verify import verify_session
+
+from conftest import BTC, Harness, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_TOML = """
@@ -207,7 +208,7 @@ def test_scenario_d_restart_with_open_positions_and_orders_no_drift(tmp_path: Pa
     p.communicate()
     assert seen[0] > 0 and seen[1] > 0, "never saw open orders and positions together"
 
-    rc, out, err = finish(fsm(*paper_args(state, config, "--for", "1")))
+    rc, _, err = finish(fsm(*paper_args(state, config, "--for", "1")))
     assert rc == 0, err
     assert "restored session" in err and "reconcile ok" in err
     report = json.loads((state / "reconcile.json").read_text())

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from conftest import BLESS, BTC, MIN, Harness, mf, settings
 from fsmtrader.fsm.phases import Phase
+
+from conftest import BLESS, BTC, MIN, Harness, mf, settings
 
 FULL_CYCLE = [
     "IDLE",
