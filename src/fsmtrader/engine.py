@@ -234,7 +234,8 @@ class Engine:
     def persistent_counters(self) -> dict[str, Any]:
         r = self.router
         return {
-            "engine": dict(self.counts),
+            # transitions are counted by the audit table itself, not rewritten per commit
+            "engine": {k: v for k, v in self.counts.items() if k != "transitions"},
             "final_states": dict(r.final_states),
             "rejections": dict(r.rejections),
             "ghost_reasons": dict(r.ghost_reasons),

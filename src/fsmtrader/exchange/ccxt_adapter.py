@@ -387,11 +387,9 @@ class AsyncCcxtExchange:
             raise ValueError("retry_attempts must be >= 1")
         self.name: str = exchange_id
         self.exchange_id: ExchangeId = exchange_id
-        grace = (
-            DEFAULT_NOT_FOUND_GRACE_MS[exchange_id]
-            if not_found_grace_ms is None
-            else (not_found_grace_ms)
-        )
+        if not_found_grace_ms is None:
+            not_found_grace_ms = DEFAULT_NOT_FOUND_GRACE_MS[exchange_id]
+        grace = not_found_grace_ms
         self._grace_s = max(grace, 0) / 1000
         self._attempts = retry_attempts
         self._base_s = max(retry_base_s, 0.0)

@@ -396,7 +396,8 @@ class PriceDriver:
         """Rolling 24h open/high/low/close/volumes from the 1-minute klines."""
         s = self._series[symbol]
         self._roll(s, now_ms)
-        window = [k for k in s.klines if k[0] > now_ms - 24 * 60 * ONE_MINUTE_MS]
+        since = now_ms - 24 * 60 * ONE_MINUTE_MS
+        window = [k for k in s.klines[-24 * 60 - 1 :] if k[0] > since]
         if not window:
             window = s.klines[-1:]
         return {

@@ -66,7 +66,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE dust (symbol TEXT PRIMARY KEY, qty TEXT NOT NULL)",
         "CREATE TABLE engine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE audit (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, kind TEXT NOT NULL,
+            id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,
             symbol TEXT, record TEXT NOT NULL)""",
     ],
 }

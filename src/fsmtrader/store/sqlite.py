@@ -71,6 +71,7 @@ class SqliteStore:
         self._trades_saved = self._count("trades")
         self._ghosts_saved = self._count("ghosts")
         self.on_committed: list[Committed] = []
+        self._meta_saved: tuple[str, int] | None = None
         self.commits = 0
 
     def _count(self, table: str) -> int:
@@ -110,17 +111,22 @@ class SqliteStore:
                     (int(r.get("ts") or 0), str(r.get("kind")), r.get("symbol"), dumps(r)),
                 )
                 ids.append(int(cur.lastrowid or 0))
-            c.execute(
-                "INSERT OR REPLACE INTO engine_meta(key, value) VALUES ('halted', ?),"
-                " ('counters', ?)",
-                (engine.halted, json.dumps(engine.persistent_counters(), sort_keys=True)),
-            )
+            # Counters change only with orders, the portfolio, a halt or an engine count:
+            # check that cheaply instead of rewriting (and re-encoding) them every commit.
+            sig = (engine.halted, engine.counts.total() - engine.counts["transitions"])
+            if router.dirty or pf.dirty or sig != self._meta_saved:
+                c.execute(
+                    "INSERT OR REPLACE INTO engine_meta(key, value) VALUES ('halted', ?),"
+                    " ('counters', ?)",
+                    (engine.halted, json.dumps(engine.persistent_counters(), sort_keys=True)),
+                )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             self._pending = records + self._pending
             raise
         self.commits += 1
+        self._meta_saved = sig
         router.dirty.clear()
         pf.dirty = False
         if self.on_committed and records:
@@ -240,8 +246,21 @@ def _symbol_row(engine: Engine, sym: str) -> tuple[Any, ...]:
         engine.sell_legs.get(sym, 0),
         tracker.peak if tracker is not None else None,
         int(tracker.trail_active) if tracker is not None else 0,
-        json.dumps(list(st.history)),
+        _history_text(st.history),
     )
+
+
+def _history_text(history: deque[tuple[int, str, str, str]]) -> str:
+    """Compact and cheap (this runs on every commit): 'ts,from,event,to;...'."""
+    return ";".join(f"{ts},{a},{e},{b}" for ts, a, e, b in history)
+
+
+def _history_from(text: str) -> deque[tuple[int, str, str, str]]:
+    out: deque[tuple[int, str, str, str]] = deque(maxlen=HISTORY_LEN)
+    for item in filter(None, text.split(";")):
+        ts, a, e, b = item.split(",")
+        out.append((int(ts), a, e, b))
+    return out
 
 
 def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
@@ -256,7 +275,7 @@ def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
         error_count=r[7],
         last_error=r[8],
         entry_block_until=r[9],
-        history=deque((tuple(h) for h in json.loads(r[18])), maxlen=HISTORY_LEN),
+        history=_history_from(r[18]),
     )
     extra = SymbolExtras(
         exit_block_until=r[10],
