@@ -60,7 +60,7 @@ def sqlite_rate(folder: Path, n: int, synchronous: str) -> float:
 
 def snapshot_rate(folder: Path, n: int, fsync: bool) -> float:
     """One JSON file per symbol rewritten atomically per transition, audit appended."""
-    engine, store, clock = engine_on(folder, "NORMAL")
+    engine, store, _ = engine_on(folder, "NORMAL")
     store.close()
     engine.store = None
     st = engine.states[SYM]
