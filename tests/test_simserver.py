@@ -8,6 +8,7 @@ in ``finally``; no pytest plugin is needed (each test body runs under ``asyncio.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import hashlib
 import hmac
@@ -22,16 +23,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
+import ccxt
 import ccxt.async_support as ccxta
 import pytest
 from ccxt.base import errors as cx
 
 from fsmtrader.markets import MarketFilters
-from fsmtrader.simserver import QUIRKS, ccxt_config, create_app, serve, start_server
-from fsmtrader.simserver.client import local_urls, point_ccxt_at
+from fsmtrader.simserver import QUIRKS, create_app, serve, start_server
+from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
 from fsmtrader.simserver.market import build_market
 
 from conftest import shared_file
@@ -706,3 +708,31 @@ async def test_mexc_quirk_no_stop_limit() -> None:
 def test_quirk_names_are_the_documented_three() -> None:
     expected = {"order_not_found_after_create", "ioc_returns_open", "no_stop_limit"}
     assert expected == QUIRKS
+
+
+def ccxt_config(  # raw ccxt: only tests may import ccxt outside the adapter package
+    flavour: Literal["binance", "mexc"],
+    base_url: str,
+    *,
+    api_key: str,
+    api_secret: str,
+    timeout_ms: int | None = None,
+    rate_limit: bool | None = None,
+) -> dict[str, Any]:
+    """A ccxt constructor config for ``flavour`` aimed at ``base_url``:
+    ``ccxt.async_support.binance(ccxt_config("binance", url, api_key=k, api_secret=s))``.
+    ``rate_limit=False`` turns off ccxt's client-side throttle (MEXC's weights make it
+    wait seconds between calls, which only slows a local test down)."""
+
+    default_urls = getattr(ccxt, flavour)().urls["api"]
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": api_secret,
+        "urls": {"api": local_urls(default_urls, base_url)},
+        "options": copy.deepcopy(CCXT_OPTIONS[flavour]),
+    }
+    if timeout_ms is not None:
+        config["timeout"] = timeout_ms
+    if rate_limit is not None:
+        config["enableRateLimit"] = rate_limit  # ccxt's client-side throttle
+    return config

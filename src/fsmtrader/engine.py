@@ -110,6 +110,7 @@ class Engine:
         self._dirty: set[str] = set()  # symbols changed since the last commit
         self._depth = 0  # nesting of fire(): commit when the outermost event is done
         self.router.on_race = self._on_race
+        self.router.on_fatal = self.halt
         self._actions: dict[Action, Callable[[SymbolState, Transition], None]] = {
             A.NONE: self._noop,
             A.BLOCK_ENTRY: self._block_entry,

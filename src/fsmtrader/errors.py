@@ -35,6 +35,11 @@ class InvalidOrder(ExchangeError):
         self.reason = reason
 
 
+class AuthenticationFailed(ExchangeError):
+    """The venue refused our key or signature (or its permissions). Never retried: the bot
+    halts new entries and says so."""
+
+
 class InsufficientFunds(ExchangeError):
     """Not enough free balance for the order."""
 

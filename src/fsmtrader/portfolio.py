@@ -153,7 +153,7 @@ class Portfolio:
         self.dirty = True
         pos = self.open_position(trade.symbol, decision_id, trade.timestamp)
         cost = trade.price * trade.amount
-        fee_quote, qty = _split_fee(trade, base)
+        fee_quote, qty = split_fee(trade, base, self.quote)
         fee_cash = fee_quote if trade.fee_currency != base else ZERO
         spend = cost + fee_cash
         held = self.reserved.get(intent_id, ZERO)
@@ -196,7 +196,7 @@ class Portfolio:
             raise PortfolioError(f"sell fill for {trade.symbol} without a position")
         if trade.amount > pos.sell_locked or trade.amount > pos.qty:
             raise PortfolioError(f"{trade.symbol}: sell fill {trade.amount} > locked qty")
-        fee_quote, _ = _split_fee(trade, base)
+        fee_quote, _ = split_fee(trade, base, self.quote)
         gross = trade.price * trade.amount
         pos.qty -= trade.amount
         pos.sell_locked -= trade.amount
@@ -276,9 +276,13 @@ class Portfolio:
                 raise PortfolioError(f"{pos.symbol}: bad quantities {pos}")
 
 
-def _split_fee(trade: TradeInfo, base: str) -> tuple[Decimal, Decimal]:
+def split_fee(trade: TradeInfo, base: str, quote: str = "") -> tuple[Decimal, Decimal]:
     """(fee valued in quote, base quantity received). A fee charged in the base asset
-    shrinks what we hold; one in quote does not."""
+    shrinks what we hold; one in quote does not. A fee in a third asset (BNB on Binance)
+    cannot be valued here: it counts as 0 quote and the venue's account pays it; turn
+    BNB fee payment off to have every fee in the trade's PnL."""
     if trade.fee_currency == base:
         return trade.fee * trade.price, trade.amount - trade.fee
+    if quote and trade.fee_currency and trade.fee_currency != quote:
+        return Decimal(0), trade.amount
     return trade.fee, trade.amount

@@ -20,6 +20,7 @@ from fsmtrader import failpoints
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock
 from fsmtrader.errors import (
+    AuthenticationFailed,
     DuplicateOrder,
     ExchangeError,
     InsufficientFunds,
@@ -32,7 +33,7 @@ from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
 from fsmtrader.orders.intent import Intent, client_order_id
 from fsmtrader.orders.states import LIVE, TERMINAL, OrderState, check_move
-from fsmtrader.portfolio import Ghost, Portfolio
+from fsmtrader.portfolio import Ghost, Portfolio, split_fee
 
 log = logging.getLogger("fsmtrader.router")
 ZERO = Decimal(0)
@@ -110,6 +111,7 @@ class OrderRouter:
         # the engine commits everything pending, so the intent is durable before it is sent.
         self.before_send: Callable[[], None] = lambda: None
         self.on_race: Callable[[OrderRecord], None] = lambda rec: None
+        self.on_fatal: Callable[[str], None] = lambda why: None  # the engine halts
 
     # --- public API ---------------------------------------------------------------------
     def submit(self, intent: Intent) -> OrderRecord:
@@ -341,6 +343,11 @@ class OrderRouter:
             self.rejections["insufficient_funds"] += 1
             self._fail(rec, "insufficient_funds", ghost_reason="insufficient_funds")
             return
+        except AuthenticationFailed as exc:
+            self.rejections["authentication"] += 1
+            self._fail(rec, "authentication_failed", ghost_reason="authentication_failed")
+            self.on_fatal(f"exchange refused our credentials: {exc}")
+            return
         except NetworkError as exc:
             if exc.maybe_sent and not isinstance(exc, RateLimited):
                 self._to_unknown(rec, f"lost_answer:{type(exc).__name__}")
@@ -413,10 +420,9 @@ class OrderRouter:
         f = self.filters[it.symbol]
         if it.side == "buy":
             self.portfolio.apply_buy_fill(it.intent_id, it.decision_id, t, f.base)
-            fee_q = t.fee * t.price if t.fee_currency == f.base else t.fee
         else:
             self.portfolio.apply_sell_fill(t, f.base)
-            fee_q = t.fee * t.price if t.fee_currency == f.base else t.fee
+        fee_q, _ = split_fee(t, f.base, f.quote)
         self.dirty.add(it.intent_id)
         rec.filled += t.amount
         rec.cost += t.price * t.amount

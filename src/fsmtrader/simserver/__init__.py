@@ -1,18 +1,17 @@
 """A local spot exchange REST server (Binance or MEXC wire format) over SimExchange.
 
-Point a real ccxt client's base URLs at it (:func:`ccxt_config`) and ccxt's own signing,
+Point a real ccxt client's base URLs at it (see ``client.py`` and the tests) and ccxt's own signing,
 parsing and error mapping run against a deterministic matching engine with moving
 synthetic prices, fault injection (``POST /__sim/fault``) and MEXC's known quirks.
 """
 
 from fsmtrader.simserver.app import create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, ccxt_config, local_urls, point_ccxt_at
+from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
 from fsmtrader.simserver.state import QUIRKS
 
 __all__ = [
     "CCXT_OPTIONS",
     "QUIRKS",
-    "ccxt_config",
     "create_app",
     "local_urls",
     "point_ccxt_at",

@@ -1,6 +1,6 @@
 """The live exchange plug: Binance or MEXC spot through ccxt, behind our ``Exchange`` protocol.
 
-This is the only module (with its helper :mod:`fsmtrader.exchange.ccxt_errors`) that
+This is the only module (with its helper :mod:`fsmtrader.exchange.ccxt_adapter.errors`) that
 imports ccxt, so everything venue-specific stops here: the router sees Decimal
 ``OrderInfo`` / ``TradeInfo`` values and our error classes, never a ccxt dict or exception.
 
@@ -68,7 +68,7 @@ from fsmtrader.errors import (
     OrderNotFound,
     RateLimited,
 )
-from fsmtrader.exchange.ccxt_errors import (
+from fsmtrader.exchange.ccxt_adapter.errors import (
     Op,
     RedactingFilter,
     Redactor,

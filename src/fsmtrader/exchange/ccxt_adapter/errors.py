@@ -2,7 +2,7 @@
 
 The router decides retry / ghost / resolve-by-clientOrderId from the *class* of the error
 it gets, so this module is where a venue's answer becomes a decision. It is the only
-place besides :mod:`fsmtrader.exchange.ccxt_adapter` that imports ccxt.
+part of the adapter package, the only code that imports ccxt.
 
 Two things make a direct ``except ccxt.X`` mapping wrong, which is why the venue's own
 error code is read first:
@@ -33,6 +33,7 @@ import aiohttp
 from ccxt.base import errors as cx
 
 from fsmtrader.errors import (
+    AuthenticationFailed,
     DuplicateOrder,
     ExchangeError,
     ExchangeUnavailable,
@@ -284,7 +285,7 @@ def map_error(
         isinstance(exc, cx.BadRequest) and _AUTH_TEXT.search(probe)
     ):
         # Not retryable and not an order problem: the credentials or permissions are wrong.
-        return ExchangeError(f"{where}: authentication refused: {what}")
+        return AuthenticationFailed(f"{where}: authentication refused: {what}")
     if isinstance(exc, cx.BadRequest):
         if op is Op.CREATE or _FILTER_TEXT.search(probe):
             return InvalidOrder(message, reason=invalid_reason(probe, quote))
