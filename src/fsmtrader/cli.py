@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -255,6 +256,115 @@ def reconcile(
             out.print(f"report: {folder / 'reconcile.json'}")
         if not report.ok:
             raise typer.Exit(3)
+
+    _guard(run)
+
+
+@app.command()
+def trade(
+    config: ConfigOpt = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Place REAL orders on the venue (needs keys).")
+    ] = False,
+    confirm_live: Annotated[
+        bool,
+        typer.Option("--confirm-live", help="Required with --live: I accept real orders."),
+    ] = False,
+    state_dir: Annotated[Path | None, typer.Option(help="State directory.")] = None,
+    run_for: Annotated[
+        float | None, typer.Option("--for", help="Stop after this many wall seconds.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No live table.")] = False,
+) -> None:
+    """Trade on the configured venue: paper with live prices by default (real tickers,
+    simulated fills); --live --confirm-live places real orders."""
+    from fsmtrader.config import live_problems
+    from fsmtrader.live import LiveSession
+
+    def run() -> None:
+        s = _settings(config, mode="live" if live else "paper")
+        if live:
+            problems = live_problems(s)
+            if not confirm_live:
+                problems.insert(
+                    0,
+                    "--confirm-live: live trading places real orders; add "
+                    "--confirm-live to confirm",
+                )
+            if problems:
+                raise FsmTraderError("refusing to trade live:\n" + "\n".join(problems))
+        folder = state_dir or s.state_dir
+        stop = _stop_on_sigterm()
+        session = LiveSession(s, folder, paper=not live)
+        try:
+            report = session.start()
+            where = s.exchange.base_url or s.exchange.name
+            err.print(
+                f"trade: {'LIVE' if live else 'paper (live prices)'} on {where}, "
+                f"{len(s.market.symbols)} symbols, state in {folder}; "
+                f"{report.recovered_intents} open intent(s) recovered; {report.summary()}"
+            )
+            if session.engine.halted:
+                err.print(f"[red]HALTED:[/red] {session.engine.halted}")
+            if quiet:
+                summary = session.run(stop_after_s=run_for, should_stop=stop)
+            else:
+                with Live(console=err, refresh_per_second=4) as view:
+                    summary = session.run(
+                        stop_after_s=run_for,
+                        should_stop=stop,
+                        progress=lambda e, done, total: view.update(_status_table(done, 0, e)),
+                    )
+        finally:
+            session.close()
+        out.print_json(json.dumps(summary, default=str))
+
+    _guard(run)
+
+
+def _stop_on_sigterm() -> Callable[[], bool]:
+    """SIGTERM ends a session like Ctrl-C: the loop stops, state is committed, locks go."""
+    stopped = {"flag": False}
+
+    def handler(signum: int, frame: object) -> None:
+        stopped["flag"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: stopped["flag"]
+
+
+@app.command("sim-server")
+def sim_server(
+    flavour: Annotated[str, typer.Option(help="binance or mexc")] = "binance",
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
+    api_key: Annotated[str, typer.Option(help="The key clients must send.")] = "test-key",
+    api_secret: Annotated[str, typer.Option(help="The secret they sign with.")] = "test-secret",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    quirk: Annotated[
+        list[str] | None, typer.Option(help="MEXC quirk to switch on (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic prices.")] = 0,
+) -> None:
+    """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
+    by the simulated exchange: point any ccxt client's base URLs at it."""
+    from fsmtrader.simserver import serve
+
+    def run() -> None:
+        if flavour not in ("binance", "mexc"):
+            raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
+        try:
+            serve(
+                flavour=flavour,  # type: ignore[arg-type]
+                api_key=api_key,
+                api_secret=api_secret,
+                port=port,
+                speed=speed,
+                quirks=frozenset(quirk or ()),
+                seed=seed,
+                on_ready=lambda url: out.print(f"sim-server ({flavour}) listening on {url}"),
+            )
+        except (ValueError, OSError) as exc:
+            raise FsmTraderError(f"sim-server: {exc}") from None
 
     _guard(run)
 

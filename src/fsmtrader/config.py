@@ -315,6 +315,47 @@ class ErrorSettings(_Section):
         return self
 
 
+class ExchangeSettings(_Section):
+    """The venue for live trading (and for live prices in paper mode). Keys are read only
+    from the environment (FSMTRADER_EXCHANGE__API_KEY, FSMTRADER_EXCHANGE__API_SECRET) or
+    from ``key_file`` (mode 0600) — never from the config file."""
+
+    name: Literal["binance", "mexc"] = "binance"
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    key_file: Path | None = None
+    base_url: str = ""
+    timeout_ms: Annotated[int, Field(ge=500, le=120000)] = 10000
+    poll_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+
+    @field_validator("key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """``key_file = ""`` in the file means no key file, not the current directory."""
+        return None if value == "" else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        """Keys are signed into every request: only the real venue or a server on this
+        machine (``fsmtrader sim-server``) may receive them."""
+        if value and not re.fullmatch(
+            r"https?://(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?/?", value
+        ):
+            raise PydanticCustomError(
+                "loopback_only",
+                "must be empty (the real venue) or http://127.0.0.1:PORT (a local server)",
+            )
+        return value.rstrip("/")
+
+
+class LiveSettings(_Section):
+    """Limits that apply only with ``trade --live`` (real money); checked at start."""
+
+    max_total_exposure: Annotated[Decimal, Field(gt=0)] = Decimal("100")
+    max_position_size: Annotated[Decimal, Field(gt=0)] = Decimal("50")
+
+
 class HaltSettings(_Section):
     """When the bot stops opening positions by itself (it keeps managing open ones)."""
 
@@ -386,6 +427,8 @@ class Settings(BaseSettings):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     errors: ErrorSettings = Field(default_factory=ErrorSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     halts: HaltSettings = Field(default_factory=HaltSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
@@ -532,9 +575,74 @@ def load_settings(
         problems.extend(_format_errors(exc, ctx))
     except SettingsError as exc:  # pragma: no cover - _check_env_json catches these first
         problems.append(f"environment: {exc}")
+    section = ctx.file_data.get("exchange")
+    if isinstance(section, Mapping):
+        for key in SECRET_KEYS:
+            if key in section:  # never echo the value
+                problems.append(
+                    f"exchange.{key} (from {file_path}): secrets are never read from the config "
+                    f"file; set {ENV_PREFIX}EXCHANGE__{key.upper()} or exchange.key_file "
+                    "(a file only you can read, mode 0600)"
+                )
     if problems or settings is None:
         raise ConfigError("\n".join(problems))
     return settings
+
+
+SECRET_KEYS = ("api_key", "api_secret")
+
+
+def credentials(s: Settings) -> tuple[str, str] | None:
+    """The venue's key and secret: environment first, else the 0600 key file, else None.
+    The values are returned only to the exchange adapter; nothing logs them."""
+    ex = s.exchange
+    if ex.api_key is not None and ex.api_secret is not None:
+        return ex.api_key.get_secret_value(), ex.api_secret.get_secret_value()
+    if ex.key_file is None:
+        return None
+    path = ex.key_file.expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise ConfigError(f"exchange.key_file: {path} not found") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"exchange.key_file: {path} has mode {mode & 0o777:04o}; it must be readable by "
+            f"you only (chmod 600 {path})"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise ConfigError(
+            f"exchange.key_file: {path} is not a TOML file with api_key and api_secret"
+        ) from None
+    key, secret = data.get("api_key"), data.get("api_secret")
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
+        raise ConfigError(f"exchange.key_file: {path} must define api_key and api_secret")
+    return key, secret
+
+
+def live_problems(s: Settings) -> list[str]:
+    """Why this configuration may not trade real money (empty: it may)."""
+    out = []
+    if not s.exit.never_market_sells:
+        out.append("exit.never_market_sells: must be true for live trading")
+    if s.risk.max_total_exposure > s.live.max_total_exposure:
+        out.append(
+            f"risk.max_total_exposure: {s.risk.max_total_exposure} is above the live limit "
+            f"live.max_total_exposure = {s.live.max_total_exposure}"
+        )
+    if s.risk.position_size > s.live.max_position_size:
+        out.append(
+            f"risk.position_size: {s.risk.position_size} is above the live limit "
+            f"live.max_position_size = {s.live.max_position_size}"
+        )
+    if credentials(s) is None:
+        out.append(
+            f"exchange.api_key: no credentials; set {ENV_PREFIX}EXCHANGE__API_KEY and "
+            f"{ENV_PREFIX}EXCHANGE__API_SECRET, or exchange.key_file"
+        )
+    return out
 
 
 def default_toml() -> str:
@@ -733,7 +841,8 @@ def _message(err: Mapping[str, Any], target: _Target, loc: Sequence[str | int]) 
     """The readable part after ``key:`` for one pydantic error."""
     etype: str = err["type"]
     ctx: Mapping[str, Any] = err.get("ctx") or {}
-    got = f" (got {_show(err.get('input'))})"
+    secret = target.field is not None and "Secret" in str(target.field.annotation)
+    got = " (value hidden)" if secret else f" (got {_show(err.get('input'))})"
     kind, constraint = _allowed(target)
     if etype == "extra_forbidden":
         allowed = ", ".join(target.model.model_fields) if target.model else ""

@@ -336,6 +336,9 @@ class Engine:
             rec = self._active_record(st.symbol)
             if rec is not None and rec.filled > 0:  # a partial fill must not sit for long
                 deadline = min(deadline, now + int(tm.partial_fill_stuck_s * 1000))
+            if rec is not None and rec.live and rec.intent.time_in_force == "IOC":
+                # an IOC the venue reports open (MEXC, ccxt issue 25003): cancel the rest
+                deadline = min(deadline, now + tm.exit_ioc_ttl_ms)
         elif ph is P.POSITION:
             pos = self.portfolio.positions.get(st.symbol)
             start = pos.entry_ms if pos is not None else now

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.markets import MarketFilters
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
@@ -59,64 +61,53 @@ class SessionInfo:
         return self.start_sim_ms + self.minutes * 60_000
 
 
-class PaperSession:
-    """Owns the plugs of one durable paper session in ``state_dir``."""
+class DurableSession:
+    """What every durable session shares: one bot per state directory (lock), the SQLite
+    store, restoring the engine, the JSONL mirror of the audit table, and recovery with
+    reconciliation on start. Subclasses provide the clock, the exchange and the prices."""
 
-    def __init__(self, settings: Settings, state_dir: Path, *, hours: float, speed: float) -> None:
+    exact_balances = True  # the bot owns the whole (simulated) account
+
+    def __init__(self, settings: Settings, state_dir: Path) -> None:
         self.s = settings
         self.state_dir = state_dir
         self.lock = StateLock(state_dir).acquire()
         try:
-            self._open(hours, speed)
+            self.store: SqliteStore = open_store(
+                store_path(state_dir, settings.database_url),
+                synchronous=settings.store.synchronous,
+            )
+            self.snap = self.store.load()
         except BaseException:
             self.lock.release()
             raise
 
-    def _open(self, hours: float, speed: float) -> None:
-        s = self.s
-        self.store: SqliteStore = open_store(
-            store_path(self.state_dir, s.database_url), synchronous=s.store.synchronous
-        )
-        snap = self.store.load()
-        if "session" in snap.meta:
-            self.info = SessionInfo(**json.loads(snap.meta["session"]))
-        else:
-            warm = s.entry.anchor_window_min
-            self.info = SessionInfo(
-                start_sim_ms=SESSION_START_MS + warm * 60_000,
-                start_wall_s=time.time(),
-                speed=speed,
-                minutes=int(hours * 60),
-                warmup=warm,
-                seed=s.seed,
-            )
-            self.store.set_meta("session", json.dumps(self.info.__dict__))
-        info = self.info
-        market = synthetic_market(
-            s.market.symbols,
-            minutes=info.warmup + info.minutes,
-            seed=info.seed,
-            start_ms=SESSION_START_MS,
-        )
-        self.history = [c.slice(0, info.warmup) for c in market]
-        self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
-        self.filters = {
-            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in market
-        }
-        self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
-        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+    def _make_engine(
+        self,
+        clock: Clock,
+        exchange: Exchange,
+        filters: dict[str, MarketFilters],
+        starting_cash: Decimal | None = None,
+    ) -> Engine:
+        snap = self.snap
         self.bus = EventBus()
-        self.engine = Engine(
-            s, clock=self.clock, exchange=self.exchange, filters=self.filters, bus=self.bus
+        engine = Engine(
+            self.s,
+            clock=clock,
+            exchange=exchange,
+            filters=filters,
+            bus=self.bus,
+            starting_cash=starting_cash,
         )
         self.restored = bool(snap.symbols or snap.orders)
         if self.restored:
-            self.engine.restore(snap)
-        self.engine.attach_store(self.store)
+            engine.restore(snap)
+        engine.attach_store(self.store)
         self.audit = JsonlWriter(self.state_dir / "audit.jsonl")
         self._repair_jsonl(snap.audit_rows)
         self.store.on_committed.append(self._write_jsonl)
-        self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
+        self.engine = engine
+        return engine
 
     # --- the JSONL mirror of the audit table --------------------------------------------
     def _write_jsonl(self, batch: list[tuple[int, Record]]) -> None:
@@ -144,6 +135,89 @@ class PaperSession:
                 self.audit({"audit_id": audit_id, **json.loads(text)})
             self.audit.flush()
 
+    def _recover(self, now: int) -> ReconcileReport:
+        """Resolve every intent whose outcome is unknown (by clientOrderId), feed the
+        answers back to the symbols, fire what timed out while we were down, reconcile."""
+        engine = self.engine
+        touched = engine.router.recover()
+        for rec in touched:
+            engine.on_order_update(rec)
+        engine.run_timers(now)
+        report = reconcile(engine, exact_balances=self.exact_balances)
+        report.recovered_intents = len(touched)
+        write_report(report, self.state_dir)
+        if not report.ok and self.s.halts.on_reconcile_mismatch:
+            engine.halt(report.summary())
+        engine.commit()
+        return report
+
+    def reconcile_now(self) -> ReconcileReport:
+        """On-demand reconciliation: resolve what is uncertain (look-ups only, nothing is
+        sent), compare with the exchange, write the report. No trading."""
+        touched = self.engine.router.recover()
+        report = reconcile(self.engine, exact_balances=self.exact_balances)
+        report.recovered_intents = len(touched)
+        write_report(report, self.state_dir)
+        self.engine.commit()
+        return report
+
+    def close(self) -> None:
+        try:
+            self.engine.commit()
+            self.audit.close()
+            self.store.close()
+            close = getattr(self.engine.exchange, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.lock.release()
+
+
+class PaperSession(DurableSession):
+    """A durable paper session on a synthetic market and a simulated exchange that keeps
+    its own database file (it outlives the bot)."""
+
+    def __init__(self, settings: Settings, state_dir: Path, *, hours: float, speed: float) -> None:
+        super().__init__(settings, state_dir)
+        try:
+            self._open(hours, speed)
+        except BaseException:
+            self.store.close()
+            self.lock.release()
+            raise
+
+    def _open(self, hours: float, speed: float) -> None:
+        s, snap = self.s, self.snap
+        if "session" in snap.meta:
+            self.info = SessionInfo(**json.loads(snap.meta["session"]))
+        else:
+            warm = s.entry.anchor_window_min
+            self.info = SessionInfo(
+                start_sim_ms=SESSION_START_MS + warm * 60_000,
+                start_wall_s=time.time(),
+                speed=speed,
+                minutes=int(hours * 60),
+                warmup=warm,
+                seed=s.seed,
+            )
+            self.store.set_meta("session", json.dumps(self.info.__dict__))
+        info = self.info
+        market = synthetic_market(
+            s.market.symbols,
+            minutes=info.warmup + info.minutes,
+            seed=info.seed,
+            start_ms=SESSION_START_MS,
+        )
+        self.history = [c.slice(0, info.warmup) for c in market]
+        self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
+        self.filters = {
+            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in market
+        }
+        self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
+        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+        self._make_engine(self.clock, self.exchange, self.filters)
+        self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
+
     # --- running ------------------------------------------------------------------------
     def start(self) -> ReconcileReport:
         """Catch up with the market, recover open intents, reconcile, write the report."""
@@ -161,27 +235,7 @@ class PaperSession:
             engine.signals[sym].update(ts, c, v)
             self.last_bar_ts = ts
         self.store.set_meta("last_bar_ts", str(self.last_bar_ts))
-        touched = engine.router.recover()
-        for rec in touched:
-            engine.on_order_update(rec)
-        engine.run_timers(now)
-        report = reconcile(engine, exact_balances=True)
-        report.recovered_intents = len(touched)
-        write_report(report, self.state_dir)
-        if not report.ok and self.s.halts.on_reconcile_mismatch:
-            engine.halt(report.summary())
-        engine.commit()
-        return report
-
-    def reconcile_now(self) -> ReconcileReport:
-        """On-demand reconciliation: resolve what is uncertain (look-ups only, nothing is
-        sent), compare with the exchange, write the report. No trading."""
-        touched = self.engine.router.recover()
-        report = reconcile(self.engine, exact_balances=True)
-        report.recovered_intents = len(touched)
-        write_report(report, self.state_dir)
-        self.engine.commit()
-        return report
+        return self._recover(now)
 
     def run(
         self,
@@ -225,15 +279,6 @@ class PaperSession:
             if hi > lo:
                 parts.append(c.slice(lo, hi))
         return merge(parts) if parts else iter(())
-
-    def close(self) -> None:
-        try:
-            self.engine.commit()
-            self.audit.close()
-            self.store.close()
-            self.exchange.close()
-        finally:
-            self.lock.release()
 
 
 def open_sim_exchange(

@@ -1,0 +1,82 @@
+"""A running local exchange server for tests: the real fsmtrader sim-server on
+127.0.0.1:<free port>, in a thread with its own event loop, plus its admin endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fsmtrader.simserver import create_app, start_server
+
+KEY = "fsmTestApiKey7Q2w9E4r6T8y0U1i3O5p"
+SECRET = "fsmTestSecretZ9x8C7v6B5n4M3a2S1d0F"
+
+
+@dataclass
+class Sim:
+    """A running simulated exchange and its loopback-only admin endpoints."""
+
+    flavour: str
+    base_url: str
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=10) as resp:
+            return json.loads(resp.read().decode())
+
+    def fault(self, endpoint: str, kind: str, **extra: Any) -> None:
+        self._request("POST", "/__sim/fault", {"endpoint": endpoint, "kind": kind, **extra})
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/__sim/state")
+        return result
+
+    def price(self, symbol: str, price: Decimal, **extra: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST",
+            "/__sim/price",
+            {
+                "symbol": symbol,
+                "price": str(price),
+                **{k: str(v) if isinstance(v, Decimal) else v for k, v in extra.items()},
+            },
+        )
+        return result
+
+    def order(self, coid: str) -> dict[str, Any] | None:
+        orders: dict[str, Any] = self.state()["orders"]
+        return orders.get(coid)
+
+    def order_count(self) -> int:
+        return len(self.state()["orders"])
+
+    def faults_pending(self) -> int:
+        return int(self.state()["faults_pending"])
+
+
+@contextmanager
+def running_server(flavour: str, **kwargs: Any) -> Iterator[Sim]:
+    """The server on 127.0.0.1:<free port>, in a thread with its own loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=f"sim-{flavour}", daemon=True)
+    thread.start()
+    kwargs.setdefault("speed", 0)  # prices move only when a test says so
+    app = create_app(flavour=flavour, api_key=KEY, api_secret=SECRET, **kwargs)  # type: ignore[arg-type]
+    runner, port = asyncio.run_coroutine_threadsafe(start_server(app), loop).result(10)
+    try:
+        yield Sim(flavour, f"http://127.0.0.1:{port}")
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -1,0 +1,260 @@
+"""The whole engine trading through the ccxt adapter against the local Binance and MEXC
+servers (real ccxt, real HTTP, real signing), live mode's safety rules, and secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsmtrader.config import Settings, credentials, load_settings
+from fsmtrader.live import LiveSession
+
+from conftest import settings
+from simserver_support import KEY, SECRET, Sim, running_server
+
+pytestmark = pytest.mark.timeout(180)
+ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
+
+
+def live_settings(sim: Sim, **extra: Any) -> Settings:
+    base: dict[str, Any] = {
+        "market": {"symbols": ["BTC/USDT"]},
+        "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
+        "exit": {
+            "take_profit_pct": 0.5,
+            "stop_loss_pct": 5.0,
+            "trailing_activation_pct": 0,
+            "max_hold_min": 60,
+            "cooldown_s": 1,
+        },
+        "exchange": {
+            "name": sim.flavour,
+            "base_url": sim.base_url,
+            "poll_s": 0.1,
+            "timeout_ms": 3000,
+        },
+    }
+    base.update(extra)
+    return load_settings(None, env=ENV, overrides=base)
+
+
+def steer(sim: Sim, start: Decimal, stop: threading.Event) -> None:
+    """Prices the strategy must act on: a 2 % drop (buy), then +2 % (take-profit)."""
+    for factor, wait in (("1", 0.5), ("0.98", 4.0), ("1.0", 4.0), ("1.02", 6.0)):
+        if stop.is_set():
+            return
+        sim.price("BTC/USDT", start * Decimal(factor), hold=True)
+        stop.wait(wait)
+
+
+def run_round_trip(sim: Sim, state: Path, *, paper: bool, seconds: float) -> dict[str, Any]:
+    s = live_settings(sim)
+    start = Decimal(str(sim.state().get("prices", {}).get("BTC/USDT", "0") or "0"))
+    if start <= 0:
+        start = Decimal("90000")
+    sim.price("BTC/USDT", start, hold=True)
+    session = LiveSession(s, state, paper=paper)
+    stop = threading.Event()
+    driver = threading.Thread(target=steer, args=(sim, start, stop), daemon=True)
+    try:
+        report = session.start()
+        assert report.ok, report.to_dict()
+        driver.start()
+        summary = session.run(stop_after_s=seconds)
+    finally:
+        stop.set()
+        session.close()
+        driver.join(5)
+    return summary
+
+
+@pytest.fixture
+def bsim() -> Iterator[Sim]:
+    with running_server("binance") as sim:
+        yield sim
+
+
+def test_engine_trades_live_through_ccxt_on_local_binance(bsim: Sim, tmp_path: Path) -> None:
+    before = bsim.state()
+    summary = run_round_trip(bsim, tmp_path / "st", paper=False, seconds=16)
+    assert summary["trades"] >= 1, summary
+    assert summary["orders_by_final_state"].get("FILLED", 0) >= 2
+    after = bsim.state()
+    ours = [c for c in after["orders"] if c.startswith("fsm")]
+    assert len(ours) >= 2 and len(after["orders"]) > len(before["orders"])
+    # a restart finds the books and the venue in agreement (live: covering balances)
+    again = LiveSession(live_settings(bsim), tmp_path / "st", paper=False)
+    try:
+        report = again.start()
+        assert report.ok and again.restored
+        assert len(again.engine.portfolio.trades) == summary["trades"]
+    finally:
+        again.close()
+
+
+def test_paper_with_live_prices_never_touches_the_venue_account(bsim: Sim, tmp_path: Path) -> None:
+    before = bsim.state()
+    summary = run_round_trip(bsim, tmp_path / "pp", paper=True, seconds=16)
+    assert summary["trades"] >= 1, summary
+    after = bsim.state()
+    assert after["orders"] == before["orders"]  # simulated fills only
+    assert (tmp_path / "pp" / "sim-exchange.db").exists()
+
+
+def test_engine_trades_on_local_mexc_with_its_quirks(tmp_path: Path) -> None:
+    quirks = {"order_not_found_after_create", "ioc_returns_open"}
+    with running_server("mexc", quirks=quirks) as sim:
+        summary = run_round_trip(sim, tmp_path / "mx", paper=False, seconds=30)
+        assert (
+            summary["orders_by_final_state"].get("FILLED", 0)
+            + summary["orders_by_final_state"].get("CANCELED", 0)
+            >= 1
+        ), summary
+        state = sim.state()
+        # every order our engine sent is closed: IOCs the venue left open were cancelled
+        ours = {c: o for c, o in state["orders"].items() if c.startswith("fsm")}
+        assert ours
+        assert all(o["status"].lower() not in ("new", "open") for o in ours.values()), ours
+
+
+# --- live mode's rules, through the real command line -----------------------------------
+def fsm(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
+    full.update(env)
+    full["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "fsmtrader", *args],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_config(path: Path, sim: Sim, extra: str = "") -> Path:
+    path.write_text(
+        f'[market]\nsymbols = ["BTC/USDT"]\n[exchange]\nbase_url = "{sim.base_url}"\n'
+        f"poll_s = 0.1\n{extra}"
+    )
+    return path
+
+
+def test_live_needs_confirmation_keys_and_safe_settings(bsim: Sim, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", bsim)
+    run = fsm("trade", "--live", "--config", str(cfg), "--for", "1", env=ENV, cwd=tmp_path)
+    assert run.returncode == 2 and "--confirm-live" in run.stderr
+    run = fsm(
+        "trade",
+        "--live",
+        "--confirm-live",
+        "--config",
+        str(cfg),
+        "--for",
+        "1",
+        env={},
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "FSMTRADER_EXCHANGE__API_KEY" in run.stderr
+    risky = write_config(
+        tmp_path / "r.toml",
+        bsim,
+        '[risk]\nmax_total_exposure = "500"\nposition_size = "60"\n'
+        "[exit]\nnever_market_sells = false\n",
+    )
+    run = fsm(
+        "trade",
+        "--live",
+        "--confirm-live",
+        "--config",
+        str(risky),
+        "--for",
+        "1",
+        env=ENV,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2
+    for key in ("exit.never_market_sells", "risk.max_total_exposure", "risk.position_size"):
+        assert key in run.stderr
+    assert "Traceback" not in run.stderr and not bsim.state()["orders"]
+
+
+def test_keys_in_the_config_file_are_refused_without_echoing_them(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[exchange]\napi_key = "{KEY}"\napi_secret = "{SECRET}"\n')
+    run = fsm("config", "--config", str(cfg), env={}, cwd=tmp_path)
+    assert run.returncode == 2 and "never read from the config file" in run.stderr
+    assert KEY not in run.stderr + run.stdout and SECRET not in run.stderr + run.stdout
+
+
+def test_key_file_must_be_private(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.toml"
+    key_file.write_text(f'api_key = "{KEY}"\napi_secret = "{SECRET}"\n')
+    key_file.chmod(0o644)
+    s = settings(exchange={"key_file": str(key_file)})
+    with pytest.raises(Exception, match="chmod 600") as err:
+        credentials(s)
+    assert SECRET not in str(err.value)
+    key_file.chmod(0o600)
+    assert credentials(s) == (KEY, SECRET)
+
+
+def test_secrets_never_reach_logs_audit_database_or_errors(
+    bsim: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    state = tmp_path / "st"
+    run_round_trip(bsim, state, paper=False, seconds=6)
+    # and a session whose secret is wrong: the refusal is recorded, the secret is not
+    bad = load_settings(
+        None,
+        env={"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET[::-1]},
+        overrides={"market": {"symbols": ["BTC/USDT"]}, "exchange": {"base_url": bsim.base_url}},
+    )
+    errors = []
+    try:
+        session = LiveSession(bad, tmp_path / "bad", paper=False)
+        session.close()
+    except Exception as exc:  # the refusal: its text must not carry a secret either
+        errors.append(f"{exc!r} {exc}")
+    assert errors, "a wrong secret must be refused"
+    haystacks = [caplog.text, *errors, repr(load_settings(None, env=ENV))]
+    for folder in (state, tmp_path / "bad"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                haystacks.append(path.read_bytes().decode("latin-1"))
+    for text in haystacks:
+        assert KEY not in text and SECRET not in text and SECRET[::-1] not in text
+    assert json.dumps(load_settings(None, env=ENV).redacted_dict()).count("***") == 2
+
+
+def test_sim_server_command_serves_ccxt(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fsmtrader", "sim-server", "--port", "0", "--flavour", "binance"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line
+        url = line.strip().rsplit(" ", 1)[-1]
+        import urllib.request
+
+        with urllib.request.urlopen(url + "/api/v3/time", timeout=5) as resp:
+            assert "serverTime" in json.loads(resp.read())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    time.sleep(0)
