@@ -1,0 +1,91 @@
+"""Structural invariants of ../shared/DESIGN.md, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
+ADAPTER = SRC / "exchange" / "ccxt_adapter"
+# Code allowed to call an exchange's create_order: the router (the one place orders are
+# placed) and the exchange implementations / the local server that *serve* create_order.
+PLACERS = {
+    SRC / "orders" / "router.py",
+    *(ADAPTER.rglob("*.py")),
+    SRC / "exchange" / "simulated.py",
+    *((SRC / "simserver").rglob("*.py")),
+}
+
+
+WALL_CLOCK = {("time", "time"), ("time", "sleep"), ("time", "monotonic"), ("datetime", "now")}
+
+
+def ccxt_imports(tree: ast.Module) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        if any(n == "ccxt" or n.startswith("ccxt.") for n in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def order_calls(tree: ast.Module) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("create_order", "acreate_order", "cancel_order")
+    ]
+
+
+def modules() -> list[tuple[Path, ast.Module]]:
+    return [(p, ast.parse(p.read_text(), str(p))) for p in sorted(SRC.rglob("*.py"))]
+
+
+def test_no_ccxt_import_outside_the_adapter() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path, tree in modules()
+        if ADAPTER not in path.parents
+        for line in ccxt_imports(tree)
+    ]
+    assert offenders == []
+
+
+def test_no_order_placed_outside_the_router() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path, tree in modules()
+        if path not in PLACERS
+        for line in order_calls(tree)
+    ]
+    assert offenders == []
+
+
+def test_core_never_reads_the_wall_clock_or_sleeps() -> None:
+    """The engine, machines, router, portfolio and strategy take time from a Clock plug."""
+    core = ["engine.py", "strategy.py", "portfolio.py", "markets.py", "fsm", "orders"]
+    paths = [p for c in core for p in ([SRC / c] if c.endswith(".py") else (SRC / c).rglob("*.py"))]
+    offenders = []
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and (node.value.id, node.attr) in WALL_CLOCK
+            ):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_checks_find_a_violation() -> None:
+    """The walkers above really find what they look for (so those tests can fail)."""
+    tree = ast.parse("import ccxt.async_support\nfrom ccxt import binance\nx.create_order(1)\n")
+    assert ccxt_imports(tree) == [1, 2]
+    assert order_calls(tree) == [3]
