@@ -354,3 +354,26 @@ def test_unsupported_database_url_names_the_setting(tmp_path: Path, cfg: Path) -
         )
     )
     assert rc == 2 and "database_url" in err and "sqlite" in err
+
+
+def test_history_survives_many_commits_exactly(tmp_path: Path) -> None:
+    """The stored phase history (extended incrementally per commit) always equals the
+    bounded in-memory history, also once it wraps around."""
+    from fsmtrader.fsm.machine import HISTORY_LEN
+    from fsmtrader.fsm.phases import Event
+
+    h = Harness(settings(market={"symbols": ["BTC/USDT"]}), {"BTC/USDT": BTC})
+    store = SqliteStore(tmp_path / "fsmtrader.db")
+    h.engine.attach_store(store)
+    st = h.engine.states["BTC/USDT"]
+    h.engine.fire(st, Event.WARMUP_DONE)
+    for i in range(HISTORY_LEN * 3 + 5):
+        h.engine.machine.fire(st, Event.SIGNAL if i % 2 == 0 else Event.GUARDS_BLOCKED, i)
+        h.engine._dirty.add("BTC/USDT")
+        h.engine.commit()
+        if i % 7 == 0:
+            saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"][0]
+            assert list(saved.history) == list(st.history)
+    store.close()
+    saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"][0]
+    assert len(saved.history) == HISTORY_LEN and list(saved.history) == list(st.history)
