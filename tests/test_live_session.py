@@ -258,3 +258,39 @@ def test_sim_server_command_serves_ccxt(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(10)
     time.sleep(0)
+
+
+def test_download_data_command_writes_what_backtest_reads(bsim: Sim, tmp_path: Path) -> None:
+    run = fsm(
+        "download-data",
+        "--symbols",
+        "BTC/USDT",
+        "--days",
+        "0.5",
+        "--out-dir",
+        str(tmp_path / "data"),
+        "--base-url",
+        bsim.base_url,
+        env={},
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    csv = tmp_path / "data" / "binance_BTCUSDT_1m.csv"
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "timestamp_ms,open,high,low,close,volume" and len(rows) - 1 == 720
+    bt = fsm("backtest", "--data", str(csv), "--symbol", "BTC/USDT", "--json", env={}, cwd=tmp_path)
+    assert bt.returncode == 0 and json.loads(bt.stdout)["candles"] == 720
+    again = fsm(
+        "download-data",
+        "--symbols",
+        "BTC/USDT",
+        "--days",
+        "0.5",
+        "--out-dir",
+        str(tmp_path / "data"),
+        "--base-url",
+        bsim.base_url,
+        env={},
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0 and "resumed" in again.stderr

@@ -11,7 +11,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -365,6 +365,82 @@ def sim_server(
             )
         except (ValueError, OSError) as exc:
             raise FsmTraderError(f"sim-server: {exc}") from None
+
+    _guard(run)
+
+
+@app.command("download-data")
+def download_data(
+    exchange: Annotated[str, typer.Option(help="binance or mexc")] = "binance",
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", help="Symbol(s), e.g. BTC/USDT (repeatable).")
+    ] = None,
+    timeframe: Annotated[str, typer.Option(help="1m 3m 5m 15m 30m 1h 4h 1d")] = "1m",
+    days: Annotated[float, typer.Option(help="How many days back from now.")] = 1.0,
+    out_dir: Annotated[Path, typer.Option(help="Folder for the CSV files.")] = Path("data"),
+    base_url: Annotated[
+        str, typer.Option(help="A local server instead of the venue (http://127.0.0.1:PORT).")
+    ] = "",
+) -> None:
+    """Download candles into the CSV format `backtest --data` reads; an existing file is
+    resumed from its last candle. Public data: no keys needed."""
+    import time as _time
+
+    from rich.progress import Progress as Bar
+
+    from fsmtrader.download import default_path, download_ohlcv
+    from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+
+    def run() -> None:
+        if exchange not in ("binance", "mexc"):
+            raise FsmTraderError(f"--exchange: must be binance or mexc (got {exchange!r})")
+        wanted = [s.strip() for item in (symbols or ["BTC/USDT"]) for s in item.split(",")]
+        if base_url:  # the same rule as exchange.base_url: only this machine
+            _settings(None, exchange={"base_url": base_url})
+        try:
+            paths = {sym: default_path(out_dir, exchange, sym, timeframe) for sym in wanted}
+        except ValueError as exc:
+            raise FsmTraderError(f"--timeframe/--symbols: {exc}") from None
+        if days <= 0:
+            raise FsmTraderError(f"--days: must be > 0 (got {days:g})")
+        venue_id: Literal["binance", "mexc"] = "mexc" if exchange == "mexc" else "binance"
+        urls = local_urls(venue_id, base_url.rstrip("/")) if base_url else None
+        venue = CcxtExchange(venue_id, api_key=None, api_secret=None, urls=urls)
+        try:
+            markets = venue.load_markets()
+            unknown = [sym for sym in wanted if sym not in markets]
+            if unknown:
+                raise FsmTraderError(
+                    f"--symbols: {', '.join(unknown)} not on {exchange} "
+                    f"(e.g. {', '.join(sorted(markets)[:8])})"
+                )
+            now = int(_time.time() * 1000)
+            with Bar(console=err, transient=False) as bar:
+                for sym, path in paths.items():
+                    task = bar.add_task(f"{sym} {timeframe}", total=1.0)
+
+                    def show(done: int, total: int, task: Any = task) -> None:
+                        bar.update(task, completed=done / total if total else 1.0)
+
+                    result = download_ohlcv(
+                        venue,
+                        sym,
+                        timeframe=timeframe,
+                        days=days,
+                        out=path,
+                        now_ms=now,
+                        progress=show,
+                    )
+                    bar.update(task, completed=1.0)
+                    err.print(
+                        f"{sym}: {result.rows:,} candles in {result.path} "
+                        f"({'resumed, ' if result.resumed else ''}{result.rows_added:,} new)"
+                        + "".join(f"; {n}" for n in result.notes)
+                    )
+        except ValueError as exc:
+            raise FsmTraderError(str(exc)) from None
+        finally:
+            venue.close()
 
     _guard(run)
 

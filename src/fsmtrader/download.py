@@ -7,10 +7,11 @@ Why it is shaped the way it is:
   a little before ``now - days``; the still-open last one is dropped), so a backtest never
   sees a bar whose close is still moving. One day of 1m is always 1,440 rows.
 * **Resumable.** An existing file is loaded strictly; its rows are kept as they are and
-  only candles after its last timestamp are fetched. A gap *before* its first row is not
-  filled (that would mean rewriting history under the file's rows); the result says how
-  much of the window that leaves uncovered. A file that does not load is refused with
-  :class:`DataError` and never touched: it may be someone's only copy.
+  only candles after its last timestamp are fetched, even when that is before the window
+  (a hole mid-series would hurt a backtest more than extra history). A gap *before* its
+  first row is not filled (that would mean rewriting history under the file's rows); the
+  result says how much of the window that leaves uncovered. A file that does not load
+  is refused with :class:`DataError` and never touched: it may be someone's only copy.
 * **Crash-tolerant.** The file is rewritten atomically (``write_csv``: temp file in the
   same directory + ``os.replace``) every ``checkpoint_pages`` pages and, on any exception
   (network error, Ctrl-C, a progress callback raising), once more with what was fetched
@@ -56,7 +57,7 @@ TIMEFRAMES: Final[dict[str, int]] = {
     "1d": DAY_MS,
 }
 DEFAULT_CHECKPOINT_PAGES: Final = 20
-_NAME_PART: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 #: ``progress(covered_ms, total_ms)``: after every request, how much of the time to fetch
 #: (from where this call started fetching to ``now_ms``) is covered so far.
@@ -125,7 +126,7 @@ def default_path(out_dir: Path | str, exchange: str, symbol: str, timeframe: str
     market = symbol.replace("/", "").replace(":", "")
     venue = exchange.strip().lower()
     for what, part in (("exchange", venue), ("symbol", market)):
-        if not _NAME_PART.match(part):
+        if not _NAME_PART.fullmatch(part):
             raise ValueError(f"{what} {part!r} is not usable in a file name")
     return Path(out_dir) / f"{venue}_{market}_{timeframe}.csv"
 

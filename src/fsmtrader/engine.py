@@ -433,7 +433,7 @@ class Engine:
         # Before submit: the router's write-ahead commit must record which intent this
         # symbol is waiting for, or a crash would leave it orphaned.
         self.active[sym] = intent.intent_id
-        rec = self.router.submit(intent)
+        rec = self.router.submit(intent, live_ask=ask)  # priced just now: no second quote
         self._after_buy_submit(st, rec)
 
     def _after_buy_submit(self, st: SymbolState, rec: OrderRecord) -> None:

@@ -114,8 +114,11 @@ class OrderRouter:
         self.on_fatal: Callable[[str], None] = lambda why: None  # the engine halts
 
     # --- public API ---------------------------------------------------------------------
-    def submit(self, intent: Intent) -> OrderRecord:
-        """Reserve, check and send. The same intent submitted again returns its record."""
+    def submit(self, intent: Intent, live_ask: Decimal | None = None) -> OrderRecord:
+        """Reserve, check and send. The same intent submitted again returns its record.
+
+        ``live_ask`` is the ask the caller just priced a buy with; without it the router
+        asks the exchange (one more request) for its slippage guard."""
         existing = self.records.get(intent.intent_id)
         if existing is not None:
             self.duplicate_intents += 1
@@ -123,7 +126,7 @@ class OrderRouter:
         rec = OrderRecord(intent, client_order_id(intent.intent_id, self.cfg.client_id_len))
         self.records[intent.intent_id] = rec
         self._emit(rec, S.NEW, "intent", extra=intent.to_record())
-        if not self._prepare(rec):
+        if not self._prepare(rec, live_ask):
             return rec
         self._send(rec)
         return rec
@@ -253,7 +256,7 @@ class OrderRouter:
         return [r for r in self.records.values() if not r.done]
 
     # --- steps --------------------------------------------------------------------------
-    def _prepare(self, rec: OrderRecord) -> bool:
+    def _prepare(self, rec: OrderRecord, live_ask: Decimal | None = None) -> bool:
         """NEW -> RESERVED, or FAILED_FINAL as a ghost with its reason."""
         it = rec.intent
         f = self.filters.get(it.symbol)
@@ -268,7 +271,7 @@ class OrderRouter:
             price, amount = None, it.amount
         else:
             assert it.limit_price is not None
-            price, guarded = self._guard_price(it, f)
+            price, guarded = self._guard_price(it, f, live_ask)
             budget = None
             if it.side == "buy" and it.budget is not None:
                 budget = it.budget / (1 + self.cfg.fee_rate)
@@ -294,18 +297,22 @@ class OrderRouter:
         self._move(rec, S.RESERVED, rec.reason, price=price, amount=amount)
         return True
 
-    def _guard_price(self, it: Intent, f: MarketFilters) -> tuple[Decimal, bool]:
+    def _guard_price(
+        self, it: Intent, f: MarketFilters, live_ask: Decimal | None = None
+    ) -> tuple[Decimal, bool]:
         """Cap a buy's limit above its decision's reference (and the live ask); keep a
         sell's limit from going further below its reference than allowed."""
         assert it.limit_price is not None
         price = it.limit_price
         if it.side == "buy":
             cap = it.ref_price * (1 + it.max_slippage_bps / BPS)
-            try:
-                live_ask = self.exchange.fetch_ticker(it.symbol).ask
+            if live_ask is None:
+                try:
+                    live_ask = self.exchange.fetch_ticker(it.symbol).ask
+                except ExchangeError:
+                    live_ask = None
+            if live_ask is not None:
                 cap = min(cap, live_ask * (1 + self.cfg.slippage_guard_bps / BPS))
-            except ExchangeError:
-                pass
             capped = q_price(cap, f.tick_size)
             return (capped, True) if price > capped else (price, False)
         floor = ceil_to(it.ref_price * (1 - it.max_slippage_bps / BPS), f.tick_size)
