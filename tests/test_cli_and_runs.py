@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fsmtrader.feeds import synthetic_market
-from fsmtrader.runner import filters_from_price, run_session
+from fsmtrader.runner import filters_for, run_session
 
 from conftest import settings, shared_file
 
@@ -44,7 +44,7 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 def run_synthetic(tmp: Path, seed: int, name: str) -> dict[str, object]:
     s = settings(seed=seed, market={"symbols": ["BTC/USDT", "ETH/USDT"]}, runs_dir=str(tmp))
     series = synthetic_market(s.market.symbols, minutes=24 * 60, seed=seed)
-    filters = {c.symbol: filters_from_price(c.symbol, c.close[0]) for c in series}
+    filters = filters_for(series)
     return run_session(s, series, filters, tmp / name).summary
 
 

@@ -26,6 +26,7 @@ from fsmtrader.fsm.table import check_table, render_mermaid, render_table
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import (
     RunResult,
+    filters_for,
     filters_from_price,
     load_markets_file,
     new_run_dir,
@@ -122,9 +123,7 @@ def demo(
         market = synthetic_market(s.market.symbols, minutes=warm + minutes, seed=s.seed)
         backfill = [c.slice(0, warm) for c in market]
         series = [c.slice(warm, warm + minutes) for c in market]
-        filters = {
-            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in series
-        }
+        filters = filters_for(series, s.market.quote)
         pace = s.demo.speed if speed is None else speed
         if pace == 0 and speed is None and not quiet and sys.stdout.isatty():
             pace = 3600.0  # an hour a second: long enough to watch, short enough to wait for

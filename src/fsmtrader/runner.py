@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmtrader.audit import EventBus, JsonlWriter
-from fsmtrader.clock import SimClock
+from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
@@ -53,6 +53,11 @@ def filters_from_price(symbol: str, price: float, quote: str = "USDT") -> Market
     step_exp = min(math.floor(math.log10(5 / price)) - 2, 0)
     tick, step = f"1e{tick_exp}", f"1e{step_exp}"
     return _filters(symbol, tick, step, step, "5", quote)
+
+
+def filters_for(series: Iterable[Candles], quote: str = "USDT") -> dict[str, MarketFilters]:
+    """Filters for each series, from its first price (see ``filters_from_price``)."""
+    return {c.symbol: filters_from_price(c.symbol, c.close[0], quote) for c in series}
 
 
 def _filters(
@@ -103,6 +108,28 @@ class RunResult:
     engine: Engine = field(repr=False)
 
 
+def sim_exchange(
+    settings: Settings, filters: dict[str, MarketFilters], clock: Clock, path: Path | None = None
+) -> SimExchange:
+    """The simulated exchange the settings describe: in memory, or in its own database
+    file at ``path`` (then it outlives the bot)."""
+    sim = settings.sim
+    params: dict[str, Any] = {
+        "clock": clock,
+        "seed": settings.seed,
+        "maker_fee_bps": sim.maker_fee_bps,
+        "taker_fee_bps": sim.taker_fee_bps,
+        "spread_bps": sim.spread_bps,
+        "depth_quote": sim.depth_quote,
+        "depth_levels": sim.depth_levels,
+        "level_step_bps": sim.level_step_bps,
+    }
+    balances = {settings.market.quote: settings.market.starting_balance}
+    if path is None:
+        return SimExchange(filters, balances, **params)
+    return SimExchange.open(path, filters, balances, **params)
+
+
 def new_run_dir(runs_dir: Path, label: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = runs_dir / f"{label}-{stamp}"
@@ -133,19 +160,7 @@ def run_session(
     bus.subscribe(writer)
     start_ms = series[0].ts[0] if series and len(series[0]) else 0
     clock = SimClock(start_ms)
-    sim = settings.sim
-    exchange = SimExchange(
-        filters,
-        {settings.market.quote: settings.market.starting_balance},
-        clock=clock,
-        seed=settings.seed,
-        maker_fee_bps=sim.maker_fee_bps,
-        taker_fee_bps=sim.taker_fee_bps,
-        spread_bps=sim.spread_bps,
-        depth_quote=sim.depth_quote,
-        depth_levels=sim.depth_levels,
-        level_step_bps=sim.level_step_bps,
-    )
+    exchange = sim_exchange(settings, filters, clock)
     engine = Engine(settings, clock=clock, exchange=exchange, filters=filters, bus=bus)
     for hist in backfill:
         engine.signals[hist.symbol].prime(list(zip(hist.ts, hist.close, hist.volume, strict=True)))

@@ -25,7 +25,7 @@ from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.markets import MarketFilters
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
-from fsmtrader.runner import filters_from_price
+from fsmtrader.runner import filters_for, sim_exchange
 from fsmtrader.store.lock import StateLock
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
 
@@ -210,9 +210,7 @@ class PaperSession(DurableSession):
         )
         self.history = [c.slice(0, info.warmup) for c in market]
         self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
-        self.filters = {
-            c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in market
-        }
+        self.filters = filters_for(market, s.market.quote)
         self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
         self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         self._make_engine(self.clock, self.exchange, self.filters)
@@ -285,26 +283,13 @@ def open_sim_exchange(
     s: Settings, state_dir: Path, filters: dict[str, MarketFilters], clock: Clock
 ) -> SimExchange:
     """The session's exchange, in its own database file (it outlives the bot)."""
-    sim = s.sim
-    return SimExchange.open(
-        state_dir / "sim-exchange.db",
-        filters,
-        {s.market.quote: s.market.starting_balance},
-        clock=clock,
-        seed=s.seed,
-        maker_fee_bps=sim.maker_fee_bps,
-        taker_fee_bps=sim.taker_fee_bps,
-        spread_bps=sim.spread_bps,
-        depth_quote=sim.depth_quote,
-        depth_levels=sim.depth_levels,
-        level_step_bps=sim.level_step_bps,
-    )
+    return sim_exchange(s, filters, clock, path=state_dir / "sim-exchange.db")
 
 
 def session_filters(s: Settings) -> dict[str, MarketFilters]:
     """Filters of a session's symbols, derived from the synthetic market's first price."""
     first = synthetic_market(s.market.symbols, minutes=1, seed=s.seed, start_ms=SESSION_START_MS)
-    return {c.symbol: filters_from_price(c.symbol, c.close[0], s.market.quote) for c in first}
+    return filters_for(first, s.market.quote)
 
 
 def _bisect_right(ts: list[int], x: int) -> int:
