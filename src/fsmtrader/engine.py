@@ -716,20 +716,7 @@ class Engine:
         elif st.phase is P.PLACE_SELL:
             self._after_sell_submit(st, rec)
         elif st.phase is P.WAIT_FILL and rec.done:
-            self._check_buy(
-                st,
-                Transition(
-                    sym,
-                    st.seq,
-                    self.clock.now_ms(),
-                    st.phase,
-                    E.TIMEOUT,
-                    st.phase,
-                    A.CHECK_BUY,
-                    st.decision_id,
-                    "order update",
-                ),
-            )
+            self._finish_buy(st, rec, escalate=True)
         elif st.phase is P.WAIT_SELL_FILL and rec.done:
             self._next_rung(st, rec)
 
