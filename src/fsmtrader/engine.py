@@ -63,7 +63,8 @@ class Engine:
             raise ValueError(f"unknown symbol(s) on {exchange.name}: {', '.join(unknown)}")
         cash = settings.market.starting_balance if starting_cash is None else starting_cash
         self.portfolio = Portfolio(quote=settings.market.quote, cash=cash)
-        fee_rate = Decimal(str(settings.sim.taker_fee_bps)) / BPS
+        # A resting buy may fill as maker: reserve for the dearer of the two fees.
+        fee_rate = max(settings.sim.taker_fee_bps, settings.sim.maker_fee_bps) / BPS
         self.router = OrderRouter(
             exchange,
             self.portfolio,
@@ -160,7 +161,11 @@ class Engine:
             if sig.warm(ts):
                 self.fire(st, E.WARMUP_DONE, "history filled the anchor window")
         elif phase is P.WAIT_FILL or phase is P.WAIT_SELL_FILL:
-            self._poll(st)
+            try:
+                self._poll(st)
+            except Exception as exc:  # an adapter bug parks the symbol, not the engine
+                log.exception("%s: polling the order failed", symbol)
+                self.fire(st, E.FAULT, f"{type(exc).__name__}: {exc}")
 
     def run_timers(self, now: int) -> None:
         """Fire every phase timeout and router retry due by ``now``, in time order."""
@@ -343,9 +348,10 @@ class Engine:
             pos = self.portfolio.positions.get(st.symbol)
             start = pos.entry_ms if pos is not None else now
             deadline = start + int(self.s.exit.max_hold_min * 60_000)
-            if t is not None and t.event is E.SELL_BLOCKED:
-                # a blocked exit waits before it tries again, even past the max hold
-                deadline = max(deadline, now + int(self.s.entry.entry_block_cooldown_s * 1000))
+            if t is not None and t.src is not P.POSITION and deadline <= now:
+                # back in POSITION past the max hold (exit blocked, no quote, ...): wait
+                # before the timed exit tries again instead of firing at once, forever
+                deadline = now + int(self.s.entry.entry_block_cooldown_s * 1000)
             deadline = max(deadline, self.exit_block_until.get(st.symbol, 0))
         elif ph is P.PLACE_SELL:
             deadline = st.entered_ms + int(tm.sell_fill_timeout_s * 1000)
@@ -367,6 +373,7 @@ class Engine:
 
     def _block_entry(self, st: SymbolState, t: Transition) -> None:
         st.entry_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
+        self._after_idle(st)
 
     def _evaluate_entry(self, st: SymbolState, t: Transition) -> None:
         blocked = self.entry_guards(st.symbol)
@@ -397,8 +404,9 @@ class Engine:
             blocked.append("sma")
         if self._held(symbol) > 0:
             blocked.append("position_open")
-        busy = sum(1 for s in self.states.values() if s.phase in BUSY)
-        if busy >= r.max_open_positions:
+        if self.router.open_intents(symbol):
+            blocked.append("order_in_flight")  # an earlier order is not settled yet
+        if self.slots_used(exclude=symbol) >= r.max_open_positions:
             blocked.append("slots")
         if self.portfolio.exposure() + r.position_size > r.max_total_exposure:
             blocked.append("exposure")
@@ -682,7 +690,7 @@ class Engine:
         )
 
     def _leave_error(self, st: SymbolState, t: Transition) -> None:
-        self.active.pop(st.symbol, None)
+        self._abandon_active(st.symbol)  # forgets the order only once it is over
         self._after_idle(st)
 
     def recover(self, symbol: str) -> bool:
@@ -707,9 +715,15 @@ class Engine:
     def on_order_update(self, rec: OrderRecord) -> None:
         sym = rec.intent.symbol
         st = self.states[sym]
-        if self.active.get(sym) != rec.intent.intent_id:
-            if st.phase is P.IDLE and self._held(sym) > 0:
+        if st.phase is P.IDLE:
+            # The symbol already gave this order up: whatever it filled is a position to
+            # manage now (an IDLE symbol must never hold one unwatched).
+            if rec.done and self.active.get(sym) == rec.intent.intent_id:
+                self.active.pop(sym, None)
+            if self._held(sym) > 0:
                 self.fire(st, E.HAS_POSITION, f"a late fill of {rec.client_order_id}")
+            return
+        if self.active.get(sym) != rec.intent.intent_id:
             return
         if st.phase is P.PLACE_BUY:
             self._after_buy_submit(st, rec)
@@ -744,6 +758,16 @@ class Engine:
         iid = self.active.get(symbol)
         return self.router.records.get(iid) if iid is not None else None
 
+    def slots_used(self, exclude: str = "") -> int:
+        """Symbols that hold, acquire or sell a position, in whatever phase (ERROR and
+        IDLE included): a slot is a position or an order in flight, not a phase name."""
+        return sum(
+            1
+            for sym, st in self.states.items()
+            if sym != exclude
+            and (st.phase in BUSY or self._held(sym) > 0 or self.router.open_intents(sym))
+        )
+
     def _budget(self) -> Decimal:
         """What one buy may spend at most (position_size is the target; a bump up to the
         exchange minimum may use free cash within the exposure limit)."""
@@ -767,6 +791,9 @@ class Engine:
         hold = int(self.s.exit.max_hold_min * 60_000)
         out = []
         for st in self.states.values():
+            if st.phase is P.IDLE and self._held(st.symbol) > 0:
+                out.append(st)  # a position nobody watches
+                continue
             if st.phase in (P.IDLE, P.WARMUP, P.COOLDOWN, P.ERROR):
                 continue
             allowed = hold + limit if st.phase is P.POSITION else limit

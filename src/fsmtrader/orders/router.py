@@ -106,6 +106,7 @@ class OrderRouter:
         self.duplicate_intents = 0
         self.races = 0
         self._due: list[tuple[int, str]] = []  # (due_ms, intent_id); stale entries skipped
+        self._open: dict[str, set[str]] = {}  # symbol -> intent_ids not done yet
         self.dirty: set[str] = set()  # intent_ids changed since the store last saved them
         # Called before every exchange call that can change the exchange (write-ahead):
         # the engine commits everything pending, so the intent is durable before it is sent.
@@ -125,6 +126,7 @@ class OrderRouter:
             return existing
         rec = OrderRecord(intent, client_order_id(intent.intent_id, self.cfg.client_id_len))
         self.records[intent.intent_id] = rec
+        self._open.setdefault(intent.symbol, set()).add(intent.intent_id)
         self._emit(rec, S.NEW, "intent", extra=intent.to_record())
         if not self._prepare(rec, live_ask):
             return rec
@@ -165,9 +167,13 @@ class OrderRouter:
         except OrderNotFound:
             info = self._fetch_quiet(rec)
         except ExchangeError as exc:
+            # The cancel may not have happened: keep asking until the order is over.
             log.warning("cancel %s failed: %s", rec.client_order_id, exc)
+            self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
             return rec
-        if info is not None:
+        if info is None:
+            self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
+        else:
             if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL):
                 # It filled while we were cancelling: the fill is booked, and the race is
                 # reported (a halt condition when configured).
@@ -212,12 +218,20 @@ class OrderRouter:
                 self._send(rec)
             elif rec.state is S.UNKNOWN:
                 self._resolve(rec)
+            elif rec.live and rec.cancel_requested:
+                self.cancel(iid)  # an earlier cancel failed: try again
+            elif rec.live:
+                self.refresh(iid)  # fills the venue reported but we could not read yet
             touched.append(rec)
         return touched
 
     def restore(self, records: list[OrderRecord]) -> None:
         """Take back saved intents (a restart). Open ones are resolved by ``recover``."""
         self.records = {r.intent.intent_id: r for r in records}
+        self._open = {}
+        for r in records:
+            if not r.done:
+                self._open.setdefault(r.intent.symbol, set()).add(r.intent.intent_id)
         self._due = [(r.due_ms, iid) for iid, r in self.records.items() if r.due_ms is not None]
         heapq.heapify(self._due)
 
@@ -242,6 +256,8 @@ class OrderRouter:
                 rec.due_ms = None
             if rec.state is S.UNKNOWN:
                 self._resolve(rec)
+            elif rec.state in (S.SENT, S.PARTIAL) and rec.cancel_requested:
+                self.cancel(rec.intent.intent_id)
             elif rec.state in (S.SENT, S.PARTIAL):
                 self.refresh(rec.intent.intent_id)
             touched.append(rec)
@@ -251,6 +267,11 @@ class OrderRouter:
         self.dirty.add(rec.intent.intent_id)
         rec.due_ms = at_ms
         heapq.heappush(self._due, (at_ms, rec.intent.intent_id))
+
+    def open_intents(self, symbol: str, side: str | None = None) -> list[OrderRecord]:
+        """Intents of ``symbol`` not over yet (cheap: kept as an index)."""
+        recs = (self.records[i] for i in self._open.get(symbol, ()))
+        return [r for r in recs if side is None or r.intent.side == side]
 
     def open_records(self) -> list[OrderRecord]:
         return [r for r in self.records.values() if not r.done]
@@ -409,11 +430,18 @@ class OrderRouter:
         for t in trades:
             if t.id in rec.seen_trades:
                 continue
+            self._book_fill(rec, t)  # raises before marking it seen if it cannot be booked
             rec.seen_trades.add(t.id)
-            self._book_fill(rec, t)
             new_fills = True
         if rec.state in (S.RESERVED, S.RETRY, S.UNKNOWN):
             self._move(rec, S.SENT, "acknowledged", order_id=rec.order_id)
+        if info.filled > rec.filled:
+            # The venue says more filled than the fills we could read (my-trades failed or
+            # lags): never finalise on that, or the fill would be lost. Look again soon.
+            if rec.filled > 0 and (new_fills or rec.state is not S.PARTIAL):
+                self._move(rec, S.PARTIAL, "fills not readable yet", order_id=rec.order_id)
+            self._set_due(rec, self.clock.now_ms() + self._backoff(1))
+            return
         if info.status == "open":
             if rec.filled > 0 and (new_fills or rec.state is not S.PARTIAL):
                 self._move(rec, S.PARTIAL, "open", order_id=rec.order_id)
@@ -557,6 +585,8 @@ class OrderRouter:
     def _move(self, rec: OrderRecord, dst: OrderState, reason: str, **extra: Any) -> None:
         check_move(rec.state, dst)
         self.dirty.add(rec.intent.intent_id)
+        if dst in TERMINAL:
+            self._open.get(rec.intent.symbol, set()).discard(rec.intent.intent_id)
         src = rec.state
         rec.state = dst
         if dst is S.FAILED_FINAL:

@@ -128,6 +128,9 @@ class SqliteStore:
             raise
         self.commits += 1
         self._meta_saved = sig
+        # only now: a rolled-back transaction must write these trades and ghosts again
+        self._trades_saved = len(pf.trades)
+        self._ghosts_saved = len(pf.ghosts)
         router.dirty.clear()
         pf.dirty = False
         if self.on_committed and records:
@@ -155,14 +158,12 @@ class SqliteStore:
         )
         for t in pf.trades[self._trades_saved :]:
             c.execute(_INSERT_TRADE, _trade_row(t))
-        self._trades_saved = len(pf.trades)
         for g in pf.ghosts[self._ghosts_saved :]:
             c.execute(
                 "INSERT INTO ghosts(ts, symbol, side, intent_id, decision_id, reason)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (g.ts, g.symbol, g.side, g.intent_id, g.decision_id, g.reason),
             )
-        self._ghosts_saved = len(pf.ghosts)
 
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute(
