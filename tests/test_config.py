@@ -194,9 +194,16 @@ def test_overrides_beat_env_and_file(tmp_path: Path) -> None:
     assert s.risk.max_open_positions == 2  # from the file: overrides merge, not replace
 
 
-def test_unknown_top_level_env_var_is_ignored() -> None:
-    # Other parts of the program may use FSMTRADER_* names (e.g. a config path).
-    assert load_settings(env={"FSMTRADER_CONFIG": "x.toml"}) == load_settings(env={})
+def test_misspelt_top_level_env_var_is_reported() -> None:
+    """A typo must not be silently ignored (the position size would stay at its default)."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"FSMTRADER_RISK_POSITION_SIZE": "30"})
+    assert "FSMTRADER_RISK_POSITION_SIZE" in str(err.value)
+    assert "FSMTRADER_RISK__POSITION_SIZE" in str(err.value)  # the suggestion
+    with pytest.raises(ConfigError, match="FSMTRADER_CONFIG"):
+        load_settings(env={"FSMTRADER_CONFIG": "x.toml"})
+    # our own non-setting variable (the crash-torture failpoint) is not a typo
+    assert load_settings(env={"FSMTRADER_CRASH_AT": "x:1"}) == load_settings(env={})
 
 
 # --- error messages -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -38,8 +39,9 @@ app = typer.Typer(
     no_args_is_help=True,
     help="fsmtrader: a crash-safe spot trading engine built on explicit state machines.",
 )
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: an error stays one line in a pipe, a log or cron (rich would fold at 80).
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 T = TypeVar("T")
 
 ConfigOpt = Annotated[
@@ -95,7 +97,7 @@ def config(
 
     def run() -> None:
         if defaults:
-            out.print(default_toml(), highlight=False, markup=False)
+            sys.stdout.write(default_toml())  # verbatim: it must stay valid TOML
             return
         s = _settings(config)
         out.print_json(json.dumps(s.redacted_dict()))
@@ -117,7 +119,8 @@ def demo(
     """Paper-trade a synthetic market on the built-in simulated exchange (no keys, no network)."""
 
     def run() -> None:
-        s = _settings(config, seed=seed, demo={"hours": hours} if hours else None)
+        _check_speed(speed, allow_zero=True)
+        s = _settings(config, seed=seed, demo={"hours": hours} if hours is not None else None)
         minutes = int(s.demo.hours * 60)
         warm = s.entry.anchor_window_min
         market = synthetic_market(s.market.symbols, minutes=warm + minutes, seed=s.seed)
@@ -197,9 +200,11 @@ def paper(
     from fsmtrader.session import PaperSession
 
     def run() -> None:
-        s = _settings(config, mode="paper")
+        _check_speed(speed, allow_zero=False)
+        s = _settings(config, mode="paper", demo={"hours": hours} if hours is not None else None)
         folder = state_dir or s.state_dir
-        session = PaperSession(s, folder, hours=hours or s.demo.hours, speed=speed)
+        stop = _stop_on_sigterm()
+        session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
         try:
             report = session.start()
             state = "restored" if session.restored else "new"
@@ -214,11 +219,12 @@ def paper(
                     "still managed; no new entries)"
                 )
             if quiet:
-                summary = session.run(stop_after_s=run_for)
+                summary = session.run(stop_after_s=run_for, should_stop=stop)
             else:
                 with Live(console=err, refresh_per_second=4) as live:
                     summary = session.run(
                         stop_after_s=run_for,
+                        should_stop=stop,
                         progress=lambda e, done, total: live.update(_status_table(done, total, e)),
                     )
         finally:
@@ -236,14 +242,13 @@ def reconcile(
 ) -> None:
     """Compare the state database with the exchange and write the reconcile report.
     Exits 0 when everything matches, 3 on a mismatch."""
-    from fsmtrader.session import PaperSession
 
     def run() -> None:
         s = _settings(config)
         folder = state_dir or s.state_dir
         if not (folder / "fsmtrader.db").exists() and not s.database_url:
             raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
-        session = PaperSession(s, folder, hours=s.demo.hours, speed=60.0)
+        session = _open_session_of(s, folder)
         try:
             report = session.reconcile_now()
         finally:
@@ -321,6 +326,30 @@ def trade(
     _guard(run)
 
 
+def _check_speed(speed: float | None, *, allow_zero: bool) -> None:
+    if speed is None:
+        return
+    if not math.isfinite(speed) or speed < 0 or (speed == 0 and not allow_zero):
+        allowed = ">= 0 (0: as fast as possible)" if allow_zero else "> 0"
+        raise FsmTraderError(
+            f"--speed: must be {allowed}, in simulated seconds per wall second (got {speed:g})"
+        )
+
+
+def _open_session_of(s: Settings, folder: Path) -> Any:
+    """The session a state directory belongs to (paper, paper on live prices, or live),
+    so reconcile compares with the right exchange and writes nothing foreign into it."""
+    from fsmtrader.live import LiveSession
+    from fsmtrader.session import PaperSession, session_kind
+
+    kind = session_kind(folder, s)
+    if kind == "paper":
+        return PaperSession(s, folder, hours=s.demo.hours, speed=60.0)
+    if kind in ("live", "paper-live"):
+        return LiveSession(s, folder, paper=kind == "paper-live")
+    raise FsmTraderError(f"{folder}: no session here (run `fsmtrader paper` or `trade` first)")
+
+
 def _stop_on_sigterm() -> Callable[[], bool]:
     """SIGTERM ends a session like Ctrl-C: the loop stops, state is committed, locks go."""
     stopped = {"flag": False}
@@ -351,6 +380,8 @@ def sim_server(
     def run() -> None:
         if flavour not in ("binance", "mexc"):
             raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
+        if not 0 <= port <= 65535:
+            raise FsmTraderError(f"--port: must be 0..65535, 0 for any free port (got {port})")
         try:
             serve(
                 flavour=flavour,  # type: ignore[arg-type]
@@ -395,12 +426,18 @@ def download_data(
             raise FsmTraderError(f"--exchange: must be binance or mexc (got {exchange!r})")
         wanted = [s.strip() for item in (symbols or ["BTC/USDT"]) for s in item.split(",")]
         if base_url:  # the same rule as exchange.base_url: only this machine
-            _settings(None, exchange={"base_url": base_url})
+            try:
+                _settings(None, exchange={"base_url": base_url})
+            except FsmTraderError:
+                raise FsmTraderError(
+                    f"--base-url: must be http://127.0.0.1:PORT, a server on this machine "
+                    f"(got {base_url!r}); leave it out for the real venue"
+                ) from None
         try:
             paths = {sym: default_path(out_dir, exchange, sym, timeframe) for sym in wanted}
         except ValueError as exc:
             raise FsmTraderError(f"--timeframe/--symbols: {exc}") from None
-        if days <= 0:
+        if not math.isfinite(days) or days <= 0:
             raise FsmTraderError(f"--days: must be > 0 (got {days:g})")
         venue_id: Literal["binance", "mexc"] = "mexc" if exchange == "mexc" else "binance"
         urls = local_urls(venue_id, base_url.rstrip("/")) if base_url else None

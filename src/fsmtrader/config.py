@@ -566,7 +566,7 @@ def load_settings(
     # ourselves, leave the variable out, and still validate everything else.
     env_problems = _check_env_json(ctx.env)
     ctx.skip_env = frozenset(env_problems)
-    problems = list(env_problems.values())
+    problems = _unknown_env(ctx.env) + list(env_problems.values())
     settings: Settings | None = None
     try:
         with _loading(ctx):
@@ -966,5 +966,38 @@ def _check_env_json(env: Mapping[str, str]) -> dict[str, str]:
             line = f"{_dotted(keys)} (from {name}): must be JSON for {kind}"
             if constraint:
                 line += f" {constraint}"
-            problems[name] = f"{line}, e.g. '{example}' (got {_show(value)})"
+            shown = "value hidden" if keys[0] == "exchange" else f"got {_show(value)}"
+            problems[name] = f"{line}, e.g. '{example}' ({shown})"
+    return problems
+
+
+# FSMTRADER_* variables that are not settings but are ours (read elsewhere on purpose).
+NOT_SETTINGS = frozenset({"FSMTRADER_CRASH_AT"})
+
+
+def _unknown_env(env: Mapping[str, str]) -> list[str]:
+    """A misspelt FSMTRADER_* variable would be silently ignored: report it instead."""
+    problems = []
+    prefix = ENV_PREFIX.lower()
+    top = set(Settings.model_fields)
+    for name in env:
+        if not name.lower().startswith(prefix) or name.upper() in NOT_SETTINGS:
+            continue
+        first = name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)[0]
+        if first in top:
+            continue
+        hint = ""
+        for section in top:
+            if first.startswith(section + "_"):
+                rest = first[len(section) + 1 :]
+                hint = f"; did you mean {ENV_PREFIX}{section.upper()}__{rest.upper()}?"
+                break
+        else:
+            close = difflib.get_close_matches(first, sorted(top), n=1)
+            if close:
+                hint = f"; did you mean {ENV_PREFIX}{close[0].upper()}?"
+        problems.append(
+            f"{name}: not a setting (nested settings use a double underscore, "
+            f"e.g. {ENV_PREFIX}RISK__POSITION_SIZE){hint}"
+        )
     return problems

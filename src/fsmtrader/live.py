@@ -8,6 +8,7 @@ start the drop anchor is warmed up from the venue's 1-minute candles (WARMUP bac
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -75,6 +76,8 @@ class LiveSession(DurableSession):
                 cash = min(s.market.starting_balance, have)  # never budget what isn't there
         self.exchange = exchange
         self._make_engine(self.clock, exchange, self.filters, starting_cash=cash)
+        # which exchange these books belong to, so reconcile can find it again
+        self.store.set_meta("venue", json.dumps({"paper": self.paper, "exchange": ex.name}))
 
     def start(self) -> ReconcileReport:
         """Warm the anchors from the venue's candles, then recover and reconcile."""
@@ -112,7 +115,7 @@ class LiveSession(DurableSession):
         engine, venue = self.engine, self.venue
         sim = self.exchange if isinstance(self.exchange, SimExchange) else None
         poll = self.s.exchange.poll_s
-        wall_stop = time.monotonic() + stop_after_s if stop_after_s else None
+        wall_stop = time.monotonic() + stop_after_s if stop_after_s is not None else None
         ticks = 0
         while not should_stop():
             started = time.monotonic()

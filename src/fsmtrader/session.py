@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -241,10 +242,12 @@ class PaperSession(DurableSession):
         stop_after_s: float | None = None,
         progress: Progress | None = None,
         poll_s: float = 0.02,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> dict[str, Any]:
-        """Trade until the session's simulated end (or ``stop_after_s`` of wall time)."""
+        """Trade until the session's simulated end (or ``stop_after_s`` of wall time, or
+        until ``should_stop`` says so, e.g. after SIGTERM)."""
         engine, ex = self.engine, self.exchange
-        wall_stop = time.monotonic() + stop_after_s if stop_after_s else None
+        wall_stop = time.monotonic() + stop_after_s if stop_after_s is not None else None
         total = sum(len(c) for c in self.series)
         done = sum(1 for _ in self._bars(after=0, upto=self.last_bar_ts))
         while True:
@@ -262,7 +265,11 @@ class PaperSession(DurableSession):
             engine.check_stuck()
             if progress is not None:
                 progress(engine, done, total)
-            if now >= self.info.end_ms or (wall_stop is not None and time.monotonic() >= wall_stop):
+            if (
+                now >= self.info.end_ms
+                or (wall_stop is not None and time.monotonic() >= wall_stop)
+                or should_stop()
+            ):
                 break
             time.sleep(poll_s)
         return engine.summary()
@@ -277,6 +284,27 @@ class PaperSession(DurableSession):
             if hi > lo:
                 parts.append(c.slice(lo, hi))
         return merge(parts) if parts else iter(())
+
+
+def session_kind(state_dir: Path, s: Settings) -> str:
+    """'paper', 'paper-live', 'live' or '' (nothing there), read without locking or
+    changing anything."""
+    path = store_path(state_dir, s.database_url)
+    if not path.exists():
+        return ""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        try:
+            rows = dict(conn.execute("SELECT key, value FROM engine_meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "paper"  # let the session's own checks explain what is wrong with the file
+    if "session" in rows:
+        return "paper"
+    if "venue" in rows:
+        return "paper-live" if json.loads(rows["venue"]).get("paper") else "live"
+    return ""
 
 
 def open_sim_exchange(
