@@ -270,6 +270,22 @@ def test_unexplained_mismatch_halts_and_reconcile_reports_it(tmp_path: Path) -> 
     rc, out, err = finish(fsm(*paper_args(state, config, "--for", "0.5")))
     assert rc == 0 and "HALTED" in err and "orphaned" in err
     assert json.loads(out)["halted"]
+    # a person deals with the orphan, then lifts the halt; the next start trades again
+    ex = open_sim_exchange(s, state, session_filters(s), SimClock(0))
+    (orphan,) = [o for o in ex.fetch_open_orders() if o.client_order_id.startswith("fsmnot")]
+    ex.cancel_order(orphan.id, "BTC/USDT")
+    ex.close()
+    rc, out, err = finish(
+        fsm("recover", "--state-dir", str(state), "--config", str(config), "--clear-halt")
+    )
+    assert rc == 0 and "halt lifted" in out, err
+    rc, out, err = finish(fsm(*paper_args(state, config, "--for", "0.5")))
+    assert rc == 0 and "HALTED" not in err and "reconcile ok" in err
+    assert not json.loads(out)["halted"]
+    rc, out, err = finish(
+        fsm("recover", "--state-dir", str(state), "--config", str(config), "--symbol", "BTC/USDT")
+    )
+    assert rc == 2 and "not in ERROR" in err
 
 
 # --- bad state --------------------------------------------------------------------------

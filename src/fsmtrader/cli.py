@@ -481,6 +481,50 @@ def download_data(
     _guard(run)
 
 
+@app.command()
+def recover(
+    config: ConfigOpt = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Take this symbol out of ERROR now.")
+    ] = None,
+    clear_halt: Annotated[
+        bool, typer.Option("--clear-halt", help="Allow new entries again after a halt.")
+    ] = False,
+) -> None:
+    """Manual recovery while the bot is stopped: bring symbols out of ERROR without waiting
+    for their backoff, and/or lift a halt (after you have checked its reason)."""
+
+    def run() -> None:
+        if not symbol and not clear_halt:
+            raise FsmTraderError("recover: say what to do: --symbol SYM and/or --clear-halt")
+        s = _settings(config)
+        folder = state_dir or s.state_dir
+        session = _open_session_of(s, folder)
+        try:
+            engine = session.engine
+            for sym in symbol or []:
+                if sym not in engine.states:
+                    raise FsmTraderError(
+                        f"--symbol {sym}: not in this session ({', '.join(engine.states)})"
+                    )
+                st = engine.states[sym]
+                if not engine.recover(sym):
+                    raise FsmTraderError(f"--symbol {sym}: it is in {st.phase}, not in ERROR")
+                out.print(f"{sym}: recovered, now {st.phase}")
+            if clear_halt:
+                if engine.halted:
+                    out.print(f"halt lifted (it was: {engine.halted})")
+                    engine.resume_entries()
+                else:
+                    out.print("not halted")
+            engine.commit()
+        finally:
+            session.close()
+
+    _guard(run)
+
+
 def _backtest_filters(
     symbol: str, candles: Candles, markets: Path | None, quote: str
 ) -> tuple[dict[str, MarketFilters], str]:

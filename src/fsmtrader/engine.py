@@ -701,6 +701,11 @@ class Engine:
         self.fire(st, E.RECOVER, "manual recovery")
         return True
 
+    def resume_entries(self) -> None:
+        """Lift a halt (a person decided to): new entries are allowed again."""
+        reason, self.halted = self.halted, ""
+        self.bus.publish({"kind": "resume", "ts": self.clock.now_ms(), "was": reason})
+
     def _on_race(self, rec: OrderRecord) -> None:
         if self.s.halts.on_order_race and not self.halted:
             self.halt(f"order race: {rec.client_order_id} filled while being cancelled")
