@@ -591,6 +591,9 @@ class Engine:
             if x.never_market_sells:
                 self.fire(st, E.SELL_BLOCKED, "exit ladder exhausted (never_market_sells)")
                 return
+            if rung > len(ladder):  # one market sell per exit attempt, then wait
+                self.fire(st, E.SELL_BLOCKED, "the market sell filled nothing; retry later")
+                return
             price: Decimal | None = None
         else:
             price = q_price(ticker.bid * (1 - Decimal(str(ladder[rung])) / BPS), f.tick_size)

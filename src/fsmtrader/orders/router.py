@@ -166,10 +166,12 @@ class OrderRouter:
             info = self.exchange.cancel_order(rec.order_id, rec.intent.symbol)
         except OrderNotFound:
             info = self._fetch_quiet(rec)
-        except ExchangeError as exc:
+        except Exception as exc:
             # The cancel may not have happened: keep asking until the order is over.
             log.warning("cancel %s failed: %s", rec.client_order_id, exc)
             self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
+            if not isinstance(exc, ExchangeError):
+                raise
             return rec
         if info is None:
             self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
@@ -386,6 +388,11 @@ class OrderRouter:
         except ExchangeError as exc:
             self._error_then_retry(rec, f"{type(exc).__name__}: {exc}", exc)
             return
+        except Exception as exc:
+            # Not an answer we understand (an adapter bug): the order may exist. Treat it
+            # as a lost answer, so it is looked up by clientOrderId, then let it surface.
+            self._to_unknown(rec, f"unexpected:{type(exc).__name__}")
+            raise
         failpoints.hit("after_exchange_answer")
         self._absorb(rec, info)
 
@@ -410,9 +417,11 @@ class OrderRouter:
                 return
             self._set_due(rec, now + self._backoff(rec.attempts))
             return
-        except ExchangeError as exc:
+        except Exception as exc:
             self._set_due(rec, now + self._backoff(max(rec.attempts, 1)))
             log.warning("resolve %s failed: %s", rec.client_order_id, exc)
+            if not isinstance(exc, ExchangeError):
+                raise
             return
         rec.unknown_since = None
         self._absorb(rec, info)
