@@ -183,7 +183,7 @@ class Engine:
             if sim is not None and due > sim.now_ms():
                 sim.set(due)
             if r_due is not None and r_due == due:
-                for rec in self.router.run_due(due):
+                for rec in self.router.run_due(due):  # (drops stale entries too)
                     self.on_order_update(rec)
                 continue
             _, seq, symbol = heapq.heappop(self._timers)

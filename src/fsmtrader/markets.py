@@ -6,8 +6,9 @@ to the market's grid, so a quantized order can never cost more than was budgeted
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
 Number = Decimal | str | int | float
@@ -37,19 +38,40 @@ def to_decimal(value: Number, name: str = "value") -> Decimal:
     return d
 
 
+# Exact arithmetic for quantizing: 80 digits, so no quotient is rounded before the floor.
+# A Context object's methods avoid a localcontext() switch per call (this is a hot path).
+_EXACT = Context(prec=80)
+_divmod = _EXACT.divmod
+_multiply = _EXACT.multiply
+_add = _EXACT.add
+_subtract = _EXACT.subtract
+
+
 def _grid(value: Number, unit: Number, name: str, rounding: str) -> Decimal:
-    v = to_decimal(value, name)
-    u = to_decimal(unit, f"{name} grid")
+    # Decimals (the hot path) skip to_decimal's type dispatch; everything else goes through it.
+    v = value if isinstance(value, Decimal) and value.is_finite() else to_decimal(value, name)
+    u = unit if isinstance(unit, Decimal) and unit.is_finite() else to_decimal(unit, "grid")
     if u <= 0:
         raise ValueError(f"{name} grid must be > 0, got {u}")
-    with localcontext() as ctx:
-        ctx.prec = 80  # exact: a rounded quotient could cross an integer before the floor
-        steps, rest = divmod(v, u)  # steps truncated toward zero, rest carries v's sign
-        if rounding == ROUND_FLOOR and rest < 0:
-            steps -= 1
-        elif rounding == ROUND_CEILING and rest > 0:
-            steps += 1
-        return plain(steps * u) if steps else ZERO
+    steps, rest = _divmod(v, u)  # steps truncated toward zero, rest carries v's sign
+    if rounding == ROUND_FLOOR and rest < 0:
+        steps = _subtract(steps, 1)  # in the exact context: steps may exceed 28 digits
+    elif rounding == ROUND_CEILING and rest > 0:
+        steps = _add(steps, 1)
+    if not steps:
+        return ZERO
+    result = _multiply(steps, u)
+    # steps is a whole number, so the result has the unit's exponent: already plain
+    # unless the unit itself is written with a positive exponent (1E+1).
+    return result if _plain_unit(u) else plain(result)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_unit(unit: Decimal) -> bool:
+    """Whether multiples of ``unit`` print without an exponent (cached: the units are the
+    few ticks and steps of the markets, and as_tuple() is slow on the hot path)."""
+    exponent = unit.as_tuple().exponent
+    return isinstance(exponent, int) and exponent <= 0
 
 
 def plain(d: Decimal) -> Decimal:

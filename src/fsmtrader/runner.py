@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -236,13 +237,10 @@ def drive(
 def _bars(
     series: Sequence[Candles],
 ) -> Iterator[tuple[int, str, float, float, float, float, float]]:
-    if len(series) == 1:
+    if len(series) == 1:  # built in C: no Python frame per bar
         c = series[0]
-        sym = c.symbol
-        for ts, o, h, lo, cl, v in zip(c.ts, c.open, c.high, c.low, c.close, c.volume, strict=True):
-            yield ts, sym, o, h, lo, cl, v
-    else:
-        yield from merge(series)
+        return zip(c.ts, repeat(c.symbol), c.open, c.high, c.low, c.close, c.volume)
+    return merge(series)
 
 
 def discard_partial(run_dir: Path) -> None:

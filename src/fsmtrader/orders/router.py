@@ -196,6 +196,11 @@ class OrderRouter:
         return rec
 
     def next_due(self) -> int | None:
+        """When the router may next have work (checked after every bar, so it only peeks:
+        a stale entry costs one early wake, in which ``run_due`` discards it)."""
+        return self._due[0][0] if self._due else None
+
+    def _next_valid_due(self) -> int | None:
         due = self._due
         while due:
             at, iid = due[0]
@@ -208,7 +213,7 @@ class OrderRouter:
         """Run retries and UNKNOWN look-ups that are due; returns the records touched."""
         touched = []
         while True:
-            at = self.next_due()
+            at = self._next_valid_due()
             if at is None or at > now_ms:
                 break
             _, iid = heapq.heappop(self._due)
