@@ -43,6 +43,7 @@ import json
 import multiprocessing
 import pstats
 import statistics
+import sys
 import threading
 import time
 import urllib.request
@@ -65,6 +66,7 @@ from fsmtrader.simserver import CCXT_OPTIONS, create_app, point_ccxt_at, serve, 
 KEY = "benchApiKey0123456789"
 SECRET = "benchApiSecret0123456789"
 SYMBOL = "BTC/USDT"
+THREADED = "--threaded" in sys.argv  # measure the loop-thread facade instead of inline
 BALANCES = {"USDT": "1000000000", "BTC": "100000", "ETH": "100000"}
 NOTIONAL = Decimal(7)  # quote per order: above Binance's 5 USDT minimum, tiny vs the book
 STEP = Decimal("0.00001")
@@ -250,8 +252,14 @@ class Ours:
 
     def __init__(self, base: str, book: Book) -> None:
         self.book = book
+        # inline: the engine is synchronous, so the adapter runs its loop on our thread
+        # (as LiveSession does); the threaded mode serves async callers.
         self.ex = CcxtExchange(
-            "binance", api_key=KEY, api_secret=SECRET, urls=local_urls("binance", base)
+            "binance",
+            api_key=KEY,
+            api_secret=SECRET,
+            urls=local_urls("binance", base),
+            inline=not THREADED,
         )
         # CcxtExchange has no switch for ccxt's throttle yet (it is always on): turn it
         # off on the client it wraps so the comparison with bare ccxt is like for like.
@@ -401,6 +409,15 @@ class RouterOnly:
 def profile_ours(ours: Ours, n: int, reset_every: int) -> None:
     """cProfile of the ours-loop, in this thread and in the adapter's loop thread."""
     main, worker = cProfile.Profile(), cProfile.Profile()
+    if ours.ex._runner is None:  # inline: everything runs in this thread
+        main = cProfile.Profile()
+        main.enable()
+        try:
+            run_orders(ours.book, n, ours.router_one, reset_every)
+        finally:
+            main.disable()
+        pstats.Stats(main).sort_stats("tottime").print_stats(10)
+        return
     loop = ours.ex._runner.loop  # the adapter's private loop: profiling needs its thread
     asyncio.run_coroutine_threadsafe(_call(worker.enable), loop).result(10)
     main.enable()
@@ -479,7 +496,7 @@ def report(
     )
     print(
         f"adapter, CcxtExchange    {ms['adapter']:.3f} ms/order  "
-        f"(+{ms['adapter'] - ms['bare']:.3f}; the sync facade's thread hops "
+        f"(+{ms['adapter'] - ms['bare']:.3f}; the sync facade "
         f"+{ms['adapter'] - ms['core']:.3f})"
     )
     print(
@@ -517,6 +534,11 @@ def main() -> None:
     ap.add_argument("--reset-every", type=int, default=100, help="refresh the book every N")
     ap.add_argument("--server", choices=("thread", "process"), default="thread")
     ap.add_argument("--profile", action="store_true", help="cProfile an extra ours-loop")
+    ap.add_argument(
+        "--threaded",
+        action="store_true",
+        help="measure the loop-thread facade (async callers) instead of inline",
+    )
     args = ap.parse_args()
     per_round = max(2, args.orders // args.rounds // 2 * 2)  # even: buys and sells pair up
     rounds = max(1, args.orders // per_round)

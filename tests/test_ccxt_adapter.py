@@ -636,3 +636,25 @@ def test_reasons_codes_headers_and_redaction() -> None:
     assert KEY not in repr(r) and SECRET not in repr(r)
     timeout = _mapped(cx.RequestTimeout(f"binance POST http://h/api/v3/order?signature=ff {KEY}"))
     assert KEY not in str(timeout) and "signature=ff" not in str(timeout)
+
+
+def test_inline_mode_trades_on_the_calling_thread(bsim: Sim) -> None:
+    """inline=True (what the synchronous engine uses): no loop thread, same behaviour;
+    the async a* methods refuse clearly instead of deadlocking."""
+    import threading
+
+    before = threading.active_count()
+    ex = adapter(bsim, inline=True)
+    try:
+        assert threading.active_count() == before  # no loop thread was started
+        markets = ex.load_markets()
+        assert markets[BTC].tick_size == D("0.01")
+        ask = ex.fetch_ticker(BTC).ask
+        info = ex.create_order(BTC, "buy", "limit", D("0.001"), ask, "IOC", "inline-1")
+        again = ex.fetch_order_by_client_id("inline-1", BTC)
+        assert again.id == info.id and again.filled == info.filled > 0
+        with pytest.raises(RuntimeError, match="inline"):
+            asyncio.run(ex.afetch_order(info.id, BTC))
+    finally:
+        ex.close()
+    ex.close()  # idempotent

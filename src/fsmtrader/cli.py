@@ -441,7 +441,7 @@ def download_data(
             raise FsmTraderError(f"--days: must be > 0 (got {days:g})")
         venue_id: Literal["binance", "mexc"] = "mexc" if exchange == "mexc" else "binance"
         urls = local_urls(venue_id, base_url.rstrip("/")) if base_url else None
-        venue = CcxtExchange(venue_id, api_key=None, api_secret=None, urls=urls)
+        venue = CcxtExchange(venue_id, api_key=None, api_secret=None, urls=urls, inline=True)
         try:
             markets = venue.load_markets()
             unknown = [sym for sym in wanted if sym not in markets]

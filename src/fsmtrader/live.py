@@ -51,8 +51,14 @@ class LiveSession(DurableSession):
             raise ConfigError("exchange.api_key: live trading needs credentials")
         ex = s.exchange
         urls = local_urls(ex.name, ex.base_url) if ex.base_url else None
+        # inline: the engine calls from this one thread, so the adapter's loop runs here
         self.venue = CcxtExchange(
-            ex.name, api_key=key, api_secret=secret, urls=urls, timeout_ms=ex.timeout_ms
+            ex.name,
+            api_key=key,
+            api_secret=secret,
+            urls=urls,
+            timeout_ms=ex.timeout_ms,
+            inline=True,
         )
         markets = self.venue.load_markets()
         missing = [sym for sym in s.market.symbols if sym not in markets]

@@ -946,6 +946,22 @@ class _LoopThread:
             self.loop.close()
 
 
+class _InlineLoop:
+    """A private event loop driven by the calling thread itself: a synchronous caller
+    (the engine) then pays no hand-off to another thread — two thread wake-ups per call,
+    most of the adapter's overhead. Only for callers that are not on an event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    def stop(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.close()
+
+
 class CcxtExchange:
     """Binance / MEXC spot for the synchronous engine (implements ``Exchange``).
 
@@ -970,10 +986,14 @@ class CcxtExchange:
         retry_base_s: float = 0.2,
         options: dict[str, Any] | None = None,
         max_wait_s: float = 10.0,
+        inline: bool = False,
     ) -> None:
         self.name: str = exchange_id
         self.exchange_id: ExchangeId = exchange_id
-        self._runner = _LoopThread(f"ccxt-{exchange_id}")
+        # inline: the calling thread drives the loop (fastest, blocking calls only);
+        # otherwise a loop thread serves the blocking methods and the a* methods alike.
+        self._inline = _InlineLoop() if inline else None
+        self._runner = None if inline else _LoopThread(f"ccxt-{exchange_id}")
         # Upper bound for one blocking call: every attempt timing out, every backoff at
         # its cap, plus the not-found window. Past it the call is abandoned as unknown.
         grace_ms = DEFAULT_NOT_FOUND_GRACE_MS.get(exchange_id, 0)
@@ -1000,9 +1020,13 @@ class CcxtExchange:
             )
 
         try:
-            self._core = self._runner.submit(build()).result(timeout=30)
+            if self._inline is not None:
+                self._core = self._inline.run(build(), 30)
+            else:
+                assert self._runner is not None
+                self._core = self._runner.submit(build()).result(timeout=30)
         except BaseException:
-            self._runner.stop()
+            self._stop_loop()
             raise
 
     def __repr__(self) -> str:
@@ -1023,6 +1047,15 @@ class CcxtExchange:
         if self._closed:
             coro.close()
             raise ExchangeError(f"{self.exchange_id}: adapter is closed")
+        if self._inline is not None:
+            try:
+                return self._inline.run(coro, self._deadline_s)
+            except TimeoutError:
+                raise NetworkError(
+                    f"{self.exchange_id}: call abandoned after {self._deadline_s:.0f}s",
+                    maybe_sent=True,
+                ) from None
+        assert self._runner is not None
         if self._runner.is_loop_thread():
             coro.close()
             raise RuntimeError("blocking adapter call from its own event loop: use the a* methods")
@@ -1040,6 +1073,9 @@ class CcxtExchange:
         if self._closed:
             coro.close()
             raise ExchangeError(f"{self.exchange_id}: adapter is closed")
+        if self._runner is None:
+            coro.close()
+            raise RuntimeError("this adapter was built inline=True: use the blocking methods")
         return await asyncio.wrap_future(self._runner.submit(coro))
 
     # ------------------------------------------------------------------ Exchange protocol
@@ -1151,11 +1187,21 @@ class CcxtExchange:
             return
         self._closed = True
         try:
-            self._runner.submit(self._core.close()).result(timeout=10)
+            if self._inline is not None:
+                self._inline.run(self._core.close(), 10)
+            else:
+                assert self._runner is not None
+                self._runner.submit(self._core.close()).result(timeout=10)
         except Exception as exc:
             log.warning(
                 "%s: close failed: %s", self.exchange_id, describe(exc, self._core._redactor)
             )
         finally:
             with contextlib.suppress(RuntimeError):
-                self._runner.stop()
+                self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        if self._inline is not None:
+            self._inline.stop()
+        elif self._runner is not None:
+            self._runner.stop()
