@@ -337,3 +337,27 @@ def test_stuck_state_detection_alerts_once() -> None:
     assert h.engine.check_stuck() == [st]
     alerts = [r for r in h.sink.of_kind("alert") if r["alert"] == "stuck"]
     assert len(alerts) == 1
+
+
+def test_one_quote_request_per_decision_step() -> None:
+    """Live, every quote is an HTTP request: an entry asks once (guards, reference price and
+    limit price share it), an exit evaluation once, each later order step once more."""
+    from fsmtrader.exchange.simulated import SimExchange
+    from fsmtrader.exchange.types import Ticker
+
+    class Counting(SimExchange):
+        quotes = 0
+
+        def fetch_ticker(self, symbol: str) -> Ticker:
+            Counting.quotes += 1
+            return super().fetch_ticker(symbol)
+
+    h = btc_harness()
+    h.exchange.__class__ = Counting  # the same simulated exchange, counting its quotes
+    h.warm("BTC/USDT", 50_000.0)
+    h.bar("BTC/USDT", 48_400.0)  # entry: one IOC buy, filled at once
+    assert h.phase("BTC/USDT") == "POSITION"
+    assert Counting.quotes == 1
+    h.bar("BTC/USDT", 49_500.0)  # exit: confirm + rung 0 share one quote; the dust check
+    assert h.phase("BTC/USDT") == "COOLDOWN"  # after the sell asks once more
+    assert Counting.quotes == 3

@@ -110,7 +110,10 @@ class Engine:
         self.store: SqliteStore | None = None
         self._dirty: set[str] = set()  # symbols changed since the last commit
         self._depth = 0  # nesting of fire(): commit when the outermost event is done
+        # Quotes fetched during one stimulus, until the next order or cancel (see _quote).
+        self._quotes: dict[str, Ticker | None] = {}
         self.router.on_race = self._on_race
+        self.router.before_send = self.commit  # write-ahead (with a store) and fresh quotes
         self.router.on_fatal = self.halt
         self._actions: dict[Action, Callable[[SymbolState, Transition], None]] = {
             A.NONE: self._noop,
@@ -140,6 +143,8 @@ class Engine:
     ) -> None:
         """One bar (or tick) of one symbol. The hot path: keep it lean. The driver runs
         ``run_timers`` first for anything due before ``ts``."""
+        if self._quotes:
+            self._quotes.clear()
         sig = self.signals[symbol]
         sig.update(ts, close, vol)
         st = self.states[symbol]
@@ -170,6 +175,7 @@ class Engine:
     def run_timers(self, now: int) -> None:
         """Fire every phase timeout and router retry due by ``now``, in time order."""
         sim = self.clock if isinstance(self.clock, SimClock) else None
+        self._quotes.clear()
         budget = 100_000  # a livelock must not freeze the engine silently
         while True:
             budget -= 1
@@ -228,11 +234,13 @@ class Engine:
         with the state they describe; the router commits before each exchange call."""
         self.store = store
         self.bus.subscribe(store.buffer)
-        self.router.before_send = self.commit
         self._dirty.update(self.states)
         self.portfolio.dirty = True
 
     def commit(self) -> None:
+        """Runs when a stimulus is done and before every order or cancel (the router's
+        write-ahead), which is also when a quote stops being current."""
+        self._quotes.clear()
         if self.store is not None:
             self.store.save(self, self._dirty)
             self._dirty.clear()
@@ -381,7 +389,8 @@ class Engine:
             self.counts["guards_blocked"] += 1
             self.fire(st, E.GUARDS_BLOCKED, ",".join(blocked))
             return
-        ticker = self.exchange.fetch_ticker(st.symbol)
+        ticker = self._quote(st.symbol)  # the guards' quote: no second request
+        assert ticker is not None  # a missing quote blocks the entry ("no_quote")
         self.entry_ref[st.symbol] = ticker.ask
         self.buy_legs[st.symbol] = 0
         self.fire(st, E.GUARDS_PASSED, f"ask={ticker.ask}")
@@ -390,10 +399,8 @@ class Engine:
         """Names of the guards that block an entry now (empty: go)."""
         e, r = self.s.entry, self.s.risk
         blocked = []
-        try:
-            ticker: Ticker | None = self.exchange.fetch_ticker(symbol)
-        except ExchangeError:
-            ticker = None
+        ticker = self._quote(symbol)
+        if ticker is None:
             blocked.append("no_quote")
         if ticker is not None and ticker.spread_bps > e.max_spread_bps:
             blocked.append("spread")
@@ -421,7 +428,11 @@ class Engine:
         pos = self.portfolio.positions.get(sym)
         spent = pos.cost_basis if pos is not None else ZERO
         size = self.s.risk.position_size - spent
-        ask = self.exchange.fetch_ticker(sym).ask
+        quote = self._quote(sym)  # current: fetched in this stimulus, before any order
+        if quote is None:
+            self.fire(st, E.BUY_ABORTED, "no quote")
+            return
+        ask = quote.ask
         step_bps = Decimal(str(steps[min(leg, len(steps) - 1)]))
         price = q_price(ask * (1 + step_bps / BPS), self.filters[sym].tick_size)
         intent = Intent.create(
@@ -550,15 +561,14 @@ class Engine:
 
     def _evaluate_exit(self, st: SymbolState, t: Transition) -> None:
         sym = st.symbol
+        ticker = self._quote(sym)
         if t.event is E.TIMEOUT:
             reason = "max_hold"
         else:
-            ticker = self._quote(sym)
             reason = self.exits[sym].peek(float(ticker.bid)) if ticker is not None else ""
             if not reason:
                 self.fire(st, E.EXIT_HOLD, f"{t.reason} not confirmed by the bid")
                 return
-        ticker = self._quote(sym)
         if ticker is None:
             self.fire(st, E.EXIT_HOLD, "no quote")
             return
@@ -787,10 +797,17 @@ class Engine:
         return pos.qty if pos is not None else ZERO
 
     def _quote(self, symbol: str) -> Ticker | None:
+        """The symbol's quote, fetched once per stimulus: every guard and action of one
+        cascade sees the same quote, and live trading pays one request for it. ``commit``
+        forgets it before each order or cancel, so a later step quotes afresh."""
+        if symbol in self._quotes:
+            return self._quotes[symbol]
         try:
-            return self.exchange.fetch_ticker(symbol)
+            ticker: Ticker | None = self.exchange.fetch_ticker(symbol)
         except ExchangeError:
-            return None
+            ticker = None
+        self._quotes[symbol] = ticker
+        return ticker
 
     def stuck_symbols(self) -> list[SymbolState]:
         """Symbols in a waiting phase far longer than any timeout should allow."""

@@ -44,6 +44,7 @@ _EXACT = Context(prec=80)
 _divmod = _EXACT.divmod
 _multiply = _EXACT.multiply
 _add = _EXACT.add
+_ONE = Decimal(1)
 _subtract = _EXACT.subtract
 
 
@@ -77,8 +78,8 @@ def _plain_unit(unit: Decimal) -> bool:
 def plain(d: Decimal) -> Decimal:
     """Drop trailing zeros without exponent notation: 220, not 2.2E+2 (an exchange API
     would reject the latter as a price string)."""
-    n = d.normalize()
-    return n.quantize(Decimal(1)) if n == n.to_integral_value() else n
+    n = _EXACT.normalize(d)  # exact context: a whole number may exceed 28 digits
+    return _EXACT.quantize(n, _ONE) if n == n.to_integral_value() else n
 
 
 def q_price(price: Number, tick: Number) -> Decimal:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -241,13 +240,3 @@ def _bars(
         c = series[0]
         return zip(c.ts, repeat(c.symbol), c.open, c.high, c.low, c.close, c.volume)
     return merge(series)
-
-
-def discard_partial(run_dir: Path) -> None:
-    partial = run_dir.with_name(run_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-
-
-def symbols_of(series: Iterable[Candles]) -> list[str]:
-    return [c.symbol for c in series]
