@@ -90,7 +90,7 @@ def test_restore_puts_back_phase_intent_and_reservation_and_times_out(tmp_path: 
     st = engine.states["BTC/USDT"]
     assert st.phase is Phase.WAIT_FILL and st.decision_id == h.engine.states["BTC/USDT"].decision_id
     assert engine.portfolio.reserved == reserved and engine.portfolio.cash == cash
-    assert engine.active["BTC/USDT"] == rec.intent.intent_id
+    assert st.active_intent == rec.intent.intent_id
     again = engine.router.records[rec.intent.intent_id]
     assert again.state is OrderState.PARTIAL and again.filled == rec.filled
     # it was down for a minute: the WAIT_FILL timed out meanwhile and is handled as a timeout

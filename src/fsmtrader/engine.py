@@ -98,12 +98,6 @@ class Engine:
             x.take_profit_pct, x.stop_loss_pct, x.trailing_activation_pct, x.trailing_distance_pct
         )
         self.exits: dict[str, ExitTracker] = {}
-        self.active: dict[str, str] = {}  # symbol -> intent_id of the order in flight
-        self.entry_ref: dict[str, Decimal] = {}  # symbol -> ask at the entry signal
-        self.exit_ref: dict[str, Decimal] = {}  # symbol -> bid when the exit began
-        self.exit_block_until: dict[str, int] = {}
-        self.buy_legs: dict[str, int] = {}
-        self.sell_legs: dict[str, int] = {}
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
         self.counts: Counter[str] = Counter()
@@ -160,7 +154,7 @@ class Engine:
             if tracker.peak != peak and self.store is not None:
                 self._dirty.add(symbol)
                 self.commit()
-            if reason and ts >= self.exit_block_until.get(symbol, 0):
+            if reason and ts >= st.exit_block_until:
                 self.fire(st, E.EXIT_SIGNAL, reason)
         elif phase is P.WARMUP:
             if sig.warm(ts):
@@ -287,15 +281,6 @@ class Engine:
             if sym not in known:
                 continue
             self.states[sym] = st
-            if extra.active_intent:
-                self.active[sym] = extra.active_intent
-            if extra.entry_ref is not None:
-                self.entry_ref[sym] = extra.entry_ref
-            if extra.exit_ref is not None:
-                self.exit_ref[sym] = extra.exit_ref
-            self.exit_block_until[sym] = extra.exit_block_until
-            self.buy_legs[sym] = extra.buy_leg
-            self.sell_legs[sym] = extra.sell_leg
             pos = self.portfolio.positions.get(sym)
             if pos is not None and pos.bought_qty > 0:
                 tracker = ExitTracker(float(pos.avg_entry), self.exit_rule)
@@ -360,7 +345,7 @@ class Engine:
                 # back in POSITION past the max hold (exit blocked, no quote, ...): wait
                 # before the timed exit tries again instead of firing at once, forever
                 deadline = now + int(self.s.entry.entry_block_cooldown_s * 1000)
-            deadline = max(deadline, self.exit_block_until.get(st.symbol, 0))
+            deadline = max(deadline, st.exit_block_until)
         elif ph is P.PLACE_SELL:
             deadline = st.entered_ms + int(tm.sell_fill_timeout_s * 1000)
         elif ph is P.WAIT_SELL_FILL:
@@ -391,8 +376,8 @@ class Engine:
             return
         ticker = self._quote(st.symbol)  # the guards' quote: no second request
         assert ticker is not None  # a missing quote blocks the entry ("no_quote")
-        self.entry_ref[st.symbol] = ticker.ask
-        self.buy_legs[st.symbol] = 0
+        st.entry_ref = ticker.ask
+        st.buy_leg = 0
         self.fire(st, E.GUARDS_PASSED, f"ask={ticker.ask}")
 
     def entry_guards(self, symbol: str) -> list[str]:
@@ -424,7 +409,7 @@ class Engine:
     def _submit_buy(self, st: SymbolState, t: Transition) -> None:
         sym = st.symbol
         steps = self.s.entry.buy_escalation_bps
-        leg = self.buy_legs.get(sym, 0)
+        leg = st.buy_leg
         pos = self.portfolio.positions.get(sym)
         spent = pos.cost_basis if pos is not None else ZERO
         size = self.s.risk.position_size - spent
@@ -441,7 +426,7 @@ class Engine:
             side="buy",
             amount=size / price / (1 + self.router.cfg.fee_rate),
             limit_price=price,
-            ref_price=self.entry_ref.get(sym, ask),
+            ref_price=st.entry_ref if st.entry_ref is not None else ask,
             max_slippage_bps=Decimal(str(self.s.entry.max_entry_slippage_bps)),
             time_in_force=self.s.router.time_in_force,
             leg=leg,
@@ -451,7 +436,7 @@ class Engine:
         )
         # Before submit: the router's write-ahead commit must record which intent this
         # symbol is waiting for, or a crash would leave it orphaned.
-        self.active[sym] = intent.intent_id
+        st.active_intent = intent.intent_id
         rec = self.router.submit(intent, live_ask=ask)  # priced just now: no second quote
         self._after_buy_submit(st, rec)
 
@@ -477,7 +462,7 @@ class Engine:
         if rec.state is OrderState.RECONCILED and rec.filled >= rec.amount:
             self.fire(st, E.BUY_FILLED, f"filled {rec.filled} @ {rec.avg_price}")
             return
-        leg = self.buy_legs.get(sym, 0)
+        leg = st.buy_leg
         if escalate and leg + 1 < len(self.s.entry.buy_escalation_bps):
             pos = self.portfolio.positions.get(sym)
             pos = self.portfolio.positions.get(sym)
@@ -488,7 +473,7 @@ class Engine:
             if ask is not None and can_afford(
                 ask.ask, self.filters[sym], min(left, self._budget())
             ):
-                self.buy_legs[sym] = leg + 1
+                st.buy_leg = leg + 1
                 self.fire(st, E.BUY_ESCALATE, f"filled {rec.filled}/{rec.amount}, step {leg + 1}")
                 return
         if self._held(sym) > 0:
@@ -513,7 +498,7 @@ class Engine:
         if rec is not None and not rec.done:
             rec = self.router.cancel(rec.intent.intent_id)
         if rec is None or rec.done:
-            self.active.pop(symbol, None)
+            self.states[symbol].active_intent = None
 
     def _abandon_buy(self, st: SymbolState, t: Transition) -> None:
         self._abandon_active(st.symbol)
@@ -528,10 +513,10 @@ class Engine:
             self.portfolio.discard_empty(st.symbol)
 
     def _open_position(self, st: SymbolState, t: Transition) -> None:
-        self.active.pop(st.symbol, None)
+        st.active_intent = None
         pos = self.portfolio.positions[st.symbol]
         self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
-        self.sell_legs[st.symbol] = 0
+        st.sell_leg = 0
         self.bus.publish(
             {
                 "kind": "position",
@@ -555,9 +540,7 @@ class Engine:
         if st.symbol not in self.exits:
             self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
         if t.event is E.SELL_BLOCKED:
-            self.exit_block_until[st.symbol] = t.ts + int(
-                self.s.entry.entry_block_cooldown_s * 1000
-            )
+            st.exit_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
 
     def _evaluate_exit(self, st: SymbolState, t: Transition) -> None:
         sym = st.symbol
@@ -574,7 +557,7 @@ class Engine:
             return
         st.exit_reason = reason
         st.step = 0
-        self.exit_ref[sym] = ticker.bid
+        st.exit_ref = ticker.bid
         self.fire(st, E.EXIT_CONFIRMED, reason)
 
     def _submit_sell(self, st: SymbolState, t: Transition) -> None:
@@ -612,15 +595,15 @@ class Engine:
             self.counts["flash_crash_guard"] += 1
             self.fire(st, E.SELL_BLOCKED, f"flash-crash guard: {price} < {floor}")
             return
-        leg = self.sell_legs.get(sym, 0)
-        self.sell_legs[sym] = leg + 1
+        leg = st.sell_leg
+        st.sell_leg = leg + 1
         intent = Intent.create(
             decision_id=pos.decision_id,
             symbol=sym,
             side="sell",
             amount=qty,
             limit_price=price,
-            ref_price=self.exit_ref.get(sym, ticker.bid),
+            ref_price=st.exit_ref if st.exit_ref is not None else ticker.bid,
             max_slippage_bps=Decimal(str(x.max_exit_slippage_bps)),
             time_in_force="IOC",
             leg=leg,
@@ -629,7 +612,7 @@ class Engine:
         )
         # Before submit: the router's write-ahead commit must record which intent this
         # symbol is waiting for, or a crash would leave it orphaned.
-        self.active[sym] = intent.intent_id
+        st.active_intent = intent.intent_id
         rec = self.router.submit(intent)
         self._after_sell_submit(st, rec)
 
@@ -675,7 +658,7 @@ class Engine:
 
     def _record_trade(self, st: SymbolState, t: Transition) -> None:
         sym = st.symbol
-        self.active.pop(sym, None)
+        st.active_intent = None
         self.exits.pop(sym, None)
         trade = self.portfolio.close_position(sym, t.ts, st.exit_reason)
         st.error_count = 0
@@ -736,12 +719,12 @@ class Engine:
         if st.phase is P.IDLE:
             # The symbol already gave this order up: whatever it filled is a position to
             # manage now (an IDLE symbol must never hold one unwatched).
-            if rec.done and self.active.get(sym) == rec.intent.intent_id:
-                self.active.pop(sym, None)
+            if rec.done and st.active_intent == rec.intent.intent_id:
+                st.active_intent = None
             if self._held(sym) > 0:
                 self.fire(st, E.HAS_POSITION, f"a late fill of {rec.client_order_id}")
             return
-        if self.active.get(sym) != rec.intent.intent_id:
+        if st.active_intent != rec.intent.intent_id:
             return
         if st.phase is P.PLACE_BUY:
             self._after_buy_submit(st, rec)
@@ -773,7 +756,7 @@ class Engine:
 
     # --- helpers ------------------------------------------------------------------------
     def _active_record(self, symbol: str) -> OrderRecord | None:
-        iid = self.active.get(symbol)
+        iid = self.states[symbol].active_intent
         return self.router.records.get(iid) if iid is not None else None
 
     def slots_used(self, exclude: str = "") -> int:

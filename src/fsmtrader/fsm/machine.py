@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from fsmtrader.fsm.phases import Action, Event, Phase
@@ -59,6 +60,12 @@ class SymbolState:
     error_count: int = 0  # consecutive faults; reset when a trade completes
     last_error: str = ""
     entry_block_until: int = 0
+    exit_block_until: int = 0
+    active_intent: str | None = None  # the order in flight for this symbol
+    entry_ref: Decimal | None = None  # ask at the entry decision (slippage reference)
+    exit_ref: Decimal | None = None  # bid when the exit began
+    buy_leg: int = 0  # escalation step of the current entry
+    sell_leg: int = 0  # sell orders of the current position so far
     stuck_alerted: bool = False
     history: deque[tuple[int, str, str, str]] = field(
         default_factory=lambda: deque(maxlen=HISTORY_LEN)

@@ -42,14 +42,8 @@ def _s(v: Decimal | None) -> str | None:
 
 @dataclass
 class SymbolExtras:
-    """Per-symbol engine state that lives beside the SymbolState."""
+    """The exit tracker's moving parts (its levels are derived from the position)."""
 
-    active_intent: str | None = None
-    entry_ref: Decimal | None = None
-    exit_ref: Decimal | None = None
-    exit_block_until: int = 0
-    buy_leg: int = 0
-    sell_leg: int = 0
     exit_peak: float | None = None
     exit_trail_active: bool = False
 
@@ -294,12 +288,12 @@ def _symbol_row(engine: Engine, sym: str, cache: dict[str, tuple[int, str]]) -> 
         st.error_count,
         st.last_error,
         st.entry_block_until,
-        engine.exit_block_until.get(sym, 0),
-        engine.active.get(sym),
-        _s(engine.entry_ref.get(sym)),
-        _s(engine.exit_ref.get(sym)),
-        engine.buy_legs.get(sym, 0),
-        engine.sell_legs.get(sym, 0),
+        st.exit_block_until,
+        st.active_intent,
+        _s(st.entry_ref),
+        _s(st.exit_ref),
+        st.buy_leg,
+        st.sell_leg,
         tracker.peak if tracker is not None else None,
         int(tracker.trail_active) if tracker is not None else 0,
         _history_cached(st, cache),
@@ -349,18 +343,15 @@ def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
         error_count=r[7],
         last_error=r[8],
         entry_block_until=r[9],
-        history=_history_from(r[18]),
-    )
-    extra = SymbolExtras(
         exit_block_until=r[10],
         active_intent=r[11],
         entry_ref=_d(r[12]),
         exit_ref=_d(r[13]),
         buy_leg=r[14],
         sell_leg=r[15],
-        exit_peak=r[16],
-        exit_trail_active=bool(r[17]),
+        history=_history_from(r[18]),
     )
+    extra = SymbolExtras(exit_peak=r[16], exit_trail_active=bool(r[17]))
     return st, extra
 
 
