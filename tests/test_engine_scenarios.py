@@ -361,3 +361,28 @@ def test_one_quote_request_per_decision_step() -> None:
     h.bar("BTC/USDT", 49_500.0)  # exit: confirm + rung 0 share one quote; the dust check
     assert h.phase("BTC/USDT") == "COOLDOWN"  # after the sell asks once more
     assert Counting.quotes == 3
+
+
+def test_a_quote_given_with_the_bar_is_not_asked_for_again() -> None:
+    """Live, the session polls the venue's ticker and hands it to on_bar: the entry it
+    triggers asks the venue for nothing more."""
+    from fsmtrader.exchange.simulated import SimExchange
+    from fsmtrader.exchange.types import Ticker
+
+    class Counting(SimExchange):
+        quotes = 0
+
+        def fetch_ticker(self, symbol: str) -> Ticker:
+            Counting.quotes += 1
+            return super().fetch_ticker(symbol)
+
+    h = btc_harness()
+    h.warm("BTC/USDT", 50_000.0)
+    h.ts += MIN
+    h.clock.set(h.ts)
+    h.exchange.update_market("BTC/USDT", h.ts, 48_400.0, 48_400.0, 48_400.0, 1e6)
+    polled = h.exchange.fetch_ticker("BTC/USDT")
+    h.exchange.__class__ = Counting
+    h.engine.on_bar(h.ts, "BTC/USDT", 48_400.0, 48_400.0, 48_400.0, 1e6, quote=polled)
+    assert h.phase("BTC/USDT") == "POSITION"
+    assert Counting.quotes == 0

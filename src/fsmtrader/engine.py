@@ -133,12 +133,21 @@ class Engine:
 
     # --- driving ------------------------------------------------------------------------
     def on_bar(
-        self, ts: int, symbol: str, high: float, low: float, close: float, vol: float
+        self,
+        ts: int,
+        symbol: str,
+        high: float,
+        low: float,
+        close: float,
+        vol: float,
+        quote: Ticker | None = None,
     ) -> None:
         """One bar (or tick) of one symbol. The hot path: keep it lean. The driver runs
         ``run_timers`` first for anything due before ``ts``."""
         if self._quotes:
             self._quotes.clear()
+        if quote is not None:  # the caller just asked the venue: no second request
+            self._quotes[symbol] = quote
         sig = self.signals[symbol]
         sig.update(ts, close, vol)
         st = self.states[symbol]

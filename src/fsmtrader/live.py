@@ -141,7 +141,8 @@ class LiveSession(DurableSession):
                 vol = float(t.volume)
                 if sim is not None:
                     sim.update_market(sym, now, price, price, price, vol)
-                engine.on_bar(now, sym, price, price, price, vol)
+                # live, the polled ticker is the venue's quote: the engine reuses it
+                engine.on_bar(now, sym, price, price, price, vol, quote=None if sim else t)
                 ticks += 1
             engine.run_timers(self.clock.now_ms())
             engine.check_stuck()
