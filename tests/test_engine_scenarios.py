@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.phases import Phase
 
 from conftest import BLESS, BTC, MIN, Harness, mf, settings
@@ -342,16 +344,7 @@ def test_stuck_state_detection_alerts_once() -> None:
 def test_one_quote_request_per_decision_step() -> None:
     """Live, every quote is an HTTP request: an entry asks once (guards, reference price and
     limit price share it), an exit evaluation once, each later order step once more."""
-    from fsmtrader.exchange.simulated import SimExchange
-    from fsmtrader.exchange.types import Ticker
-
-    class Counting(SimExchange):
-        quotes = 0
-
-        def fetch_ticker(self, symbol: str) -> Ticker:
-            Counting.quotes += 1
-            return super().fetch_ticker(symbol)
-
+    Counting.quotes = 0
     h = btc_harness()
     h.exchange.__class__ = Counting  # the same simulated exchange, counting its quotes
     h.warm("BTC/USDT", 50_000.0)
@@ -366,16 +359,7 @@ def test_one_quote_request_per_decision_step() -> None:
 def test_a_quote_given_with_the_bar_is_not_asked_for_again() -> None:
     """Live, the session polls the venue's ticker and hands it to on_bar: the entry it
     triggers asks the venue for nothing more."""
-    from fsmtrader.exchange.simulated import SimExchange
-    from fsmtrader.exchange.types import Ticker
-
-    class Counting(SimExchange):
-        quotes = 0
-
-        def fetch_ticker(self, symbol: str) -> Ticker:
-            Counting.quotes += 1
-            return super().fetch_ticker(symbol)
-
+    Counting.quotes = 0
     h = btc_harness()
     h.warm("BTC/USDT", 50_000.0)
     h.ts += MIN
@@ -386,3 +370,14 @@ def test_a_quote_given_with_the_bar_is_not_asked_for_again() -> None:
     h.engine.on_bar(h.ts, "BTC/USDT", 48_400.0, 48_400.0, 48_400.0, 1e6, quote=polled)
     assert h.phase("BTC/USDT") == "POSITION"
     assert Counting.quotes == 0
+
+
+class Counting(SimExchange):
+    """The real simulated exchange, counting its quote requests (each one is an HTTP
+    request on a live venue)."""
+
+    quotes = 0
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        Counting.quotes += 1
+        return super().fetch_ticker(symbol)

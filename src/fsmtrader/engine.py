@@ -9,6 +9,7 @@ the CPU allows and the same input gives the same audit trail.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -263,10 +264,6 @@ class Engine:
     def restore(self, snap: Snapshot) -> None:
         """Put a saved engine back: symbols in their phases with their timers, every
         intent, the portfolio with its reservations. Orders are re-checked by recovery."""
-        import json
-
-        from fsmtrader.strategy import ExitTracker
-
         known = set(self.symbols)
         stray = [
             s

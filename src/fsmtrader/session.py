@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -279,8 +280,8 @@ class PaperSession(DurableSession):
     ) -> Iterator[tuple[int, str, float, float, float, float, float]]:
         parts = []
         for c in self.series:
-            lo = _bisect_right(c.ts, after)
-            hi = _bisect_right(c.ts, upto)
+            lo = bisect_right(c.ts, after)
+            hi = bisect_right(c.ts, upto)
             if hi > lo:
                 parts.append(c.slice(lo, hi))
         return merge(parts) if parts else iter(())
@@ -318,12 +319,6 @@ def session_filters(s: Settings) -> dict[str, MarketFilters]:
     """Filters of a session's symbols, derived from the synthetic market's first price."""
     first = synthetic_market(s.market.symbols, minutes=1, seed=s.seed, start_ms=SESSION_START_MS)
     return filters_for(first, s.market.quote)
-
-
-def _bisect_right(ts: list[int], x: int) -> int:
-    import bisect
-
-    return bisect.bisect_right(ts, x)
 
 
 def _last_line(fh: Any) -> bytes:
