@@ -393,3 +393,28 @@ def test_history_survives_many_commits_exactly(tmp_path: Path) -> None:
     store.close()
     saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"][0]
     assert len(saved.history) == HISTORY_LEN and list(saved.history) == list(st.history)
+
+
+def test_reconcile_reads_recent_fills_not_the_whole_history() -> None:
+    from fsmtrader.exchange.simulated import SimExchange
+    from fsmtrader.exchange.types import TradeInfo
+    from fsmtrader.reconcile import RECENT_MS, reconcile
+
+    asked: list[int | None] = []
+
+    class Recording(SimExchange):
+        def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+            asked.append(since)
+            return super().fetch_my_trades(symbol, since)
+
+    h = Harness(settings(market={"symbols": ["BTC/USDT"]}), {"BTC/USDT": BTC})
+    h.warm("BTC/USDT", 50_000.0)
+    h.bar("BTC/USDT", 48_400.0)
+    h.bar("BTC/USDT", 49_500.0)  # a whole round trip, long ago
+    assert h.engine.portfolio.trades
+    for _ in range(48):
+        h.bar("BTC/USDT", 49_500.0, ts=h.ts + 3_600_000)  # two days later
+    h.exchange.__class__ = Recording
+    report = reconcile(h.engine, exact_balances=True)
+    assert report.ok, report.to_dict()
+    assert asked == [h.clock.now_ms() - RECENT_MS]  # nothing open: the last day only

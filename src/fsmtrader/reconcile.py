@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fsmtrader.engine import Engine
 
 TOLERANCE = Decimal("1e-8")
+RECENT_MS = 24 * 3_600_000
 
 
 @dataclass
@@ -111,7 +112,11 @@ def reconcile(engine: Engine, *, exact_balances: bool) -> ReconcileReport:
                     "detail": f"{rec.state} in our books, not open on the exchange",
                 }
             )
-    since = min((r.intent.created_ms for r in router.records.values()), default=None)
+    # Only an order that is not over can have fills we have not booked (an order is
+    # finalised once its fills are booked), so read back to the oldest open intent; the
+    # last day besides catches fills of orphans. Not the whole history on every start.
+    opened = [r.intent.created_ms for r in router.open_records()]
+    since = min([*opened, rep.ts - RECENT_MS])
     for sym in engine.symbols:
         try:
             trades = ex.fetch_my_trades(sym, since=since)
