@@ -172,6 +172,9 @@ class RiskSettings(_Section):
     position_size: Annotated[Decimal, Field(gt=0)] = Decimal("25")
     max_open_positions: Annotated[int, Field(ge=1, le=100)] = 3
     max_total_exposure: Annotated[Decimal, Field(gt=0)] = Decimal("75")
+    # Fee assumed when sizing a buy's reservation on a venue whose markets do not say
+    # their fees (Binance's and MEXC's spot taker fee is 10 bps before discounts).
+    reserve_fee_bps: Annotated[float, Field(ge=0, le=1000)] = 10.0
 
     @model_validator(mode="after")
     def _exposure_fits_a_trade(self) -> RiskSettings:

@@ -108,6 +108,10 @@ class MarketFilters:
     min_notional: Decimal
     base: str = ""
     quote: str = ""
+    # The venue's fee rates as fractions (0.001 = 10 bps) when its market data says them;
+    # None when it does not (then the risk setting reserve_fee_bps sizes reservations).
+    maker_fee: Decimal | None = None
+    taker_fee: Decimal | None = None
 
     def __post_init__(self) -> None:
         for field in ("tick_size", "step_size"):
