@@ -19,6 +19,7 @@ from pathlib import Path
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import SimClock
 from fsmtrader.config import load_settings
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.engine import Engine
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.fsm.phases import Event
@@ -34,7 +35,7 @@ def engine_on(folder: Path, synchronous: str) -> tuple[Engine, SqliteStore, SimC
     clock = SimClock(0)
     filters = {SYM: filters_from_price(SYM, 50_000.0)}
     ex = SimExchange(filters, {"USDT": s.market.starting_balance}, clock=clock)
-    engine = Engine(s, clock=clock, exchange=ex, filters=filters, bus=EventBus())
+    engine = build_engine(s, clock=clock, exchange=ex, filters=filters, bus=EventBus())
     store = SqliteStore(folder / "fsmtrader.db", synchronous=synchronous)
     engine.attach_store(store)
     engine.fire(engine.states[SYM], Event.WARMUP_DONE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,14 @@ import pytest
 from fsmtrader.audit import EventBus, MemorySink
 from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings, load_settings
-from fsmtrader.engine import Engine
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.markets import MarketFilters
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 T0 = 1_767_225_600_000
 MIN = 60_000
+BPS = Decimal(10_000)
 
 
 def shared_file(name: str) -> Path:
@@ -78,7 +80,12 @@ class Harness:
         self.sink = MemorySink()
         bus = EventBus()
         bus.subscribe(self.sink)
-        self.engine = Engine(s, clock=self.clock, exchange=self.exchange, filters=markets, bus=bus)
+        # the simulated venue states its fees in its markets, as a real venue's data does
+        fees = {"maker_fee": s.sim.maker_fee_bps / BPS, "taker_fee": s.sim.taker_fee_bps / BPS}
+        venue = {sym: replace(f, **fees) for sym, f in markets.items()}
+        self.engine = build_engine(
+            s, clock=self.clock, exchange=self.exchange, filters=venue, bus=bus
+        )
         self.ts = start_ms
 
     def bar(self, symbol: str, price: float, ts: int | None = None, volume: float = 1e6) -> None:

@@ -20,6 +20,7 @@ import pytest
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import SimClock
 from fsmtrader.config import load_settings
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.engine import Engine
 from fsmtrader.errors import NetworkError
 from fsmtrader.fsm.phases import Phase
@@ -65,7 +66,7 @@ def gtc_harness(tmp: Path) -> Harness:
 def reborn(h: Harness, db: Path) -> tuple[Engine, SqliteStore]:
     """A new engine process: same exchange (it outlived us), state from the database."""
     store = SqliteStore(db)
-    engine = Engine(
+    engine = build_engine(
         h.s, clock=h.clock, exchange=h.exchange, filters={"BTC/USDT": BTC}, bus=EventBus()
     )
     engine.restore(store.load())

@@ -21,6 +21,7 @@ from typing import Any
 from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.simulated import SimExchange
@@ -161,7 +162,7 @@ def run_session(
     start_ms = series[0].ts[0] if series and len(series[0]) else 0
     clock = SimClock(start_ms)
     exchange = sim_exchange(settings, filters, clock)
-    engine = Engine(settings, clock=clock, exchange=exchange, filters=filters, bus=bus)
+    engine = build_engine(settings, clock=clock, exchange=exchange, filters=filters, bus=bus)
     for hist in backfill:
         engine.signals[hist.symbol].prime(list(zip(hist.ts, hist.close, hist.volume, strict=True)))
     total = sum(len(c) for c in series)

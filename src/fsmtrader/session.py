@@ -21,6 +21,7 @@ from typing import Any
 from fsmtrader.audit import EventBus, JsonlWriter, Record
 from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.engine import Engine
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Exchange
@@ -93,7 +94,7 @@ class DurableSession:
     ) -> Engine:
         snap = self.snap
         self.bus = EventBus()
-        engine = Engine(
+        engine = build_engine(
             self.s,
             clock=clock,
             exchange=exchange,

@@ -89,7 +89,7 @@ class DropSignal:
         return sma is None or self.anchor >= sma
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ExitRule:
     take_profit_pct: float
     stop_loss_pct: float

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,9 +46,13 @@ class RouterConfig:
     max_retries: int = 3
     backoff_ms: int = 400
     slippage_guard_bps: Decimal = Decimal(20)
-    fee_rate: Decimal = Decimal("0.001")  # taker fee used to size buy reservations
+    fee_rate: Decimal = Decimal("0.001")  # fee fraction reserved on top of a buy's cost
     client_id_len: int = 32
     unknown_grace_ms: int = 0  # how long "not found" may mean "not visible yet"
+    fee_rates: Mapping[str, Decimal] = field(default_factory=dict)  # per symbol (its venue's)
+
+    def fee_rate_for(self, symbol: str) -> Decimal:
+        return self.fee_rates.get(symbol, self.fee_rate)
 
 
 @dataclass(slots=True)
@@ -302,7 +306,7 @@ class OrderRouter:
             price, guarded = self._guard_price(it, f, live_ask)
             budget = None
             if it.side == "buy" and it.budget is not None:
-                budget = it.budget / (1 + self.cfg.fee_rate)
+                budget = it.budget / (1 + self.cfg.fee_rate_for(it.symbol))
             pf = preflight(it.side, price, it.amount, f, budget=budget)
             if not pf.ok:
                 return self._ghost(rec, pf.reason)
@@ -314,7 +318,7 @@ class OrderRouter:
         rec.price, rec.amount = price, amount
         if it.side == "buy":
             assert price is not None
-            need = price * amount * (1 + self.cfg.fee_rate)
+            need = price * amount * (1 + self.cfg.fee_rate_for(it.symbol))
             if not self.portfolio.reserve(it.intent_id, need):
                 return self._ghost(rec, "insufficient_budget")
             rec.reserved = need

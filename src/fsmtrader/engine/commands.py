@@ -1,0 +1,155 @@
+"""What a decision asks the shell to do: frozen values, run in order by the shell.
+
+A decision returns state changes for its symbol and a list of these. The shell applies the
+changes, then runs the commands one by one; a command whose result a later decision needs
+(an order's new state, fills booked by a cancel) is followed by a ``Then`` or a ``Settle``,
+which the shell decides on a fresh view. A ``Fire`` is always the last command of a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from fsmtrader.fsm.phases import Event
+from fsmtrader.orders.intent import Intent
+
+if TYPE_CHECKING:
+    from fsmtrader.engine.policy import EnginePolicy
+    from fsmtrader.engine.view import SymbolView
+    from fsmtrader.fsm.machine import SymbolState
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Hand an intent to the router (which reserves, writes ahead and sends it)."""
+
+    intent: Intent
+    live_ask: Decimal | None = None  # the ask the buy was priced with: no second quote
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel the order of ``intent_id`` (or make sure it is never sent)."""
+
+    intent_id: str
+    settle: bool = False  # decide the phase's outcome from the answer
+    forget: bool = False  # stop waiting for it once it is over
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Ask the venue about the live order of ``intent_id`` and book new fills."""
+
+    intent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """Feed an event to the symbol's machine (the transition's action decides next)."""
+
+    event: Event
+    reason: str = ""
+    key: str | None = None  # idempotency fingerprint: a duplicate is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Put a record on the bus (audit, store, subscribers)."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Stop opening positions (unless the engine is halted already)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """Add one to an engine counter (shown in the summary)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackExit:
+    """Start watching the position's exit levels (at its average entry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropExit:
+    """Stop watching exit levels: the position is closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardEmpty:
+    """Forget an empty position record of the symbol (nothing held, nothing pending)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """Book the closed trade; the shell then decides ``trade_recorded`` on it."""
+
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """The order in flight is over: decide what follows it (buy outcome or next rung)."""
+
+    side: Literal["buy", "sell"]
+    escalate: bool = True
+
+
+Decider = Callable[["SymbolState", "SymbolView", "EnginePolicy"], "Decision"]
+
+
+@dataclass(frozen=True, slots=True)
+class Then:
+    """Decide ``decider`` when the shell reaches this point, on a view that shows what the
+    commands before it did (a cancel may have booked fills)."""
+
+    decider: Decider = field(compare=False)
+    name: str = ""
+
+
+Command = (
+    Place
+    | Cancel
+    | Refresh
+    | Fire
+    | Publish
+    | Halt
+    | Count
+    | TrackExit
+    | DropExit
+    | DiscardEmpty
+    | ClosePosition
+    | Settle
+    | Then
+)
+
+
+class Decision(NamedTuple):
+    """State changes for the symbol (field name -> value) and the commands to run."""
+
+    changes: dict[str, Any]
+    commands: list[Command]
+
+
+NOTHING = Decision({}, [])
+
+
+def decide(*commands: Command, **changes: Any) -> Decision:
+    return Decision(changes, list(commands))
+
+
+def then(first: Decision, second: Decision) -> Decision:
+    """Both, in order (the second's changes win)."""
+    return Decision({**first.changes, **second.changes}, first.commands + second.commands)

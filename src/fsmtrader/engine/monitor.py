@@ -1,0 +1,41 @@
+"""Stuck-state detection: a symbol far longer in a phase than any timeout allows, or a
+position held in IDLE (nobody watches it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from fsmtrader.engine.policy import TimeoutPolicy
+from fsmtrader.fsm.machine import SymbolState
+from fsmtrader.fsm.phases import Phase
+
+P = Phase
+# Phases that may last long by design: their own timers end them.
+LONG_BY_DESIGN = frozenset({P.IDLE, P.WARMUP, P.COOLDOWN, P.ERROR})
+
+
+def is_stuck(st: SymbolState, held: Decimal, now: int, p: TimeoutPolicy) -> bool:
+    if st.phase is P.IDLE and held > 0:
+        return True  # a position nobody watches
+    if st.phase in LONG_BY_DESIGN:
+        return False
+    allowed = p.max_hold_ms + p.stuck_ms if st.phase is P.POSITION else p.stuck_ms
+    return now - st.entered_ms > allowed
+
+
+def stuck_symbols(
+    states: Iterable[SymbolState], held: Callable[[str], Decimal], now: int, p: TimeoutPolicy
+) -> list[SymbolState]:
+    return [st for st in states if is_stuck(st, held(st.symbol), now, p)]
+
+
+def stuck_alert(st: SymbolState, now: int) -> dict[str, Any]:
+    return {
+        "kind": "alert",
+        "ts": now,
+        "symbol": st.symbol,
+        "alert": "stuck",
+        "detail": f"{st.phase} since {st.entered_ms}",
+    }

@@ -1,0 +1,513 @@
+"""The engine: the imperative shell around the symbol machines, the decisions and the router.
+
+It takes its plugs (clock, exchange, filters, bus) and its policy (a feed drives it from
+outside), turns prices into events, and runs what the decisions ask for from a queue:
+each transition's action is a pure decision (``engine.actions``) that returns state changes
+and commands; the shell applies the changes, runs the commands in order (orders and cancels
+through the router, records to the bus), turns the router's answers into events with
+``outcome_event``, and commits once per stimulus (and at the router's write-ahead before
+each order or cancel). It never reads the wall clock and never sleeps, so a backtest runs as
+fast as the CPU allows and the same input gives the same audit trail.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fsmtrader.audit import EventBus
+from fsmtrader.clock import Clock, SimClock
+from fsmtrader.engine import entry, exit, monitor, report
+from fsmtrader.engine.actions import DECISIONS
+from fsmtrader.engine.commands import (
+    Cancel,
+    ClosePosition,
+    Command,
+    Count,
+    Decision,
+    DiscardEmpty,
+    DropExit,
+    Fire,
+    Halt,
+    Place,
+    Publish,
+    Refresh,
+    Settle,
+    Then,
+    TrackExit,
+    decide,
+)
+from fsmtrader.engine.live_view import LiveView
+from fsmtrader.engine.outcomes import Via, order_update, outcome_event
+from fsmtrader.engine.policy import EnginePolicy
+from fsmtrader.engine.risk import reserve_fee_rate, uses_slot
+from fsmtrader.engine.timeouts import deadline
+from fsmtrader.engine.view import SymbolView
+from fsmtrader.errors import ExchangeError
+from fsmtrader.exchange.types import Exchange, Ticker
+from fsmtrader.fsm.machine import SymbolMachine, SymbolState, Transition
+from fsmtrader.fsm.phases import Action, Event, Phase
+from fsmtrader.fsm.table import ON_BAR, BarCheck
+from fsmtrader.markets import MarketFilters
+from fsmtrader.orders.intent import make_decision_id
+from fsmtrader.orders.router import OrderRecord, OrderRouter
+from fsmtrader.portfolio import Portfolio, PortfolioError
+from fsmtrader.strategy import DropSignal, ExitTracker
+
+if TYPE_CHECKING:
+    from fsmtrader.store.sqlite import Snapshot, SqliteStore
+
+log = logging.getLogger("fsmtrader.engine")
+ZERO = Decimal(0)
+P, E, A = Phase, Event, Action
+BarHandler = Callable[[SymbolState, DropSignal, int, float], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        policy: EnginePolicy,
+        *,
+        clock: Clock,
+        exchange: Exchange,
+        filters: dict[str, MarketFilters],
+        bus: EventBus | None = None,
+        starting_cash: Decimal | None = None,
+    ) -> None:
+        unknown = [sym for sym in policy.symbols if sym not in filters]
+        if unknown:
+            raise ValueError(f"unknown symbol(s) on {exchange.name}: {', '.join(unknown)}")
+        self.policy = policy
+        self.clock = clock
+        self.exchange = exchange
+        self.filters = filters
+        self.bus = bus or EventBus()
+        cash = policy.starting_cash if starting_cash is None else starting_cash
+        self.portfolio = Portfolio(quote=policy.quote, cash=cash)
+        self.router = self._make_router()
+        self.machine = SymbolMachine(
+            self._on_transition, self._on_rejected, policy.idempotency_expiry_ms
+        )
+        now = clock.now_ms()
+        self.symbols = list(policy.symbols)
+        self.states = {sym: SymbolState(sym, entered_ms=now) for sym in self.symbols}
+        e = policy.entry
+        sma = e.sma_window_min if e.sma_filter else 0
+        self.signals = {
+            sym: DropSignal(e.anchor_window_min, e.drop_trigger_pct, sma) for sym in self.symbols
+        }
+        self.exits: dict[str, ExitTracker] = {}
+        self._timers: list[tuple[int, int, str]] = []
+        self.halted = ""
+        self.counts: Counter[str] = Counter()
+        self.store: SqliteStore | None = None
+        self._dirty: set[str] = set()  # symbols changed since the last commit
+        # Quotes fetched during one stimulus, until the next order or cancel (see quote).
+        self._quotes: dict[str, Ticker | None] = {}
+        self._views = {sym: LiveView(self, sym) for sym in self.symbols}
+        self._on_bar = self._bar_handlers()
+        self._run_command = self._command_handlers()
+        for st in self.states.values():
+            self._schedule(st)
+
+    def _make_router(self) -> OrderRouter:
+        """The router, sizing each symbol's buy reservations for its venue's fee."""
+        p = self.policy
+        rates = {s: reserve_fee_rate(f, p.risk.reserve_fee) for s, f in self.filters.items()}
+        cfg = replace(p.router, fee_rate=p.risk.reserve_fee, fee_rates=rates)
+        router = OrderRouter(self.exchange, self.portfolio, self.filters, self.clock, self.bus, cfg)
+        router.on_race = self._on_race
+        router.before_send = self.commit  # write-ahead (with a store) and fresh quotes
+        router.on_fatal = self.halt
+        return router
+
+    def _bar_handlers(self) -> dict[Phase, BarHandler]:
+        by_check: dict[BarCheck, BarHandler] = {
+            BarCheck.WARM: self._bar_warm,
+            BarCheck.ENTRY: self._bar_entry,
+            BarCheck.EXIT: self._bar_exit,
+            BarCheck.POLL: self._bar_poll,
+        }
+        return {phase: by_check[check] for phase, check in ON_BAR.items()}
+
+    # --- driving ------------------------------------------------------------------------
+    def on_bar(
+        self,
+        ts: int,
+        symbol: str,
+        high: float,
+        low: float,
+        close: float,
+        vol: float,
+        quote: Ticker | None = None,
+    ) -> None:
+        """One bar (or tick) of one symbol. The hot path: keep it lean (no view, no
+        command when nothing fires). The driver runs ``run_timers`` first for anything
+        due before ``ts``."""
+        quotes = self._quotes
+        if quotes:
+            quotes.clear()
+        if quote is not None:  # the caller just asked the venue: no second request
+            quotes[symbol] = quote
+        sig = self.signals[symbol]
+        sig.update(ts, close, vol)
+        st = self.states[symbol]
+        check = self._on_bar.get(st.phase)
+        if check is not None:
+            check(st, sig, ts, close)
+
+    def _bar_entry(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+        if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
+            st.decision_id = make_decision_id(st.symbol, ts, "entry")
+            self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
+
+    def _bar_exit(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+        tracker = self.exits[st.symbol]
+        peak = tracker.peak
+        reason = tracker.check(close)
+        if tracker.peak != peak and self.store is not None:
+            self._dirty.add(st.symbol)
+            self.commit()
+        if reason and ts >= st.exit_block_until:
+            self.fire(st, E.EXIT_SIGNAL, reason)
+
+    def _bar_warm(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+        if sig.warm(ts):
+            self.fire(st, E.WARMUP_DONE, "history filled the anchor window")
+
+    def _bar_poll(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+        rec = self._active_record(st)
+        if rec is not None and rec.live and self._run(st, decide(Refresh(rec.intent.intent_id))):
+            self.commit()
+
+    def run_timers(self, now: int) -> None:
+        """Fire every phase timeout and router retry due by ``now``, in time order."""
+        sim = self.clock if isinstance(self.clock, SimClock) else None
+        self._quotes.clear()
+        budget = 100_000  # a livelock must not freeze the engine silently
+        while True:
+            budget -= 1
+            if budget == 0:
+                self.halt("timer livelock: more than 100,000 timeouts due at once")
+                break
+            r_due = self.router.next_due()
+            due = self.next_due()
+            if due is None or due > now:
+                break
+            if sim is not None and due > sim.now_ms():
+                sim.set(due)
+            if r_due is not None and r_due == due:
+                for rec in self.router.run_due(due):  # (drops stale entries too)
+                    self.on_order_update(rec)
+                continue
+            _, seq, symbol = heapq.heappop(self._timers)
+            st = self.states[symbol]
+            if st.seq == seq:
+                self.fire(st, E.TIMEOUT, f"{st.phase} timed out")
+        if sim is not None and now > sim.now_ms():
+            sim.set(now)
+        self.commit()
+
+    def next_due(self) -> int | None:
+        """When the engine next needs to run (a phase timeout or a router retry)."""
+        t = self._timers[0][0] if self._timers else None
+        r = self.router.next_due()
+        if t is None:
+            return r
+        return t if r is None else min(t, r)
+
+    # --- the queue ----------------------------------------------------------------------
+    def fire(self, st: SymbolState, event: Event, reason: str = "", key: str | None = None) -> None:
+        """Feed one event to a symbol, run everything it leads to, then commit."""
+        if self._run(st, decide(Fire(event, reason, key))):
+            self.commit()
+
+    def on_order_update(self, rec: OrderRecord) -> None:
+        """News of an order arriving later (a retry, a look-up, a restart)."""
+        st = self.states[rec.intent.symbol]
+        if self._run(st, order_update(st, rec, self._held(st.symbol))):
+            self.commit()
+
+    def _run(self, st: SymbolState, first: Decision) -> bool:
+        """Run a decision for ``st`` and everything it leads to, in order, from one queue
+        (no recursion). A failing decision or command parks the symbol (FAULT) and drops
+        the rest of its commands. Returns whether a transition happened."""
+        queue: deque[Command] = deque()
+        t: Transition | None = None
+        moved = False
+        self._apply(st, first, queue)
+        while queue:
+            cmd = queue.popleft()
+            try:
+                if type(cmd) is Fire:
+                    nt = self.machine.fire(st, cmd.event, self.clock.now_ms(), cmd.reason, cmd.key)
+                    if nt is None:
+                        continue
+                    t, moved = nt, True
+                    self._dirty.add(st.symbol)
+                    self._schedule(st, nt)
+                    follow: Decision | None = DECISIONS[nt.action](
+                        st, nt, self._view(st), self.policy
+                    )
+                else:
+                    follow = self._run_command[type(cmd)](st, cmd)
+                if follow is not None:
+                    self._apply(st, follow, queue)
+            except Exception as exc:  # a decision or command bug parks the symbol
+                queue.clear()
+                fault = self._fault(st, t, exc)
+                if fault is not None:
+                    queue.append(fault)
+        return moved
+
+    def _apply(self, st: SymbolState, d: Decision, queue: deque[Command]) -> None:
+        if d.changes:
+            for name, value in d.changes.items():
+                setattr(st, name, value)
+            self._dirty.add(st.symbol)
+        queue.extendleft(reversed(d.commands))
+
+    def _fault(self, st: SymbolState, t: Transition | None, exc: Exception) -> Fire | None:
+        """The FAULT an exception causes, or None inside ERROR's own entry (no loop). An
+        accounting invariant break halts the engine too: it is not a transient error."""
+        log.exception("%s: %s failed", st.symbol, t.action if t is not None else "an order check")
+        msg = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PortfolioError):
+            self.halt(f"{st.symbol}: accounting invariant broken ({msg})")
+        st.last_error = msg
+        if t is not None and st.phase is P.ERROR and t.action is A.ENTER_ERROR:
+            return None
+        return Fire(E.FAULT, msg)
+
+    def _view(self, st: SymbolState) -> SymbolView:
+        return self._views[st.symbol]
+
+    # --- commands -----------------------------------------------------------------------
+    def _command_handlers(self) -> dict[type, Callable[[SymbolState, Any], Decision | None]]:
+        return {
+            Place: self._place,
+            Cancel: self._cancel,
+            Refresh: self._refresh,
+            Settle: self._settle,
+            Then: lambda st, cmd: cmd.decider(st, self._view(st), self.policy),
+            Publish: lambda st, cmd: self.bus.publish(cmd.record),
+            Halt: lambda st, cmd: None if self.halted else self.halt(cmd.reason),
+            Count: lambda st, cmd: self.counts.update((cmd.name,)),
+            TrackExit: self._track_exit,
+            DropExit: self._drop_exit,
+            DiscardEmpty: lambda st, cmd: self.portfolio.discard_empty(st.symbol),
+            ClosePosition: self._close_position,
+        }
+
+    def _outcome(
+        self, st: SymbolState, rec: OrderRecord, via: Via, before: Decimal = ZERO
+    ) -> Decision | None:
+        out = outcome_event(st.phase, rec, self._held(st.symbol), via, before)
+        return decide(out) if out is not None else None
+
+    def _place(self, st: SymbolState, cmd: Place) -> Decision | None:
+        rec = self.router.submit(cmd.intent, live_ask=cmd.live_ask)
+        return self._outcome(st, rec, Via.SUBMIT)
+
+    def _cancel(self, st: SymbolState, cmd: Cancel) -> Decision | None:
+        rec = self.router.cancel(cmd.intent_id)
+        if cmd.forget and rec.done:
+            return decide(active_intent=None)
+        return self._outcome(st, rec, Via.CANCEL) if cmd.settle else None
+
+    def _refresh(self, st: SymbolState, cmd: Refresh) -> Decision | None:
+        before = self.router.records[cmd.intent_id].filled
+        rec = self.router.refresh(cmd.intent_id)
+        return self._outcome(st, rec, Via.POLL, before)
+
+    def _settle(self, st: SymbolState, cmd: Settle) -> Decision:
+        view = self._view(st)
+        if cmd.side == "buy":
+            return entry.buy_outcome(st, view, self.policy, cmd.escalate)
+        return exit.next_rung(st, view, self.policy)
+
+    def _track_exit(self, st: SymbolState, cmd: TrackExit) -> None:
+        pos = self.portfolio.positions[st.symbol]
+        self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.policy.exit.rule)
+
+    def _drop_exit(self, st: SymbolState, cmd: DropExit) -> None:
+        self.exits.pop(st.symbol, None)
+
+    def _close_position(self, st: SymbolState, cmd: ClosePosition) -> Decision:
+        trade = self.portfolio.close_position(st.symbol, cmd.ts, cmd.reason)
+        return exit.trade_recorded(trade, cmd.ts)
+
+    # --- durability ---------------------------------------------------------------------
+    def attach_store(self, store: SqliteStore) -> None:
+        """Make every change durable: audit records go to the store and are committed
+        with the state they describe; the router commits before each exchange call."""
+        self.store = store
+        self.bus.subscribe(store.buffer)
+        self._dirty.update(self.states)
+        self.portfolio.dirty = True
+
+    def commit(self) -> None:
+        """Runs when a stimulus is done and before every order or cancel (the router's
+        write-ahead), which is also when a quote stops being current."""
+        self._quotes.clear()
+        if self.store is not None:
+            self.store.save(self, self._dirty)
+            self._dirty.clear()
+
+    def persistent_counters(self) -> dict[str, Any]:
+        return report.persistent_counters(self.counts, self.router)
+
+    def restore(self, snap: Snapshot) -> None:
+        """Put a saved engine back: symbols in their phases with their timers, every
+        intent, the portfolio with its reservations. Orders are re-checked by recovery."""
+        from fsmtrader.store.schema import StoreError
+
+        known = set(self.symbols)
+        stray = [
+            s
+            for s in snap.symbols
+            if s not in known and (snap.portfolio is not None and s in snap.portfolio.positions)
+        ]
+        stray += sorted(
+            {r.intent.symbol for r in snap.orders if not r.done and r.intent.symbol not in known}
+        )
+        if stray:
+            raise StoreError(
+                f"market.symbols: {', '.join(sorted(set(stray)))} still has an open position or "
+                "order in the state database; add it back to market.symbols to manage it"
+            )
+        if snap.portfolio is not None:
+            self.portfolio = snap.portfolio
+            self.router.portfolio = snap.portfolio
+        for sym, (st, extra) in snap.symbols.items():
+            if sym not in known:
+                continue
+            self.states[sym] = st
+            pos = self.portfolio.positions.get(sym)
+            if pos is not None and pos.bought_qty > 0:
+                tracker = ExitTracker(float(pos.avg_entry), self.policy.exit.rule)
+                if extra.exit_peak is not None:
+                    tracker.peak = extra.exit_peak
+                tracker.trail_active = extra.exit_trail_active
+                self.exits[sym] = tracker
+        self.router.restore(snap.orders)
+        self.halted = snap.meta.get("halted", "")
+        counters = json.loads(snap.meta.get("counters", "{}") or "{}")
+        self.counts.update(counters.get("engine", {}))
+        self.router.restore_counters(counters)
+        self._timers = []
+        for st in self.states.values():
+            self._schedule(st)
+
+    # --- the machine's listeners and timers ---------------------------------------------
+    def _on_transition(self, t: Transition) -> None:
+        self.counts["transitions"] += 1
+        self.bus.publish(t.to_record())
+
+    def _on_rejected(self, symbol: str, phase: Phase, event: Event, why: str) -> None:
+        self.counts["rejected_events"] += 1
+        log.warning(why)
+        self.bus.publish(
+            {
+                "kind": "rejected_event",
+                "ts": self.clock.now_ms(),
+                "symbol": symbol,
+                "phase": phase.value,
+                "event": event.value,
+            }
+        )
+
+    def _schedule(self, st: SymbolState, t: Transition | None = None) -> None:
+        """Arm the timeout of the phase ``st`` is now in (its rule in ``fsm.table``)."""
+        at = deadline(
+            st,
+            t,
+            self.clock.now_ms(),
+            self._active_record(st),
+            self.portfolio.positions.get(st.symbol),
+            self.policy.timeouts,
+        )
+        if at is not None:
+            heapq.heappush(self._timers, (at, st.seq, st.symbol))
+
+    # --- controls -----------------------------------------------------------------------
+    def recover(self, symbol: str) -> bool:
+        """Manual recovery: take a symbol out of ERROR now instead of after its backoff."""
+        st = self.states[symbol]
+        if st.phase is not P.ERROR:
+            return False
+        self.fire(st, E.RECOVER, "manual recovery")
+        return True
+
+    def resume_entries(self) -> None:
+        """Lift a halt (a person decided to): new entries are allowed again."""
+        reason, self.halted = self.halted, ""
+        self.bus.publish({"kind": "resume", "ts": self.clock.now_ms(), "was": reason})
+
+    def _on_race(self, rec: OrderRecord) -> None:
+        if self.policy.errors.halt_on_order_race and not self.halted:
+            self.halt(f"order race: {rec.client_order_id} filled while being cancelled")
+
+    def halt(self, reason: str) -> None:
+        """Stop opening positions; keep managing open ones."""
+        self.halted = reason
+        log.error("HALT: %s", reason)
+        self.bus.publish({"kind": "halt", "ts": self.clock.now_ms(), "reason": reason})
+
+    # --- reads --------------------------------------------------------------------------
+    def _active_record(self, st: SymbolState) -> OrderRecord | None:
+        iid = st.active_intent
+        return self.router.records.get(iid) if iid is not None else None
+
+    def _held(self, symbol: str) -> Decimal:
+        pos = self.portfolio.positions.get(symbol)
+        return pos.qty if pos is not None else ZERO
+
+    def slots_used(self, exclude: str = "") -> int:
+        """Symbols that hold, acquire or sell a position, in whatever phase (ERROR and
+        IDLE included): a slot is a position or an order in flight, not a phase name."""
+        return sum(
+            1
+            for sym, st in self.states.items()
+            if sym != exclude
+            and uses_slot(st.phase, self._held(sym), len(self.router.open_intents(sym)))
+        )
+
+    def quote(self, symbol: str) -> Ticker | None:
+        """The symbol's quote, fetched once per stimulus: every guard and decision of one
+        cascade sees the same quote, and live trading pays one request for it. ``commit``
+        forgets it before each order or cancel, so a later step quotes afresh."""
+        if symbol in self._quotes:
+            return self._quotes[symbol]
+        try:
+            ticker: Ticker | None = self.exchange.fetch_ticker(symbol)
+        except ExchangeError:
+            ticker = None
+        self._quotes[symbol] = ticker
+        return ticker
+
+    def stuck_symbols(self) -> list[SymbolState]:
+        """Symbols in a waiting phase far longer than any timeout should allow."""
+        now = self.clock.now_ms()
+        return monitor.stuck_symbols(self.states.values(), self._held, now, self.policy.timeouts)
+
+    def check_stuck(self) -> list[SymbolState]:
+        """Publish one alert per stuck episode; returns the stuck symbols."""
+        stuck = self.stuck_symbols()
+        for st in stuck:
+            if not st.stuck_alerted:
+                st.stuck_alerted = True
+                self.counts["stuck_alerts"] += 1
+                self.bus.publish(monitor.stuck_alert(st, self.clock.now_ms()))
+        return stuck
+
+    def summary(self) -> dict[str, Any]:
+        return report.summary(
+            self.portfolio, self.router, self.counts, self.states.values(), self.halted
+        )
