@@ -19,19 +19,24 @@ from typing import TYPE_CHECKING, Any
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
-from fsmtrader.errors import ExchangeError
+from fsmtrader.errors import ExchangeError, StoreError
 from fsmtrader.exchange.types import Exchange, Ticker
-from fsmtrader.fsm.machine import SymbolMachine, SymbolState, Transition, error_backoff_ms
+from fsmtrader.fsm.machine import SymbolMachine, Transition, error_backoff_ms
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.markets import MarketFilters, can_afford, preflight, q_price
 from fsmtrader.orders.intent import Intent, make_decision_id
-from fsmtrader.orders.router import OrderRecord, OrderRouter, RouterConfig
+from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio, Position
-from fsmtrader.strategy import DropSignal, ExitRule, ExitTracker
+from fsmtrader.state.books import Books
+from fsmtrader.state.delta import Snapshot, StateDelta
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.records import Record
+from fsmtrader.state.symbol import ExitState, SymbolState
+from fsmtrader.strategy import DropSignal, ExitRule, check_exit, open_exit, peek_exit
 
 if TYPE_CHECKING:
-    from fsmtrader.store.sqlite import Snapshot, SqliteStore
+    from fsmtrader.store.sqlite import SqliteStore
 
 log = logging.getLogger("fsmtrader.engine")
 BPS = Decimal(10_000)
@@ -98,12 +103,13 @@ class Engine:
         self.exit_rule = ExitRule(
             x.take_profit_pct, x.stop_loss_pct, x.trailing_activation_pct, x.trailing_distance_pct
         )
-        self.exits: dict[str, ExitTracker] = {}
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
         self.counts: Counter[str] = Counter()
         self.store: SqliteStore | None = None
         self._dirty: set[str] = set()  # symbols changed since the last commit
+        self._audit: list[Record] = []  # bus records since the last commit (with a store)
+        self._meta_saved: tuple[str, int] | None = None  # (halted, counts) last saved
         self._depth = 0  # nesting of fire(): commit when the outermost event is done
         # Quotes fetched during one stimulus, until the next order or cancel (see _quote).
         self._quotes: dict[str, Ticker | None] = {}
@@ -158,10 +164,10 @@ class Engine:
                 st.decision_id = make_decision_id(symbol, ts, "entry")
                 self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
         elif phase is P.POSITION:
-            tracker = self.exits[symbol]
-            peak = tracker.peak
-            reason = tracker.check(close)
-            if tracker.peak != peak and self.store is not None:
+            ex = _exit_of(st)
+            peak = ex.peak
+            reason = check_exit(ex, close)
+            if ex.peak != peak and self.store is not None:
                 self._dirty.add(symbol)
                 self.commit()
             if reason and ts >= st.exit_block_until:
@@ -237,29 +243,54 @@ class Engine:
         """Make every change durable: audit records go to the store and are committed
         with the state they describe; the router commits before each exchange call."""
         self.store = store
-        self.bus.subscribe(store.buffer)
+        self.bus.subscribe(self._audit.append)
+        self.router.keep_fills = True
         self._dirty.update(self.states)
         self.portfolio.dirty = True
 
     def commit(self) -> None:
         """Runs when a stimulus is done and before every order or cancel (the router's
-        write-ahead), which is also when a quote stops being current."""
+        write-ahead), which is also when a quote stops being current. The store gets what
+        changed as values; each owner forgets its changes only once they are saved."""
         self._quotes.clear()
-        if self.store is not None:
-            self.store.save(self, self._dirty)
-            self._dirty.clear()
+        store = self.store
+        router, pf = self.router, self.portfolio
+        if store is None or not (self._dirty or router.dirty or pf.dirty or self._audit):
+            return
+        # Counters change only with orders, the portfolio, a halt or an engine count:
+        # check that cheaply instead of rewriting (and re-encoding) them every commit.
+        sig = (self.halted, self.counts.total() - self.counts["transitions"])
+        meta = {}
+        if router.dirty or pf.dirty or sig != self._meta_saved:
+            meta = {
+                "halted": self.halted,
+                "counters": json.dumps(self.persistent_counters(), sort_keys=True),
+            }
+        states = self.states
+        store.save(
+            StateDelta(
+                symbols=[states[sym] for sym in self._dirty],
+                orders=[router.records[iid] for iid in router.dirty],
+                portfolio=pf if pf.dirty else None,
+                fills=router.fills,
+                audit=self._audit,
+                meta=meta,
+            )
+        )
+        self._meta_saved = sig
+        self._dirty.clear()
+        self._audit.clear()
+        router.mark_saved()
+        pf.mark_saved()
 
     def persistent_counters(self) -> dict[str, Any]:
-        r = self.router
-        return {
-            # transitions are counted by the audit table itself, not rewritten per commit
-            "engine": {k: v for k, v in self.counts.items() if k != "transitions"},
-            "final_states": dict(r.final_states),
-            "rejections": dict(r.rejections),
-            "ghost_reasons": dict(r.ghost_reasons),
-            "duplicate_intents": r.duplicate_intents,
-            "races": r.races,
-        }
+        # transitions are counted by the audit table itself, not rewritten per commit
+        engine = {k: v for k, v in self.counts.items() if k != "transitions"}
+        return {"engine": engine, **self.router.counters()}
+
+    def books(self) -> Books:
+        """The books reconcile compares with the exchange."""
+        return Books(self.router.records, self.portfolio, self.symbols, self.filters)
 
     def restore(self, snap: Snapshot) -> None:
         """Put a saved engine back: symbols in their phases with their timers, every
@@ -274,8 +305,6 @@ class Engine:
             {r.intent.symbol for r in snap.orders if not r.done and r.intent.symbol not in known}
         )
         if stray:
-            from fsmtrader.store.schema import StoreError
-
             raise StoreError(
                 f"market.symbols: {', '.join(sorted(set(stray)))} still has an open position or "
                 "order in the state database; add it back to market.symbols to manage it"
@@ -283,17 +312,15 @@ class Engine:
         if snap.portfolio is not None:
             self.portfolio = snap.portfolio
             self.router.portfolio = snap.portfolio
-        for sym, (st, extra) in snap.symbols.items():
+        for sym, st in snap.symbols.items():
             if sym not in known:
                 continue
             self.states[sym] = st
             pos = self.portfolio.positions.get(sym)
-            if pos is not None and pos.bought_qty > 0:
-                tracker = ExitTracker(float(pos.avg_entry), self.exit_rule)
-                if extra.exit_peak is not None:
-                    tracker.peak = extra.exit_peak
-                tracker.trail_active = extra.exit_trail_active
-                self.exits[sym] = tracker
+            saved, st.exit = st.exit, None
+            if pos is not None and pos.bought_qty > 0:  # the levels come from the position
+                peak, trail = (saved.peak, saved.trail_active) if saved else (None, False)
+                st.exit = open_exit(float(pos.avg_entry), self.exit_rule, peak, trail)
         self.router.restore(snap.orders)
         self.halted = snap.meta.get("halted", "")
         counters = json.loads(snap.meta.get("counters", "{}") or "{}")
@@ -521,7 +548,7 @@ class Engine:
     def _open_position(self, st: SymbolState, t: Transition) -> None:
         st.active_intent = None
         pos = self.portfolio.positions[st.symbol]
-        self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
+        st.exit = open_exit(float(pos.avg_entry), self.exit_rule)
         st.sell_leg = 0
         self.bus.publish(
             {
@@ -543,8 +570,8 @@ class Engine:
         if pos is None:
             self.fire(st, E.FAULT, "POSITION without a position")
             return
-        if st.symbol not in self.exits:
-            self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.exit_rule)
+        if st.exit is None:
+            st.exit = open_exit(float(pos.avg_entry), self.exit_rule)
         if t.event is E.SELL_BLOCKED:
             st.exit_block_until = t.ts + int(self.s.entry.entry_block_cooldown_s * 1000)
 
@@ -554,7 +581,7 @@ class Engine:
         if t.event is E.TIMEOUT:
             reason = "max_hold"
         else:
-            reason = self.exits[sym].peek(float(ticker.bid)) if ticker is not None else ""
+            reason = peek_exit(_exit_of(st), float(ticker.bid)) if ticker is not None else ""
             if not reason:
                 self.fire(st, E.EXIT_HOLD, f"{t.reason} not confirmed by the bid")
                 return
@@ -665,7 +692,7 @@ class Engine:
     def _record_trade(self, st: SymbolState, t: Transition) -> None:
         sym = st.symbol
         st.active_intent = None
-        self.exits.pop(sym, None)
+        st.exit = None
         trade = self.portfolio.close_position(sym, t.ts, st.exit_reason)
         st.error_count = 0
         self.bus.publish({"kind": "trade", "ts": t.ts, **trade.to_record()})
@@ -857,3 +884,9 @@ class Engine:
             "phases": dict(Counter(st.phase.value for st in self.states.values())),
             "halted": self.halted,
         }
+
+
+def _exit_of(st: SymbolState) -> ExitState:
+    if st.exit is None:
+        raise KeyError(f"{st.symbol}: no exit tracker")
+    return st.exit
