@@ -103,7 +103,7 @@ def test_restore_puts_back_phase_intent_and_reservation_and_times_out(tmp_path: 
     store2.close()
     # and that outcome is durable too
     third = SqliteStore(db).load()
-    assert third.symbols["BTC/USDT"][0].phase is Phase.POSITION
+    assert third.symbols["BTC/USDT"].phase is Phase.POSITION
 
 
 def test_unknown_intent_is_resolved_by_client_order_id_after_restart(tmp_path: Path) -> None:
@@ -376,8 +376,8 @@ def test_unsupported_database_url_names_the_setting(tmp_path: Path, cfg: Path) -
 def test_history_survives_many_commits_exactly(tmp_path: Path) -> None:
     """The stored phase history (extended incrementally per commit) always equals the
     bounded in-memory history, also once it wraps around."""
-    from fsmtrader.fsm.machine import HISTORY_LEN
     from fsmtrader.fsm.phases import Event
+    from fsmtrader.state.symbol import HISTORY_LEN
 
     h = Harness(settings(market={"symbols": ["BTC/USDT"]}), {"BTC/USDT": BTC})
     store = SqliteStore(tmp_path / "fsmtrader.db")
@@ -389,10 +389,10 @@ def test_history_survives_many_commits_exactly(tmp_path: Path) -> None:
         h.engine._dirty.add("BTC/USDT")
         h.engine.commit()
         if i % 7 == 0:
-            saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"][0]
+            saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"]
             assert list(saved.history) == list(st.history)
     store.close()
-    saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"][0]
+    saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"]
     assert len(saved.history) == HISTORY_LEN and list(saved.history) == list(st.history)
 
 
@@ -416,6 +416,7 @@ def test_reconcile_reads_recent_fills_not_the_whole_history() -> None:
     for _ in range(48):
         h.bar("BTC/USDT", 49_500.0, ts=h.ts + 3_600_000)  # two days later
     h.exchange.__class__ = Recording
-    report = reconcile(h.engine, exact_balances=True)
+    e = h.engine
+    report = reconcile(e.books(), e.exchange, now_ms=e.clock.now_ms(), exact_balances=True)
     assert report.ok, report.to_dict()
     assert asked == [h.clock.now_ms() - RECENT_MS]  # nothing open: the last day only

@@ -11,12 +11,10 @@ from hypothesis import strategies as st
 
 import fsmtrader.fsm.table as table_mod
 from fsmtrader.config import ErrorSettings
+from fsmtrader.errors import Rejected
 from fsmtrader.fsm.machine import (
-    HISTORY_LEN,
     IdempotencyGuard,
-    Rejected,
     SymbolMachine,
-    SymbolState,
     Transition,
     error_backoff_ms,
     step,
@@ -33,6 +31,7 @@ from fsmtrader.fsm.table import (
     render_table,
 )
 from fsmtrader.orders.intent import make_decision_id
+from fsmtrader.state.symbol import HISTORY_LEN, SymbolState
 
 P, E = Phase, Event
 

@@ -19,7 +19,7 @@ from fsmtrader.orders.intent import (
     make_decision_id,
     make_intent_id,
 )
-from fsmtrader.strategy import DropSignal, ExitRule, ExitTracker
+from fsmtrader.strategy import DropSignal, ExitRule, check_exit, open_exit, peek_exit
 
 MIN = 60_000
 # Binance's newClientOrderId pattern (MEXC allows a subset of it, up to 32 characters)
@@ -240,10 +240,10 @@ def test_exact_take_profit_and_stop_loss_fire_for_any_entry(cents: int, pct: flo
     rule = ExitRule(pct, pct, 0.0, 0.5)
     tp, sl = entry * (100 + p) / 100, entry * (100 - p) / 100
     hair = entry * Decimal("1e-6")
-    assert ExitTracker(float(entry), rule).check(float(tp)) == "take_profit"
-    assert ExitTracker(float(entry), rule).check(float(tp - hair)) == ""
-    assert ExitTracker(float(entry), rule).check(float(sl)) == "stop_loss"
-    assert ExitTracker(float(entry), rule).check(float(sl + hair)) == ""
+    assert check_exit(open_exit(float(entry), rule), float(tp)) == "take_profit"
+    assert check_exit(open_exit(float(entry), rule), float(tp - hair)) == ""
+    assert check_exit(open_exit(float(entry), rule), float(sl)) == "stop_loss"
+    assert check_exit(open_exit(float(entry), rule), float(sl + hair)) == ""
 
 
 def test_warm_after_one_window() -> None:
@@ -297,7 +297,7 @@ def test_sma_is_mean_of_last_n(n: int, closes: list[float]) -> None:
             assert s.sma() == pytest.approx(sum(tail) / n, rel=1e-9, abs=1e-6)
 
 
-# --- ExitTracker --------------------------------------------------------------------------
+# --- exit tracking -----------------------------------------------------------------------
 
 # Binary-exact numbers: 128 * 1.25 = 160, 128 * 0.875 = 112, 128 * 1.125 = 144.
 RULE = ExitRule(
@@ -309,73 +309,73 @@ RULE = ExitRule(
 
 
 def test_take_profit_and_stop_loss() -> None:
-    t = ExitTracker(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
-    assert t.check(159.99) == ""
-    assert t.check(160.0) == "take_profit"
-    assert t.check(200.0) == "take_profit"
-    t = ExitTracker(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
-    assert t.check(112.01) == ""
-    assert t.check(112.0) == "stop_loss"
-    assert t.check(1.0) == "stop_loss"
-    assert t.check(128.0) == ""
+    t = open_exit(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
+    assert check_exit(t, 159.99) == ""
+    assert check_exit(t, 160.0) == "take_profit"
+    assert check_exit(t, 200.0) == "take_profit"
+    t = open_exit(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
+    assert check_exit(t, 112.01) == ""
+    assert check_exit(t, 112.0) == "stop_loss"
+    assert check_exit(t, 1.0) == "stop_loss"
+    assert check_exit(t, 128.0) == ""
 
 
 def test_trailing_off_never_fires() -> None:
-    t = ExitTracker(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
+    t = open_exit(128.0, ExitRule(25.0, 12.5, 0.0, 1.0))
     for price in (150.0, 159.0, 140.0, 113.0):
-        assert t.check(price) == ""
+        assert check_exit(t, price) == ""
     assert not t.trail_active
 
 
 def test_trailing_activates_only_after_activation_pct() -> None:
-    t = ExitTracker(128.0, RULE)
-    assert t.check(143.99) == ""  # 12.49% up: not yet active
+    t = open_exit(128.0, RULE)
+    assert check_exit(t, 143.99) == ""  # 12.49% up: not yet active
     assert not t.trail_active
-    assert t.check(120.0) == ""  # a 16.7% fall from the peak, but trailing is off
-    assert t.check(144.0) == ""  # reaches +12.5%: trailing is armed
+    assert check_exit(t, 120.0) == ""  # a 16.7% fall from the peak, but trailing is off
+    assert check_exit(t, 144.0) == ""  # reaches +12.5%: trailing is armed
     assert t.trail_active and t.peak == 144.0
-    assert t.check(135.01) == ""  # 144 * 0.9375 = 135
-    assert t.check(135.0) == "trailing_stop"
+    assert check_exit(t, 135.01) == ""  # 144 * 0.9375 = 135
+    assert check_exit(t, 135.0) == "trailing_stop"
 
 
 def test_trailing_follows_the_peak() -> None:
-    t = ExitTracker(128.0, RULE)
+    t = open_exit(128.0, RULE)
     for price in (130.0, 144.0, 150.0, 148.0, 141.0):
-        assert t.check(price) == ""
+        assert check_exit(t, price) == ""
     assert t.peak == 150.0
-    assert t.check(140.625) == "trailing_stop"  # 150 * (1 - 6.25%)
-    t2 = ExitTracker(128.0, RULE)
+    assert check_exit(t, 140.625) == "trailing_stop"  # 150 * (1 - 6.25%)
+    t2 = open_exit(128.0, RULE)
     for price in (144.0, 152.0, 156.0):
-        assert t2.check(price) == ""
-    assert t2.check(146.25) == "trailing_stop"  # 156 * 0.9375
+        assert check_exit(t2, price) == ""
+    assert check_exit(t2, 146.25) == "trailing_stop"  # 156 * 0.9375
     # the stop loss still wins far below
-    assert ExitTracker(128.0, RULE).check(112.0) == "stop_loss"
+    assert check_exit(open_exit(128.0, RULE), 112.0) == "stop_loss"
 
 
 def test_peek_does_not_move_the_peak() -> None:
-    t = ExitTracker(128.0, RULE)
-    assert t.peek(150.0) == ""
+    t = open_exit(128.0, RULE)
+    assert peek_exit(t, 150.0) == ""
     assert t.peak == 128.0 and not t.trail_active  # peek neither raised nor armed
-    assert t.peek(160.0) == "take_profit" and t.peak == 128.0
-    assert t.peek(112.0) == "stop_loss"
-    assert t.check(150.0) == "" and t.peak == 150.0 and t.trail_active
-    assert t.peek(155.0) == "" and t.peak == 150.0
-    assert t.peek(140.625) == "trailing_stop"
-    assert t.peek(140.63) == ""
+    assert peek_exit(t, 160.0) == "take_profit" and t.peak == 128.0
+    assert peek_exit(t, 112.0) == "stop_loss"
+    assert check_exit(t, 150.0) == "" and t.peak == 150.0 and t.trail_active
+    assert peek_exit(t, 155.0) == "" and t.peak == 150.0
+    assert peek_exit(t, 140.625) == "trailing_stop"
+    assert peek_exit(t, 140.63) == ""
     assert t.peak == 150.0
 
 
 @settings(max_examples=200, deadline=None)
 @given(prices=st.lists(st.floats(50.0, 250.0), max_size=40), probe=st.floats(50.0, 250.0))
 def test_peek_agrees_with_check_without_side_effects(prices: list[float], probe: float) -> None:
-    t = ExitTracker(128.0, RULE)
+    t = open_exit(128.0, RULE)
     for p in prices:
-        t.check(p)
+        check_exit(t, p)
     state = (t.peak, t.trail_active)
-    answer = t.peek(probe)
+    answer = peek_exit(t, probe)
     assert (t.peak, t.trail_active) == state
     if probe <= t.peak:  # no new high: check would give the same answer
-        assert t.check(probe) == answer
+        assert check_exit(t, probe) == answer
 
 
 def test_exit_fires_at_exact_take_profit_and_stop_loss() -> None:
@@ -385,5 +385,5 @@ def test_exit_fires_at_exact_take_profit_and_stop_loss() -> None:
         trailing_activation_pct=0.0,
         trailing_distance_pct=0.5,
     )
-    assert ExitTracker(60.0, rule).check(61.8) == "take_profit"
-    assert ExitTracker(60.0, rule).check(58.2) == "stop_loss"
+    assert check_exit(open_exit(60.0, rule), 61.8) == "take_profit"
+    assert check_exit(open_exit(60.0, rule), 58.2) == "stop_loss"

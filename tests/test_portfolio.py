@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fsmtrader.errors import PortfolioError
 from fsmtrader.exchange.types import Side, TradeInfo
-from fsmtrader.portfolio import ClosedTrade, Portfolio, PortfolioError, Position
+from fsmtrader.portfolio import ClosedTrade, Portfolio, Position
 
 D = Decimal
 BTC = "BTC/USDT"

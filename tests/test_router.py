@@ -25,9 +25,10 @@ from fsmtrader.errors import (
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
-from fsmtrader.orders.router import OrderRecord, OrderRouter, RouterConfig
+from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.state.order import OrderRecord
 
 D = Decimal
 S = OrderState

@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from fsmtrader.state.records import Record
 
 log = logging.getLogger("fsmtrader.audit")
 
-Record = dict[str, Any]
 Subscriber = Callable[[Record], None]
 
 
@@ -38,7 +39,7 @@ class EventBus:
                     log.exception("audit subscriber %r failed", fn)
 
 
-def dumps(record: Record) -> str:
+def dumps(record: Mapping[str, object]) -> str:
     """Canonical JSON: sorted keys, no spaces, so the same run hashes the same."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -52,7 +53,7 @@ class JsonlWriter:
         self._sha = hashlib.sha256()
         self.lines = 0
 
-    def __call__(self, record: Record) -> None:
+    def __call__(self, record: Mapping[str, object]) -> None:
         if self._fh is None:
             return
         line = dumps(record) + "\n"
@@ -84,4 +85,4 @@ class MemorySink:
         self.records.append(record)
 
     def of_kind(self, kind: str) -> list[Record]:
-        return [r for r in self.records if r.get("kind") == kind]
+        return [r for r in self.records if r["kind"] == kind]

@@ -1,8 +1,9 @@
-"""Our exchange error taxonomy.
+"""Every error fsmtrader raises on purpose, under one base.
 
-The router decides retry / ghost / resolve-by-fetch from the *class* of an error, so every
-exchange (simulated or ccxt-backed) raises these and nothing else. Messages never carry
-secrets.
+The exchange taxonomy: the router decides retry / ghost / resolve-by-fetch from the
+*class* of an error, so every exchange (simulated or ccxt-backed) raises these and nothing
+else. The books and the store raise theirs here too, so no layer imports another just to
+catch an error. Messages never carry secrets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ class ConfigError(FsmTraderError):
 
 class DataError(FsmTraderError):
     """Input data (CSV, markets file) is malformed; the message names file and line."""
+
+
+class StoreError(FsmTraderError):
+    """The state database cannot be used; the message says why and what to do."""
+
+
+class PortfolioError(FsmTraderError):
+    """A change that would break an invariant (negative cash, over-release, ...)."""
+
+
+class IllegalOrderTransition(FsmTraderError):
+    """An order move the order table does not allow."""
+
+
+class Rejected(FsmTraderError):
+    """An event with no row for the current phase."""
 
 
 class ExchangeError(FsmTraderError):

@@ -8,15 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
+from fsmtrader.errors import PortfolioError
 from fsmtrader.exchange.types import TradeInfo
 
 ZERO = Decimal(0)
 
 
-class PortfolioError(RuntimeError):
-    """A change that would break an invariant (negative cash, over-release, ...)."""
+class TradeFields(TypedDict):
+    """A closed trade as published (Decimals as exact text)."""
+
+    symbol: str
+    decision_id: str
+    entry_ms: int
+    exit_ms: int
+    bought_qty: str
+    sold_qty: str
+    avg_entry: str
+    avg_exit: str
+    buy_fees: str
+    sell_fees: str
+    sell_legs: int
+    dust_qty: str
+    realized_pnl: str
+    exit_reason: str
 
 
 @dataclass(slots=True)
@@ -71,7 +87,7 @@ class ClosedTrade:
     def fees(self) -> Decimal:
         return self.buy_fees + self.sell_fees
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> TradeFields:
         return {
             "symbol": self.symbol,
             "decision_id": self.decision_id,
@@ -119,6 +135,10 @@ class Portfolio:
     @property
     def reserved_total(self) -> Decimal:
         return sum(self.reserved.values(), ZERO)
+
+    def mark_saved(self) -> None:
+        """The store has everything up to now."""
+        self.dirty = False
 
     def reserve(self, intent_id: str, amount: Decimal) -> bool:
         self.dirty = True

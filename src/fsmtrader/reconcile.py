@@ -15,13 +15,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fsmtrader.errors import ExchangeError
+from fsmtrader.exchange.types import Exchange
 from fsmtrader.orders.intent import CLIENT_ID_PREFIX
-
-if TYPE_CHECKING:
-    from fsmtrader.engine import Engine
+from fsmtrader.state.books import Books
 
 TOLERANCE = Decimal("1e-8")
 RECENT_MS = 24 * 3_600_000
@@ -67,11 +66,30 @@ class ReconcileReport:
         return "reconcile MISMATCH: " + ", ".join(parts)
 
 
-def reconcile(engine: Engine, *, exact_balances: bool) -> ReconcileReport:
-    ex, router = engine.exchange, engine.router
-    rep = ReconcileReport(ts=engine.clock.now_ms(), exact_balances=exact_balances)
-    by_coid = {r.client_order_id: r for r in router.records.values()}
-    by_order_id = {r.order_id: r for r in router.records.values() if r.order_id}
+def reconcile(
+    books: Books, exchange: Exchange, *, now_ms: int, exact_balances: bool
+) -> ReconcileReport:
+    """Compare ``books`` with what ``exchange`` reports at ``now_ms``; read-only."""
+    rep = ReconcileReport(ts=now_ms, exact_balances=exact_balances)
+    open_coids = _open_orders(books, exchange, rep)
+    for rec in books.records.values():
+        if rec.live and rec.order_id and rec.client_order_id not in open_coids:
+            rep.missing_orders.append(
+                {
+                    "intent_id": rec.intent.intent_id,
+                    "client_order_id": rec.client_order_id,
+                    "detail": f"{rec.state} in our books, not open on the exchange",
+                }
+            )
+    _fills(books, exchange, rep)
+    _balances(books, exchange, rep, exact_balances)
+    return rep
+
+
+def _open_orders(books: Books, ex: Exchange, rep: ReconcileReport) -> set[str]:
+    """Orders open on the exchange: orphans (ours by prefix, unknown to the books) and
+    ones the books hold as over. Returns the open clientOrderIds."""
+    by_coid = {r.client_order_id: r for r in books.records.values()}
     try:
         open_orders = ex.fetch_open_orders()
     except ExchangeError as exc:
@@ -103,21 +121,20 @@ def reconcile(engine: Engine, *, exact_balances: bool) -> ReconcileReport:
                     "detail": f"open on the exchange, {rec.state} in our books",
                 }
             )
-    for rec in router.records.values():
-        if rec.live and rec.order_id and rec.client_order_id not in open_coids:
-            rep.missing_orders.append(
-                {
-                    "intent_id": rec.intent.intent_id,
-                    "client_order_id": rec.client_order_id,
-                    "detail": f"{rec.state} in our books, not open on the exchange",
-                }
-            )
-    # Only an order that is not over can have fills we have not booked (an order is
-    # finalised once its fills are booked), so read back to the oldest open intent; the
-    # last day besides catches fills of orphans. Not the whole history on every start.
-    opened = [r.intent.created_ms for r in router.open_records()]
+    return open_coids
+
+
+def _fills(books: Books, ex: Exchange, rep: ReconcileReport) -> None:
+    """Every fill of one of our orders must be booked.
+
+    Only an order that is not over can have fills we have not booked (an order is
+    finalised once its fills are booked), so read back to the oldest open intent; the
+    last day besides catches fills of orphans. Not the whole history on every start."""
+    by_coid = {r.client_order_id: r for r in books.records.values()}
+    by_order_id = {r.order_id: r for r in books.records.values() if r.order_id}
+    opened = [r.intent.created_ms for r in books.records.values() if not r.done]
     since = min([*opened, rep.ts - RECENT_MS])
-    for sym in engine.symbols:
+    for sym in books.symbols:
         try:
             trades = ex.fetch_my_trades(sym, since=since)
         except ExchangeError as exc:
@@ -139,20 +156,18 @@ def reconcile(engine: Engine, *, exact_balances: bool) -> ReconcileReport:
                 rep.unbooked_fills.append(
                     {"trade_id": t.id, "intent_id": rec.intent.intent_id, "amount": str(t.amount)}
                 )
-    _balances(engine, rep, exact_balances)
-    return rep
 
 
-def _balances(engine: Engine, rep: ReconcileReport, exact: bool) -> None:
-    pf = engine.portfolio
+def _balances(books: Books, ex: Exchange, rep: ReconcileReport, exact: bool) -> None:
+    pf = books.portfolio
     try:
-        bal = engine.exchange.fetch_balance()
+        bal = ex.fetch_balance()
     except ExchangeError as exc:
         rep.errors.append(f"balances unavailable: {exc}")
         return
     ours: dict[str, Decimal] = {pf.quote: pf.cash + pf.reserved_total}
-    for sym in engine.symbols:
-        base = engine.filters[sym].base
+    for sym in books.symbols:
+        base = books.filters[sym].base
         pos = pf.positions.get(sym)
         held = (pos.qty if pos is not None else Decimal(0)) + pf.dust.get(sym, Decimal(0))
         ours[base] = ours.get(base, Decimal(0)) + held

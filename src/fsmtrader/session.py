@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fsmtrader.audit import EventBus, JsonlWriter, Record
+from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
 from fsmtrader.config_wiring import build_engine
@@ -29,6 +29,7 @@ from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.markets import MarketFilters
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
 from fsmtrader.runner import filters_for, sim_exchange
+from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
 
@@ -146,7 +147,12 @@ class DurableSession:
         for rec in touched:
             engine.on_order_update(rec)
         engine.run_timers(now)
-        report = reconcile(engine, exact_balances=self.exact_balances)
+        report = reconcile(
+            engine.books(),
+            engine.exchange,
+            now_ms=engine.clock.now_ms(),
+            exact_balances=self.exact_balances,
+        )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)
         if not report.ok and self.s.halts.on_reconcile_mismatch:
@@ -158,7 +164,10 @@ class DurableSession:
         """On-demand reconciliation: resolve what is uncertain (look-ups only, nothing is
         sent), compare with the exchange, write the report. No trading."""
         touched = self.engine.router.recover()
-        report = reconcile(self.engine, exact_balances=self.exact_balances)
+        e = self.engine
+        report = reconcile(
+            e.books(), e.exchange, now_ms=e.clock.now_ms(), exact_balances=self.exact_balances
+        )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)
         self.engine.commit()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from fsmtrader.state.symbol import ExitState
+
 # Thresholds are float products (60 * 0.97 = 58.199999999999996); a relative epsilon makes
 # a move of exactly the configured percentage count, as a user reading the config expects.
 EPS = 1e-12
@@ -97,43 +99,45 @@ class ExitRule:
     trailing_distance_pct: float
 
 
-class ExitTracker:
-    """Exit levels of one open position, precomputed so a bar costs two comparisons."""
-
-    __slots__ = ("entry", "peak", "sl_px", "tp_px", "trail_active", "trail_factor", "trail_px")
-
-    def __init__(self, entry: float, rule: ExitRule) -> None:
-        self.entry = entry
-        self.tp_px = entry * (1 + rule.take_profit_pct / 100) * (1 - EPS)
-        self.sl_px = entry * (1 - rule.stop_loss_pct / 100) * (1 + EPS)
-        on = rule.trailing_activation_pct > 0
-        self.trail_px = (
+def open_exit(
+    entry: float, rule: ExitRule, peak: float | None = None, trail_active: bool = False
+) -> ExitState:
+    """The exit tracker of a position opened at ``entry``: its levels precomputed so a bar
+    costs two comparisons (``peak``/``trail_active`` restore a saved tracker)."""
+    on = rule.trailing_activation_pct > 0
+    return ExitState(
+        peak=entry if peak is None else peak,
+        trail_active=trail_active,
+        tp_px=entry * (1 + rule.take_profit_pct / 100) * (1 - EPS),
+        sl_px=entry * (1 - rule.stop_loss_pct / 100) * (1 + EPS),
+        trail_px=(
             entry * (1 + rule.trailing_activation_pct / 100) * (1 - EPS) if on else float("inf")
-        )
-        self.trail_factor = (1 - rule.trailing_distance_pct / 100) * (1 + EPS)
-        self.trail_active = False
-        self.peak = entry
+        ),
+        trail_factor=(1 - rule.trailing_distance_pct / 100) * (1 + EPS),
+    )
 
-    def check(self, price: float) -> str:
-        """'' to hold, else the exit reason."""
-        if price > self.peak:
-            self.peak = price
-            if not self.trail_active and price >= self.trail_px:
-                self.trail_active = True
-        if price >= self.tp_px:
-            return "take_profit"
-        if price <= self.sl_px:
-            return "stop_loss"
-        if self.trail_active and price <= self.peak * self.trail_factor:
-            return "trailing_stop"
-        return ""
 
-    def peek(self, price: float) -> str:
-        """Like ``check`` without moving the peak (re-checking a quote at EXIT_EVAL)."""
-        if price >= self.tp_px:
-            return "take_profit"
-        if price <= self.sl_px:
-            return "stop_loss"
-        if self.trail_active and price <= self.peak * self.trail_factor:
-            return "trailing_stop"
-        return ""
+def check_exit(ex: ExitState, price: float) -> str:
+    """'' to hold, else the exit reason; moves the peak (and arms the trailing stop)."""
+    if price > ex.peak:
+        ex.peak = price
+        if not ex.trail_active and price >= ex.trail_px:
+            ex.trail_active = True
+    if price >= ex.tp_px:
+        return "take_profit"
+    if price <= ex.sl_px:
+        return "stop_loss"
+    if ex.trail_active and price <= ex.peak * ex.trail_factor:
+        return "trailing_stop"
+    return ""
+
+
+def peek_exit(ex: ExitState, price: float) -> str:
+    """Like ``check_exit`` without moving the peak (re-checking a quote at EXIT_EVAL)."""
+    if price >= ex.tp_px:
+        return "take_profit"
+    if price <= ex.sl_px:
+        return "stop_loss"
+    if ex.trail_active and price <= ex.peak * ex.trail_factor:
+        return "trailing_stop"
+    return ""

@@ -8,8 +8,9 @@ from fsmtrader.engine import entry, errors, exit, idle
 from fsmtrader.engine.commands import Decision
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Action
+from fsmtrader.state.symbol import SymbolState
 
 A = Action
 ActionDecider = Callable[[SymbolState, Transition, SymbolView, EnginePolicy], Decision]

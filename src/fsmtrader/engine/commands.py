@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from fsmtrader.fsm.phases import Event
 from fsmtrader.orders.intent import Intent
+from fsmtrader.state.records import Record
 
 if TYPE_CHECKING:
     from fsmtrader.engine.policy import EnginePolicy
     from fsmtrader.engine.view import SymbolView
-    from fsmtrader.fsm.machine import SymbolState
+    from fsmtrader.state.symbol import SymbolState
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ class Fire:
 class Publish:
     """Put a record on the bus (audit, store, subscribers)."""
 
-    record: dict[str, Any]
+    record: Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +75,6 @@ class Count:
     """Add one to an engine counter (shown in the summary)."""
 
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class TrackExit:
-    """Start watching the position's exit levels (at its average entry)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DropExit:
-    """Stop watching exit levels: the position is closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +118,6 @@ Command = (
     | Publish
     | Halt
     | Count
-    | TrackExit
-    | DropExit
     | DiscardEmpty
     | ClosePosition
     | Settle

@@ -12,7 +12,6 @@ from fsmtrader.engine.commands import (
     Place,
     Publish,
     Then,
-    TrackExit,
     decide,
     then,
 )
@@ -21,11 +20,14 @@ from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import budget
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event
 from fsmtrader.markets import can_afford, q_price
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.states import OrderState
+from fsmtrader.state.records import PositionRecord
+from fsmtrader.state.symbol import SymbolState
+from fsmtrader.strategy import open_exit
 
 BPS = Decimal(10_000)
 ZERO = Decimal(0)
@@ -149,7 +151,7 @@ def open_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
     pos = v.position
     if pos is None:
         return decide(Fire(E.FAULT, "BUY_FILLED without a position"), active_intent=None)
-    record = {
+    record: PositionRecord = {
         "kind": "position",
         "ts": t.ts,
         "symbol": st.symbol,
@@ -158,4 +160,5 @@ def open_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
         "avg_entry": str(pos.avg_entry),
         "fees": str(pos.buy_fees),
     }
-    return decide(TrackExit(), Publish(record), active_intent=None, sell_leg=0)
+    levels = open_exit(float(pos.avg_entry), p.exit.rule)
+    return decide(Publish(record), active_intent=None, exit=levels, sell_leg=0)

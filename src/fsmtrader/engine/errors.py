@@ -7,7 +7,9 @@ from fsmtrader.engine.commands import Cancel, Command, Decision, Halt, Publish, 
 from fsmtrader.engine.idle import abandon_active, after_idle
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
+from fsmtrader.state.records import AlertRecord
+from fsmtrader.state.symbol import SymbolState
 
 
 def halts_after(error_count: int, p: EnginePolicy) -> bool:
@@ -23,7 +25,7 @@ def enter_error(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) 
         commands.append(Cancel(rec.intent.intent_id))
     if halts_after(count, p):
         commands.append(Halt(f"{st.symbol}: {count} consecutive errors ({t.reason})"))
-    alert = {
+    alert: AlertRecord = {
         "kind": "alert",
         "ts": t.ts,
         "symbol": st.symbol,

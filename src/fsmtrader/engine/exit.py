@@ -11,12 +11,10 @@ from fsmtrader.engine.commands import (
     ClosePosition,
     Count,
     Decision,
-    DropExit,
     Fire,
     Place,
     Publish,
     Then,
-    TrackExit,
     decide,
     then,
 )
@@ -24,11 +22,14 @@ from fsmtrader.engine.idle import abandon_active
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event, Phase
 from fsmtrader.markets import preflight, q_price
 from fsmtrader.orders.intent import Intent
 from fsmtrader.portfolio import ClosedTrade
+from fsmtrader.state.records import TradeRecord
+from fsmtrader.state.symbol import SymbolState
+from fsmtrader.strategy import open_exit, peek_exit
 
 BPS = Decimal(10_000)
 E = Event
@@ -44,12 +45,15 @@ def resume_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePoli
 
 
 def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:
-    if v.position is None:
+    pos = v.position
+    if pos is None:
         return decide(Fire(E.FAULT, "POSITION without a position"))
-    changes = {}
+    changes: dict[str, object] = {}
+    if st.exit is None:
+        changes["exit"] = open_exit(float(pos.avg_entry), p.exit.rule)
     if t.event is E.SELL_BLOCKED:
         changes["exit_block_until"] = t.ts + p.timeouts.block_ms
-    return Decision(changes, [TrackExit()] if v.exit is None else [])
+    return Decision(changes, [])
 
 
 def evaluate_exit(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
@@ -61,9 +65,9 @@ def evaluate_exit(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
     else:
         reason = ""
         if ticker is not None:
-            if v.exit is None:
+            if st.exit is None:
                 return decide(Fire(E.FAULT, "EXIT_EVAL without exit levels"))
-            reason = v.exit.peek(float(ticker.bid))
+            reason = peek_exit(st.exit, float(ticker.bid))
         if not reason:
             return decide(Fire(E.EXIT_HOLD, f"{t.reason} not confirmed by the bid"))
     if ticker is None:
@@ -158,12 +162,12 @@ def next_rung(st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:
 
 
 def record_trade(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
-    return decide(DropExit(), ClosePosition(st.exit_reason, t.ts), active_intent=None)
+    return decide(ClosePosition(st.exit_reason, t.ts), active_intent=None, exit=None)
 
 
 def trade_recorded(trade: ClosedTrade, ts: int) -> Decision:
     """The closed trade is booked: publish it; a completed trade ends an error streak."""
-    record = {"kind": "trade", "ts": ts, **trade.to_record()}
+    record: TradeRecord = {"kind": "trade", "ts": ts, **trade.to_record()}
     return decide(
         Publish(record), Fire(E.TRADE_RECORDED, f"pnl={trade.realized_pnl}"), error_count=0
     )

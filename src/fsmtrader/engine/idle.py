@@ -5,8 +5,9 @@ from __future__ import annotations
 from fsmtrader.engine.commands import Cancel, Decision, DiscardEmpty, Fire, decide
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event, Phase
+from fsmtrader.state.symbol import SymbolState
 
 
 def after_idle(st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:

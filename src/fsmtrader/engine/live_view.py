@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.markets import MarketFilters
-from fsmtrader.orders.router import OrderRecord
 from fsmtrader.portfolio import Position
-from fsmtrader.strategy import ExitTracker
+from fsmtrader.state.order import OrderRecord
 
 if TYPE_CHECKING:
     from fsmtrader.engine.shell import Engine
@@ -47,10 +46,6 @@ class LiveView:
     @property
     def cash(self) -> Decimal:
         return self._engine.portfolio.cash
-
-    @property
-    def exit(self) -> ExitTracker | None:
-        return self._engine.exits.get(self.symbol)
 
     @property
     def fee_rate(self) -> Decimal:

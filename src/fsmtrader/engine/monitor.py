@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
 
 from fsmtrader.engine.policy import TimeoutPolicy
-from fsmtrader.fsm.machine import SymbolState
 from fsmtrader.fsm.phases import Phase
+from fsmtrader.state.records import AlertRecord
+from fsmtrader.state.symbol import SymbolState
 
 P = Phase
 # Phases that may last long by design: their own timers end them.
@@ -31,7 +31,7 @@ def stuck_symbols(
     return [st for st in states if is_stuck(st, held(st.symbol), now, p)]
 
 
-def stuck_alert(st: SymbolState, now: int) -> dict[str, Any]:
+def stuck_alert(st: SymbolState, now: int) -> AlertRecord:
     return {
         "kind": "alert",
         "ts": now,

@@ -11,10 +11,10 @@ from decimal import Decimal
 from enum import StrEnum
 
 from fsmtrader.engine.commands import Decision, Fire, Settle, decide
-from fsmtrader.fsm.machine import SymbolState
 from fsmtrader.fsm.phases import Event, Phase
-from fsmtrader.orders.router import OrderRecord
 from fsmtrader.orders.states import OrderState
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.symbol import SymbolState
 
 P, E, S = Phase, Event, OrderState
 ZERO = Decimal(0)

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from fsmtrader.fsm.machine import SymbolState
 from fsmtrader.orders.router import OrderRouter
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.state.symbol import SymbolState
 
 
 def summary(
@@ -43,12 +43,6 @@ def summary(
 
 
 def persistent_counters(counts: Counter[str], router: OrderRouter) -> dict[str, Any]:
-    return {
-        # transitions are counted by the audit table itself, not rewritten per commit
-        "engine": {k: v for k, v in counts.items() if k != "transitions"},
-        "final_states": dict(router.final_states),
-        "rejections": dict(router.rejections),
-        "ghost_reasons": dict(router.ghost_reasons),
-        "duplicate_intents": router.duplicate_intents,
-        "races": router.races,
-    }
+    # transitions are counted by the audit table itself, not rewritten per commit
+    engine = {k: v for k, v in counts.items() if k != "transitions"}
+    return {"engine": engine, **router.counters()}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import entry, exit, monitor, report
+from fsmtrader.engine import durable, entry, exit, monitor, report
 from fsmtrader.engine.actions import DECISIONS
 from fsmtrader.engine.commands import (
     Cancel,
@@ -32,7 +32,6 @@ from fsmtrader.engine.commands import (
     Count,
     Decision,
     DiscardEmpty,
-    DropExit,
     Fire,
     Halt,
     Place,
@@ -40,7 +39,6 @@ from fsmtrader.engine.commands import (
     Refresh,
     Settle,
     Then,
-    TrackExit,
     decide,
 )
 from fsmtrader.engine.live_view import LiveView
@@ -49,19 +47,24 @@ from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import reserve_fee_rate, uses_slot
 from fsmtrader.engine.timeouts import deadline
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.errors import ExchangeError
+from fsmtrader.errors import ExchangeError, PortfolioError
 from fsmtrader.exchange.types import Exchange, Ticker
-from fsmtrader.fsm.machine import SymbolMachine, SymbolState, Transition
+from fsmtrader.fsm.machine import SymbolMachine, Transition
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import ON_BAR, BarCheck
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.intent import make_decision_id
-from fsmtrader.orders.router import OrderRecord, OrderRouter
-from fsmtrader.portfolio import Portfolio, PortfolioError
-from fsmtrader.strategy import DropSignal, ExitTracker
+from fsmtrader.orders.router import OrderRouter
+from fsmtrader.portfolio import Portfolio
+from fsmtrader.state.books import Books
+from fsmtrader.state.delta import Snapshot
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.records import Record
+from fsmtrader.state.symbol import SymbolState
+from fsmtrader.strategy import DropSignal, check_exit
 
 if TYPE_CHECKING:
-    from fsmtrader.store.sqlite import Snapshot, SqliteStore
+    from fsmtrader.store.sqlite import SqliteStore
 
 log = logging.getLogger("fsmtrader.engine")
 ZERO = Decimal(0)
@@ -102,12 +105,13 @@ class Engine:
         self.signals = {
             sym: DropSignal(e.anchor_window_min, e.drop_trigger_pct, sma) for sym in self.symbols
         }
-        self.exits: dict[str, ExitTracker] = {}
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
         self.counts: Counter[str] = Counter()
         self.store: SqliteStore | None = None
         self._dirty: set[str] = set()  # symbols changed since the last commit
+        self._audit: list[Record] = []  # bus records since the last commit (with a store)
+        self._meta_saved: tuple[str, int] | None = None  # (halted, counts) last saved
         # Quotes fetched during one stimulus, until the next order or cancel (see quote).
         self._quotes: dict[str, Ticker | None] = {}
         self._views = {sym: LiveView(self, sym) for sym in self.symbols}
@@ -168,10 +172,12 @@ class Engine:
             self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
 
     def _bar_exit(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
-        tracker = self.exits[st.symbol]
-        peak = tracker.peak
-        reason = tracker.check(close)
-        if tracker.peak != peak and self.store is not None:
+        ex = st.exit
+        if ex is None:
+            raise KeyError(f"{st.symbol}: no exit tracker")
+        peak = ex.peak
+        reason = check_exit(ex, close)
+        if ex.peak != peak and self.store is not None:
             self._dirty.add(st.symbol)
             self.commit()
         if reason and ts >= st.exit_block_until:
@@ -299,8 +305,6 @@ class Engine:
             Publish: lambda st, cmd: self.bus.publish(cmd.record),
             Halt: lambda st, cmd: None if self.halted else self.halt(cmd.reason),
             Count: lambda st, cmd: self.counts.update((cmd.name,)),
-            TrackExit: self._track_exit,
-            DropExit: self._drop_exit,
             DiscardEmpty: lambda st, cmd: self.portfolio.discard_empty(st.symbol),
             ClosePosition: self._close_position,
         }
@@ -332,13 +336,6 @@ class Engine:
             return entry.buy_outcome(st, view, self.policy, cmd.escalate)
         return exit.next_rung(st, view, self.policy)
 
-    def _track_exit(self, st: SymbolState, cmd: TrackExit) -> None:
-        pos = self.portfolio.positions[st.symbol]
-        self.exits[st.symbol] = ExitTracker(float(pos.avg_entry), self.policy.exit.rule)
-
-    def _drop_exit(self, st: SymbolState, cmd: DropExit) -> None:
-        self.exits.pop(st.symbol, None)
-
     def _close_position(self, st: SymbolState, cmd: ClosePosition) -> Decision:
         trade = self.portfolio.close_position(st.symbol, cmd.ts, cmd.reason)
         return exit.trade_recorded(trade, cmd.ts)
@@ -348,54 +345,43 @@ class Engine:
         """Make every change durable: audit records go to the store and are committed
         with the state they describe; the router commits before each exchange call."""
         self.store = store
-        self.bus.subscribe(store.buffer)
+        self.bus.subscribe(self._audit.append)
+        self.router.keep_fills = True
         self._dirty.update(self.states)
         self.portfolio.dirty = True
 
     def commit(self) -> None:
         """Runs when a stimulus is done and before every order or cancel (the router's
-        write-ahead), which is also when a quote stops being current."""
+        write-ahead), which is also when a quote stops being current. The store gets what
+        changed as values; each owner forgets its changes only once they are saved."""
         self._quotes.clear()
-        if self.store is not None:
-            self.store.save(self, self._dirty)
-            self._dirty.clear()
+        if self.store is None:
+            return
+        changes = durable.delta(self)
+        if changes is None:
+            return
+        self.store.save(changes)
+        self._meta_saved = durable.meta_signature(self)
+        self._dirty.clear()
+        self._audit.clear()
+        self.router.mark_saved()
+        self.portfolio.mark_saved()
 
     def persistent_counters(self) -> dict[str, Any]:
         return report.persistent_counters(self.counts, self.router)
 
+    def books(self) -> Books:
+        """The books reconcile compares with the exchange."""
+        return Books(self.router.records, self.portfolio, self.symbols, self.filters)
+
     def restore(self, snap: Snapshot) -> None:
         """Put a saved engine back: symbols in their phases with their timers, every
         intent, the portfolio with its reservations. Orders are re-checked by recovery."""
-        from fsmtrader.store.schema import StoreError
-
-        known = set(self.symbols)
-        stray = [
-            s
-            for s in snap.symbols
-            if s not in known and (snap.portfolio is not None and s in snap.portfolio.positions)
-        ]
-        stray += sorted(
-            {r.intent.symbol for r in snap.orders if not r.done and r.intent.symbol not in known}
-        )
-        if stray:
-            raise StoreError(
-                f"market.symbols: {', '.join(sorted(set(stray)))} still has an open position or "
-                "order in the state database; add it back to market.symbols to manage it"
-            )
+        durable.check_restorable(snap, set(self.symbols))
         if snap.portfolio is not None:
             self.portfolio = snap.portfolio
             self.router.portfolio = snap.portfolio
-        for sym, (st, extra) in snap.symbols.items():
-            if sym not in known:
-                continue
-            self.states[sym] = st
-            pos = self.portfolio.positions.get(sym)
-            if pos is not None and pos.bought_qty > 0:
-                tracker = ExitTracker(float(pos.avg_entry), self.policy.exit.rule)
-                if extra.exit_peak is not None:
-                    tracker.peak = extra.exit_peak
-                tracker.trail_active = extra.exit_trail_active
-                self.exits[sym] = tracker
+        durable.restore_symbols(self, snap, self.policy.exit.rule)
         self.router.restore(snap.orders)
         self.halted = snap.meta.get("halted", "")
         counters = json.loads(snap.meta.get("counters", "{}") or "{}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fsmtrader.engine.policy import TimeoutPolicy
-from fsmtrader.fsm.machine import SymbolState, Transition
+from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event
 from fsmtrader.fsm.table import TIMEOUTS, Adjust, Since
-from fsmtrader.orders.router import OrderRecord
 from fsmtrader.portfolio import Position
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.symbol import SymbolState
 
 
 def deadline(

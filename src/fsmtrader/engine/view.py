@@ -17,9 +17,8 @@ from typing import Protocol
 
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.markets import MarketFilters
-from fsmtrader.orders.router import OrderRecord
 from fsmtrader.portfolio import Position
-from fsmtrader.strategy import ExitTracker
+from fsmtrader.state.order import OrderRecord
 
 ZERO = Decimal(0)
 
@@ -45,9 +44,6 @@ class SymbolView(Protocol):
 
     @property
     def cash(self) -> Decimal: ...
-    @property
-    def exit(self) -> ExitTracker | None:
-        """The position's exit levels, once watched."""
 
     @property
     def fee_rate(self) -> Decimal:
@@ -84,7 +80,6 @@ class FixedView:
     open_orders: int = 0
     exposure: Decimal = ZERO
     cash: Decimal = ZERO
-    exit: ExitTracker | None = None
     fee_rate: Decimal = Decimal("0.001")
     volume_quote: float = 0.0
     sma_ok: bool = True

@@ -1,4 +1,4 @@
-"""Running the table: a symbol's state, the pure step function, and event idempotency.
+"""Running the table: the pure step function, and event idempotency.
 
 ``step`` is a pure function of (state, event, time) that returns the transition to apply;
 ``SymbolMachine.fire`` applies it and publishes it. A replay of the same events therefore
@@ -7,16 +7,14 @@ yields the same phases, byte for byte.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from dataclasses import dataclass
 
+from fsmtrader.errors import Rejected
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import lookup
-
-HISTORY_LEN = 32
+from fsmtrader.state.records import PhaseRecord
+from fsmtrader.state.symbol import SymbolState
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +29,7 @@ class Transition:
     decision_id: str
     reason: str
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> PhaseRecord:
         return {
             "kind": "phase",
             "ts": self.ts,
@@ -44,36 +42,6 @@ class Transition:
             "decision_id": self.decision_id,
             "reason": self.reason,
         }
-
-
-@dataclass(slots=True)
-class SymbolState:
-    """Everything the machine knows about one symbol, besides its position (the portfolio's)."""
-
-    symbol: str
-    phase: Phase = Phase.WARMUP
-    entered_ms: int = 0
-    seq: int = 0
-    decision_id: str = ""
-    step: int = 0  # buy escalation step or exit ladder rung of the current decision
-    exit_reason: str = ""
-    error_count: int = 0  # consecutive faults; reset when a trade completes
-    last_error: str = ""
-    entry_block_until: int = 0
-    exit_block_until: int = 0
-    active_intent: str | None = None  # the order in flight for this symbol
-    entry_ref: Decimal | None = None  # ask at the entry decision (slippage reference)
-    exit_ref: Decimal | None = None  # bid when the exit began
-    buy_leg: int = 0  # escalation step of the current entry
-    sell_leg: int = 0  # sell orders of the current position so far
-    stuck_alerted: bool = False
-    history: deque[tuple[int, str, str, str]] = field(
-        default_factory=lambda: deque(maxlen=HISTORY_LEN)
-    )
-
-
-class Rejected(Exception):
-    """An event with no row for the current phase."""
 
 
 def step(state: SymbolState, event: Event, now_ms: int, reason: str = "") -> Transition:

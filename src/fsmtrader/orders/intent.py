@@ -11,11 +11,31 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from fsmtrader.exchange.types import OrderType, Side, TimeInForce
 
 CLIENT_ID_PREFIX = "fsm"
+
+
+class IntentFields(TypedDict):
+    """An intent as saved and published (Decimals as exact text)."""
+
+    intent_id: str
+    decision_id: str
+    symbol: str
+    side: str
+    amount: str
+    limit_price: str | None
+    ref_price: str
+    max_slippage_bps: str
+    time_in_force: str
+    leg: int
+    created_ms: int
+    reason: str
+    budget: str | None
+
+
 # Binance allows 36 characters, MEXC 32; we stay inside both.
 DEFAULT_CLIENT_ID_LEN = 32
 
@@ -90,7 +110,7 @@ class Intent:
     def order_type(self) -> OrderType:
         return "market" if self.limit_price is None else "limit"
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> IntentFields:
         return {
             "intent_id": self.intent_id,
             "decision_id": self.decision_id,

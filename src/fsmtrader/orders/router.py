@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from fsmtrader import failpoints
 from fsmtrader.audit import EventBus
@@ -32,13 +32,26 @@ from fsmtrader.errors import (
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
 from fsmtrader.orders.intent import Intent, client_order_id
-from fsmtrader.orders.states import LIVE, TERMINAL, OrderState, check_move
+from fsmtrader.orders.states import TERMINAL, OrderState, check_move
 from fsmtrader.portfolio import Ghost, Portfolio, split_fee
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.records import FillRecord, OrderEvent, OrderExtra
 
 log = logging.getLogger("fsmtrader.router")
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
 S = OrderState
+_NO_EXTRA: OrderExtra = {}
+
+
+class RouterCounters(TypedDict):
+    """The router's counters as saved with the engine's."""
+
+    final_states: dict[str, int]
+    rejections: dict[str, int]
+    ghost_reasons: dict[str, int]
+    duplicate_intents: int
+    races: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,38 +66,6 @@ class RouterConfig:
 
     def fee_rate_for(self, symbol: str) -> Decimal:
         return self.fee_rates.get(symbol, self.fee_rate)
-
-
-@dataclass(slots=True)
-class OrderRecord:
-    intent: Intent
-    client_order_id: str
-    state: OrderState = S.NEW
-    order_id: str = ""
-    price: Decimal | None = None
-    amount: Decimal = ZERO
-    filled: Decimal = ZERO
-    cost: Decimal = ZERO
-    fee_quote: Decimal = ZERO
-    reserved: Decimal = ZERO
-    attempts: int = 0
-    due_ms: int | None = None  # next retry / resolve attempt
-    unknown_since: int | None = None
-    reason: str = ""
-    seen_trades: set[str] = field(default_factory=set)
-    cancel_requested: bool = False  # survives an UNKNOWN phase: never send it later
-
-    @property
-    def done(self) -> bool:
-        return self.state in TERMINAL
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        return self.cost / self.filled if self.filled > 0 else None
-
-    @property
-    def live(self) -> bool:
-        return self.state in LIVE
 
 
 class OrderRouter:
@@ -112,6 +93,8 @@ class OrderRouter:
         self._due: list[tuple[int, str]] = []  # (due_ms, intent_id); stale entries skipped
         self._open: dict[str, set[str]] = {}  # symbol -> intent_ids not done yet
         self.dirty: set[str] = set()  # intent_ids changed since the store last saved them
+        self.fills: list[FillRecord] = []  # fills booked since then (when keep_fills)
+        self.keep_fills = False  # set when a store saves them
         # Called before every exchange call that can change the exchange (write-ahead):
         # the engine commits everything pending, so the intent is durable before it is sent.
         self.before_send: Callable[[], None] = lambda: None
@@ -131,7 +114,7 @@ class OrderRouter:
         rec = OrderRecord(intent, client_order_id(intent.intent_id, self.cfg.client_id_len))
         self.records[intent.intent_id] = rec
         self._open.setdefault(intent.symbol, set()).add(intent.intent_id)
-        self._emit(rec, S.NEW, "intent", extra=intent.to_record())
+        self._emit(rec, S.NEW, intent.reason, extra=_terms(intent))
         if not self._prepare(rec, live_ask):
             return rec
         self._send(rec)
@@ -246,7 +229,21 @@ class OrderRouter:
         self._due = [(r.due_ms, iid) for iid, r in self.records.items() if r.due_ms is not None]
         heapq.heapify(self._due)
 
-    def restore_counters(self, saved: dict[str, Any]) -> None:
+    def mark_saved(self) -> None:
+        """The store has every change and fill up to now."""
+        self.dirty.clear()
+        self.fills.clear()
+
+    def counters(self) -> RouterCounters:
+        return {
+            "final_states": dict(self.final_states),
+            "rejections": dict(self.rejections),
+            "ghost_reasons": dict(self.ghost_reasons),
+            "duplicate_intents": self.duplicate_intents,
+            "races": self.races,
+        }
+
+    def restore_counters(self, saved: RouterCounters) -> None:
         self.final_states.update(saved.get("final_states", {}))
         self.rejections.update(saved.get("rejections", {}))
         self.ghost_reasons.update(saved.get("ghost_reasons", {}))
@@ -326,7 +323,8 @@ class OrderRouter:
             if not self.portfolio.lock_for_sell(it.symbol, amount):
                 return self._ghost(rec, "nothing_to_sell")
             rec.reserved = amount
-        self._move(rec, S.RESERVED, rec.reason, price=price, amount=amount)
+        extra: OrderExtra = {"price": None if price is None else str(price), "amount": str(amount)}
+        self._move(rec, S.RESERVED, rec.reason, extra)
         return True
 
     def _guard_price(
@@ -452,20 +450,20 @@ class OrderRouter:
             rec.seen_trades.add(t.id)
             new_fills = True
         if rec.state in (S.RESERVED, S.RETRY, S.UNKNOWN):
-            self._move(rec, S.SENT, "acknowledged", order_id=rec.order_id)
+            self._move(rec, S.SENT, "acknowledged")
         if info.filled > rec.filled:
             # The venue says more filled than the fills we could read (my-trades failed or
             # lags): never finalise on that, or the fill would be lost. Look again soon.
             if rec.filled > 0 and (new_fills or rec.state is not S.PARTIAL):
-                self._move(rec, S.PARTIAL, "fills not readable yet", order_id=rec.order_id)
+                self._move(rec, S.PARTIAL, "fills not readable yet")
             self._set_due(rec, self.clock.now_ms() + self._backoff(1))
             return
         if info.status == "open":
             if rec.filled > 0 and (new_fills or rec.state is not S.PARTIAL):
-                self._move(rec, S.PARTIAL, "open", order_id=rec.order_id)
+                self._move(rec, S.PARTIAL, "open")
             return
         target = S.FILLED if info.status == "closed" else S.CANCELED
-        self._move(rec, target, info.status, order_id=rec.order_id)
+        self._move(rec, target, info.status)
         self._settle(rec)
 
     def _book_fill(self, rec: OrderRecord, t: TradeInfo) -> None:
@@ -480,22 +478,23 @@ class OrderRouter:
         rec.filled += t.amount
         rec.cost += t.price * t.amount
         rec.fee_quote += fee_q
-        self.bus.publish(
-            {
-                "kind": "fill",
-                "ts": t.timestamp,
-                "intent_id": it.intent_id,
-                "decision_id": it.decision_id,
-                "symbol": it.symbol,
-                "side": it.side,
-                "trade_id": t.id,
-                "order_id": t.order_id,
-                "price": str(t.price),
-                "amount": str(t.amount),
-                "fee": str(t.fee),
-                "fee_currency": t.fee_currency,
-            }
-        )
+        fill: FillRecord = {
+            "kind": "fill",
+            "ts": t.timestamp,
+            "intent_id": it.intent_id,
+            "decision_id": it.decision_id,
+            "symbol": it.symbol,
+            "side": it.side,
+            "trade_id": t.id,
+            "order_id": t.order_id,
+            "price": str(t.price),
+            "amount": str(t.amount),
+            "fee": str(t.fee),
+            "fee_currency": t.fee_currency,
+        }
+        if self.keep_fills:
+            self.fills.append(fill)
+        self.bus.publish(fill)
 
     def _abandon_unsent(self, rec: OrderRecord) -> None:
         """Give up an order we believe was never placed, after one more look by
@@ -526,7 +525,7 @@ class OrderRouter:
             if rec.filled > 0:
                 self.portfolio.note_sell_leg(it.symbol)
         self.portfolio.check()
-        self._move(rec, S.RECONCILED, "", filled=rec.filled)
+        self._move(rec, S.RECONCILED, "")
 
     def _settle_unsent(self, rec: OrderRecord) -> None:
         it = rec.intent
@@ -600,7 +599,9 @@ class OrderRouter:
             return list(info.trades)
         return [t for t in mine if t.order_id == info.id]
 
-    def _move(self, rec: OrderRecord, dst: OrderState, reason: str, **extra: Any) -> None:
+    def _move(
+        self, rec: OrderRecord, dst: OrderState, reason: str, extra: OrderExtra | None = None
+    ) -> None:
         check_move(rec.state, dst)
         self.dirty.add(rec.intent.intent_id)
         if dst in TERMINAL:
@@ -619,10 +620,10 @@ class OrderRouter:
         state: OrderState,
         reason: str,
         src: OrderState | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: OrderExtra | None = None,
     ) -> None:
         it = rec.intent
-        record: dict[str, Any] = {
+        record: OrderEvent = {
             "kind": "order",
             "ts": self.clock.now_ms(),
             "intent_id": it.intent_id,
@@ -638,7 +639,21 @@ class OrderRouter:
             "avg_price": None if rec.avg_price is None else str(rec.avg_price),
             "fee": str(rec.fee_quote),
             "reason": reason,
+            **(extra or _NO_EXTRA),
         }
-        if extra:
-            record.update({k: (str(v) if isinstance(v, Decimal) else v) for k, v in extra.items()})
         self.bus.publish(record)
+
+
+def _terms(it: Intent) -> OrderExtra:
+    """An intent's terms, as its first order event carries them."""
+    f = it.to_record()
+    return {
+        "amount": f["amount"],
+        "limit_price": f["limit_price"],
+        "ref_price": f["ref_price"],
+        "max_slippage_bps": f["max_slippage_bps"],
+        "time_in_force": f["time_in_force"],
+        "leg": f["leg"],
+        "created_ms": f["created_ms"],
+        "budget": f["budget"],
+    }

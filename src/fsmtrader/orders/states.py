@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from fsmtrader.errors import IllegalOrderTransition
+
 
 class OrderState(StrEnum):
     NEW = "NEW"
@@ -36,10 +38,6 @@ ORDER_TABLE: dict[OrderState, frozenset[OrderState]] = {
 TERMINAL: frozenset[OrderState] = frozenset({S.FAILED_FINAL, S.RECONCILED})
 # States in which an order may be live on the exchange.
 LIVE: frozenset[OrderState] = frozenset({S.SENT, S.PARTIAL, S.UNKNOWN})
-
-
-class IllegalOrderTransition(RuntimeError):
-    pass
 
 
 def check_move(src: OrderState, dst: OrderState) -> None:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from fsmtrader.store.schema import StoreError
+from fsmtrader.errors import StoreError
 
 
 class StateLock:

@@ -6,14 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from fsmtrader.errors import FsmTraderError
+from fsmtrader.errors import StoreError
 
 APP = "fsmtrader"
 SCHEMA_VERSION = 1
-
-
-class StoreError(FsmTraderError):
-    """The state database cannot be used; the message says why and what to do."""
 
 
 # Each migration takes the database from version i-1 to i. Version 1 is the first schema.

@@ -11,22 +11,22 @@ import json
 import sqlite3
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fsmtrader.audit import Record, dumps
-from fsmtrader.fsm.machine import HISTORY_LEN, SymbolState
+from fsmtrader.audit import dumps
+from fsmtrader.errors import ConfigError, StoreError
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.intent import Intent
-from fsmtrader.orders.router import OrderRecord
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import ClosedTrade, Ghost, Portfolio, Position
+from fsmtrader.state.delta import Snapshot, StateDelta
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.records import FillRecord, Record
+from fsmtrader.state.symbol import HISTORY_LEN, ExitState, SymbolState
 from fsmtrader.store.schema import connect
-
-if TYPE_CHECKING:
-    from fsmtrader.engine import Engine
 
 D = Decimal
 Committed = Callable[[list[tuple[int, Record]]], None]
@@ -40,32 +40,13 @@ def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
 
 
-@dataclass
-class SymbolExtras:
-    """The exit tracker's moving parts (its levels are derived from the position)."""
-
-    exit_peak: float | None = None
-    exit_trail_active: bool = False
-
-
-@dataclass
-class Snapshot:
-    symbols: dict[str, tuple[SymbolState, SymbolExtras]] = field(default_factory=dict)
-    orders: list[OrderRecord] = field(default_factory=list)
-    portfolio: Portfolio | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-    audit_rows: int = 0
-
-
 class SqliteStore:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", create: bool = True) -> None:
         self.path = path
         self.conn = connect(path, create=create, synchronous=synchronous)
-        self._pending: list[Record] = []
         self._trades_saved = self._count("trades")
         self._ghosts_saved = self._count("ghosts")
         self.on_committed: list[Committed] = []
-        self._meta_saved: tuple[str, int] | None = None
         self._history: dict[str, tuple[int, str]] = {}  # symbol -> (seq, encoded history)
         self.commits = 0
 
@@ -76,57 +57,43 @@ class SqliteStore:
         self.conn.close()
 
     # --- writing ------------------------------------------------------------------------
-    def buffer(self, record: Record) -> None:
-        """Bus subscriber: audit records wait here for the next commit."""
-        self._pending.append(record)
-
-    def save(self, engine: Engine, dirty_symbols: set[str]) -> None:
-        """Write every pending change of ``engine`` in ONE transaction."""
-        router, pf = engine.router, engine.portfolio
-        if not (dirty_symbols or router.dirty or pf.dirty or self._pending):
+    def save(self, delta: StateDelta) -> None:
+        """Write one commit's changes in ONE transaction (nothing when nothing changed)."""
+        if delta.empty():
             return
         c = self.conn
-        records = self._pending
-        self._pending = []
+        records = delta.audit
         c.execute("BEGIN IMMEDIATE")
         try:
-            for sym in dirty_symbols:
-                c.execute(_UPSERT_SYMBOL, _symbol_row(engine, sym, self._history))
-            for iid in router.dirty:
-                c.execute(_UPSERT_ORDER, _order_row(router.records[iid]))
-            if pf.dirty:
-                self._save_portfolio(pf)
-            fills = [_fill_row(r) for r in records if r.get("kind") == "fill"]
-            if fills:
-                c.executemany(_INSERT_FILL, fills)
+            for st in delta.symbols:
+                c.execute(_UPSERT_SYMBOL, _symbol_row(st, self._history))
+            for rec in delta.orders:
+                c.execute(_UPSERT_ORDER, _order_row(rec))
+            if delta.portfolio is not None:
+                self._save_portfolio(delta.portfolio)
+            if delta.fills:
+                c.executemany(_INSERT_FILL, [_fill_row(f) for f in delta.fills])
             ids = []
             for r in records:
                 cur = c.execute(
                     "INSERT INTO audit(ts, kind, symbol, record) VALUES (?, ?, ?, ?)",
-                    (int(r.get("ts") or 0), str(r.get("kind")), r.get("symbol"), dumps(r)),
+                    (r["ts"], r["kind"], r.get("symbol"), dumps(r)),
                 )
                 ids.append(int(cur.lastrowid or 0))
-            # Counters change only with orders, the portfolio, a halt or an engine count:
-            # check that cheaply instead of rewriting (and re-encoding) them every commit.
-            sig = (engine.halted, engine.counts.total() - engine.counts["transitions"])
-            if router.dirty or pf.dirty or sig != self._meta_saved:
-                c.execute(
-                    "INSERT OR REPLACE INTO engine_meta(key, value) VALUES ('halted', ?),"
-                    " ('counters', ?)",
-                    (engine.halted, json.dumps(engine.persistent_counters(), sort_keys=True)),
+            if delta.meta:
+                c.executemany(
+                    "INSERT OR REPLACE INTO engine_meta(key, value) VALUES (?, ?)",
+                    list(delta.meta.items()),
                 )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
-            self._pending = records + self._pending
             raise
         self.commits += 1
-        self._meta_saved = sig
-        # only now: a rolled-back transaction must write these trades and ghosts again
-        self._trades_saved = len(pf.trades)
-        self._ghosts_saved = len(pf.ghosts)
-        router.dirty.clear()
-        pf.dirty = False
+        if delta.portfolio is not None:
+            # only now: a rolled-back transaction must write these trades and ghosts again
+            self._trades_saved = len(delta.portfolio.trades)
+            self._ghosts_saved = len(delta.portfolio.ghosts)
         if self.on_committed and records:
             batch = list(zip(ids, records, strict=True))
             for fn in self.on_committed:
@@ -170,8 +137,8 @@ class SqliteStore:
         snap = Snapshot()
         snap.meta = dict(c.execute("SELECT key, value FROM engine_meta").fetchall())
         for row in c.execute("SELECT * FROM symbol_state"):
-            st, extra = _symbol_from(row)
-            snap.symbols[st.symbol] = (st, extra)
+            st = _symbol_from(row)
+            snap.symbols[st.symbol] = st
         snap.orders = [_order_from(r) for r in c.execute("SELECT * FROM orders ORDER BY rowid")]
         prow = c.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
         if prow is not None:
@@ -274,11 +241,10 @@ _INSERT_TRADE = """INSERT INTO trades(symbol, decision_id, entry_ms, exit_ms, bo
     exit_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
-def _symbol_row(engine: Engine, sym: str, cache: dict[str, tuple[int, str]]) -> tuple[Any, ...]:
-    st = engine.states[sym]
-    tracker = engine.exits.get(sym)
+def _symbol_row(st: SymbolState, cache: dict[str, tuple[int, str]]) -> tuple[Any, ...]:
+    ex = st.exit
     return (
-        sym,
+        st.symbol,
         st.phase.value,
         st.entered_ms,
         st.seq,
@@ -294,8 +260,8 @@ def _symbol_row(engine: Engine, sym: str, cache: dict[str, tuple[int, str]]) -> 
         _s(st.exit_ref),
         st.buy_leg,
         st.sell_leg,
-        tracker.peak if tracker is not None else None,
-        int(tracker.trail_active) if tracker is not None else 0,
+        ex.peak if ex is not None else None,
+        int(ex.trail_active) if ex is not None else 0,
         _history_cached(st, cache),
     )
 
@@ -331,8 +297,8 @@ def _history_from(text: str) -> deque[tuple[int, str, str, str]]:
     return out
 
 
-def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
-    st = SymbolState(
+def _symbol_from(r: tuple[Any, ...]) -> SymbolState:
+    return SymbolState(
         symbol=r[0],
         phase=Phase(r[1]),
         entered_ms=r[2],
@@ -349,10 +315,9 @@ def _symbol_from(r: tuple[Any, ...]) -> tuple[SymbolState, SymbolExtras]:
         exit_ref=_d(r[13]),
         buy_leg=r[14],
         sell_leg=r[15],
+        exit=None if r[16] is None else ExitState(r[16], bool(r[17])),
         history=_history_from(r[18]),
     )
-    extra = SymbolExtras(exit_peak=r[16], exit_trail_active=bool(r[17]))
-    return st, extra
 
 
 def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
@@ -418,7 +383,7 @@ def _order_from(r: tuple[Any, ...]) -> OrderRecord:
     )
 
 
-def _fill_row(r: Record) -> tuple[Any, ...]:
+def _fill_row(r: FillRecord) -> tuple[Any, ...]:
     return (
         r["intent_id"],
         r["trade_id"],
@@ -491,8 +456,6 @@ def _trade_from(r: tuple[Any, ...]) -> ClosedTrade:
 
 def store_path(state_dir: Path, database_url: str) -> Path:
     """``sqlite:///path`` or empty (a file in the state directory)."""
-    from fsmtrader.errors import ConfigError
-
     if not database_url:
         return state_dir / "fsmtrader.db"
     if database_url.startswith("sqlite:///"):
@@ -508,6 +471,4 @@ def open_store(path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
     try:
         return SqliteStore(path, synchronous=synchronous)
     except sqlite3.Error as exc:  # anything connect() did not already explain
-        from fsmtrader.store.schema import StoreError
-
         raise StoreError(f"{path}: {exc}") from None

@@ -1,0 +1,73 @@
+"""The engine's side of the persistence boundary: what changed since the last commit, as a
+``StateDelta`` of values for the store, and putting a ``Snapshot`` back."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from fsmtrader.errors import StoreError
+from fsmtrader.state.delta import Snapshot, StateDelta
+from fsmtrader.strategy import ExitRule, open_exit
+
+if TYPE_CHECKING:
+    from fsmtrader.engine.shell import Engine
+
+
+def delta(engine: Engine) -> StateDelta | None:
+    """What changed since the last commit (None: nothing did)."""
+    router, pf = engine.router, engine.portfolio
+    if not (engine._dirty or router.dirty or pf.dirty or engine._audit):
+        return None
+    # Counters change only with orders, the portfolio, a halt or an engine count:
+    # check that cheaply instead of rewriting (and re-encoding) them every commit.
+    meta = {}
+    if router.dirty or pf.dirty or meta_signature(engine) != engine._meta_saved:
+        meta = {
+            "halted": engine.halted,
+            "counters": json.dumps(engine.persistent_counters(), sort_keys=True),
+        }
+    states = engine.states
+    return StateDelta(
+        symbols=[states[sym] for sym in engine._dirty],
+        orders=[router.records[iid] for iid in router.dirty],
+        portfolio=pf if pf.dirty else None,
+        fills=router.fills,
+        audit=engine._audit,
+        meta=meta,
+    )
+
+
+def meta_signature(engine: Engine) -> tuple[str, int]:
+    """What the saved meta (halt, counters) depends on, besides orders and the portfolio."""
+    return (engine.halted, engine.counts.total() - engine.counts["transitions"])
+
+
+def check_restorable(snap: Snapshot, known: set[str]) -> None:
+    """A saved position or open order of a symbol no longer traded must not be dropped."""
+    stray = [
+        s
+        for s in snap.symbols
+        if s not in known and (snap.portfolio is not None and s in snap.portfolio.positions)
+    ]
+    stray += sorted(
+        {r.intent.symbol for r in snap.orders if not r.done and r.intent.symbol not in known}
+    )
+    if stray:
+        raise StoreError(
+            f"market.symbols: {', '.join(sorted(set(stray)))} still has an open position or "
+            "order in the state database; add it back to market.symbols to manage it"
+        )
+
+
+def restore_symbols(engine: Engine, snap: Snapshot, rule: ExitRule) -> None:
+    """The saved symbol states, each open position's exit levels rebuilt from it."""
+    for sym, st in snap.symbols.items():
+        if sym not in engine.states:
+            continue
+        engine.states[sym] = st
+        pos = engine.portfolio.positions.get(sym)
+        saved, st.exit = st.exit, None
+        if pos is not None and pos.bought_qty > 0:  # the levels come from the position
+            peak, trail = (saved.peak, saved.trail_active) if saved else (None, False)
+            st.exit = open_exit(float(pos.avg_entry), rule, peak, trail)

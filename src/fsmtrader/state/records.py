@@ -1,0 +1,143 @@
+"""The records published on the bus, one type per ``kind``.
+
+They are plain dicts at run time (the audit trail is their canonical JSON), typed here so
+every publisher is checked and every reader can narrow a ``Record`` on ``r["kind"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from fsmtrader.portfolio import TradeFields
+
+# "from" is a keyword, so records with that key use the functional syntax.
+PhaseRecord = TypedDict(
+    "PhaseRecord",
+    {
+        "kind": Literal["phase"],
+        "ts": int,
+        "symbol": str,
+        "seq": int,
+        "from": str,
+        "event": str,
+        "to": str,
+        "action": str,
+        "decision_id": str,
+        "reason": str,
+    },
+)
+
+
+class RejectedEventRecord(TypedDict):
+    kind: Literal["rejected_event"]
+    ts: int
+    symbol: str
+    phase: str
+    event: str
+
+
+class PositionRecord(TypedDict):
+    kind: Literal["position"]
+    ts: int
+    symbol: str
+    decision_id: str
+    qty: str
+    avg_entry: str
+    fees: str
+
+
+class TradeRecord(TradeFields):
+    kind: Literal["trade"]
+    ts: int
+
+
+class AlertRecord(TypedDict):
+    kind: Literal["alert"]
+    ts: int
+    symbol: str
+    alert: str
+    detail: str
+    error_count: NotRequired[int]
+    intent_id: NotRequired[str]
+    decision_id: NotRequired[str]
+
+
+class ResumeRecord(TypedDict):
+    kind: Literal["resume"]
+    ts: int
+    was: str
+
+
+class HaltRecord(TypedDict):
+    kind: Literal["halt"]
+    ts: int
+    reason: str
+
+
+class OrderExtra(TypedDict, total=False):
+    """What an order event adds when it has it: the intent's terms on the first event,
+    price and amount once reserved."""
+
+    price: str | None
+    amount: str
+    limit_price: str | None
+    ref_price: str
+    max_slippage_bps: str
+    time_in_force: str
+    leg: int
+    created_ms: int
+    budget: str | None
+
+
+_OrderBase = TypedDict(
+    "_OrderBase",
+    {
+        "kind": Literal["order"],
+        "ts": int,
+        "intent_id": str,
+        "decision_id": str,
+        "client_order_id": str,
+        "symbol": str,
+        "side": str,
+        "state": str,
+        "from": str | None,
+        "attempt": int,
+        "order_id": str,
+        "filled": str,
+        "avg_price": str | None,
+        "fee": str,
+        "reason": str,
+    },
+)
+
+
+class OrderEvent(_OrderBase, OrderExtra):
+    """An order moved to ``state`` (from ``from``)."""
+
+
+class FillRecord(TypedDict):
+    kind: Literal["fill"]
+    ts: int
+    intent_id: str
+    decision_id: str
+    symbol: str
+    side: str
+    trade_id: str
+    order_id: str
+    price: str
+    amount: str
+    fee: str
+    fee_currency: str
+
+
+Record = (
+    PhaseRecord
+    | RejectedEventRecord
+    | PositionRecord
+    | TradeRecord
+    | AlertRecord
+    | ResumeRecord
+    | HaltRecord
+    | OrderEvent
+    | FillRecord
+)
