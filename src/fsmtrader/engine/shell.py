@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -23,31 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, entry, exit, monitor, report
-from fsmtrader.engine.actions import DECISIONS
+from fsmtrader.engine import durable, monitor, report
 from fsmtrader.engine.commands import (
-    Cancel,
-    ClosePosition,
-    Command,
-    Count,
     Decision,
-    DiscardEmpty,
     Fire,
-    Halt,
-    Place,
-    Publish,
     Refresh,
-    Settle,
-    Then,
     decide,
 )
+from fsmtrader.engine.executor import Executor
 from fsmtrader.engine.live_view import LiveView
-from fsmtrader.engine.outcomes import Via, order_update, outcome_event
+from fsmtrader.engine.outcomes import order_update
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import reserve_fee_rate, uses_slot
 from fsmtrader.engine.timeouts import deadline
 from fsmtrader.engine.view import SymbolView
-from fsmtrader.errors import ExchangeError, PortfolioError
+from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange, Ticker
 from fsmtrader.fsm.machine import SymbolMachine, Transition
 from fsmtrader.fsm.phases import Action, Event, Phase
@@ -116,7 +106,7 @@ class Engine:
         self._quotes: dict[str, Ticker | None] = {}
         self._views = {sym: LiveView(self, sym) for sym in self.symbols}
         self._on_bar = self._bar_handlers()
-        self._run_command = self._command_handlers()
+        self._executor = Executor(self)
         for st in self.states.values():
             self._schedule(st)
 
@@ -241,104 +231,11 @@ class Engine:
             self.commit()
 
     def _run(self, st: SymbolState, first: Decision) -> bool:
-        """Run a decision for ``st`` and everything it leads to, in order, from one queue
-        (no recursion). A failing decision or command parks the symbol (FAULT) and drops
-        the rest of its commands. Returns whether a transition happened."""
-        queue: deque[Command] = deque()
-        t: Transition | None = None
-        moved = False
-        self._apply(st, first, queue)
-        while queue:
-            cmd = queue.popleft()
-            try:
-                if type(cmd) is Fire:
-                    nt = self.machine.fire(st, cmd.event, self.clock.now_ms(), cmd.reason, cmd.key)
-                    if nt is None:
-                        continue
-                    t, moved = nt, True
-                    self._dirty.add(st.symbol)
-                    self._schedule(st, nt)
-                    follow: Decision | None = DECISIONS[nt.action](
-                        st, nt, self._view(st), self.policy
-                    )
-                else:
-                    follow = self._run_command[type(cmd)](st, cmd)
-                if follow is not None:
-                    self._apply(st, follow, queue)
-            except Exception as exc:  # a decision or command bug parks the symbol
-                queue.clear()
-                fault = self._fault(st, t, exc)
-                if fault is not None:
-                    queue.append(fault)
-        return moved
+        return self._executor.run(st, first)
 
-    def _apply(self, st: SymbolState, d: Decision, queue: deque[Command]) -> None:
-        if d.changes:
-            for name, value in d.changes.items():
-                setattr(st, name, value)
-            self._dirty.add(st.symbol)
-        queue.extendleft(reversed(d.commands))
-
-    def _fault(self, st: SymbolState, t: Transition | None, exc: Exception) -> Fire | None:
-        """The FAULT an exception causes, or None inside ERROR's own entry (no loop). An
-        accounting invariant break halts the engine too: it is not a transient error."""
-        log.exception("%s: %s failed", st.symbol, t.action if t is not None else "an order check")
-        msg = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, PortfolioError):
-            self.halt(f"{st.symbol}: accounting invariant broken ({msg})")
-        st.last_error = msg
-        if t is not None and st.phase is P.ERROR and t.action is A.ENTER_ERROR:
-            return None
-        return Fire(E.FAULT, msg)
-
-    def _view(self, st: SymbolState) -> SymbolView:
-        return self._views[st.symbol]
-
-    # --- commands -----------------------------------------------------------------------
-    def _command_handlers(self) -> dict[type, Callable[[SymbolState, Any], Decision | None]]:
-        return {
-            Place: self._place,
-            Cancel: self._cancel,
-            Refresh: self._refresh,
-            Settle: self._settle,
-            Then: lambda st, cmd: cmd.decider(st, self._view(st), self.policy),
-            Publish: lambda st, cmd: self.bus.publish(cmd.record),
-            Halt: lambda st, cmd: None if self.halted else self.halt(cmd.reason),
-            Count: lambda st, cmd: self.counts.update((cmd.name,)),
-            DiscardEmpty: lambda st, cmd: self.portfolio.discard_empty(st.symbol),
-            ClosePosition: self._close_position,
-        }
-
-    def _outcome(
-        self, st: SymbolState, rec: OrderRecord, via: Via, before: Decimal = ZERO
-    ) -> Decision | None:
-        out = outcome_event(st.phase, rec, self._held(st.symbol), via, before)
-        return decide(out) if out is not None else None
-
-    def _place(self, st: SymbolState, cmd: Place) -> Decision | None:
-        rec = self.router.submit(cmd.intent, live_ask=cmd.live_ask)
-        return self._outcome(st, rec, Via.SUBMIT)
-
-    def _cancel(self, st: SymbolState, cmd: Cancel) -> Decision | None:
-        rec = self.router.cancel(cmd.intent_id)
-        if cmd.forget and rec.done:
-            return decide(active_intent=None)
-        return self._outcome(st, rec, Via.CANCEL) if cmd.settle else None
-
-    def _refresh(self, st: SymbolState, cmd: Refresh) -> Decision | None:
-        before = self.router.records[cmd.intent_id].filled
-        rec = self.router.refresh(cmd.intent_id)
-        return self._outcome(st, rec, Via.POLL, before)
-
-    def _settle(self, st: SymbolState, cmd: Settle) -> Decision:
-        view = self._view(st)
-        if cmd.side == "buy":
-            return entry.buy_outcome(st, view, self.policy, cmd.escalate)
-        return exit.next_rung(st, view, self.policy)
-
-    def _close_position(self, st: SymbolState, cmd: ClosePosition) -> Decision:
-        trade = self.portfolio.close_position(st.symbol, cmd.ts, cmd.reason)
-        return exit.trade_recorded(trade, cmd.ts)
+    def view(self, symbol: str) -> SymbolView:
+        """The read-only view the decisions of ``symbol`` see."""
+        return self._views[symbol]
 
     # --- durability ---------------------------------------------------------------------
     def attach_store(self, store: SqliteStore) -> None:

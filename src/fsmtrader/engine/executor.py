@@ -1,0 +1,150 @@
+"""Running decisions: one queue of commands per stimulus, no recursion.
+
+A decision's state changes are applied first (so the router's write-ahead commit sees the
+intent the symbol waits for), then its commands run in order. A ``Fire`` feeds the machine;
+the transition's action is decided (``engine.actions``) and its commands queued. A command
+whose answer matters (a placed order, a cancel, a poll) is turned into the next event by
+``outcome_event``. A failing decision or command parks the symbol (FAULT) and drops the rest
+of its commands; an accounting invariant break also halts the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fsmtrader.engine import entry, exit
+from fsmtrader.engine.actions import DECISIONS
+from fsmtrader.engine.commands import (
+    Cancel,
+    ClosePosition,
+    Command,
+    Count,
+    Decision,
+    DiscardEmpty,
+    Fire,
+    Halt,
+    Place,
+    Publish,
+    Refresh,
+    Settle,
+    Then,
+    decide,
+)
+from fsmtrader.engine.outcomes import Via, outcome_event
+from fsmtrader.errors import PortfolioError
+from fsmtrader.fsm.machine import Transition
+from fsmtrader.fsm.phases import Action, Event, Phase
+from fsmtrader.state.order import OrderRecord
+from fsmtrader.state.symbol import SymbolState
+
+if TYPE_CHECKING:
+    from fsmtrader.engine.shell import Engine
+
+log = logging.getLogger("fsmtrader.engine")
+ZERO = Decimal(0)
+Handler = Callable[[SymbolState, Any], Decision | None]
+
+
+class Executor:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._handlers: dict[type, Handler] = {
+            Place: self._place,
+            Cancel: self._cancel,
+            Refresh: self._refresh,
+            Settle: self._settle,
+            Then: lambda st, cmd: cmd.decider(st, engine.view(st.symbol), engine.policy),
+            Publish: lambda st, cmd: engine.bus.publish(cmd.record),
+            Halt: lambda st, cmd: None if engine.halted else engine.halt(cmd.reason),
+            Count: lambda st, cmd: engine.counts.update((cmd.name,)),
+            DiscardEmpty: lambda st, cmd: engine.portfolio.discard_empty(st.symbol),
+            ClosePosition: self._close_position,
+        }
+
+    def run(self, st: SymbolState, first: Decision) -> bool:
+        """Run ``first`` for ``st`` and everything it leads to. Returns whether a
+        transition happened (the caller then commits)."""
+        e = self.engine
+        queue: deque[Command] = deque()
+        t: Transition | None = None
+        moved = False
+        self._apply(st, first, queue)
+        while queue:
+            cmd = queue.popleft()
+            try:
+                if type(cmd) is Fire:
+                    nt = e.machine.fire(st, cmd.event, e.clock.now_ms(), cmd.reason, cmd.key)
+                    if nt is None:
+                        continue
+                    t, moved = nt, True
+                    e._dirty.add(st.symbol)
+                    e._schedule(st, nt)
+                    follow: Decision | None = DECISIONS[nt.action](
+                        st, nt, e.view(st.symbol), e.policy
+                    )
+                else:
+                    follow = self._handlers[type(cmd)](st, cmd)
+                if follow is not None:
+                    self._apply(st, follow, queue)
+            except Exception as exc:  # a decision or command bug parks the symbol
+                queue.clear()
+                fault = self._fault(st, t, exc)
+                if fault is not None:
+                    queue.append(fault)
+        return moved
+
+    def _apply(self, st: SymbolState, d: Decision, queue: deque[Command]) -> None:
+        if d.changes:
+            for name, value in d.changes.items():
+                setattr(st, name, value)
+            self.engine._dirty.add(st.symbol)
+        queue.extendleft(reversed(d.commands))
+
+    def _fault(self, st: SymbolState, t: Transition | None, exc: Exception) -> Fire | None:
+        """The FAULT an exception causes, or None inside ERROR's own entry (no loop). An
+        accounting invariant break halts the engine too: it is not a transient error."""
+        log.exception("%s: %s failed", st.symbol, t.action if t is not None else "an order check")
+        msg = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PortfolioError):
+            self.engine.halt(f"{st.symbol}: accounting invariant broken ({msg})")
+        st.last_error = msg
+        if t is not None and st.phase is Phase.ERROR and t.action is Action.ENTER_ERROR:
+            return None
+        return Fire(Event.FAULT, msg)
+
+    # --- commands whose answer is decided on ----------------------------------------------
+    def _outcome(
+        self, st: SymbolState, rec: OrderRecord, via: Via, before: Decimal = ZERO
+    ) -> Decision | None:
+        out = outcome_event(st.phase, rec, self.engine._held(st.symbol), via, before)
+        return decide(out) if out is not None else None
+
+    def _place(self, st: SymbolState, cmd: Place) -> Decision | None:
+        rec = self.engine.router.submit(cmd.intent, live_ask=cmd.live_ask)
+        return self._outcome(st, rec, Via.SUBMIT)
+
+    def _cancel(self, st: SymbolState, cmd: Cancel) -> Decision | None:
+        rec = self.engine.router.cancel(cmd.intent_id)
+        if cmd.forget and rec.done:
+            return decide(active_intent=None)
+        return self._outcome(st, rec, Via.CANCEL) if cmd.settle else None
+
+    def _refresh(self, st: SymbolState, cmd: Refresh) -> Decision | None:
+        router = self.engine.router
+        before = router.records[cmd.intent_id].filled
+        rec = router.refresh(cmd.intent_id)
+        return self._outcome(st, rec, Via.POLL, before)
+
+    def _settle(self, st: SymbolState, cmd: Settle) -> Decision:
+        e = self.engine
+        if cmd.side == "buy":
+            return entry.buy_outcome(st, e.view(st.symbol), e.policy, cmd.escalate)
+        return exit.next_rung(st, e.view(st.symbol), e.policy)
+
+    def _close_position(self, st: SymbolState, cmd: ClosePosition) -> Decision:
+        trade = self.engine.portfolio.close_position(st.symbol, cmd.ts, cmd.reason)
+        return exit.trade_recorded(trade, cmd.ts)
