@@ -3,11 +3,17 @@ timeouts, errors. Every test drives real prices through the real engine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
+from fsmtrader.config_wiring import build_engine
+from fsmtrader.errors import PortfolioError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.phases import Phase
+from fsmtrader.portfolio import Portfolio
 
 from conftest import BLESS, BTC, MIN, Harness, mf, settings
 
@@ -381,3 +387,56 @@ class Counting(SimExchange):
     def fetch_ticker(self, symbol: str) -> Ticker:
         Counting.quotes += 1
         return super().fetch_ticker(symbol)
+
+
+def test_buy_reservation_uses_the_venues_fee_else_reserve_fee_bps() -> None:
+    """A live-shaped market (no fees in its data) reserves risk.reserve_fee_bps; a market
+    that states its fees reserves the dearer of them. The simulator's settings play no
+    part (they priced every reservation before, live too)."""
+    sym = "BTC/USDT"
+    gtc = {"time_in_force": "GTC"}
+    for filters, want in (
+        (BTC, Decimal("0.0025")),  # live-shaped: no fee in the market data
+        (replace(BTC, maker_fee=Decimal("0.004"), taker_fee=Decimal("0.001")), Decimal("0.004")),
+    ):
+        s = settings(
+            market={"symbols": [sym]},
+            risk={"reserve_fee_bps": 25},
+            router=gtc,
+            entry={"buy_escalation_bps": [0]},
+            sim={"maker_fee_bps": "0", "taker_fee_bps": "0"},
+        )
+        h = Harness(s, {sym: BTC}, depth_quote="0.000001")  # an empty book: the buy rests
+        h.engine = build_engine(
+            s, clock=h.clock, exchange=h.exchange, filters={sym: filters}, bus=h.engine.bus
+        )
+        assert h.engine.router.cfg.fee_rate_for(sym) == want == h.engine.view(sym).fee_rate
+        h.warm(sym, 50_000.0)
+        h.bar(sym, 48_400.0)
+        (rec,) = h.engine.router.open_records()
+        assert rec.price is not None and rec.reserved == rec.price * rec.amount * (1 + want)
+        assert h.engine.portfolio.reserved[rec.intent.intent_id] == rec.reserved
+
+
+def test_accounting_invariant_break_halts_and_parks_the_symbol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PortfolioError inside a decision's command is not a transient fault: the engine
+    halts (no new entries) and the symbol parks in ERROR."""
+    h = btc_harness()
+    h.warm("BTC/USDT", 50_000.0)
+    h.bar("BTC/USDT", 48_400.0)
+    assert h.phase("BTC/USDT") == "POSITION"
+
+    def broken(self: Portfolio, symbol: str, ts: int, reason: str) -> None:
+        raise PortfolioError("sold more than was bought")
+
+    monkeypatch.setattr(Portfolio, "close_position", broken)
+    h.bar("BTC/USDT", 49_500.0)  # take profit: the sell fills, booking the trade fails
+    assert h.phase("BTC/USDT") == "ERROR"
+    assert "accounting invariant broken" in h.engine.halted
+    assert "sold more than was bought" in h.engine.states["BTC/USDT"].last_error
+    halts = h.sink.of_kind("halt")
+    assert len(halts) == 1 and "PortfolioError" in halts[0]["reason"]  # type: ignore[typeddict-item]
+    h.advance(11_000)  # ERROR backs off as usual, but the halt stays until a person lifts it
+    assert h.engine.halted

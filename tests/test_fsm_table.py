@@ -21,9 +21,15 @@ from fsmtrader.fsm.machine import (
 )
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import (
+    ON_BAR,
     TABLE,
+    TIMEOUTS,
+    TRANSIENT,
     WAITING_PHASES,
+    BarCheck,
+    Delay,
     Row,
+    TimeoutRule,
     check_table,
     lookup,
     reachable,
@@ -440,3 +446,103 @@ def test_random_event_sequences_stay_in_the_table(events: list[Event]) -> None:
     assert m.rejected == len(events) - accepted
     assert len(rec.transitions) == accepted and len(rec.rejects) == m.rejected
     assert isinstance(s.history, deque) and len(s.history) == min(accepted, HISTORY_LEN)
+
+
+# --- the timeout policy beside the table ------------------------------------------------
+
+
+def test_every_waiting_phase_has_one_timeout_rule() -> None:
+    assert set(TIMEOUTS) == WAITING_PHASES == set(Phase) - TRANSIENT - {P.IDLE}
+    for phase, rule in TIMEOUTS.items():
+        assert isinstance(rule, TimeoutRule) and isinstance(rule.delay, Delay)
+        row = TABLE[(phase, E.TIMEOUT)]
+        assert (rule.retry is not None) == (row.next is phase), phase  # a self-loop retries
+
+
+def test_transient_phases_never_wait() -> None:
+    assert {P.ENTRY_EVAL, P.EXIT_EVAL, P.POST_TRADE} == TRANSIENT
+    for phase in TRANSIENT:
+        assert phase not in TIMEOUTS and (phase, E.TIMEOUT) not in TABLE
+        assert phase not in ON_BAR
+    assert P.IDLE not in TIMEOUTS and (P.IDLE, E.TIMEOUT) not in TABLE
+    assert set(ON_BAR) == {P.WARMUP, P.IDLE, P.POSITION, P.WAIT_FILL, P.WAIT_SELL_FILL}
+
+
+Timeouts = dict[Phase, TimeoutRule]
+
+
+def timeout_problems(
+    monkeypatch: pytest.MonkeyPatch, timeouts: Timeouts, table: Table | None = None
+) -> list[str]:
+    """check_table() against a modified timeout policy (and table); both restored after."""
+    with monkeypatch.context() as mp:
+        mp.setattr(table_mod, "TIMEOUTS", timeouts)
+        if table is not None:
+            mp.setattr(table_mod, "TABLE", table)
+        problems = check_table()
+    assert table_mod.TIMEOUTS is TIMEOUTS and check_table() == []
+    return problems
+
+
+def test_check_table_reports_a_waiting_phase_without_a_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = dict(TIMEOUTS)
+    del t[P.COOLDOWN]
+    problems = timeout_problems(monkeypatch, t)
+    assert problems == ["waiting phase COOLDOWN has no timeout rule"], problems
+
+
+def test_check_table_reports_a_timeout_on_a_transient_phase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = dict(TIMEOUTS)
+    t[P.EXIT_EVAL] = TimeoutRule(Delay.SELL_FILL)
+    problems = timeout_problems(monkeypatch, t)
+    assert any("transient phase EXIT_EVAL" in p for p in problems), problems
+    assert any("EXIT_EVAL has no TIMEOUT row" in p for p in problems), problems
+    rows = dict(TABLE)
+    rows[(P.POST_TRADE, E.TIMEOUT)] = Row(P.COOLDOWN, Action.START_COOLDOWN)
+    problems = timeout_problems(monkeypatch, dict(TIMEOUTS), rows)
+    assert any("transient phase POST_TRADE must not time out" in p for p in problems), problems
+    t = dict(TIMEOUTS)
+    t[P.IDLE] = TimeoutRule(Delay.COOLDOWN)
+    problems = timeout_problems(monkeypatch, t)
+    assert any("IDLE must not time out" in p for p in problems), problems
+
+
+def test_check_table_reports_a_self_loop_timeout_without_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = dict(TIMEOUTS)
+    t[P.WAIT_SELL_FILL] = TimeoutRule(Delay.IOC_TTL)  # re-armed from entry: due at once
+    problems = timeout_problems(monkeypatch, t)
+    assert problems == ["WAIT_SELL_FILL --TIMEOUT--> WAIT_SELL_FILL needs a retry delay"]
+    t = dict(TIMEOUTS)
+    t[P.PLACE_BUY] = TimeoutRule(Delay.BUY_FILL, retry=Delay.BUY_FILL)
+    problems = timeout_problems(monkeypatch, t)
+    assert problems == ["PLACE_BUY has a retry delay but its TIMEOUT row leaves it"]
+
+
+def test_check_table_reports_a_bar_check_in_a_transient_phase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with monkeypatch.context() as mp:
+        mp.setattr(table_mod, "ON_BAR", {**ON_BAR, P.ENTRY_EVAL: BarCheck.ENTRY})
+        problems = check_table()
+    assert problems == ["transient phase ENTRY_EVAL cannot see a bar"]
+
+
+def test_render_table_shows_the_timeout_policy() -> None:
+    text = render_table()
+    assert "timeouts:" in text
+    lines = text.split("timeouts:")[1].strip().splitlines()
+    assert len(lines) == len(Phase)
+    by_phase = {line.split()[0]: line for line in lines}
+    assert "buy_fill after entered, then partial_fill, ioc_left_open" in by_phase["WAIT_FILL"]
+    assert "retry after buy_fill" in by_phase["WAIT_FILL"]
+    assert "max_hold after position_opened" in by_phase["POSITION"]
+    assert "error_backoff" in by_phase["ERROR"]
+    for phase in TRANSIENT:
+        assert "transient" in by_phase[phase.value]
+    assert "waits for nothing" in by_phase["IDLE"]

@@ -91,6 +91,8 @@ def plan_buy(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> 
     ask = quote.ask
     step_bps = steps[min(leg, len(steps) - 1)]
     price = q_price(ask * (1 + step_bps / BPS), v.filters.tick_size)
+    if price <= 0:  # (the can_afford guard keeps such a quote from reaching here)
+        return decide(Fire(E.BUY_ABORTED, f"price {price} below the tick"))
     intent = Intent.create(
         decision_id=st.decision_id,
         symbol=st.symbol,

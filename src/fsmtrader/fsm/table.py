@@ -201,8 +201,8 @@ def _timeout_problems() -> list[str]:
         if rule is not None and row is None:
             problems.append(f"waiting phase {phase} has no TIMEOUT row")
         if not waits and (rule is not None or row is not None):
-            kind = "IDLE" if phase is P.IDLE else "transient phase"
-            problems.append(f"{kind} {phase} must not time out (it never waits)")
+            what = "IDLE" if phase is P.IDLE else f"transient phase {phase}"
+            problems.append(f"{what} must not time out (it never waits)")
         if rule is not None and row is not None:
             loops = row.next is phase
             if loops and rule.retry is None:
