@@ -33,6 +33,7 @@ from fsmtrader.engine.commands import (
     Publish,
     Refresh,
     Settle,
+    SymbolChanges,
     Then,
 )
 from fsmtrader.engine.entry import buy_outcome, guards, plan_buy
@@ -67,6 +68,7 @@ D = Decimal
 SYM = "X/USDT"
 BPS = D(10_000)
 STATE_FIELDS = {f.name for f in fields(SymbolState)}
+CHANGEABLE = set(SymbolChanges.__optional_keys__)
 SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
 
 
@@ -120,7 +122,7 @@ def policy(**parts: Any) -> EnginePolicy:
 def check_commands(d: Decision, phase: Phase) -> list[Fire]:
     """The structure every decision keeps: known state fields, at most one Fire and only
     as the last command, and that Fire has a row in ``phase``."""
-    assert set(d.changes) <= STATE_FIELDS, d.changes
+    assert set(d.changes) <= CHANGEABLE, d.changes
     fires = [c for c in d.commands if isinstance(c, Fire)]
     assert len(fires) <= 1, d.commands
     if fires:
@@ -568,6 +570,11 @@ def test_deadlines_follow_the_timeout_rules() -> None:
     assert deadline(held, back, now, None, pos, tp) == now + 10**9
     err = SymbolState(SYM, phase=P.ERROR, entered_ms=now, error_count=3)
     assert deadline(err, None, now, None, None, tp) == now + error_backoff_ms(3, 10.0, 300.0)
+
+
+def test_decisions_may_change_only_what_the_machine_does_not_own() -> None:
+    assert CHANGEABLE < STATE_FIELDS
+    assert not CHANGEABLE & {"phase", "seq", "entered_ms", "history", "symbol"}
 
 
 def test_reservation_fee_is_the_venues_dearer_fee_else_the_risk_setting() -> None:

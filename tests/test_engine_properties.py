@@ -19,7 +19,7 @@ Fault model (what an injected fault may claim):
   error class.
 
 Exposure tolerance: none beyond Decimal rounding (``EXPOSURE_EPS``). Reading
-``Engine.entry_guards`` and ``Engine._budget``: an entry needs ``exposure + position_size
+``engine.entry.guards`` and ``engine.risk.budget``: an entry needs ``exposure + position_size
 <= max_total_exposure``, and every buy intent carries ``budget = min(cash, max - exposure)``
 which the router's preflight divides by ``1 + fee_rate`` *before* bumping to min-notional
 (a bump that would not fit is a ghost). So a reservation ``price*amount*(1+fee)`` never

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict, Unpack
 
 from fsmtrader.fsm.phases import Event
 from fsmtrader.orders.intent import Intent
 from fsmtrader.state.records import Record
+from fsmtrader.state.symbol import ExitState
 
 if TYPE_CHECKING:
     from fsmtrader.engine.policy import EnginePolicy
@@ -125,20 +126,39 @@ Command = (
 )
 
 
-class Decision(NamedTuple):
-    """State changes for the symbol (field name -> value) and the commands to run."""
+class SymbolChanges(TypedDict, total=False):
+    """The ``SymbolState`` fields a decision may set. The phase, its sequence number, entry
+    time and history are the machine's: only a table row changes them."""
 
-    changes: dict[str, Any]
+    decision_id: str
+    step: int
+    exit_reason: str
+    error_count: int
+    last_error: str
+    entry_block_until: int
+    exit_block_until: int
+    active_intent: str | None
+    entry_ref: Decimal | None
+    exit_ref: Decimal | None
+    buy_leg: int
+    sell_leg: int
+    exit: ExitState | None
+
+
+class Decision(NamedTuple):
+    """State changes for the symbol and the commands to run, in order."""
+
+    changes: SymbolChanges
     commands: list[Command]
 
 
-NOTHING = Decision({}, [])
-
-
-def decide(*commands: Command, **changes: Any) -> Decision:
+def decide(*commands: Command, **changes: Unpack[SymbolChanges]) -> Decision:
     return Decision(changes, list(commands))
 
 
 def then(first: Decision, second: Decision) -> Decision:
     """Both, in order (the second's changes win)."""
-    return Decision({**first.changes, **second.changes}, first.commands + second.commands)
+    changes = SymbolChanges()
+    changes.update(first.changes)
+    changes.update(second.changes)
+    return Decision(changes, first.commands + second.commands)

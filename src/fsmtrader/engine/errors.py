@@ -3,7 +3,17 @@ leaving it does (give up the order in flight, then IDLE's check)."""
 
 from __future__ import annotations
 
-from fsmtrader.engine.commands import Cancel, Command, Decision, Halt, Publish, Then, decide, then
+from fsmtrader.engine.commands import (
+    Cancel,
+    Command,
+    Decision,
+    Halt,
+    Publish,
+    SymbolChanges,
+    Then,
+    decide,
+    then,
+)
 from fsmtrader.engine.idle import abandon_active, after_idle
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
@@ -34,7 +44,7 @@ def enter_error(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) 
         "error_count": count,
     }
     commands.append(Publish(alert))
-    return Decision({"error_count": count, "last_error": t.reason}, commands)
+    return Decision(SymbolChanges(error_count=count, last_error=t.reason), commands)
 
 
 def leave_error(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:

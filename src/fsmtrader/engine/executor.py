@@ -37,7 +37,7 @@ from fsmtrader.engine.commands import (
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.errors import PortfolioError
 from fsmtrader.fsm.machine import Transition
-from fsmtrader.fsm.phases import Action, Event, Phase
+from fsmtrader.fsm.phases import Action, Event
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.symbol import SymbolState
 
@@ -112,7 +112,7 @@ class Executor:
         if isinstance(exc, PortfolioError):
             self.engine.halt(f"{st.symbol}: accounting invariant broken ({msg})")
         st.last_error = msg
-        if t is not None and st.phase is Phase.ERROR and t.action is Action.ENTER_ERROR:
+        if t is not None and t.action is Action.ENTER_ERROR:  # already parked: no loop
             return None
         return Fire(Event.FAULT, msg)
 

@@ -14,6 +14,7 @@ from fsmtrader.engine.commands import (
     Fire,
     Place,
     Publish,
+    SymbolChanges,
     Then,
     decide,
     then,
@@ -48,7 +49,7 @@ def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> D
     pos = v.position
     if pos is None:
         return decide(Fire(E.FAULT, "POSITION without a position"))
-    changes: dict[str, object] = {}
+    changes = SymbolChanges()
     if st.exit is None:
         changes["exit"] = open_exit(float(pos.avg_entry), p.exit.rule)
     if t.event is E.SELL_BLOCKED:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from fsmtrader.engine.commands import Decision, Fire, Settle, decide
+from fsmtrader.engine.commands import Decision, Fire, Settle, SymbolChanges, decide
 from fsmtrader.fsm.phases import Event, Phase
 from fsmtrader.orders.states import OrderState
 from fsmtrader.state.order import OrderRecord
@@ -81,10 +81,8 @@ def order_update(st: SymbolState, rec: OrderRecord, held: Decimal) -> Decision:
     iid = rec.intent.intent_id
     if st.phase is not P.IDLE and st.active_intent != iid:
         return decide()
-    changes = (
-        {"active_intent": None}
-        if st.phase is P.IDLE and rec.done and st.active_intent == iid
-        else {}
-    )
+    changes = SymbolChanges()
+    if st.phase is P.IDLE and rec.done and st.active_intent == iid:
+        changes["active_intent"] = None  # the symbol gave it up; now it is over
     outcome = outcome_event(st.phase, rec, held, Via.UPDATE)
     return Decision(changes, [outcome] if outcome is not None else [])

@@ -41,7 +41,7 @@ from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange, Ticker
 from fsmtrader.fsm.machine import SymbolMachine, Transition
 from fsmtrader.fsm.phases import Action, Event, Phase
-from fsmtrader.fsm.table import ON_BAR, BarCheck
+from fsmtrader.fsm.table import ON_BAR, TABLE, BarCheck
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.intent import make_decision_id
 from fsmtrader.orders.router import OrderRouter
@@ -323,7 +323,7 @@ class Engine:
     def recover(self, symbol: str) -> bool:
         """Manual recovery: take a symbol out of ERROR now instead of after its backoff."""
         st = self.states[symbol]
-        if st.phase is not P.ERROR:
+        if (st.phase, E.RECOVER) not in TABLE:  # (only ERROR takes it)
             return False
         self.fire(st, E.RECOVER, "manual recovery")
         return True
