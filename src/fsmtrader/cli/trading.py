@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
@@ -22,6 +22,10 @@ from fsmtrader.config import Settings, live_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.runner import filters_for
+
+if TYPE_CHECKING:
+    from fsmtrader.live import LiveSession
+    from fsmtrader.session import PaperSession
 
 
 def demo(
@@ -100,15 +104,7 @@ def paper(
                     f"[red]HALTED:[/red] {session.engine.halted} (open positions are "
                     "still managed; no new entries)"
                 )
-            if quiet:
-                summary = session.run(stop_after_s=run_for, should_stop=stop)
-            else:
-                with Live(console=err, refresh_per_second=4) as live:
-                    summary = session.run(
-                        stop_after_s=run_for,
-                        should_stop=stop,
-                        progress=lambda e, done, total: live.update(status_table(done, total, e)),
-                    )
+            summary = _run_watched(session, run_for=run_for, stop=stop, quiet=quiet)
         finally:
             session.close()
         out.print_json(json.dumps(summary, default=str))
@@ -152,20 +148,36 @@ def trade(
             )
             if session.engine.halted:
                 err.print(f"[red]HALTED:[/red] {session.engine.halted}")
-            if quiet:
-                summary = session.run(stop_after_s=run_for, should_stop=stop)
-            else:
-                with Live(console=err, refresh_per_second=4) as view:
-                    summary = session.run(
-                        stop_after_s=run_for,
-                        should_stop=stop,
-                        progress=lambda e, done, total: view.update(status_table(done, 0, e)),
-                    )
+            summary = _run_watched(
+                session, run_for=run_for, stop=stop, quiet=quiet, bars_known=False
+            )
         finally:
             session.close()
         out.print_json(json.dumps(summary, default=str))
 
     guard(run)
+
+
+def _run_watched(
+    session: PaperSession | LiveSession,
+    *,
+    run_for: float | None,
+    stop: Callable[[], bool],
+    quiet: bool,
+    bars_known: bool = True,
+) -> dict[str, Any]:
+    """Run a durable session until its end, ``run_for`` wall seconds or ``stop``, under the
+    live status table unless ``quiet``; a live session has no known bar total."""
+    if quiet:
+        return session.run(stop_after_s=run_for, should_stop=stop)
+    with Live(console=err, refresh_per_second=4) as view:
+        return session.run(
+            stop_after_s=run_for,
+            should_stop=stop,
+            progress=lambda e, done, total: view.update(
+                status_table(done, total if bars_known else 0, e)
+            ),
+        )
 
 
 def _refuse_unready_live(s: Settings, *, confirm_live: bool) -> None:
