@@ -158,7 +158,7 @@ def backtest(
     """Backtest the strategy on a candle file with the same engine as paper and live."""
 
     def run() -> None:
-        s = _settings(config, market={"symbols": [symbol]}, mode="backtest")
+        s = _settings(config, market={"symbols": [symbol]})
         skipped: list[str] = []
         candles = load_csv(data, symbol, on_skip=skipped.append)
         filters, source = _backtest_filters(symbol, candles, markets, s.market.quote)
@@ -201,7 +201,7 @@ def paper(
 
     def run() -> None:
         _check_speed(speed, allow_zero=False)
-        s = _settings(config, mode="paper", demo={"hours": hours} if hours is not None else None)
+        s = _settings(config, demo={"hours": hours} if hours is not None else None)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
         session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
@@ -286,7 +286,7 @@ def trade(
     from fsmtrader.live import LiveSession
 
     def run() -> None:
-        s = _settings(config, mode="live" if live else "paper")
+        s = _settings(config)
         if live:
             problems = live_problems(s)
             if not confirm_live:
