@@ -32,7 +32,7 @@ def backtest(
     """Backtest the strategy on a candle file with the same engine as paper and live."""
 
     def run() -> None:
-        s = settings_from(config, market={"symbols": [symbol]}, mode="backtest")
+        s = settings_from(config, market={"symbols": [symbol]})
         skipped: list[str] = []
         candles = load_csv(data, symbol, on_skip=skipped.append)
         filters, source = _backtest_filters(symbol, candles, markets, s.market.quote)

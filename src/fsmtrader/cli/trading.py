@@ -85,9 +85,7 @@ def paper(
 
     def run() -> None:
         _check_speed(speed, allow_zero=False)
-        s = settings_from(
-            config, mode="paper", demo={"hours": hours} if hours is not None else None
-        )
+        s = settings_from(config, demo={"hours": hours} if hours is not None else None)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
         session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
@@ -132,7 +130,7 @@ def trade(
     from fsmtrader.live import LiveSession
 
     def run() -> None:
-        s = settings_from(config, mode="live" if live else "paper")
+        s = settings_from(config)
         if live:
             _refuse_unready_live(s, confirm_live=confirm_live)
         folder = state_dir or s.state_dir
