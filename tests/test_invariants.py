@@ -8,9 +8,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
 ADAPTER = SRC / "exchange" / "ccxt_adapter"
 # Code allowed to call an exchange's create_order: the router (the one place orders are
-# placed) and the exchange implementations / the local server that *serve* create_order.
+# placed; its cancels are in orders/lookups.py) and the exchange implementations / the
+# local server that *serve* create_order.
 PLACERS = {
     SRC / "orders" / "router.py",
+    SRC / "orders" / "lookups.py",
     *(ADAPTER.rglob("*.py")),
     SRC / "exchange" / "simulated.py",
     *((SRC / "simserver").rglob("*.py")),
@@ -89,3 +91,58 @@ def test_the_checks_find_a_violation() -> None:
     tree = ast.parse("import ccxt.async_support\nfrom ccxt import binance\nx.create_order(1)\n")
     assert ccxt_imports(tree) == [1, 2]
     assert order_calls(tree) == [3]
+    tree = ast.parse("from fsmtrader.engine import Engine\nfrom fsmtrader import store\n")
+    assert imported(tree) == [(1, "fsmtrader.engine"), (2, "fsmtrader.store")]
+
+
+# --- the persistence boundary ---------------------------------------------------------
+# The router's modules: the store must not know them (it takes values, StateDelta).
+ROUTER = {f"fsmtrader.orders.{m}" for m in ("router", "ledger", "booking", "lookups")}
+# What the state model may build on: domain values and rules, nothing with I/O.
+DOMAIN = {
+    "fsmtrader.markets",
+    "fsmtrader.orders.intent",
+    "fsmtrader.orders.states",
+    "fsmtrader.fsm.phases",
+    "fsmtrader.portfolio",
+    "fsmtrader.errors",
+    "fsmtrader.exchange.types",
+}
+
+
+def imported(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, module) of every fsmtrader import, ``TYPE_CHECKING`` ones included."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "fsmtrader":  # from fsmtrader import x: the module x
+                out += [(node.lineno, f"fsmtrader.{a.name}") for a in node.names]
+            else:
+                out.append((node.lineno, node.module))
+    return [(line, m) for line, m in out if m == "fsmtrader" or m.startswith("fsmtrader.")]
+
+
+def test_the_store_imports_no_engine_code() -> None:
+    """store/ takes and gives values: never the engine (module or package) or the router."""
+    offenders = [
+        f"{path.relative_to(SRC)}:{line} {mod}"
+        for path, tree in modules()
+        if SRC / "store" in path.parents
+        for line, mod in imported(tree)
+        if mod == "fsmtrader.engine" or mod.startswith("fsmtrader.engine.") or mod in ROUTER
+    ]
+    assert offenders == []
+
+
+def test_the_state_model_imports_only_domain_modules() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{line} {mod}"
+        for path, tree in modules()
+        if SRC / "state" in path.parents
+        for line, mod in imported(tree)
+        if mod not in DOMAIN and not mod.startswith("fsmtrader.state.")
+    ]
+    assert offenders == []
+    assert any(SRC / "state" in p.parents for p, _ in modules())  # the check looked at it

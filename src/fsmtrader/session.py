@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
 from fsmtrader.config_wiring import build_engine
 from fsmtrader.engine import Engine
+from fsmtrader.errors import StoreError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
@@ -300,17 +300,12 @@ class PaperSession(DurableSession):
 def session_kind(state_dir: Path, s: Settings) -> str:
     """'paper', 'paper-live', 'live' or '' (nothing there), read without locking or
     changing anything."""
-    path = store_path(state_dir, s.database_url)
-    if not path.exists():
-        return ""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
-        try:
-            rows = dict(conn.execute("SELECT key, value FROM engine_meta").fetchall())
-        finally:
-            conn.close()
-    except sqlite3.Error:
+        rows = SqliteStore.read_meta(store_path(state_dir, s.database_url))
+    except StoreError:
         return "paper"  # let the session's own checks explain what is wrong with the file
+    if rows is None:
+        return ""
     if "session" in rows:
         return "paper"
     if "venue" in rows:

@@ -17,7 +17,7 @@ from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings
 from fsmtrader.orders.states import TERMINAL
 from fsmtrader.session import open_sim_exchange, session_filters
-from fsmtrader.store.sqlite import SqliteStore
+from fsmtrader.store.sqlite import SqliteStore, store_path
 
 ZERO = Decimal(0)
 
@@ -26,7 +26,7 @@ def verify_session(state: Path, s: Settings) -> tuple[int, int, Decimal, list[st
     """Compare the bot's books with the exchange's own records: (duplicates, orphans,
     drift, notes). All three numbers are 0 for a sound session."""
     notes: list[str] = []
-    store = SqliteStore(state / "fsmtrader.db", create=False)
+    store = SqliteStore(store_path(state, s.database_url), create=False)
     snap = store.load()
     fills = store.fills()
     store.close()

@@ -1,43 +1,69 @@
-"""The SQLite store: everything the engine must remember, saved in one transaction per
-commit point, and loaded back on start.
+"""The SQLite store: each commit's changes saved in one transaction, and everything
+loaded back on start.
 
-Tables are plain rows (Decimals as exact text), one per symbol, intent, fill, position,
-trade and audit record, so the file can be read with the sqlite3 shell and jq.
+It takes values (a ``StateDelta``) and gives values (a ``Snapshot``): it knows the state
+model, never the engine or the router. Tables are plain rows (Decimals as exact text), one
+per symbol, intent, fill, position, trade and audit record, so the file can be read with
+the sqlite3 shell and jq.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections import deque
-from collections.abc import Callable
-from dataclasses import fields
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from fsmtrader.audit import dumps
 from fsmtrader.errors import ConfigError, StoreError
-from fsmtrader.fsm.phases import Phase
-from fsmtrader.orders.intent import Intent
-from fsmtrader.orders.states import OrderState
-from fsmtrader.portfolio import ClosedTrade, Ghost, Portfolio, Position
+from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.delta import Snapshot, StateDelta
-from fsmtrader.state.order import OrderRecord
-from fsmtrader.state.records import FillRecord, Record
-from fsmtrader.state.symbol import HISTORY_LEN, ExitState, SymbolState
+from fsmtrader.state.records import Record
+from fsmtrader.store.codec import (
+    FILL_COLUMNS,
+    GHOST,
+    ORDER,
+    POSITION,
+    SYMBOL,
+    SYMBOL_COLUMNS,
+    TRADE,
+    HistoryText,
+    fill_row,
+    history_from,
+)
 from fsmtrader.store.schema import connect
 
-D = Decimal
 Committed = Callable[[list[tuple[int, Record]]], None]
 
 
-def _d(v: str | None) -> Decimal | None:
-    return None if v is None else Decimal(v)
+def _upsert(table: str, columns: Sequence[str], key: str) -> str:
+    """An in-place upsert: ``INSERT OR REPLACE`` would delete and re-insert the row (and
+    touch its indexes), which costs a third of a commit."""
+    sets = ", ".join(f"{c}=excluded.{c}" for c in columns if c != key)
+    marks = ", ".join("?" * len(columns))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT({key}) DO UPDATE SET {sets}"
+    )
 
 
-def _s(v: Decimal | None) -> str | None:
-    return None if v is None else str(v)
+def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _select(table: str, columns: Sequence[str], order: str = "") -> str:
+    return f"SELECT {', '.join(columns)} FROM {table}" + (f" ORDER BY {order}" if order else "")
+
+
+_UPSERT_SYMBOL = _upsert("symbol_state", SYMBOL_COLUMNS, "symbol")
+_UPSERT_ORDER = _upsert("orders", ORDER.columns, "intent_id")
+_INSERT_FILL = _insert("fills", FILL_COLUMNS, "INSERT OR IGNORE")
+_INSERT_POSITION = _insert("positions", POSITION.columns)
+_INSERT_TRADE = _insert("trades", TRADE.columns)
+_INSERT_GHOST = _insert("ghosts", GHOST.columns)
+_INSERT_AUDIT = "INSERT INTO audit(ts, kind, symbol, record) VALUES (?, ?, ?, ?)"
+_SET_META = "INSERT OR REPLACE INTO engine_meta(key, value) VALUES (?, ?)"
 
 
 class SqliteStore:
@@ -47,8 +73,23 @@ class SqliteStore:
         self._trades_saved = self._count("trades")
         self._ghosts_saved = self._count("ghosts")
         self.on_committed: list[Committed] = []
-        self._history: dict[str, tuple[int, str]] = {}  # symbol -> (seq, encoded history)
+        self._history = HistoryText()
         self.commits = 0
+
+    @staticmethod
+    def read_meta(path: Path) -> dict[str, str] | None:
+        """The engine's saved meta (session kind, venue, halt, counters), read without
+        locking or changing anything; None when there is no database at ``path``."""
+        if not path.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+            try:
+                return dict(conn.execute("SELECT key, value FROM engine_meta").fetchall())
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot read the state database ({exc})") from None
 
     def _count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -65,26 +106,23 @@ class SqliteStore:
         records = delta.audit
         c.execute("BEGIN IMMEDIATE")
         try:
+            history = self._history.encode
             for st in delta.symbols:
-                c.execute(_UPSERT_SYMBOL, _symbol_row(st, self._history))
+                row = SYMBOL.encode(st)
+                row.append(history(st))
+                c.execute(_UPSERT_SYMBOL, row)
             for rec in delta.orders:
-                c.execute(_UPSERT_ORDER, _order_row(rec))
+                c.execute(_UPSERT_ORDER, ORDER.encode(rec))
             if delta.portfolio is not None:
                 self._save_portfolio(delta.portfolio)
             if delta.fills:
-                c.executemany(_INSERT_FILL, [_fill_row(f) for f in delta.fills])
+                c.executemany(_INSERT_FILL, [fill_row(f) for f in delta.fills])
             ids = []
             for r in records:
-                cur = c.execute(
-                    "INSERT INTO audit(ts, kind, symbol, record) VALUES (?, ?, ?, ?)",
-                    (r["ts"], r["kind"], r.get("symbol"), dumps(r)),
-                )
+                cur = c.execute(_INSERT_AUDIT, (r["ts"], r["kind"], r.get("symbol"), dumps(r)))
                 ids.append(int(cur.lastrowid or 0))
             if delta.meta:
-                c.executemany(
-                    "INSERT OR REPLACE INTO engine_meta(key, value) VALUES (?, ?)",
-                    list(delta.meta.items()),
-                )
+                c.executemany(_SET_META, list(delta.meta.items()))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -112,48 +150,49 @@ class SqliteStore:
             [(k, str(v)) for k, v in pf.reserved.items()],
         )
         c.execute("DELETE FROM positions")
-        c.executemany(_INSERT_POSITION, [_position_row(p) for p in pf.positions.values()])
+        c.executemany(_INSERT_POSITION, [POSITION.encode(p) for p in pf.positions.values()])
         c.execute("DELETE FROM dust")
         c.executemany(
             "INSERT INTO dust(symbol, qty) VALUES (?, ?)", [(k, str(v)) for k, v in pf.dust.items()]
         )
-        for t in pf.trades[self._trades_saved :]:
-            c.execute(_INSERT_TRADE, _trade_row(t))
-        for g in pf.ghosts[self._ghosts_saved :]:
-            c.execute(
-                "INSERT INTO ghosts(ts, symbol, side, intent_id, decision_id, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (g.ts, g.symbol, g.side, g.intent_id, g.decision_id, g.reason),
-            )
+        c.executemany(_INSERT_TRADE, [TRADE.encode(t) for t in pf.trades[self._trades_saved :]])
+        c.executemany(_INSERT_GHOST, [GHOST.encode(g) for g in pf.ghosts[self._ghosts_saved :]])
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO engine_meta(key, value) VALUES (?, ?)", (key, value)
-        )
+        self.conn.execute(_SET_META, (key, value))
 
     # --- reading ------------------------------------------------------------------------
     def load(self) -> Snapshot:
         c = self.conn
         snap = Snapshot()
         snap.meta = dict(c.execute("SELECT key, value FROM engine_meta").fetchall())
-        for row in c.execute("SELECT * FROM symbol_state"):
-            st = _symbol_from(row)
+        for row in c.execute(_select("symbol_state", SYMBOL_COLUMNS)):
+            st = SYMBOL.decode(row[:-1], history=history_from(row[-1]))
             snap.symbols[st.symbol] = st
-        snap.orders = [_order_from(r) for r in c.execute("SELECT * FROM orders ORDER BY rowid")]
-        prow = c.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
-        if prow is not None:
-            pf = Portfolio(
-                quote=prow[0], cash=D(prow[1]), fees_paid=D(prow[2]), realized_pnl=D(prow[3])
-            )
-            pf.reserved = {k: D(v) for k, v in c.execute("SELECT * FROM reservations")}
-            pf.positions = {r[0]: _position_from(r) for r in c.execute("SELECT * FROM positions")}
-            pf.dust = {k: D(v) for k, v in c.execute("SELECT * FROM dust")}
-            pf.trades = [_trade_from(r) for r in c.execute("SELECT * FROM trades ORDER BY id")]
-            pf.ghosts = [Ghost(*r[1:]) for r in c.execute("SELECT * FROM ghosts ORDER BY id")]
-            pf.dirty = False
-            snap.portfolio = pf
+        snap.orders = [
+            ORDER.decode(r) for r in c.execute(_select("orders", ORDER.columns, "rowid"))
+        ]
+        snap.portfolio = self._load_portfolio()
         snap.audit_rows = self._count("audit")
         return snap
+
+    def _load_portfolio(self) -> Portfolio | None:
+        c = self.conn
+        prow = c.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
+        if prow is None:
+            return None
+        D = Decimal
+        pf = Portfolio(
+            quote=prow[0], cash=D(prow[1]), fees_paid=D(prow[2]), realized_pnl=D(prow[3])
+        )
+        pf.reserved = {k: D(v) for k, v in c.execute("SELECT intent_id, amount FROM reservations")}
+        positions = [POSITION.decode(r) for r in c.execute(_select("positions", POSITION.columns))]
+        pf.positions = {p.symbol: p for p in positions}
+        pf.dust = {k: D(v) for k, v in c.execute("SELECT symbol, qty FROM dust")}
+        pf.trades = [TRADE.decode(r) for r in c.execute(_select("trades", TRADE.columns, "id"))]
+        pf.ghosts = [GHOST.decode(r) for r in c.execute(_select("ghosts", GHOST.columns, "id"))]
+        pf.mark_saved()
+        return pf
 
     def audit_since(self, after_id: int) -> list[tuple[int, str]]:
         return list(
@@ -161,297 +200,8 @@ class SqliteStore:
         )
 
     def fills(self) -> list[dict[str, Any]]:
-        cols = [
-            "intent_id",
-            "trade_id",
-            "symbol",
-            "side",
-            "price",
-            "amount",
-            "fee",
-            "fee_currency",
-            "ts",
-            "decision_id",
-        ]
-        return [dict(zip(cols, r, strict=True)) for r in self.conn.execute("SELECT * FROM fills")]
-
-
-SYMBOL_COLUMNS = [
-    "symbol",
-    "phase",
-    "entered_ms",
-    "seq",
-    "decision_id",
-    "step",
-    "exit_reason",
-    "error_count",
-    "last_error",
-    "entry_block_until",
-    "exit_block_until",
-    "active_intent",
-    "entry_ref",
-    "exit_ref",
-    "buy_leg",
-    "sell_leg",
-    "exit_peak",
-    "exit_trail_active",
-    "history",
-]
-ORDER_COLUMNS = [
-    "intent_id",
-    "client_order_id",
-    "symbol",
-    "side",
-    "decision_id",
-    "intent",
-    "state",
-    "order_id",
-    "price",
-    "amount",
-    "filled",
-    "cost",
-    "fee_quote",
-    "reserved",
-    "attempts",
-    "due_ms",
-    "unknown_since",
-    "reason",
-    "seen_trades",
-    "cancel_requested",
-]
-
-
-def _upsert(table: str, columns: list[str]) -> str:
-    """An in-place upsert: ``INSERT OR REPLACE`` would delete and re-insert the row (and
-    touch its indexes), which costs a third of a commit."""
-    sets = ", ".join(f"{c}=excluded.{c}" for c in columns[1:])
-    marks = ", ".join("?" * len(columns))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT({columns[0]}) DO UPDATE SET {sets}"
-    )
-
-
-_UPSERT_SYMBOL = _upsert("symbol_state", SYMBOL_COLUMNS)
-_UPSERT_ORDER = _upsert("orders", ORDER_COLUMNS)
-_INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_POSITION = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_TRADE = """INSERT INTO trades(symbol, decision_id, entry_ms, exit_ms, bought_qty,
-    sold_qty, avg_entry, avg_exit, buy_fees, sell_fees, sell_legs, dust_qty, realized_pnl,
-    exit_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-
-
-def _symbol_row(st: SymbolState, cache: dict[str, tuple[int, str]]) -> tuple[Any, ...]:
-    ex = st.exit
-    return (
-        st.symbol,
-        st.phase.value,
-        st.entered_ms,
-        st.seq,
-        st.decision_id,
-        st.step,
-        st.exit_reason,
-        st.error_count,
-        st.last_error,
-        st.entry_block_until,
-        st.exit_block_until,
-        st.active_intent,
-        _s(st.entry_ref),
-        _s(st.exit_ref),
-        st.buy_leg,
-        st.sell_leg,
-        ex.peak if ex is not None else None,
-        int(ex.trail_active) if ex is not None else 0,
-        _history_cached(st, cache),
-    )
-
-
-def _history_cached(st: SymbolState, cache: dict[str, tuple[int, str]]) -> str:
-    """The encoded history, extended by one entry when exactly one transition happened
-    since the last save (the common case) instead of re-encoding all of it."""
-    seen = cache.get(st.symbol)
-    history = st.history
-    if seen is not None and seen[0] == st.seq - 1 and history:
-        text = seen[1]
-        ts, a, e, b = history[-1]
-        entry = f"{ts},{a},{e},{b}"
-        if text.count(";") + 1 >= HISTORY_LEN:
-            text = text.split(";", 1)[1]
-        text = f"{text};{entry}" if text else entry
-    else:
-        text = _history_text(history)
-    cache[st.symbol] = (st.seq, text)
-    return text
-
-
-def _history_text(history: deque[tuple[int, str, str, str]]) -> str:
-    """Compact and cheap (this runs on every commit): 'ts,from,event,to;...'."""
-    return ";".join(f"{ts},{a},{e},{b}" for ts, a, e, b in history)
-
-
-def _history_from(text: str) -> deque[tuple[int, str, str, str]]:
-    out: deque[tuple[int, str, str, str]] = deque(maxlen=HISTORY_LEN)
-    for item in filter(None, text.split(";")):
-        ts, a, e, b = item.split(",")
-        out.append((int(ts), a, e, b))
-    return out
-
-
-def _symbol_from(r: tuple[Any, ...]) -> SymbolState:
-    return SymbolState(
-        symbol=r[0],
-        phase=Phase(r[1]),
-        entered_ms=r[2],
-        seq=r[3],
-        decision_id=r[4],
-        step=r[5],
-        exit_reason=r[6],
-        error_count=r[7],
-        last_error=r[8],
-        entry_block_until=r[9],
-        exit_block_until=r[10],
-        active_intent=r[11],
-        entry_ref=_d(r[12]),
-        exit_ref=_d(r[13]),
-        buy_leg=r[14],
-        sell_leg=r[15],
-        exit=None if r[16] is None else ExitState(r[16], bool(r[17])),
-        history=_history_from(r[18]),
-    )
-
-
-def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
-    it = rec.intent
-    return (
-        it.intent_id,
-        rec.client_order_id,
-        it.symbol,
-        it.side,
-        it.decision_id,
-        json.dumps(it.to_record(), sort_keys=True),
-        rec.state.value,
-        rec.order_id,
-        _s(rec.price),
-        str(rec.amount),
-        str(rec.filled),
-        str(rec.cost),
-        str(rec.fee_quote),
-        str(rec.reserved),
-        rec.attempts,
-        rec.due_ms,
-        rec.unknown_since,
-        rec.reason,
-        json.dumps(sorted(rec.seen_trades)),
-        int(rec.cancel_requested),
-    )
-
-
-def _order_from(r: tuple[Any, ...]) -> OrderRecord:
-    raw = json.loads(r[5])
-    intent = Intent(
-        intent_id=raw["intent_id"],
-        decision_id=raw["decision_id"],
-        symbol=raw["symbol"],
-        side=raw["side"],
-        amount=D(raw["amount"]),
-        limit_price=_d(raw["limit_price"]),
-        ref_price=D(raw["ref_price"]),
-        max_slippage_bps=D(raw["max_slippage_bps"]),
-        time_in_force=raw["time_in_force"],
-        leg=raw["leg"],
-        created_ms=raw["created_ms"],
-        reason=raw["reason"],
-        budget=_d(raw["budget"]),
-    )
-    return OrderRecord(
-        intent=intent,
-        client_order_id=r[1],
-        state=OrderState(r[6]),
-        order_id=r[7],
-        price=_d(r[8]),
-        amount=D(r[9]),
-        filled=D(r[10]),
-        cost=D(r[11]),
-        fee_quote=D(r[12]),
-        reserved=D(r[13]),
-        attempts=r[14],
-        due_ms=r[15],
-        unknown_since=r[16],
-        reason=r[17],
-        seen_trades=set(json.loads(r[18])),
-        cancel_requested=bool(r[19]),
-    )
-
-
-def _fill_row(r: FillRecord) -> tuple[Any, ...]:
-    return (
-        r["intent_id"],
-        r["trade_id"],
-        r["symbol"],
-        r["side"],
-        r["price"],
-        r["amount"],
-        r["fee"],
-        r["fee_currency"],
-        r["ts"],
-        r["decision_id"],
-    )
-
-
-_POSITION_FIELDS = [f.name for f in fields(Position)]  # the table's column order
-
-
-def _position_row(p: Position) -> tuple[Any, ...]:
-    return tuple(
-        str(v) if isinstance(v, Decimal) else v for v in (getattr(p, n) for n in _POSITION_FIELDS)
-    )
-
-
-def _position_from(r: tuple[Any, ...]) -> Position:
-    kinds = {f.name: f.type for f in fields(Position)}
-    values: dict[str, Any] = {
-        n: Decimal(v) if kinds[n] in ("Decimal", Decimal) else v
-        for n, v in zip(_POSITION_FIELDS, r, strict=True)
-    }
-    return Position(**values)
-
-
-def _trade_row(t: ClosedTrade) -> tuple[Any, ...]:
-    return (
-        t.symbol,
-        t.decision_id,
-        t.entry_ms,
-        t.exit_ms,
-        str(t.bought_qty),
-        str(t.sold_qty),
-        str(t.avg_entry),
-        str(t.avg_exit),
-        str(t.buy_fees),
-        str(t.sell_fees),
-        t.sell_legs,
-        str(t.dust_qty),
-        str(t.realized_pnl),
-        t.exit_reason,
-    )
-
-
-def _trade_from(r: tuple[Any, ...]) -> ClosedTrade:
-    return ClosedTrade(
-        symbol=r[1],
-        decision_id=r[2],
-        entry_ms=r[3],
-        exit_ms=r[4],
-        bought_qty=D(r[5]),
-        sold_qty=D(r[6]),
-        avg_entry=D(r[7]),
-        avg_exit=D(r[8]),
-        buy_fees=D(r[9]),
-        sell_fees=D(r[10]),
-        sell_legs=r[11],
-        dust_qty=D(r[12]),
-        realized_pnl=D(r[13]),
-        exit_reason=r[14],
-    )
+        rows = self.conn.execute(_select("fills", FILL_COLUMNS))
+        return [dict(zip(FILL_COLUMNS, r, strict=True)) for r in rows]
 
 
 def store_path(state_dir: Path, database_url: str) -> Path:
