@@ -63,6 +63,10 @@ BarHandler = Callable[[SymbolState, DropSignal, int, float], None]
 
 
 class Engine:
+    """One engine per session: the same object in backtest, paper and live; only its plugs
+    (clock, exchange, filters, bus, store) differ. ``starting_cash`` overrides the policy's
+    (a paper session continuing a wallet)."""
+
     def __init__(
         self,
         policy: EnginePolicy,
