@@ -214,7 +214,7 @@ def test_a_sell_respects_the_floor_the_ladder_and_never_market_sells(
         return
     (place,) = places
     it = place.intent
-    floor = flash_floor(v, p)
+    floor = flash_floor(pos, p)
     assert it.side == "sell" and it.amount == pos.sellable and it.time_in_force == "IOC"
     assert d.changes["active_intent"] == it.intent_id and d.changes["sell_leg"] == s.sell_leg + 1
     assert preflight("sell", q.bid, it.amount, f).ok  # a sell below the minimum is dust

@@ -27,7 +27,7 @@ from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event, Phase
 from fsmtrader.markets import preflight, q_price
 from fsmtrader.orders.intent import Intent
-from fsmtrader.portfolio import ClosedTrade
+from fsmtrader.portfolio import ClosedTrade, Position
 from fsmtrader.state.records import TradeRecord
 from fsmtrader.state.symbol import SymbolState
 from fsmtrader.strategy import open_exit, peek_exit
@@ -85,10 +85,9 @@ def sell_price(v: SymbolView, p: EnginePolicy, rung: int, bid: Decimal) -> Decim
     return q_price(bid * (1 - ladder[rung] / BPS), v.filters.tick_size)
 
 
-def flash_floor(v: SymbolView, p: EnginePolicy) -> Decimal:
+def flash_floor(pos: Position, p: EnginePolicy) -> Decimal:
     """No sell below this: a loss beyond the flash-crash guard waits for the price."""
-    assert v.position is not None
-    return v.position.avg_entry * (1 - p.exit.flash_crash_guard_pct / 100)
+    return pos.avg_entry * (1 - p.exit.flash_crash_guard_pct / 100)
 
 
 def plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
@@ -112,7 +111,7 @@ def plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) ->
     if rung > len(ladder):  # one market sell per exit attempt, then wait
         return decide(Fire(E.SELL_BLOCKED, "the market sell filled nothing; retry later"))
     price = sell_price(v, p, rung, ticker.bid)
-    floor = flash_floor(v, p)
+    floor = flash_floor(pos, p)
     if (price if price is not None else ticker.bid) < floor:
         guard = Fire(E.SELL_BLOCKED, f"flash-crash guard: {price} < {floor}")
         return decide(Count("flash_crash_guard"), guard)
