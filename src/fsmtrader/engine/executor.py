@@ -31,6 +31,7 @@ from fsmtrader.engine.commands import (
     Publish,
     Refresh,
     Settle,
+    SymbolChanges,
     Then,
     decide,
 )
@@ -69,40 +70,37 @@ class Executor:
         """Run ``first`` for ``st`` and everything it leads to. Returns whether a
         transition happened (the caller then commits)."""
         e = self.engine
+        handlers = self._handlers
         queue: deque[Command] = deque()
         t: Transition | None = None
         moved = False
-        self._apply(st, first, queue)
-        while queue:
+        follow: Decision | None = first
+        while True:
+            if follow is not None:
+                changes, commands = follow
+                if changes:
+                    for name, value in changes.items():
+                        setattr(st, name, value)
+                    e._dirty.add(st.symbol)
+                queue.extendleft(reversed(commands))
+            if not queue:
+                return moved
             cmd = queue.popleft()
             try:
                 if type(cmd) is Fire:
+                    follow = None
                     nt = e.machine.fire(st, cmd.event, e.clock.now_ms(), cmd.reason, cmd.key)
-                    if nt is None:
-                        continue
-                    t, moved = nt, True
-                    e._dirty.add(st.symbol)
-                    e._schedule(st, nt)
-                    follow: Decision | None = DECISIONS[nt.action](
-                        st, nt, e.view(st.symbol), e.policy
-                    )
+                    if nt is not None:
+                        t, moved = nt, True
+                        e._dirty.add(st.symbol)
+                        e._schedule(st, nt)
+                        follow = DECISIONS[nt.action](st, nt, e.view(st.symbol), e.policy)
                 else:
-                    follow = self._handlers[type(cmd)](st, cmd)
-                if follow is not None:
-                    self._apply(st, follow, queue)
+                    follow = handlers[type(cmd)](st, cmd)
             except Exception as exc:  # a decision or command bug parks the symbol
                 queue.clear()
                 fault = self._fault(st, t, exc)
-                if fault is not None:
-                    queue.append(fault)
-        return moved
-
-    def _apply(self, st: SymbolState, d: Decision, queue: deque[Command]) -> None:
-        if d.changes:
-            for name, value in d.changes.items():
-                setattr(st, name, value)
-            self.engine._dirty.add(st.symbol)
-        queue.extendleft(reversed(d.commands))
+                follow = Decision(SymbolChanges(), [fault] if fault is not None else [])
 
     def _fault(self, st: SymbolState, t: Transition | None, exc: Exception) -> Fire | None:
         """The FAULT an exception causes, or None inside ERROR's own entry (no loop). An

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fsmtrader.engine")
 ZERO = Decimal(0)
 P, E, A = Phase, Event, Action
+ENTRY = BarCheck.ENTRY
 BarHandler = Callable[[SymbolState, DropSignal, int, float], None]
 
 
@@ -125,14 +126,13 @@ class Engine:
         router.on_fatal = self.halt
         return router
 
-    def _bar_handlers(self) -> dict[Phase, BarHandler]:
-        by_check: dict[BarCheck, BarHandler] = {
+    def _bar_handlers(self) -> dict[BarCheck, BarHandler]:
+        """What each meaning of a bar (``fsm.table.ON_BAR``) runs; ENTRY is inline."""
+        return {
             BarCheck.WARM: self._bar_warm,
-            BarCheck.ENTRY: self._bar_entry,
             BarCheck.EXIT: self._bar_exit,
             BarCheck.POLL: self._bar_poll,
         }
-        return {phase: by_check[check] for phase, check in ON_BAR.items()}
 
     # --- driving ------------------------------------------------------------------------
     def on_bar(
@@ -156,14 +156,13 @@ class Engine:
         sig = self.signals[symbol]
         sig.update(ts, close, vol)
         st = self.states[symbol]
-        check = self._on_bar.get(st.phase)
-        if check is not None:
-            check(st, sig, ts, close)
-
-    def _bar_entry(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
-        if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
-            st.decision_id = make_decision_id(st.symbol, ts, "entry")
-            self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
+        check = ON_BAR.get(st.phase)
+        if check is ENTRY:  # the common case, inline: no trigger costs two comparisons
+            if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
+                st.decision_id = make_decision_id(symbol, ts, "entry")
+                self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
+        elif check is not None:
+            self._on_bar[check](st, sig, ts, close)
 
     def _bar_exit(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
         ex = st.exit
