@@ -57,7 +57,9 @@ import ccxt.async_support as ccxt_async  # a benchmark may: it measures ccxt its
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
-from fsmtrader.exchange.ccxt_adapter import AsyncCcxtExchange, CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.portfolio import Portfolio
@@ -207,6 +209,12 @@ class Bare:
         self.loop.close()
 
 
+def options(base: str) -> CcxtOptions:
+    """Ours as the engine builds it, but with ccxt's throttle off (as in Bare) so the
+    comparison with bare ccxt is like for like."""
+    return CcxtOptions("binance", api_key=KEY, api_secret=SECRET, base_url=base, rate_limit=False)
+
+
 class Core:
     """Our async core (``AsyncCcxtExchange``) awaited on a loop in this thread: the
     adapter's checks and conversions without the sync facade's thread hop."""
@@ -218,12 +226,9 @@ class Core:
         self.filled = 0
 
         async def build() -> AsyncCcxtExchange:
-            return AsyncCcxtExchange(
-                "binance", api_key=KEY, api_secret=SECRET, urls=local_urls("binance", base)
-            )
+            return AsyncCcxtExchange(options(base))
 
         self.ex = self.loop.run_until_complete(build())
-        self.ex._client.enableRateLimit = False  # see Ours
         self.loop.run_until_complete(self.ex.load_markets())
 
     async def _pair(self, i: int) -> int:
@@ -254,16 +259,7 @@ class Ours:
         self.book = book
         # inline: the engine is synchronous, so the adapter runs its loop on our thread
         # (as LiveSession does); the threaded mode serves async callers.
-        self.ex = CcxtExchange(
-            "binance",
-            api_key=KEY,
-            api_secret=SECRET,
-            urls=local_urls("binance", base),
-            inline=not THREADED,
-        )
-        # CcxtExchange has no switch for ccxt's throttle yet (it is always on): turn it
-        # off on the client it wraps so the comparison with bare ccxt is like for like.
-        self.ex.core._client.enableRateLimit = False
+        self.ex = CcxtExchange(options(base), inline=not THREADED)
         self.markets = self.ex.load_markets()
         self.clock = WallClock()
         self.portfolio = Portfolio(quote="USDT", cash=Decimal(BALANCES["USDT"]))

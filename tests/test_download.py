@@ -31,7 +31,8 @@ from fsmtrader.download import (
     download_ohlcv,
 )
 from fsmtrader.errors import DataError
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.feeds.csv_replay import load_csv
 from fsmtrader.simserver import create_app, start_server
 
@@ -100,12 +101,14 @@ def running_server(flavour: str) -> Iterator[Sim]:
 @contextmanager
 def adapter(sim: Sim) -> Iterator[CcxtExchange]:
     ex = CcxtExchange(
-        sim.flavour,  # type: ignore[arg-type]
-        api_key=KEY,
-        api_secret=SECRET,
-        urls=local_urls(sim.flavour, sim.base_url),  # type: ignore[arg-type]
-        timeout_ms=5000,
-        retry_base_s=0.01,
+        CcxtOptions(
+            sim.flavour,  # type: ignore[arg-type]
+            api_key=KEY,
+            api_secret=SECRET,
+            base_url=sim.base_url,
+            timeout_ms=5000,
+            retry_base_s=0.01,
+        )
     )
     try:
         ex.load_markets()

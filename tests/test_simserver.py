@@ -31,9 +31,10 @@ import ccxt.async_support as ccxta
 import pytest
 from ccxt.base import errors as cx
 
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
+from fsmtrader.exchange.ccxt_adapter.urls import local_urls
 from fsmtrader.simserver import QUIRKS, create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
+from fsmtrader.simserver.client import CCXT_OPTIONS, point_ccxt_at
 from fsmtrader.simserver.market import build_market
 
 from conftest import shared_file
@@ -153,14 +154,14 @@ async def test_binance_load_markets_gives_real_filters() -> None:
         assert btc["precision"]["amount"] == 0.00001
         assert btc["limits"]["cost"]["min"] == 5
         assert btc["limits"]["amount"]["min"] == 0.00001
-        f = MarketFilters.from_ccxt(btc)
+        f = filters_from_ccxt(btc)
         assert (f.tick_size, f.step_size, f.min_qty, f.min_notional) == (
             Decimal("0.01"),
             Decimal("0.00001"),
             Decimal("0.00001"),
             Decimal("5"),
         )
-        eth = MarketFilters.from_ccxt(markets["ETH/USDT"])
+        eth = filters_from_ccxt(markets["ETH/USDT"])
         assert (eth.tick_size, eth.step_size) == (Decimal("0.01"), Decimal("0.0001"))
         # ccxt's own rounding uses the TICK_SIZE precision it parsed
         assert ex.price_to_precision("BTC/USDT", 95000.123) == "95000.12"
@@ -210,7 +211,7 @@ async def test_markets_file_supplies_raw_exchange_info() -> None:
     async with running(markets_file=path, symbols=("BTC/USDT", "DOGE/USDT")) as sim:
         ex = sim.client()
         markets = await ex.load_markets()
-        doge = MarketFilters.from_ccxt(markets["DOGE/USDT"])
+        doge = filters_from_ccxt(markets["DOGE/USDT"])
         assert (doge.tick_size, doge.step_size) == (Decimal("0.00001"), Decimal("1"))
         info = markets["BTC/USDT"]["info"]
         assert "STOP_LOSS_LIMIT" not in info["orderTypes"]  # not executed here
@@ -580,7 +581,7 @@ async def test_mexc_happy_path() -> None:
     async with running("mexc") as sim:
         ex = sim.client()
         markets = await ex.load_markets()
-        f = MarketFilters.from_ccxt(markets["BTC/USDT"])
+        f = filters_from_ccxt(markets["BTC/USDT"])
         assert (f.tick_size, f.step_size, f.min_qty, f.min_notional) == (
             Decimal("0.01"),
             Decimal("0.00001"),

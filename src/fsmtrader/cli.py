@@ -419,7 +419,8 @@ def download_data(
     from rich.progress import Progress as Bar
 
     from fsmtrader.download import default_path, download_ohlcv
-    from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+    from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+    from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 
     def run() -> None:
         if exchange not in ("binance", "mexc"):
@@ -440,8 +441,8 @@ def download_data(
         if not math.isfinite(days) or days <= 0:
             raise FsmTraderError(f"--days: must be > 0 (got {days:g})")
         venue_id: Literal["binance", "mexc"] = "mexc" if exchange == "mexc" else "binance"
-        urls = local_urls(venue_id, base_url.rstrip("/")) if base_url else None
-        venue = CcxtExchange(venue_id, api_key=None, api_secret=None, urls=urls, inline=True)
+        options = CcxtOptions(venue_id, api_key=None, api_secret=None, base_url=base_url or None)
+        venue = CcxtExchange(options, inline=True)
         try:
             markets = venue.load_markets()
             unknown = [sym for sym in wanted if sym not in markets]

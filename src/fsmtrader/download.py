@@ -65,7 +65,7 @@ Progress = Callable[[int, int], None]
 
 
 class OhlcvSource(Protocol):
-    """What the downloader needs: :class:`~fsmtrader.exchange.ccxt_adapter.CcxtExchange`
+    """What the downloader needs: :class:`~fsmtrader.exchange.ccxt_adapter.sync.CcxtExchange`
     has it, and so can any test double."""
 
     def fetch_ohlcv(

@@ -20,7 +20,8 @@ from fsmtrader.clock import WallClock
 from fsmtrader.config import Settings, credentials
 from fsmtrader.engine import Engine
 from fsmtrader.errors import ConfigError, ExchangeError
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.session import DurableSession, open_sim_exchange
@@ -50,16 +51,15 @@ class LiveSession(DurableSession):
         if not self.paper and creds is None:
             raise ConfigError("exchange.api_key: live trading needs credentials")
         ex = s.exchange
-        urls = local_urls(ex.name, ex.base_url) if ex.base_url else None
-        # inline: the engine calls from this one thread, so the adapter's loop runs here
-        self.venue = CcxtExchange(
+        options = CcxtOptions(
             ex.name,
             api_key=key,
             api_secret=secret,
-            urls=urls,
+            base_url=ex.base_url or None,
             timeout_ms=ex.timeout_ms,
-            inline=True,
         )
+        # inline: the engine calls from this one thread, so the adapter's loop runs here
+        self.venue = CcxtExchange(options, inline=True)
         markets = self.venue.load_markets()
         missing = [sym for sym in s.market.symbols if sym not in markets]
         if missing:

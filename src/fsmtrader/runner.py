@@ -23,6 +23,7 @@ from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
+from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds import Candles, merge
 from fsmtrader.markets import MarketFilters, plain
@@ -92,7 +93,7 @@ def load_markets_file(path: Path) -> dict[str, MarketFilters]:
         if not isinstance(market, dict) or "symbol" not in market:
             continue
         try:
-            f = MarketFilters.from_ccxt(market)
+            f = filters_from_ccxt(market)
         except ValueError as exc:
             raise DataError(f"{path}: {exc}") from None
         out[f.symbol] = f

@@ -6,14 +6,13 @@ synthetic prices, fault injection (``POST /__sim/fault``) and MEXC's known quirk
 """
 
 from fsmtrader.simserver.app import create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
+from fsmtrader.simserver.client import CCXT_OPTIONS, point_ccxt_at
 from fsmtrader.simserver.state import QUIRKS
 
 __all__ = [
     "CCXT_OPTIONS",
     "QUIRKS",
     "create_app",
-    "local_urls",
     "point_ccxt_at",
     "serve",
     "start_server",
