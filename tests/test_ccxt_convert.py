@@ -7,6 +7,8 @@ The venue profiles, the adapter's options and the one URL rewrite are pinned her
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -338,3 +340,17 @@ def test_local_urls_moves_every_api_url_and_keeps_paths() -> None:
         "sapi": {"v1": "http://127.0.0.1:9/sapi/v1", "v2": "http://127.0.0.1:9/sapi/v2"},
         "note": "not a url",
     }
+
+
+def test_conversions_options_and_urls_load_without_ccxt() -> None:
+    """The package imports nothing itself, so backtests (which read ccxt-shaped market
+    files) and configuration code do not pay for importing ccxt."""
+    code = (
+        "import sys\n"
+        "import fsmtrader.exchange.ccxt_adapter.convert, fsmtrader.exchange.ccxt_adapter.options\n"
+        "import fsmtrader.exchange.ccxt_adapter.urls, fsmtrader.runner\n"
+        "assert not [m for m in sys.modules if m == 'ccxt' or m.startswith('ccxt.')]\n"
+        "import fsmtrader.exchange.ccxt_adapter.sync\n"
+        "assert 'ccxt' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -38,17 +38,10 @@ def wire(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _tidy(d: Decimal) -> Decimal:
-    """Drop trailing zeros ("0.50000000" -> 0.5, "0E-8" -> 0) without going to an
-    exponent form for whole numbers (100 stays 100, not 1E+2)."""
-    if d == d.to_integral_value():
-        return d.quantize(_ONE)
-    return d.normalize()
-
-
 def decimal_of(*candidates: Any) -> Decimal | None:
-    """The first candidate that is a finite number, as Decimal. Strings (the venue's raw
-    fields) are taken verbatim; floats go through their shortest repr."""
+    """The first candidate that is a finite number, as Decimal without trailing zeros
+    ("0.50000000" -> 0.5, 100 stays 100). Strings (the venue's raw fields) are taken
+    verbatim; floats go through their shortest repr."""
     for value in candidates:
         if value is None or isinstance(value, bool):
             continue
@@ -62,7 +55,7 @@ def decimal_of(*candidates: Any) -> Decimal | None:
         except (InvalidOperation, ValueError, TypeError):
             continue
         if d.is_finite():
-            return _tidy(d)
+            return plain(d)
     return None
 
 
