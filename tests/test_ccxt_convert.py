@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from fsmtrader.errors import InvalidOrder
+from fsmtrader.exchange.ccxt_adapter.checks import check_client_order_id, check_order
 from fsmtrader.exchange.ccxt_adapter.convert import (
     IncompleteAnswer,
     OrderHint,
@@ -313,6 +315,24 @@ def test_venue_profiles_hold_the_quirks() -> None:
         assert venue.order_types == {"limit", "market"}  # never stop / trigger orders
         assert venue.ccxt_options["defaultType"] == "spot"
     assert BINANCE.ccxt_options["newOrderRespType"] == {"market": "FULL", "limit": "FULL"}
+
+
+def test_local_refusals_follow_the_venue_profile() -> None:
+    where = "test create_order BTC/USDT"
+    check_client_order_id(BINANCE, where, "f" * 36)
+    check_client_order_id(MEXC, where, "f" * 32)
+    for venue, too_long in ((BINANCE, 37), (MEXC, 33)):
+        with pytest.raises(InvalidOrder, match=f"1..{too_long - 1} characters") as err:
+            check_client_order_id(venue, where, "f" * too_long)
+        assert err.value.reason == "client_order_id"
+    with pytest.raises(InvalidOrder) as spaced:
+        check_client_order_id(MEXC, where, "has space")
+    assert spaced.value.reason == "client_order_id"
+    for venue in VENUES.values():
+        check_order(venue, where, "sell", "market", D(1), None, "IOC")
+        with pytest.raises(InvalidOrder) as stop:
+            check_order(venue, where, "buy", "stop_limit", D(1), D(1), "GTC")
+        assert stop.value.reason == "order_type" and where in str(stop.value)
 
 
 def test_options_resolve_the_venue_and_hide_the_secrets() -> None:

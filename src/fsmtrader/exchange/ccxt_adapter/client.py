@@ -10,6 +10,7 @@ our errors are raised without the ccxt exception attached (no ``__cause__`` /
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections import OrderedDict
@@ -114,7 +115,10 @@ class AsyncCcxtExchange:
             "enableRateLimit": o.rate_limit,
             "timeout": int(o.timeout_ms),
             "logger": self._wire_log,
-            "options": _deep_merge(self.venue.ccxt_options, o.ccxt_options or {}),
+            # A copy: ccxt may write into its options, the venue profile stays as declared.
+            "options": _deep_merge(
+                copy.deepcopy(dict(self.venue.ccxt_options)), o.ccxt_options or {}
+            ),
             # load_markets must not call the private currencies endpoint.
             "has": {"fetchCurrencies": False},
         }
