@@ -7,7 +7,8 @@ and the outcome is checked against the server's own record (``/__sim/state``), s
 order exists exactly once" is the venue's word, not the adapter's.
 
 A few pure-function tests at the end pin the error mapping for venue answers the server
-does not produce (Binance -1006, connection failures, maintenance).
+does not produce (Binance -1006, connection failures, maintenance), and one test over a
+stubbed ccxt client pins what the venue profile's ack-only flag changes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from fsmtrader.errors import (
     OrderNotFound,
     RateLimited,
 )
+from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
 from fsmtrader.exchange.ccxt_adapter.errors import (
     Op,
     Redactor,
@@ -642,6 +644,54 @@ def test_reasons_codes_headers_and_redaction() -> None:
     assert KEY not in repr(r) and SECRET not in repr(r)
     timeout = _mapped(cx.RequestTimeout(f"binance POST http://h/api/v3/order?signature=ff {KEY}"))
     assert KEY not in str(timeout) and "signature=ff" not in str(timeout)
+
+
+@pytest.mark.parametrize(
+    ("venue", "status", "calls"),
+    [
+        ("binance", "open", ["create"]),
+        ("mexc", "closed", ["create", "fetch"]),
+    ],
+)
+def test_ack_only_venues_read_the_order_after_create(
+    venue: str, status: str, calls: list[str]
+) -> None:
+    """VenueProfile.create_acks_only decides, not the answer's shape: MEXC's create answer
+    is read again even when it carries a status; Binance's FULL answer is taken as is.
+    The ccxt client's two order calls are stubbed (no server: only the profile differs)."""
+    seen: list[str] = []
+    answer: dict[str, Any] = {"id": "1", "side": "buy", "amount": 0.001, "price": 90000}
+
+    async def create(*_: Any) -> dict[str, Any]:
+        seen.append("create")
+        return {**answer, "status": "open"}
+
+    async def fetch(*_: Any) -> dict[str, Any]:
+        seen.append("fetch")
+        return {**answer, "status": "closed", "filled": 0.001}
+
+    async def main() -> OrderInfo:
+        core = AsyncCcxtExchange(CcxtOptions(venue, api_key=None, api_secret=None))  # type: ignore[arg-type]
+        market = {
+            "id": "BTCUSDT",
+            "symbol": BTC,
+            "base": "BTC",
+            "quote": "USDT",
+            "spot": True,
+            "linear": None,
+            "inverse": None,
+            "precision": {"price": 0.01, "amount": 0.00001},
+        }
+        core._client.set_markets([market])
+        core._markets_loaded = True  # installed above instead of loaded from a venue
+        core._client.create_order, core._client.fetch_order = create, fetch
+        try:
+            return await core.create_order(BTC, "buy", "limit", D("0.001"), D("90000"), "IOC", "c1")
+        finally:
+            await core.close()
+
+    assert asyncio.run(main()).status == status
+    assert seen == calls
 
 
 def test_inline_mode_trades_on_the_calling_thread(bsim: Sim) -> None:
