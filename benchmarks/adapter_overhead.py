@@ -61,7 +61,7 @@ from fsmtrader.exchange.ccxt_adapter import AsyncCcxtExchange, CcxtExchange, loc
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.portfolio import Portfolio
-from fsmtrader.simserver import CCXT_OPTIONS, create_app, point_ccxt_at, serve, start_server
+from fsmtrader_testing.simserver import CCXT_OPTIONS, create_app, point_ccxt_at, serve, start_server
 
 KEY = "benchApiKey0123456789"
 SECRET = "benchApiSecret0123456789"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from fsmtrader.config import load_settings
-from fsmtrader.verify import verify_session
+from fsmtrader_testing.verify import verify_session
 
 # An impatient strategy on a thin book: many entries, partial fills, multi-leg exits.
 TORTURE_TOML = """

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fsmtrader.simserver import create_app, start_server
+from fsmtrader_testing.simserver import create_app, start_server
 
 KEY = "fsmTestApiKey7Q2w9E4r6T8y0U1i3O5p"
 SECRET = "fsmTestSecretZ9x8C7v6B5n4M3a2S1d0F"

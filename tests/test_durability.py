@@ -26,7 +26,7 @@ from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.states import OrderState
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.sqlite import SqliteStore
-from fsmtrader.verify import verify_session
+from fsmtrader_testing.verify import verify_session
 
 from conftest import BTC, Harness, settings
 

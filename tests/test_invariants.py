@@ -8,12 +8,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
 ADAPTER = SRC / "exchange" / "ccxt_adapter"
 # Code allowed to call an exchange's create_order: the router (the one place orders are
-# placed) and the exchange implementations / the local server that *serve* create_order.
+# placed) and the exchange implementations that *serve* create_order.
 PLACERS = {
     SRC / "orders" / "router.py",
     *(ADAPTER.rglob("*.py")),
     SRC / "exchange" / "simulated.py",
-    *((SRC / "simserver").rglob("*.py")),
 }
 
 

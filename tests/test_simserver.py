@@ -32,9 +32,9 @@ import pytest
 from ccxt.base import errors as cx
 
 from fsmtrader.markets import MarketFilters
-from fsmtrader.simserver import QUIRKS, create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
-from fsmtrader.simserver.market import build_market
+from fsmtrader_testing.simserver import QUIRKS, create_app, serve, start_server
+from fsmtrader_testing.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
+from fsmtrader_testing.simserver.market import build_market
 
 from conftest import shared_file
 
@@ -534,7 +534,7 @@ async def test_signature_covers_query_string_then_body_and_resp_types() -> None:
 def test_serve_runs_until_sigint() -> None:
     """The blocking entry point the CLI calls: prints its URL, serves, stops on SIGINT."""
     code = (
-        "from fsmtrader.simserver import serve\n"
+        "from fsmtrader_testing.simserver import serve\n"
         "serve(flavour='mexc', api_key='k', api_secret='s', port=0, speed=0,\n"
         "      on_ready=lambda url: print(url, flush=True))\n"
     )

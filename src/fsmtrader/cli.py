@@ -375,7 +375,7 @@ def sim_server(
 ) -> None:
     """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
     by the simulated exchange: point any ccxt client's base URLs at it."""
-    from fsmtrader.simserver import serve
+    from fsmtrader_testing.simserver import serve
 
     def run() -> None:
         if flavour not in ("binance", "mexc"):

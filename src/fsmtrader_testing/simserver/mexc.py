@@ -36,9 +36,9 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.types import Balance, TradeInfo
-from fsmtrader.simserver.binance import BinanceWire, Params
-from fsmtrader.simserver.market import Kline, MarketSpec, decimals_of, plain
-from fsmtrader.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
+from fsmtrader_testing.simserver.binance import BinanceWire, Params
+from fsmtrader_testing.simserver.market import Kline, MarketSpec, decimals_of, plain
+from fsmtrader_testing.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
 
 _ID_BASE: Final = 500_000_000_000_000_000
 _STOP_TYPES: Final = frozenset(

@@ -28,10 +28,10 @@ from fsmtrader.clock import WallClock
 from fsmtrader.errors import ExchangeError, OrderNotFound
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.markets import to_decimal
-from fsmtrader.simserver.binance import BinanceWire, Params
-from fsmtrader.simserver.market import MarketSpec, PriceDriver, build_markets
-from fsmtrader.simserver.mexc import MexcWire
-from fsmtrader.simserver.state import (
+from fsmtrader_testing.simserver.binance import BinanceWire, Params
+from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver, build_markets
+from fsmtrader_testing.simserver.mexc import MexcWire
+from fsmtrader_testing.simserver.state import (
     QUIRKS,
     Fault,
     OrderView,

@@ -24,7 +24,7 @@ from fsmtrader.errors import (
 )
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import OrderInfo, OrderType, Side, TimeInForce
-from fsmtrader.simserver.market import MarketSpec, PriceDriver
+from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver
 
 Flavour = Literal["binance", "mexc"]
 QUIRKS: Final = frozenset({"order_not_found_after_create", "ioc_returns_open", "no_stop_limit"})

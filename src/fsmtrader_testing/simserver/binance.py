@@ -22,8 +22,8 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.types import Balance, TimeInForce, TradeInfo
-from fsmtrader.simserver.market import Kline, MarketSpec, fmt8
-from fsmtrader.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
+from fsmtrader_testing.simserver.market import Kline, MarketSpec, fmt8
+from fsmtrader_testing.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
 
 _NUMBER: Final = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _NUMBER_RANGE: Final = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
