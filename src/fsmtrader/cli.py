@@ -26,12 +26,12 @@ from fsmtrader.feeds import Candles, load_csv, synthetic_market
 from fsmtrader.fsm.table import check_table, render_mermaid, render_table
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import (
+    Backtest,
     RunResult,
     filters_for,
     filters_from_price,
     load_markets_file,
     new_run_dir,
-    run_session,
 )
 
 app = typer.Typer(
@@ -225,7 +225,9 @@ def paper(
                     summary = session.run(
                         stop_after_s=run_for,
                         should_stop=stop,
-                        progress=lambda e, done, total: live.update(_status_table(done, total, e)),
+                        progress=lambda done, total: live.update(
+                            _status_table(done, total, session.engine)
+                        ),
                     )
         finally:
             session.close()
@@ -317,7 +319,9 @@ def trade(
                     summary = session.run(
                         stop_after_s=run_for,
                         should_stop=stop,
-                        progress=lambda e, done, total: view.update(_status_table(done, 0, e)),
+                        progress=lambda done, total: view.update(
+                            _status_table(done, 0, session.engine)
+                        ),
                     )
         finally:
             session.close()
@@ -375,9 +379,15 @@ def sim_server(
 ) -> None:
     """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
     by the simulated exchange: point any ccxt client's base URLs at it."""
-    from fsmtrader_testing.simserver import serve
 
     def run() -> None:
+        try:  # test support, not product: the one allowed import (tests/test_invariants.py)
+            from fsmtrader_testing.simserver import serve
+        except ModuleNotFoundError as exc:
+            raise FsmTraderError(
+                f"sim-server: cannot load the test-support package ({exc.name} is missing); "
+                "install fsmtrader from its source tree: pip install -e ."
+            ) from None
         if flavour not in ("binance", "mexc"):
             raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
         if not 0 <= port <= 65535:
@@ -551,31 +561,15 @@ def _run_with_display(
 ) -> RunResult:
     run_dir = new_run_dir(s.runs_dir, label)
     try:
+        backtest = Backtest(s, series, filters, run_dir, backfill=backfill or ())
         if quiet:
-            return run_session(
-                s,
-                series,
-                filters,
-                run_dir,
-                backfill=backfill or (),
-                speed=speed,
-                extra_summary=extra,
-            )
+            return backtest.run(speed=speed, extra_summary=extra)
         with Live(console=err, refresh_per_second=8, transient=False) as live:
 
-            def progress(done: int, total: int, engine: Engine) -> None:
-                live.update(_status_table(done, total, engine))
+            def progress(done: int, total: int) -> None:
+                live.update(_status_table(done, total, backtest.engine))
 
-            return run_session(
-                s,
-                series,
-                filters,
-                run_dir,
-                backfill=backfill or (),
-                progress=progress,
-                speed=speed,
-                extra_summary=extra,
-            )
+            return backtest.run(progress=progress, speed=speed, extra_summary=extra)
     except BaseException:
         partial = run_dir.with_name(run_dir.name + ".partial")
         if partial.exists():
