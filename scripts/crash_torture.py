@@ -11,7 +11,6 @@ Last line: ``kills=N duplicates=D orphans=O drift=X``; exit status 0 only if D, 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import subprocess
@@ -21,33 +20,14 @@ import time
 from pathlib import Path
 
 from fsmtrader.config import load_settings
+from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
 from fsmtrader_testing.verify import verify_session
 
 # An impatient strategy on a thin book: many entries, partial fills, multi-leg exits.
-TORTURE_TOML = """
-seed = {seed}
-[market]
-symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"]
-[risk]
-position_size = "25"
-max_open_positions = 3
-max_total_exposure = "75"
-[entry]
-drop_trigger_pct = 0.4
-anchor_window_min = 10
-entry_block_cooldown_s = 60
-buy_escalation_bps = [0, 10, 20]
-[exit]
-take_profit_pct = 0.3
-stop_loss_pct = 0.4
-trailing_activation_pct = 0
-max_hold_min = 15
-cooldown_s = 60
-[router]
-time_in_force = "{tif}"
-[sim]
-depth_quote = "15"
-"""
+IMPATIENT = {
+    "risk": {"position_size": "25", "max_open_positions": 3, "max_total_exposure": "75"},
+    "entry": {"entry_block_cooldown_s": 60, "buy_escalation_bps": [0, 10, 20]},
+}
 POINTS = ("after_intent_commit", "after_exchange_answer")
 
 
@@ -61,26 +41,9 @@ def run_once(
     speed: float,
     run_for: float | None = None,
 ) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
-    if crash_at:
-        env["FSMTRADER_CRASH_AT"] = crash_at
-    cmd = [
-        sys.executable,
-        "-m",
-        "fsmtrader",
-        "paper",
-        "--state-dir",
-        str(state),
-        "--config",
-        str(config),
-        "--hours",
-        str(hours),
-        "--speed",
-        str(speed),
-        "--quiet",
-    ]
-    if run_for is not None:
-        cmd += ["--for", str(run_for)]
+    env = clean_env(**({"FSMTRADER_CRASH_AT": crash_at} if crash_at else {}))
+    extra = ("--for", str(run_for)) if run_for is not None else ()
+    cmd = fsmtrader_argv(*paper_args(state, config, *extra, hours=hours, speed=speed))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _, err = proc.communicate(timeout=kill_after if kill_after is not None else 120)
@@ -109,7 +72,7 @@ def main() -> int:
         base.mkdir(parents=True, exist_ok=True)
     state, config = base / "state", base / "torture.toml"
     tif = args.tif or ("GTC" if args.seed % 2 else "IOC")
-    config.write_text(TORTURE_TOML.format(seed=args.seed, tif=tif))
+    config.write_text(session_toml(args.seed, router={"time_in_force": tif}, **IMPATIENT))
     kills, by_point = 0, 0
     started = time.monotonic()
     for i in range(args.kills):
