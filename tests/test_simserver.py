@@ -556,6 +556,25 @@ def test_serve_runs_until_sigint() -> None:
                 proc.communicate()
 
 
+def test_sim_server_command_without_test_support_is_one_line_hint() -> None:
+    """The product does not need fsmtrader_testing; ``sim-server`` says what is missing."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'fsmtrader_testing':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['fsmtrader', 'sim-server', '--port', '0']\n"
+        "from fsmtrader.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "test-support package (fsmtrader_testing" in lines[0], lines
+
+
 def test_refuses_non_loopback_hosts() -> None:
     app = create_app(flavour="binance", api_key=KEY, api_secret=SECRET, speed=0)
 
