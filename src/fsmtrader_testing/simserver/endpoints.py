@@ -10,7 +10,7 @@ from aiohttp import web
 
 from fsmtrader.errors import ExchangeError, OrderNotFound
 from fsmtrader.exchange.simulated import SimExchange
-from fsmtrader_testing.simserver.binance import Params
+from fsmtrader_testing.simserver.binance_requests import Params
 from fsmtrader_testing.simserver.market import MarketSpec
 from fsmtrader_testing.simserver.routing import STATE, Route, ctx
 from fsmtrader_testing.simserver.state import OrderView, ServerState

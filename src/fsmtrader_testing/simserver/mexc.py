@@ -36,7 +36,8 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.types import Balance, TradeInfo
-from fsmtrader_testing.simserver.binance import BinanceWire, Params
+from fsmtrader_testing.simserver.binance import BinanceWire
+from fsmtrader_testing.simserver.binance_requests import Params
 from fsmtrader_testing.simserver.market import Kline, MarketSpec, decimals_of, plain
 from fsmtrader_testing.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
 

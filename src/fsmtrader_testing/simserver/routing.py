@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from fsmtrader_testing.simserver.binance import BinanceWire, Params
+from fsmtrader_testing.simserver.binance import BinanceWire
+from fsmtrader_testing.simserver.binance_requests import Params
 from fsmtrader_testing.simserver.state import ServerState, WireError
 
 DEFAULT_RECV_WINDOW_MS: Final = 5000
