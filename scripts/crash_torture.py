@@ -62,7 +62,6 @@ def main() -> int:
     ap.add_argument("--state-dir", type=Path, default=None, help="keep the state here")
     ap.add_argument("--tif", choices=["IOC", "GTC"], default=None)
     args = ap.parse_args()
-    rng = random.Random(args.seed)
     tmp = None
     if args.state_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="fsm-torture-")
@@ -73,8 +72,31 @@ def main() -> int:
     state, config = base / "state", base / "torture.toml"
     tif = args.tif or ("GTC" if args.seed % 2 else "IOC")
     config.write_text(session_toml(args.seed, router={"time_in_force": tif}, **IMPATIENT))
-    kills, by_point = 0, 0
     started = time.monotonic()
+    kills = kill_runs(state, config, args)
+    if kills is None:
+        return 2
+    rc, err = run_once(
+        state, config, kill_after=None, crash_at=None, hours=args.hours, speed=args.speed, run_for=1
+    )
+    if rc != 0:
+        print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
+        return 2
+    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
+    for n in notes[:50]:
+        print(n, file=sys.stderr)
+    print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
+    print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
+
+
+def kill_runs(state: Path, config: Path, args: argparse.Namespace) -> int | None:
+    """``args.kills`` runs, each SIGKILLed after a random delay, half of them at a crash
+    point; returns how many were killed, or None when a run failed by itself."""
+    rng = random.Random(args.seed)
+    kills = 0
     for i in range(args.kills):
         crash_at = None
         if rng.random() < 0.5:
@@ -90,34 +112,14 @@ def main() -> int:
         )
         if rc == -signal.SIGKILL:
             kills += 1
-            by_point += crash_at is not None and "after" in (crash_at or "")
         elif rc != 0:
             print(f"run {i}: exited {rc}: {err.strip()[-500:]}", file=sys.stderr)
-            return 2
+            return None
         print(
             f"run {i + 1}/{args.kills}: rc={rc} crash_at={crash_at or '-'} delay={delay:.2f}s",
             file=sys.stderr,
         )
-    rc, err = run_once(
-        state,
-        config,
-        kill_after=None,
-        crash_at=None,
-        hours=args.hours,
-        speed=args.speed,
-        run_for=1.0,
-    )
-    if rc != 0:
-        print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
-        return 2
-    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
-    for n in notes[:50]:
-        print(n, file=sys.stderr)
-    print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
-    print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
-    if tmp is not None:
-        tmp.cleanup()
-    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
+    return kills
 
 
 if __name__ == "__main__":
