@@ -63,7 +63,8 @@ def plain(value: Decimal | str | float) -> str:
 def decimals_of(unit: Decimal) -> int:
     """Decimal places of a power-of-ten grid unit (0.01 -> 2, 1 -> 0)."""
     exponent = unit.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
+    if not isinstance(exponent, int):  # NaN or infinity
+        raise ValueError(f"{unit} is not a grid unit")
     return max(0, -exponent)
 
 
