@@ -3,7 +3,8 @@ as ccxt's ``binance.handle_errors`` maps them; :class:`MexcWire` overrides the c
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import ClassVar, Final
 
 from fsmtrader.errors import (
     DuplicateOrder,
@@ -15,11 +16,40 @@ from fsmtrader.errors import (
 from fsmtrader_testing.simserver.market import MarketSpec
 from fsmtrader_testing.simserver.state import ServerState, WireError, WouldTake
 
+#: The answers that differ between flavours only in code and words: name -> (code,
+#: message, HTTP status); ``{fields}`` in a message are filled in by the caller.
+BINANCE_ERRORS: Final[Mapping[str, tuple[int, str, int]]] = {
+    "missing_key": (-2014, "API-key format invalid.", 401),
+    "bad_key": (-2015, "Invalid API-key, IP, or permissions for action.", 401),
+    "mandatory": (
+        -1102,
+        "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+        400,
+    ),
+    "illegal": (
+        -1100,
+        "Illegal characters found in parameter '{name}'; legal range is '{legal}'.",
+        400,
+    ),
+    "not_required": (-1106, "Parameter '{name}' sent when not required.", 400),
+    "bad_signature": (-1022, "Signature for this request is not valid.", 400),
+    "timestamp_ahead": (
+        -1021,
+        "Timestamp for this request was 1000ms ahead of the server's time.",
+        400,
+    ),
+    "timestamp_late": (-1021, "Timestamp for this request is outside of the recvWindow.", 400),
+    "bad_recv_window": (-1131, "recvWindow must be less than {max_ms}.", 400),
+    "bad_symbol": (-1121, "Invalid symbol.", 400),
+    "bad_interval": (-1120, "Invalid interval.", 400),
+}
+
 
 class BinanceErrors:
     """Every error answer the server gives, in Binance's words."""
 
     client_id_range: ClassVar[str]  # the legal range named when a client id is refused
+    errors: ClassVar[Mapping[str, tuple[int, str, int]]] = BINANCE_ERRORS
 
     def err(
         self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None
@@ -27,42 +57,39 @@ class BinanceErrors:
         return WireError(status, {"code": code, "msg": msg}, headers)
 
     def missing_key(self) -> WireError:
-        return self.err(-2014, "API-key format invalid.", 401)
+        return self.plain_error("missing_key")
 
     def bad_key(self) -> WireError:
-        return self.err(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        return self.plain_error("bad_key")
 
     def mandatory(self, name: str) -> WireError:
-        return self.err(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
+        return self.plain_error("mandatory", name=name)
 
     def illegal(self, name: str, legal: str) -> WireError:
-        return self.err(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
-        )
+        return self.plain_error("illegal", name=name, legal=legal)
 
     def not_required(self, name: str) -> WireError:
-        return self.err(-1106, f"Parameter '{name}' sent when not required.")
+        return self.plain_error("not_required", name=name)
 
     def bad_signature(self) -> WireError:
-        return self.err(-1022, "Signature for this request is not valid.")
+        return self.plain_error("bad_signature")
 
     def bad_timestamp(self, ahead: bool) -> WireError:
-        if ahead:
-            return self.err(
-                -1021, "Timestamp for this request was 1000ms ahead of the server's time."
-            )
-        return self.err(-1021, "Timestamp for this request is outside of the recvWindow.")
+        return self.plain_error("timestamp_ahead" if ahead else "timestamp_late")
 
     def bad_recv_window(self, max_ms: int) -> WireError:
-        return self.err(-1131, f"recvWindow must be less than {max_ms}.")
+        return self.plain_error("bad_recv_window", max_ms=max_ms)
 
     def bad_symbol(self) -> WireError:
-        return self.err(-1121, "Invalid symbol.")
+        return self.plain_error("bad_symbol")
 
     def bad_interval(self) -> WireError:
-        return self.err(-1120, "Invalid interval.")
+        return self.plain_error("bad_interval")
+
+    def plain_error(self, what: str, /, **fields: object) -> WireError:
+        """The flavour's answer ``what`` from its :attr:`errors` table."""
+        code, message, status = self.errors[what]
+        return self.err(code, message.format(**fields), status)
 
     def rate_limited(self, retry_after_s: float, ban: bool, now_ms: int) -> WireError:
         headers = {"Retry-After": str(max(0, round(retry_after_s)))}
