@@ -1,6 +1,6 @@
 """The ccxt adapter against the local Binance/MEXC server: real ccxt, real HTTP, real signing.
 
-Every test starts its own :mod:`fsmtrader.simserver` on a free loopback port in a
+Every test starts its own :mod:`fsmtrader_testing.simserver` on a free loopback port in a
 background thread (its own event loop), points a real :class:`CcxtExchange` at it and
 stops both afterwards. Faults are injected through the server's ``/__sim/fault`` endpoint
 and the outcome is checked against the server's own record (``/__sim/state``), so "the

@@ -1,6 +1,6 @@
 """download-data against the local Binance/MEXC server through the real ccxt adapter.
 
-Each test starts :mod:`fsmtrader.simserver` on a free loopback port in a background
+Each test starts :mod:`fsmtrader_testing.simserver` on a free loopback port in a background
 thread with its own loop (as ``test_ccxt_adapter`` does) and logs every request the
 server answers, so "only the newer rows were fetched" is the venue's word. Expected rows
 are computed from the window (every closed minute overlapping ``[now - days, now)``) and
@@ -34,7 +34,7 @@ from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.feeds.csv_replay import load_csv
-from fsmtrader.simserver import create_app, start_server
+from fsmtrader_testing.simserver import create_app, start_server
 
 KEY = "dummy-public-only-key"
 SECRET = "dummy-public-only-secret"

@@ -15,8 +15,8 @@ from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
+from fsmtrader_testing.harness import BTC, MIN, Harness, mf, settings
 
-from conftest import BTC, MIN, Harness, mf, settings
 from simserver_support import KEY, SECRET, running_server
 
 SYM = "BTC/USDT"

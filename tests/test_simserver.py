@@ -33,9 +33,9 @@ from ccxt.base import errors as cx
 
 from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
-from fsmtrader.simserver import QUIRKS, create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, point_ccxt_at
-from fsmtrader.simserver.market import build_market
+from fsmtrader_testing.simserver import QUIRKS, create_app, serve, start_server
+from fsmtrader_testing.simserver.client import CCXT_OPTIONS, point_ccxt_at
+from fsmtrader_testing.simserver.market import build_market
 
 from conftest import shared_file
 
@@ -535,7 +535,7 @@ async def test_signature_covers_query_string_then_body_and_resp_types() -> None:
 def test_serve_runs_until_sigint() -> None:
     """The blocking entry point the CLI calls: prints its URL, serves, stops on SIGINT."""
     code = (
-        "from fsmtrader.simserver import serve\n"
+        "from fsmtrader_testing.simserver import serve\n"
         "serve(flavour='mexc', api_key='k', api_secret='s', port=0, speed=0,\n"
         "      on_ready=lambda url: print(url, flush=True))\n"
     )
@@ -555,6 +555,25 @@ def test_serve_runs_until_sigint() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+
+
+def test_sim_server_command_without_test_support_is_one_line_hint() -> None:
+    """The product does not need fsmtrader_testing; ``sim-server`` says what is missing."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'fsmtrader_testing':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['fsmtrader', 'sim-server', '--port', '0']\n"
+        "from fsmtrader.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "test-support package (fsmtrader_testing" in lines[0], lines
 
 
 def test_refuses_non_loopback_hosts() -> None:
