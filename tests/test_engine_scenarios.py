@@ -14,8 +14,7 @@ from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.portfolio import Portfolio
-
-from conftest import BLESS, BTC, MIN, Harness, mf, settings
+from fsmtrader_testing.harness import BLESS, BTC, MIN, Harness, mf, settings
 
 FULL_CYCLE = [
     "IDLE",
