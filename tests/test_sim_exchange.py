@@ -19,7 +19,7 @@ from fsmtrader.errors import (
     NetworkError,
     OrderNotFound,
 )
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.markets import MarketFilters
 
@@ -56,8 +56,7 @@ def make(
         {BTC: BTC_M, XRP: XRP_M},
         dict(START if balances is None else balances),
         clock=clock,
-        seed=seed,
-        **kw,
+        params=SimParams(seed=seed, **kw),
     )
     ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
     ex.update_market(XRP, 1_000, 0.5, 0.51, 0.49, 100_000.0)
@@ -565,43 +564,46 @@ def test_balance_conservation_over_a_session() -> None:
 
 def test_fault_before_means_nothing_happened() -> None:
     ex, _ = make()
-    ex.inject_fault("create_order", NetworkError("timeout", maybe_sent=False), times=2)
+    fx = FaultInjector(ex)
+    fx.inject_fault("create_order", NetworkError("timeout", maybe_sent=False), times=2)
     for _ in range(2):
         with pytest.raises(NetworkError):
-            ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+            fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
     assert ex.orders_by_client_id() == {}
     assert ex.fetch_balance()["USDT"].used == 0
-    order = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+    order = fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
     assert order.status == "open"
 
 
 def test_fault_after_is_a_lost_response() -> None:
     ex, _ = make()
-    ex.inject_fault("create_order", NetworkError("read timeout"), after=True)
+    fx = FaultInjector(ex)
+    fx.inject_fault("create_order", NetworkError("read timeout"), after=True)
     with pytest.raises(NetworkError):
-        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
-    found = ex.fetch_order_by_client_id("lost", BTC)
+        fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+    found = fx.fetch_order_by_client_id("lost", BTC)
     assert found.status == "open"
     with pytest.raises(DuplicateOrder):
-        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+        fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
 
-    ex.inject_fault("cancel_order", NetworkError("reset"), after=True)
+    fx.inject_fault("cancel_order", NetworkError("reset"), after=True)
     with pytest.raises(NetworkError):
-        ex.cancel_order(found.id, BTC)
-    assert ex.fetch_order(found.id, BTC).status == "canceled"
+        fx.cancel_order(found.id, BTC)
+    assert fx.fetch_order(found.id, BTC).status == "canceled"
 
 
 def test_fault_on_queries_and_bad_method() -> None:
     ex, _ = make()
-    ex.inject_fault("fetch_order_by_client_id", OrderNotFound("not yet"))
-    ex.inject_fault("fetch_balance", ExchangeUnavailable("maintenance"))
+    fx = FaultInjector(ex)
+    fx.inject_fault("fetch_order_by_client_id", OrderNotFound("not yet"))
+    fx.inject_fault("fetch_balance", ExchangeUnavailable("maintenance"))
     with pytest.raises(OrderNotFound):
-        ex.fetch_order_by_client_id("whatever", BTC)
+        fx.fetch_order_by_client_id("whatever", BTC)
     with pytest.raises(ExchangeUnavailable):
-        ex.fetch_balance()
-    assert ex.fetch_balance()["USDT"].free == START["USDT"]
+        fx.fetch_balance()
+    assert fx.fetch_balance()["USDT"].free == START["USDT"]
     with pytest.raises(ValueError):
-        ex.inject_fault("update_market", NetworkError("x"))
+        fx.inject_fault("update_market", NetworkError("x"))
 
 
 # ---------------------------------------------------------------- property test
