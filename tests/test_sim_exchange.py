@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsmtrader.clock import SimClock
+from fsmtrader.config import load_settings
 from fsmtrader.errors import (
     DuplicateOrder,
     ExchangeError,
@@ -21,7 +24,10 @@ from fsmtrader.errors import (
 )
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
+from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import filters_for, run_session
+from fsmtrader.session import open_sim_exchange, session_filters
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -691,3 +697,70 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
 def test_error_classes_are_exchange_errors() -> None:
     for cls in (InvalidOrder, InsufficientFunds, DuplicateOrder, OrderNotFound):
         assert issubclass(cls, ExchangeError)
+
+
+# ---------------------------------------------------------------- parameters and fees
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"depth_levels": 0}, "depth_levels"),
+        ({"maker_fee_bps": D("-1")}, "maker_fee_bps"),
+        ({"taker_fee_bps": D("-0.1")}, "taker_fee_bps"),
+        ({"spread_bps": D("-5")}, "spread_bps"),
+        ({"depth_quote": D("-1")}, "depth_quote"),
+        ({"level_step_bps": D("-1")}, "level_step_bps"),
+    ],
+)
+def test_params_refuse_negative_or_empty_settings(bad: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SimParams(**bad)
+
+
+def test_markets_and_balances_are_checked() -> None:
+    with pytest.raises(ValueError, match="base and quote"):
+        SimExchange(
+            {BTC: MarketFilters(BTC, D("0.01"), D("1"), D("1"), D("5"))}, {}, clock=SimClock()
+        )
+    with pytest.raises(ValueError, match="balance of USDT"):
+        SimExchange({BTC: BTC_M}, {"USDT": D("-1")}, clock=SimClock())
+
+
+def test_filters_carry_the_fees_the_simulator_charges() -> None:
+    params = SimParams(maker_fee_bps=D("2"), taker_fee_bps=D("7.5"))
+    traded = params.with_fees({BTC: BTC_M, XRP: XRP_M})
+    assert traded[BTC].maker_fee == D("0.0002") and traded[BTC].taker_fee == D("0.00075")
+    assert replace(traded[XRP], maker_fee=None, taker_fee=None) == XRP_M  # nothing else moves
+    clock = SimClock(1_000)
+    ex = SimExchange(traded, dict(START), clock=clock, params=params)
+    assert ex.load_markets() == traded
+    ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
+    order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100.00"), "IOC", "fee")
+    (trade,) = order.trades
+    want = (trade.price * trade.amount * traded[BTC].taker_fee).quantize(D("1e-8"), ROUND_DOWN)
+    assert not trade.maker and trade.fee == want
+
+
+def test_simulated_sessions_trade_under_the_simulators_fees(tmp_path: Path) -> None:
+    s = load_settings(
+        None,
+        env={},
+        overrides={
+            "market": {"symbols": [BTC]},
+            "sim": {"maker_fee_bps": "3", "taker_fee_bps": "8"},
+        },
+    )
+    want = (D("0.0003"), D("0.0008"))
+    (paper,) = session_filters(s).values()
+    assert (paper.maker_fee, paper.taker_fee) == want
+    series = synthetic_market(s.market.symbols, minutes=120, seed=s.seed)
+    result = run_session(s, series, filters_for(series), tmp_path / "run")
+    (backtest,) = result.engine.filters.values()
+    assert (backtest.maker_fee, backtest.taker_fee) == want
+    # an exchange file reopens under the same fee-carrying filters
+    sim = SimClock(0)
+    with open_sim_exchange(s, tmp_path, session_filters(s), sim) as ex:
+        ex.update_market(BTC, 0, 50_000.0, 50_000.0, 50_000.0, 1.0)
+    with open_sim_exchange(s, tmp_path, session_filters(s), sim) as ex:
+        assert ex.fetch_ticker(BTC).last == D("50000.0")
