@@ -738,7 +738,9 @@ def test_filters_carry_the_fees_the_simulator_charges() -> None:
     ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
     order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100.00"), "IOC", "fee")
     (trade,) = order.trades
-    want = (trade.price * trade.amount * traded[BTC].taker_fee).quantize(D("1e-8"), ROUND_DOWN)
+    rate = traded[BTC].taker_fee
+    assert rate is not None
+    want = (trade.price * trade.amount * rate).quantize(D("1e-8"), ROUND_DOWN)
     assert not trade.maker and trade.fee == want
 
 
