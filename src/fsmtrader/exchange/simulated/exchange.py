@@ -317,7 +317,11 @@ class SimExchange:
         book = self._books.quote(symbol)
         limit = _validate(m, side, order_type, amount, price, time_in_force, book)
         lock_asset, lock = lock_for(m, side, amount, limit, self._matcher.lock_rate)
-        self._wallets.lock(lock_asset, lock, f"{side} {amount} {symbol}")
+        if not self._wallets.lock(lock_asset, lock):
+            free = self._wallets.get(lock_asset).free
+            raise InsufficientFunds(
+                f"{side} {amount} {symbol} needs {lock} {lock_asset}, free {free}"
+            )
         seq = self._ledger.new_seq()
         order = SimOrder(
             seq=seq,

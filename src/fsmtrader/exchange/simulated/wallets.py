@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from fsmtrader.errors import InsufficientFunds
 from fsmtrader.exchange.simulated.params import ZERO
 from fsmtrader.exchange.types import Balance, Side
 from fsmtrader.markets import MarketFilters
@@ -44,15 +43,16 @@ class Wallets:
     def balances(self) -> dict[str, Balance]:
         return {a: Balance(free=w.free, used=w.used) for a, w in self.by_asset.items()}
 
-    def lock(self, asset: str, amount: Decimal, what: str) -> None:
-        """Move ``amount`` from free to used; InsufficientFunds (naming ``what`` needs
-        it) if it is not free."""
+    def lock(self, asset: str, amount: Decimal) -> bool:
+        """Move ``amount`` from free to used; False (and nothing moves) if it is not
+        free."""
         wallet = self.get(asset)
         if wallet.free < amount:
-            raise InsufficientFunds(f"{what} needs {amount} {asset}, free {wallet.free}")
+            return False
         wallet.free -= amount
         wallet.used += amount
         check(asset, wallet)
+        return True
 
     def release(self, asset: str, amount: Decimal) -> None:
         """Give back what is left of a lock when its order ends."""
