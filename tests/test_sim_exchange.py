@@ -22,7 +22,7 @@ from fsmtrader.errors import (
     NetworkError,
     OrderNotFound,
 )
-from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
+from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
@@ -766,3 +766,12 @@ def test_simulated_sessions_trade_under_the_simulators_fees(tmp_path: Path) -> N
         ex.update_market(BTC, 0, 50_000.0, 50_000.0, 50_000.0, 1.0)
     with open_sim_exchange(s, tmp_path, session_filters(s), sim) as ex:
         assert ex.fetch_ticker(BTC).last == D("50000.0")
+
+
+def test_client_order_id_length_limit_is_the_declared_one() -> None:
+    ex, _ = make()
+    longest = "x" * MAX_CLIENT_ID_LEN
+    assert ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", longest)
+    with pytest.raises(InvalidOrder, match=f"1..{MAX_CLIENT_ID_LEN} chars") as info:
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", longest + "y")
+    assert info.value.reason == "client_order_id"
