@@ -12,7 +12,7 @@ ADAPTER = SRC / "exchange" / "ccxt_adapter"
 PLACERS = {
     SRC / "orders" / "router.py",
     *(ADAPTER.rglob("*.py")),
-    SRC / "exchange" / "simulated.py",
+    *((SRC / "exchange" / "simulated").rglob("*.py")),
 }
 
 
