@@ -13,13 +13,13 @@ from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings, load_settings
 from fsmtrader.config_wiring import build_engine
 from fsmtrader.drive import step
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange
 from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import sim_params
 from fsmtrader.state.records import OrderEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01, where the harness's clock starts
 MIN = 60_000
-BPS = Decimal(10_000)
 
 
 def settings(**overrides: Any) -> Settings:
@@ -46,7 +46,8 @@ BLESS = mf("BLESS/USDT", "0.000001", "1", "1", "5")
 
 
 class Harness:
-    """An engine wired to a SimExchange and a SimClock, with helpers to play prices."""
+    """An engine wired to a SimExchange (through a FaultInjector) and a SimClock, with
+    helpers to play prices."""
 
     def __init__(
         self,
@@ -59,26 +60,20 @@ class Harness:
     ) -> None:
         self.s = s
         self.clock = SimClock(start_ms)
-        self.exchange = SimExchange(
-            markets,
-            {s.market.quote: s.market.starting_balance},
-            clock=self.clock,
-            seed=s.seed,
-            maker_fee_bps=s.sim.maker_fee_bps,
-            taker_fee_bps=s.sim.taker_fee_bps,
-            spread_bps=Decimal(spread_bps),
-            depth_quote=Decimal(depth_quote),
-            depth_levels=s.sim.depth_levels,
-            level_step_bps=s.sim.level_step_bps,
+        params = replace(
+            sim_params(s), spread_bps=Decimal(spread_bps), depth_quote=Decimal(depth_quote)
         )
+        markets = params.with_fees(markets)
+        balances = {s.market.quote: s.market.starting_balance}
+        self.exchange = SimExchange(markets, balances, clock=self.clock, params=params)
+        # The engine trades through the injector; tests inject faults there and look at
+        # the exchange directly (their own look-ups never consume a fault).
+        self.faults = FaultInjector(self.exchange)
         self.sink = MemorySink()
         bus = EventBus()
         bus.subscribe(self.sink)
-        # the simulated venue states its fees in its markets, as a real venue's data does
-        maker, taker = s.sim.maker_fee_bps / BPS, s.sim.taker_fee_bps / BPS
-        venue = {sym: replace(f, maker_fee=maker, taker_fee=taker) for sym, f in markets.items()}
         self.engine = build_engine(
-            s, clock=self.clock, exchange=self.exchange, filters=venue, bus=bus
+            s, clock=self.clock, exchange=self.faults, filters=markets, bus=bus
         )
         self.ts = start_ms
 
