@@ -39,9 +39,13 @@ class EventBus:
                     log.exception("audit subscriber %r failed", fn)
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def dumps(record: Mapping[str, object]) -> str:
     """Canonical JSON: sorted keys, no spaces, so the same run hashes the same."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(record)
 
 
 class JsonlWriter:
