@@ -48,6 +48,18 @@ def run_synthetic(tmp: Path, seed: int, name: str) -> dict[str, object]:
     return run_session(s, series, filters, tmp / name).summary
 
 
+def test_console_script_names_the_cli_main() -> None:
+    """``fsmtrader = "fsmtrader.cli:main"`` (pyproject) still resolves now that the CLI is
+    a package."""
+    from importlib.metadata import entry_points
+
+    from fsmtrader.cli.app import main
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "fsmtrader"]
+    assert script.value == "fsmtrader.cli:main"
+    assert script.load() is main
+
+
 def test_same_seed_same_audit_hash_different_seed_differs(tmp_path: Path) -> None:
     a = run_synthetic(tmp_path, 7, "a")
     b = run_synthetic(tmp_path, 7, "b")

@@ -58,7 +58,7 @@ def problems(path: Path | None = None, **kwargs: Any) -> list[str]:
 
 def test_defaults_are_safe() -> None:
     s = load_settings(env={})
-    assert s.mode == "paper"
+    assert "mode" not in Settings.model_fields  # the command chooses paper or live
     assert s.exit.never_market_sells is True
     assert s.router.time_in_force == "IOC"
     assert s.risk.position_size == Decimal("25")
@@ -104,9 +104,9 @@ def test_load_toml(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
-        mode = "backtest"
         seed = 7
         state_dir = "/var/lib/fsm"
+        database_url = "sqlite:///fsm.db"
         [market]
         symbols = ["BTC/USDT"]
         starting_balance = "500.25"
@@ -121,9 +121,9 @@ def test_load_toml(tmp_path: Path) -> None:
         """,
     )
     s = load_settings(path, env={})
-    assert s.mode == "backtest"
     assert s.seed == 7
     assert s.state_dir == Path("/var/lib/fsm")
+    assert s.database_url == "sqlite:///fsm.db"
     assert s.market.symbols == ["BTC/USDT"]
     assert s.market.starting_balance == Decimal("500.25")
     assert s.risk.position_size == Decimal("10.1")  # exact, not 10.0999999...
@@ -141,9 +141,9 @@ def test_path_may_be_str(tmp_path: Path) -> None:
 
 
 def test_env_overrides_file(tmp_path: Path) -> None:
-    path = write(tmp_path, 'mode = "backtest"\n[risk]\nposition_size = 10\n')
-    s = load_settings(path, env={"FSMTRADER_MODE": "paper", "FSMTRADER_RISK__POSITION_SIZE": "30"})
-    assert s.mode == "paper"
+    path = write(tmp_path, "seed = 1\n[risk]\nposition_size = 10\n")
+    s = load_settings(path, env={"FSMTRADER_SEED": "2", "FSMTRADER_RISK__POSITION_SIZE": "30"})
+    assert s.seed == 2
     assert s.risk.position_size == Decimal("30")
 
 
@@ -210,7 +210,7 @@ def test_misspelt_top_level_env_var_is_reported() -> None:
 
 BAD_VALUES = [
     # (toml text, dotted key, substrings the line must contain)
-    ('mode = "demo"', "mode", ["'paper', 'backtest', 'live'", "got 'demo'"]),
+    ('[exchange]\nname = "kraken"', "exchange.name", ["'binance', 'mexc'", "got 'kraken'"]),
     ("seed = -1", "seed", [">= 0", "got -1"]),
     ("seed = true", "seed", ["whole number", "got true"]),
     ("state_dir = 5", "state_dir", ["path", "got 5"]),
@@ -301,7 +301,7 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     [line] = problems(write(tmp_path, "bogus = 1\n"))
     assert line.startswith("bogus (from ")
     assert "unknown setting" in line
-    assert "allowed: mode, seed, state_dir, runs_dir, database_url, market, risk," in line
+    assert "allowed: seed, state_dir, runs_dir, database_url, market, risk," in line
 
 
 def test_unknown_key_in_section(tmp_path: Path) -> None:
@@ -327,8 +327,37 @@ def test_unknown_key_from_env_section() -> None:
     assert line.startswith("exit.bogus (from FSMTRADER_EXIT__BOGUS): unknown setting")
 
 
+# `mode` was a setting nothing read: the command chooses paper or live. A file, variable or
+# override that still sets it is refused like any unknown key, saying what replaced it.
+MODE_INSTEAD = (
+    "mode was removed: the command chooses what runs: `fsmtrader demo` or `fsmtrader paper` "
+    "(simulated prices and fills), `fsmtrader backtest` (a candle file), `fsmtrader trade` "
+    "(live prices, simulated fills), `fsmtrader trade --live --confirm-live` (real orders)"
+)
+
+
+def test_removed_mode_in_file_says_which_command_to_run(tmp_path: Path) -> None:
+    path = write(tmp_path, 'mode = "paper"\nseed = -1\n')
+    lines = problems(path)
+    assert len(lines) == 2, lines  # the rest of the file is still checked
+    assert lines[0] == f"seed (from {path}): must be >= 0 (got -1)"
+    line = lines[1]
+    assert line.startswith(f"mode (from {path}): unknown setting; {MODE_INSTEAD}; remove it ")
+    assert line.endswith(")") and "(allowed: seed, state_dir, runs_dir," in line
+
+
+def test_removed_mode_in_env_says_which_command_to_run() -> None:
+    [line] = problems(env={"FSMTRADER_MODE": "live"})
+    assert line == f"FSMTRADER_MODE: not a setting; {MODE_INSTEAD}; unset FSMTRADER_MODE"
+
+
+def test_removed_mode_in_override_is_refused() -> None:
+    [line] = problems(overrides={"mode": "paper"})
+    assert line.startswith(f"mode (from override): unknown setting; {MODE_INSTEAD}; remove it")
+
+
 def test_invalid_toml_names_line(tmp_path: Path) -> None:
-    path = write(tmp_path, 'mode = "paper"\n[risk\nposition_size = 1\n')
+    path = write(tmp_path, "seed = 1\n[risk\nposition_size = 1\n")
     [line] = problems(path)
     assert line.startswith(f"{path}: invalid TOML: ")
     assert "line 2" in line
@@ -446,13 +475,25 @@ def test_equal_ladder_steps_are_allowed(tmp_path: Path) -> None:
     assert load_settings(path, env={}).entry.buy_escalation_bps == [0, 50, 50]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[entry]\nbuy_escalation_bps = [0, 50]\nmax_entry_slippage_bps = 50",
+        "[exit]\nexit_ladder_bps = [0, 500]\nmax_exit_slippage_bps = 500",
+    ],
+)
+def test_ladder_step_may_equal_its_slippage_cap(tmp_path: Path, text: str) -> None:
+    """The cap is inclusive for both ladders (one shared rule)."""
+    load_settings(write(tmp_path, text + "\n"), env={})
+
+
 # --- immutability and printing ----------------------------------------------------------
 
 
 def test_settings_are_frozen() -> None:
     s = load_settings(env={})
     with pytest.raises(ValidationError):
-        s.mode = "live"  # type: ignore[misc]
+        s.seed = 7  # type: ignore[misc]
     with pytest.raises(ValidationError):
         s.risk.position_size = Decimal(1000)  # type: ignore[misc]
     with pytest.raises(ValidationError):
@@ -463,7 +504,7 @@ def test_redacted_dict_is_plain_json() -> None:
     s = load_settings(env={}, overrides={"risk": {"position_size": "25.10"}})
     d = s.redacted_dict()
     assert json.loads(json.dumps(d)) == d
-    assert d["mode"] == "paper"
+    assert d["seed"] == 42
     assert d["state_dir"] == "state"
     assert d["risk"]["position_size"] == "25.10"
     assert d["sim"]["depth_quote"] == "2000"

@@ -152,6 +152,37 @@ def download_ohlcv(
     for an existing file that does not load, and whatever the exchange raises (after
     saving what was fetched before it)."""
     iv = interval_ms(timeframe)
+    _check_limits(days, page_limit, checkpoint_pages)
+    now_ms = int(now_ms)
+    out = Path(out)
+    start, end = _window(now_ms, days, iv)
+    resume = _resume_point(out, symbol, iv, start)
+    data = resume.data
+    rows_before = len(data)
+    dl = _Pager(exchange, symbol, timeframe, iv, page_limit, now_ms, resume.fetch_from, progress)
+    written = _fetch_into(data, dl, out, checkpoint_pages)
+    return DownloadResult(
+        path=out,
+        rows_before=rows_before,
+        rows_added=len(data) - rows_before,
+        first_ts=data.ts[0] if data.ts else None,
+        last_ts=data.ts[-1] if data.ts else None,
+        resumed=resume.resumed,
+        pages=dl.count,
+        window_start_ms=start,
+        window_end_ms=end,
+        missing_head_ms=data.ts[0] - start if data.ts and data.ts[0] > start else 0,
+        skipped_rows=dl.skipped,
+        written=written,
+        notes=(*resume.notes, *_outcome_notes(data, dl, start, resumed=resume.resumed)),
+    )
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _check_limits(days: float, page_limit: int, checkpoint_pages: int) -> None:
+    """ValueError naming the first argument no download can be made with."""
     if isinstance(days, bool) or not isinstance(days, int | float) or not math.isfinite(days):
         raise ValueError(f"days must be a finite number > 0, got {days!r}")
     if days <= 0:
@@ -160,83 +191,89 @@ def download_ohlcv(
         raise ValueError(f"page_limit must be >= 1, got {page_limit}")
     if checkpoint_pages < 1:
         raise ValueError(f"checkpoint_pages must be >= 1, got {checkpoint_pages}")
-    now_ms = int(now_ms)
-    out = Path(out)
-    end = now_ms - now_ms % iv  # open time of the candle still running at now_ms
-    raw_start = now_ms - round(days * DAY_MS)
-    start = raw_start - raw_start % iv  # the candle containing now - days
-    notes: list[str] = []
 
+
+def _window(now_ms: int, days: float, iv: int) -> tuple[int, int]:
+    """``(start, end)`` on the venue's grid: the open time of the candle containing
+    ``now - days`` and of the candle still running at ``now_ms``."""
+    raw_start = now_ms - round(days * DAY_MS)
+    return raw_start - raw_start % iv, now_ms - now_ms % iv
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where a download starts: the candles already held (appended to in place), the
+    first open time to ask for, and what to tell the user about the existing file."""
+
+    data: Candles
+    fetch_from: int
+    resumed: bool
+    notes: tuple[str, ...] = ()
+
+
+def _resume_point(out: Path, symbol: str, iv: int, start: int) -> _Resume:
+    """A new file starts at the window; an existing one right after its last candle."""
     data = _load_existing(out, symbol, iv)
-    resumed = data is not None
     if data is None:
-        data = Candles(symbol, [], [], [], [], [], [])
-        fetch_from = start
-    else:
-        # Continue from the file's end even if that is before the window: a hole in
-        # the middle of a series would be worse for a backtest than extra history.
-        fetch_from = data.ts[-1] + iv
-        if data.ts[0] > start:
-            notes.append(
-                f"{out.name} starts at {data.ts[0]}, after the window start {start}: "
-                "the gap before its first row is not refetched (delete the file to get it)"
-            )
-    rows_before = len(data)
-    dl = _Pager(exchange, symbol, timeframe, iv, page_limit, now_ms, fetch_from, progress)
+        return _Resume(Candles(symbol, [], [], [], [], [], []), start, resumed=False)
+    # Continue from the file's end even if that is before the window: a hole in
+    # the middle of a series would be worse for a backtest than extra history.
+    notes: tuple[str, ...] = ()
+    if data.ts[0] > start:
+        notes = (
+            f"{out.name} starts at {data.ts[0]}, after the window start {start}: "
+            "the gap before its first row is not refetched (delete the file to get it)",
+        )
+    return _Resume(data, data.ts[-1] + iv, resumed=True, notes=notes)
+
+
+def _fetch_into(data: Candles, dl: _Pager, out: Path, checkpoint_pages: int) -> bool:
+    """Append every page to ``data``, rewriting ``out`` every ``checkpoint_pages`` pages,
+    at the end, and on any exception (then re-raised); whether ``out`` was written."""
     written = False
-    saved_rows, saved_at_page = rows_before, 0
+    saved_rows, saved_at_page = len(data), 0
     try:
         for page in dl.pages():
-            dl.skipped += _append(data, page, fetch_from, now_ms, iv)
+            dl.skipped += _append(data, page, dl.start, dl.now_ms, dl.iv)
             if dl.count - saved_at_page >= checkpoint_pages and len(data) > saved_rows:
                 write_csv(out, data)
                 saved_rows, saved_at_page, written = len(data), dl.count, True
-            dl.report(data.ts[-1] + iv if data.ts else fetch_from)
+            dl.report(data.ts[-1] + dl.iv if data.ts else dl.start)
     except BaseException:
         if len(data) > saved_rows:
-            try:
-                write_csv(out, data)
-                log.warning(
-                    "download of %s interrupted: kept %d rows in %s", symbol, len(data), out
-                )
-            except Exception as exc:
-                log.error(
-                    "download of %s interrupted and %s could not be saved: %s", symbol, out, exc
-                )
+            _save_interrupted(out, data)
         raise
     if len(data) > saved_rows:
         write_csv(out, data)
         written = True
-    elif not data.ts:
-        notes.append(f"no closed {timeframe} candles for {symbol} in the window: nothing written")
+    return written
 
-    missing_head = 0
-    if data.ts and data.ts[0] > start:
-        missing_head = data.ts[0] - start
-        if not resumed:
-            notes.append(f"the venue has no {symbol} candles before {data.ts[0]}")
+
+def _save_interrupted(out: Path, data: Candles) -> None:
+    """Keep what an interrupted download fetched; a failure to do so is logged, not
+    raised, so the exception that interrupted it is the one the caller sees."""
+    try:
+        write_csv(out, data)
+        log.warning("download of %s interrupted: kept %d rows in %s", data.symbol, len(data), out)
+    except Exception as exc:
+        log.error("download of %s interrupted and %s could not be saved: %s", data.symbol, out, exc)
+
+
+def _outcome_notes(data: Candles, dl: _Pager, start: int, *, resumed: bool) -> list[str]:
+    """What the user should know about the fetch: no data, a late first candle, skipped
+    rows, bridged empty stretches."""
+    notes: list[str] = []
+    if not data.ts:
+        notes.append(
+            f"no closed {dl.timeframe} candles for {dl.symbol} in the window: nothing written"
+        )
+    elif data.ts[0] > start and not resumed:
+        notes.append(f"the venue has no {dl.symbol} candles before {data.ts[0]}")
     if dl.skipped:
         notes.append(f"{dl.skipped} row(s) with unusable prices were skipped")
     if dl.bridged:
         notes.append(f"{dl.bridged} empty stretch(es) bridged by searching for the next data")
-    return DownloadResult(
-        path=out,
-        rows_before=rows_before,
-        rows_added=len(data) - rows_before,
-        first_ts=data.ts[0] if data.ts else None,
-        last_ts=data.ts[-1] if data.ts else None,
-        resumed=resumed,
-        pages=dl.count,
-        window_start_ms=start,
-        window_end_ms=end,
-        missing_head_ms=missing_head,
-        skipped_rows=dl.skipped,
-        written=written,
-        notes=tuple(notes),
-    )
-
-
-# --------------------------------------------------------------------------- internals
+    return notes
 
 
 def _load_existing(out: Path, symbol: str, iv: int) -> Candles | None:

@@ -13,9 +13,11 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 
 from fsmtrader.errors import DataError
 from fsmtrader.feeds.candles import Candles
@@ -61,13 +63,83 @@ def load_csv(
     microsecond timestamps (>= 1e14) are converted to milliseconds.
     """
     where = str(path)
+    skips = _Skips(on_skip)
+    with _open_candle_file(path, where) as fh:
+        ts, opens, highs, lows, closes, vols = _parse_rows(_data_rows(fh, where), where, skips)
+    if skips.count:
+        log.warning(
+            "%s: skipped %d row(s) with bad prices; first: %s", where, skips.count, skips.first
+        )
+    if not ts:
+        why = f"all {skips.count} data row(s) had bad prices" if skips.count else "no data rows"
+        raise DataError(f"{where}: {why}")
+    return Candles(symbol, ts, opens, highs, lows, closes, vols)
+
+
+@dataclass(slots=True)
+class _Skips:
+    """Rows skipped for a bad price: how many, the first message, and who else is told."""
+
+    on_skip: Callable[[str], None] | None
+    count: int = 0
+    first: str = ""
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = message
+        if self.on_skip is not None:
+            self.on_skip(message)
+
+
+def _open_candle_file(path: Path | str, where: str) -> TextIO:
+    """The file opened for csv (BOM tolerated); DataError saying why it cannot be."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed below
+        return open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{where}: candle file not found") from None
     except OSError as exc:
         raise DataError(f"{where}: cannot open candle file: {exc.strerror or exc}") from None
 
+
+def _data_rows(fh: TextIO, where: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` for each non-blank row after the optional header. A bad header, bad
+    text encoding or unreadable CSV is a DataError naming the line."""
+    line = 0
+    header_checked = False
+    try:
+        for line, row in enumerate(csv.reader(fh), start=1):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if not header_checked:
+                header_checked = True
+                if _is_header(row, where, line):
+                    continue
+            yield line, row
+    except UnicodeDecodeError:
+        raise DataError(f"{where}:{line + 1}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise DataError(f"{where}:{line + 1}: unreadable CSV ({exc})") from None
+
+
+def _is_header(row: list[str], where: str, line: int) -> bool:
+    """Whether the first row is an accepted header; a non-numeric row that is not one
+    is an error (it would otherwise be reported as a non-numeric timestamp)."""
+    if _is_int(row[0].strip()):
+        return False
+    if [f.strip().lower() for f in row] in _ACCEPTED_HEADERS:
+        return True
+    raise _fail(where, line, "unrecognised header, expected " + ",".join(HEADER), row)
+
+
+def _fail(where: str, line: int, problem: str, row: list[str]) -> DataError:
+    return DataError(f"{where}:{line}: {problem} ({_shown(row)})")
+
+
+def _parse_rows(
+    rows: Iterator[tuple[int, list[str]]], where: str, skips: _Skips
+) -> tuple[list[int], list[float], list[float], list[float], list[float], list[float]]:
+    """The checked columns of ``rows`` (the rules are in :func:`load_csv`)."""
     ts: list[int] = []
     opens: list[float] = []
     highs: list[float] = []
@@ -79,77 +151,44 @@ def load_csv(
     l_add, c_add, v_add = lows.append, closes.append, vols.append
     inf = math.inf
     micro = _MICROSECONDS_FROM
-    skipped = 0
-    first_skip = ""
     prev_t = -1
-    line = 0
-    header_checked = False
-
-    def fail(lineno: int, problem: str, row: list[str]) -> DataError:
-        return DataError(f"{where}:{lineno}: {problem} ({_shown(row)})")
-
-    with fh:
+    for line, row in rows:
         try:
-            for line, row in enumerate(csv.reader(fh), start=1):
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if not header_checked:
-                    header_checked = True
-                    if not _is_int(row[0].strip()):
-                        if [f.strip().lower() for f in row] in _ACCEPTED_HEADERS:
-                            continue
-                        raise fail(line, "unrecognised header, expected " + ",".join(HEADER), row)
-                try:
-                    t_s, o_s, h_s, l_s, c_s, v_s = row
-                except ValueError:
-                    raise fail(line, f"expected 6 columns, got {len(row)}", row) from None
-                try:
-                    t = int(t_s)
-                    o = float(o_s)
-                    h = float(h_s)
-                    lo = float(l_s)
-                    c = float(c_s)
-                    v = float(v_s)
-                except ValueError:
-                    raise fail(line, _non_numeric(row), row) from None
-                if t >= micro:
-                    t //= 1000
-                if t <= prev_t:
-                    if t < 0:
-                        raise fail(line, f"negative timestamp {t}", row)
-                    raise fail(line, f"timestamp {t} is not after the previous one {prev_t}", row)
-                prev_t = t
-                if not 0.0 <= v < inf:
-                    raise fail(line, f"volume must be finite and >= 0, got {v_s.strip()}", row)
-                if not (0.0 < o < inf and 0.0 < h < inf and 0.0 < lo < inf and 0.0 < c < inf):
-                    skipped += 1
-                    msg = f"{where}:{line}: skipped, {_bad_price(o, h, lo, c)} ({_shown(row)})"
-                    if not first_skip:
-                        first_skip = msg
-                    if on_skip is not None:
-                        on_skip(msg)
-                    continue
-                if h < lo:
-                    raise fail(line, f"high {h_s.strip()} < low {l_s.strip()}", row)
-                if not (lo <= o <= h and lo <= c <= h):
-                    raise fail(line, "open/close outside [low, high]", row)
-                ts_add(t)
-                o_add(o)
-                h_add(h)
-                l_add(lo)
-                c_add(c)
-                v_add(v)
-        except UnicodeDecodeError:
-            raise DataError(f"{where}:{line + 1}: not a UTF-8 text file") from None
-        except csv.Error as exc:
-            raise DataError(f"{where}:{line + 1}: unreadable CSV ({exc})") from None
+            t_s, o_s, h_s, l_s, c_s, v_s = row
+        except ValueError:
+            raise _fail(where, line, f"expected 6 columns, got {len(row)}", row) from None
+        try:
+            t, o, h, lo = int(t_s), float(o_s), float(h_s), float(l_s)
+            c, v = float(c_s), float(v_s)
+        except ValueError:
+            raise _fail(where, line, _non_numeric(row), row) from None
+        if t >= micro:
+            t //= 1000
+        if t <= prev_t:
+            raise _fail(where, line, _out_of_order(t, prev_t), row)
+        prev_t = t
+        if not 0.0 <= v < inf:
+            raise _fail(where, line, f"volume must be finite and >= 0, got {v_s.strip()}", row)
+        if not (0.0 < o < inf and 0.0 < h < inf and 0.0 < lo < inf and 0.0 < c < inf):
+            skips.add(f"{where}:{line}: skipped, {_bad_price(o, h, lo, c)} ({_shown(row)})")
+            continue
+        if h < lo:
+            raise _fail(where, line, f"high {h_s.strip()} < low {l_s.strip()}", row)
+        if not (lo <= o <= h and lo <= c <= h):
+            raise _fail(where, line, "open/close outside [low, high]", row)
+        ts_add(t)
+        o_add(o)
+        h_add(h)
+        l_add(lo)
+        c_add(c)
+        v_add(v)
+    return ts, opens, highs, lows, closes, vols
 
-    if skipped:
-        log.warning("%s: skipped %d row(s) with bad prices; first: %s", where, skipped, first_skip)
-    if not ts:
-        why = f"all {skipped} data row(s) had bad prices" if skipped else "no data rows"
-        raise DataError(f"{where}: {why}")
-    return Candles(symbol, ts, opens, highs, lows, closes, vols)
+
+def _out_of_order(t: int, prev_t: int) -> str:
+    if t < 0:
+        return f"negative timestamp {t}"
+    return f"timestamp {t} is not after the previous one {prev_t}"
 
 
 def _non_numeric(row: list[str]) -> str:

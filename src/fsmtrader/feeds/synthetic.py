@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from fsmtrader.errors import ConfigError
 from fsmtrader.feeds.candles import ONE_MINUTE_MS, Candles
@@ -123,58 +123,42 @@ def synthetic_candles(
     base_price: float | None = None,
 ) -> Candles:
     """One symbol's synthetic 1-minute candles; identical for identical arguments."""
+    base = _checked_base(symbol, minutes, base_price)
+    rng = random.Random(_digest("synthetic", str(seed), symbol))
+    # One random stream feeds both: the walk is a lazy generator, so its draws for a minute
+    # come right before that minute's wick and volume draws, as they always have.
+    opens, highs, lows, closes, vols = _candles_along(base, _walk(rng, minutes), rng.random)
+    ts = list(range(start_ms, start_ms + minutes * ONE_MINUTE_MS, ONE_MINUTE_MS))
+    return Candles(symbol, ts, opens, highs, lows, closes, vols)
+
+
+def _checked_base(symbol: str, minutes: int, base_price: float | None) -> float:
+    """The base price to generate around; ConfigError for arguments no market can have."""
     if minutes < 1:
         raise ConfigError(f"synthetic market: minutes must be >= 1, got {minutes}")
     base = default_base_price(symbol) if base_price is None else float(base_price)
     if not 0.0 < base < math.inf:
         raise ConfigError(f"synthetic market: base price for {symbol} must be > 0, got {base}")
+    return base
 
-    rng = random.Random(_digest("synthetic", str(seed), symbol))
-    rnd = rng.random
-    gauss = rng.gauss
-    uniform = rng.uniform
-    randint = rng.randint
-    exp = math.exp
-    log = math.log
 
-    dec = _decimals(base)
-    base_volume = 40_000.0 / base  # about 40k quote currency per minute
-    vol_dec = max(0, 4 - math.floor(math.log10(base_volume)))
-    # n / 10**k is the double nearest the decimal, so this rounds exactly like round(x, k)
-    # for positive x (and is monotone, keeping low <= open, close <= high) at a third
-    # of the cost.
-    scale = 10.0**dec
-    vol_scale = 10.0**vol_dec
-    min_volume = 1.0 / vol_scale
-
-    ts = list(range(start_ms, start_ms + minutes * ONE_MINUTE_MS, ONE_MINUTE_MS))
-    opens: list[float] = []
-    highs: list[float] = []
-    lows: list[float] = []
-    closes: list[float] = []
-    vols: list[float] = []
-    o_add, h_add, l_add = opens.append, highs.append, lows.append
-    c_add, v_add = closes.append, vols.append
-
+def _walk(rng: random.Random, minutes: int) -> Iterator[tuple[float, float, float, float]]:
+    """Per minute ``(x, r, sigma, volume multiplier)``: x = log(price / base) after the
+    minute's log-return r, which mixes drift, mean reversion, the regime's noise and the
+    current drop or rebound (drawn lazily, one minute per ``next``)."""
+    rnd, gauss, uniform, randint = rng.random, rng.gauss, rng.uniform, rng.randint
     sigma, regime_volume, leave, nxt = _SIGMA, _REGIME_VOLUME, _LEAVE, _NEXT
-    kappa, drift, floor = _KAPPA, _DRIFT, _FLOOR
-    drop_chance = _DROP_CHANCE
+    kappa, drift, floor, drop_chance = _KAPPA, _DRIFT, _FLOOR, _DROP_CHANCE
     depth_lo, depth_hi = _DROP_DEPTH
-    dmin_lo, dmin_hi = _DROP_MINUTES
-    share_lo, share_hi = _REBOUND_SHARE
-    rmin_lo, rmin_hi = _REBOUND_MINUTES
     dvol_lo, dvol_hi = _DROP_VOLUME
     rebound_volume = _REBOUND_VOLUME
-
     regime = _NORMAL
-    x = 0.0  # log(price / base)
+    x = 0.0
     phase = 0  # 0 idle, 1 dropping, 2 rebounding
     left = 0  # minutes left in the current phase
     step = 0.0  # log-return added per minute in the current phase
     log_drop = 0.0
     drop_volume = 1.0
-    prev_close = round(base, dec)
-
     for _ in range(minutes):
         if rnd() < leave[regime]:
             first, p_first, other = nxt[regime]
@@ -183,10 +167,9 @@ def synthetic_candles(
         r = drift - kappa * x + sig * gauss()
         vmult = regime_volume[regime]
         if phase == 0 and rnd() < drop_chance:
-            n = randint(dmin_lo, dmin_hi)
+            left = randint(*_DROP_MINUTES)
             log_drop = math.log(1.0 - uniform(depth_lo, depth_hi))
-            step = log_drop / n
-            left = n
+            step = log_drop / left
             phase = 1
             drop_volume = uniform(dvol_lo, dvol_hi)
         if phase == 1:
@@ -194,10 +177,7 @@ def synthetic_candles(
             vmult *= drop_volume
             left -= 1
             if left == 0:
-                m = randint(rmin_lo, rmin_hi)
-                step = -log_drop * uniform(share_lo, share_hi) / m
-                left = m
-                phase = 2
+                phase, left, step = 2, *_rebound(log_drop, randint, uniform)
         elif phase == 2:
             r += step
             vmult *= rebound_volume
@@ -207,6 +187,39 @@ def synthetic_candles(
         x += r
         if x < floor:
             x = floor
+        yield x, r, sig, vmult
+
+
+def _rebound(
+    log_drop: float, randint: Callable[[int, int], int], uniform: Callable[[float, float], float]
+) -> tuple[int, float]:
+    """(minutes, log-return per minute) of the rebound that follows a drop of ``log_drop``."""
+    m = randint(*_REBOUND_MINUTES)
+    return m, -log_drop * uniform(*_REBOUND_SHARE) / m
+
+
+def _candles_along(
+    base: float, walk: Iterator[tuple[float, float, float, float]], rnd: Callable[[], float]
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """Open, high, low, close and volume columns for the walk, rounded like a venue would."""
+    dec = _decimals(base)
+    base_volume = 40_000.0 / base  # about 40k quote currency per minute
+    # n / 10**k is the double nearest the decimal, so this rounds exactly like round(x, k)
+    # for positive x (and is monotone, keeping low <= open, close <= high) at a third
+    # of the cost.
+    scale = 10.0**dec
+    vol_scale = 10.0 ** max(0, 4 - math.floor(math.log10(base_volume)))
+    min_volume = 1.0 / vol_scale
+    opens: list[float] = []
+    highs: list[float] = []
+    lows: list[float] = []
+    closes: list[float] = []
+    vols: list[float] = []
+    o_add, h_add, l_add = opens.append, highs.append, lows.append
+    c_add, v_add = closes.append, vols.append
+    exp, log = math.exp, math.log
+    prev_close = round(base, dec)
+    for x, r, sig, vmult in walk:
         o = prev_close
         c = base * exp(x)
         top = o if o > c else c
@@ -226,8 +239,7 @@ def synthetic_candles(
         )
         v_add(v if v > 0.0 else min_volume)
         prev_close = c
-
-    return Candles(symbol, ts, opens, highs, lows, closes, vols)
+    return opens, highs, lows, closes, vols
 
 
 def synthetic_market(

@@ -1,0 +1,35 @@
+"""The typer application: every command registered once, in the order ``--help`` lists them."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from fsmtrader.cli.backtest import backtest
+from fsmtrader.cli.data import download_data
+from fsmtrader.cli.state import reconcile, recover
+from fsmtrader.cli.tools import show_config, show_fsm, sim_server
+from fsmtrader.cli.trading import demo, paper, trade
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="fsmtrader: a crash-safe spot trading engine built on explicit state machines.",
+)
+app.command("fsm")(show_fsm)
+app.command("config")(show_config)
+app.command("demo")(demo)
+app.command("backtest")(backtest)
+app.command("paper")(paper)
+app.command("reconcile")(reconcile)
+app.command("trade")(trade)
+app.command("sim-server")(sim_server)
+app.command("download-data")(download_data)
+app.command("recover")(recover)
+
+
+def main() -> None:
+    """The ``fsmtrader`` console script and ``python -m fsmtrader``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

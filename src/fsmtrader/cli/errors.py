@@ -1,0 +1,38 @@
+"""One-line error handling: the user sees one line on stderr and an exit code, never a trace."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from fsmtrader.cli.console import err
+from fsmtrader.errors import FsmTraderError
+
+T = TypeVar("T")
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run a command; known errors become one red line and exit code 2, anything else a
+    one-line message with the trace saved to a file (not dumped on the user)."""
+    try:
+        return fn()
+    except FsmTraderError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        crash = Path(tempfile.gettempdir()) / f"fsmtrader-crash-{os.getpid()}.log"
+        crash.write_text(traceback.format_exc())
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (trace in {crash})")
+        raise typer.Exit(1) from None

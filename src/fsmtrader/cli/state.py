@@ -1,0 +1,113 @@
+"""Commands on a stopped session's state: ``reconcile`` (books against the exchange) and
+``recover`` (symbols out of ERROR, a halt lifted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fsmtrader.cli.console import out
+from fsmtrader.cli.errors import guard
+from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.config import Settings
+from fsmtrader.engine import Engine
+from fsmtrader.errors import FsmTraderError
+
+if TYPE_CHECKING:
+    from fsmtrader.session import DurableSession
+
+
+def reconcile(
+    config: ConfigOpt = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the state database with the exchange and write the reconcile report.
+    Exits 0 when everything matches, 3 on a mismatch."""
+
+    def run() -> None:
+        s = settings_from(config)
+        folder = state_dir or s.state_dir
+        if not (folder / "fsmtrader.db").exists() and not s.database_url:
+            raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
+        session = _open_session_of(s, folder)
+        try:
+            report = session.reconcile_now()
+        finally:
+            session.close()
+        if as_json:
+            out.print_json(json.dumps(report.to_dict(), default=str))
+        else:
+            out.print(report.summary())
+            out.print(f"report: {folder / 'reconcile.json'}")
+        if not report.ok:
+            raise typer.Exit(3)
+
+    guard(run)
+
+
+def recover(
+    config: ConfigOpt = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Take this symbol out of ERROR now.")
+    ] = None,
+    clear_halt: Annotated[
+        bool, typer.Option("--clear-halt", help="Allow new entries again after a halt.")
+    ] = False,
+) -> None:
+    """Manual recovery while the bot is stopped: bring symbols out of ERROR without waiting
+    for their backoff, and/or lift a halt (after you have checked its reason)."""
+
+    def run() -> None:
+        if not symbol and not clear_halt:
+            raise FsmTraderError("recover: say what to do: --symbol SYM and/or --clear-halt")
+        s = settings_from(config)
+        folder = state_dir or s.state_dir
+        session = _open_session_of(s, folder)
+        try:
+            engine = session.engine
+            for sym in symbol or []:
+                _recover_symbol(engine, sym)
+            if clear_halt:
+                _clear_halt(engine)
+            engine.commit()
+        finally:
+            session.close()
+
+    guard(run)
+
+
+def _recover_symbol(engine: Engine, sym: str) -> None:
+    """Take ``sym`` out of ERROR now; FsmTraderError if it is unknown or not in ERROR."""
+    if sym not in engine.states:
+        raise FsmTraderError(f"--symbol {sym}: not in this session ({', '.join(engine.states)})")
+    st = engine.states[sym]
+    if not engine.recover(sym):
+        raise FsmTraderError(f"--symbol {sym}: it is in {st.phase}, not in ERROR")
+    out.print(f"{sym}: recovered, now {st.phase}")
+
+
+def _clear_halt(engine: Engine) -> None:
+    if engine.halted:
+        out.print(f"halt lifted (it was: {engine.halted})")
+        engine.resume_entries()
+    else:
+        out.print("not halted")
+
+
+def _open_session_of(s: Settings, folder: Path) -> DurableSession:
+    """The session a state directory belongs to (paper, paper on live prices, or live),
+    so reconcile compares with the right exchange and writes nothing foreign into it."""
+    from fsmtrader.live import LiveSession
+    from fsmtrader.session import PaperSession, session_kind
+
+    kind = session_kind(folder, s)
+    if kind == "paper":
+        return PaperSession(s, folder, hours=s.demo.hours, speed=60.0)
+    if kind in ("live", "paper-live"):
+        return LiveSession(s, folder, paper=kind == "paper-live")
+    raise FsmTraderError(f"{folder}: no session here (run `fsmtrader paper` or `trade` first)")

@@ -1,0 +1,81 @@
+"""Commands that trade nothing: the transition table, the settings, the local exchange server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from fsmtrader.cli.console import err, out
+from fsmtrader.cli.errors import guard
+from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.config import default_toml
+from fsmtrader.errors import FsmTraderError
+from fsmtrader.fsm.table import check_table, render_mermaid, render_table
+
+
+def show_fsm(
+    mermaid: Annotated[bool, typer.Option(help="Print a Mermaid state diagram instead.")] = False,
+) -> None:
+    """Print the symbol state machine's transition table (the single source of truth)."""
+    out.print(render_mermaid() if mermaid else render_table(), highlight=False, markup=False)
+    problems = check_table()
+    if problems:
+        for p in problems:
+            err.print(f"[red]table problem:[/red] {p}")
+        raise typer.Exit(1)
+
+
+def show_config(
+    config: ConfigOpt = None,
+    defaults: Annotated[bool, typer.Option(help="Print the commented default file.")] = False,
+) -> None:
+    """Validate and print the effective settings (or the commented defaults)."""
+
+    def run() -> None:
+        if defaults:
+            sys.stdout.write(default_toml())  # verbatim: it must stay valid TOML
+            return
+        s = settings_from(config)
+        out.print_json(json.dumps(s.redacted_dict()))
+
+    guard(run)
+
+
+def sim_server(
+    flavour: Annotated[str, typer.Option(help="binance or mexc")] = "binance",
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
+    api_key: Annotated[str, typer.Option(help="The key clients must send.")] = "test-key",
+    api_secret: Annotated[str, typer.Option(help="The secret they sign with.")] = "test-secret",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    quirk: Annotated[
+        list[str] | None, typer.Option(help="MEXC quirk to switch on (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic prices.")] = 0,
+) -> None:
+    """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
+    by the simulated exchange: point any ccxt client's base URLs at it."""
+    from fsmtrader.simserver import serve
+
+    def run() -> None:
+        if flavour not in ("binance", "mexc"):
+            raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
+        if not 0 <= port <= 65535:
+            raise FsmTraderError(f"--port: must be 0..65535, 0 for any free port (got {port})")
+        try:
+            serve(
+                flavour=flavour,  # type: ignore[arg-type]
+                api_key=api_key,
+                api_secret=api_secret,
+                port=port,
+                speed=speed,
+                quirks=frozenset(quirk or ()),
+                seed=seed,
+                on_ready=lambda url: out.print(f"sim-server ({flavour}) listening on {url}"),
+            )
+        except (ValueError, OSError) as exc:
+            raise FsmTraderError(f"sim-server: {exc}") from None
+
+    guard(run)

@@ -1,0 +1,64 @@
+"""The venue's credentials: read only from the environment or a 0600 key file, never echoed.
+
+A key in the config file is refused (files get copied, committed and pasted into issues);
+the values are handed only to the exchange adapter and appear in no message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fsmtrader.config.schema import Settings
+from fsmtrader.config.sources import ENV_PREFIX
+from fsmtrader.errors import ConfigError
+
+__all__ = ["SECRET_KEYS", "credentials", "secrets_in_file"]
+
+SECRET_KEYS = ("api_key", "api_secret")
+
+
+def secrets_in_file(file_data: Mapping[str, Any], file_path: Path | None) -> list[str]:
+    """One problem per secret found in the config file's ``[exchange]`` (value never shown)."""
+    section = file_data.get("exchange")
+    if not isinstance(section, Mapping):
+        return []
+    return [
+        f"exchange.{key} (from {file_path}): secrets are never read from the config "
+        f"file; set {ENV_PREFIX}EXCHANGE__{key.upper()} or exchange.key_file "
+        "(a file only you can read, mode 0600)"
+        for key in SECRET_KEYS
+        if key in section
+    ]
+
+
+def credentials(s: Settings) -> tuple[str, str] | None:
+    """The venue's key and secret: environment first, else the 0600 key file, else None.
+    The values are returned only to the exchange adapter; nothing logs them."""
+    ex = s.exchange
+    if ex.api_key is not None and ex.api_secret is not None:
+        return ex.api_key.get_secret_value(), ex.api_secret.get_secret_value()
+    if ex.key_file is None:
+        return None
+    path = ex.key_file.expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise ConfigError(f"exchange.key_file: {path} not found") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"exchange.key_file: {path} has mode {mode & 0o777:04o}; it must be readable by "
+            f"you only (chmod 600 {path})"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise ConfigError(
+            f"exchange.key_file: {path} is not a TOML file with api_key and api_secret"
+        ) from None
+    key, secret = data.get("api_key"), data.get("api_secret")
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
+        raise ConfigError(f"exchange.key_file: {path} must define api_key and api_secret")
+    return key, secret
