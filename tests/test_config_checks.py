@@ -11,7 +11,7 @@ from decimal import Decimal
 from fsmtrader.config import Settings
 from fsmtrader.config.checks import unreachable_settings
 from fsmtrader.markets import q_price
-from fsmtrader.strategy import ExitRule, ExitTracker
+from fsmtrader.strategy import ExitRule, check_exit, open_exit
 
 from conftest import BTC, Harness, settings
 
@@ -112,9 +112,9 @@ def test_take_profit_fires_before_a_trailing_stop_starting_at_its_price() -> Non
         trailing_activation_pct=2.0,
         trailing_distance_pct=0.5,
     )
-    tracker = ExitTracker(100.0, rule)
+    tracker = open_exit(100.0, rule)
     prices = [100.0 + i / 10 for i in range(21)]  # up to 102.0 in 0.1 steps
-    reasons = [tracker.check(p) for p in prices]
+    reasons = [check_exit(tracker, p) for p in prices]
     assert reasons == [""] * 20 + ["take_profit"]
     assert tracker.trail_active  # started by the very price that took the profit
 
