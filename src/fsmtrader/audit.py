@@ -39,8 +39,11 @@ class EventBus:
                     log.exception("audit subscriber %r failed", fn)
 
 
-# One encoder for every record: json.dumps with options builds a new one per call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+# One encoder for every record (json.dumps with options builds a new one per call); a
+# record is flat values, so there is no cycle to look for.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str, check_circular=False
+)
 
 
 def dumps(record: Mapping[str, object]) -> str:
