@@ -37,17 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
-import json
 import multiprocessing
-import pstats
 import statistics
 import sys
-import threading
 import time
-import urllib.request
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import ROUND_CEILING, Decimal
@@ -57,11 +50,17 @@ import ccxt.async_support as ccxt_async  # a benchmark may: it measures ccxt its
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
-from fsmtrader.exchange.ccxt_adapter import AsyncCcxtExchange, CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.portfolio import Portfolio
-from fsmtrader.simserver import CCXT_OPTIONS, create_app, point_ccxt_at, serve, start_server
+from fsmtrader_testing.simserver import CCXT_OPTIONS, create_app, point_ccxt_at, serve
+from fsmtrader_testing.simserver.threaded import admin, serving_in_thread
+
+from bench_profile import profile_threads
+from recorded_exchange import Canned, Counting
 
 KEY = "benchApiKey0123456789"
 SECRET = "benchApiSecret0123456789"
@@ -101,27 +100,9 @@ def server(mode: str) -> Iterator[str]:
             proc.terminate()  # SIGTERM: serve() shuts down cleanly
             proc.join(10)
         return
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="sim-binance", daemon=True)
-    thread.start()
     app = create_app(flavour="binance", api_key=KEY, api_secret=SECRET, speed=0, balances=BALANCES)
-    runner, port = asyncio.run_coroutine_threadsafe(start_server(app), loop).result(30)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-def control(base: str, method: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=10) as resp:
-        return json.loads(resp.read().decode())
+    with serving_in_thread(app, "sim-binance") as base:
+        yield base
 
 
 class Book:
@@ -129,14 +110,14 @@ class Book:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.price = str(control(base, "GET", "/__sim/state")["prices"][SYMBOL])
+        self.price = str(admin(base, "GET", "/__sim/state")["prices"][SYMBOL])
         self.bid = self.ask = Decimal(0)
         self.refresh()
         raw = NOTIONAL / self.bid / STEP
         self.amount = raw.to_integral_value(ROUND_CEILING) * STEP
 
     def refresh(self) -> None:
-        top = control(self.base, "POST", "/__sim/price", {"symbol": SYMBOL, "price": self.price})
+        top = admin(self.base, "POST", "/__sim/price", {"symbol": SYMBOL, "price": self.price})
         self.bid, self.ask = Decimal(top["bid"]), Decimal(top["ask"])
 
 
@@ -207,6 +188,12 @@ class Bare:
         self.loop.close()
 
 
+def options(base: str) -> CcxtOptions:
+    """Ours as the engine builds it, but with ccxt's throttle off (as in Bare) so the
+    comparison with bare ccxt is like for like."""
+    return CcxtOptions("binance", api_key=KEY, api_secret=SECRET, base_url=base, rate_limit=False)
+
+
 class Core:
     """Our async core (``AsyncCcxtExchange``) awaited on a loop in this thread: the
     adapter's checks and conversions without the sync facade's thread hop."""
@@ -218,12 +205,9 @@ class Core:
         self.filled = 0
 
         async def build() -> AsyncCcxtExchange:
-            return AsyncCcxtExchange(
-                "binance", api_key=KEY, api_secret=SECRET, urls=local_urls("binance", base)
-            )
+            return AsyncCcxtExchange(options(base))
 
         self.ex = self.loop.run_until_complete(build())
-        self.ex._client.enableRateLimit = False  # see Ours
         self.loop.run_until_complete(self.ex.load_markets())
 
     async def _pair(self, i: int) -> int:
@@ -254,16 +238,7 @@ class Ours:
         self.book = book
         # inline: the engine is synchronous, so the adapter runs its loop on our thread
         # (as LiveSession does); the threaded mode serves async callers.
-        self.ex = CcxtExchange(
-            "binance",
-            api_key=KEY,
-            api_secret=SECRET,
-            urls=local_urls("binance", base),
-            inline=not THREADED,
-        )
-        # CcxtExchange has no switch for ccxt's throttle yet (it is always on): turn it
-        # off on the client it wraps so the comparison with bare ccxt is like for like.
-        self.ex.core._client.enableRateLimit = False
+        self.ex = CcxtExchange(options(base), inline=not THREADED)
         self.markets = self.ex.load_markets()
         self.clock = WallClock()
         self.portfolio = Portfolio(quote="USDT", cash=Decimal(BALANCES["USDT"]))
@@ -318,30 +293,6 @@ class Ours:
         self.ex.close()
 
 
-class Counting:
-    """Counts the exchange calls the router makes and keeps the last answer of each
-    kind (calibration only, never timed)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self.answers: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            result = attr(*args, **kwargs)
-            key = f"{name}:{args[1]}" if name == "create_order" else name
-            self.answers[key] = result
-            return result
-
-        return wrapped
-
-
 def calibrate(ours: Ours, n: int = 20) -> tuple[dict[str, float], Counting]:
     """Exchange calls per order by the router (plus our explicit fetch_order), and a
     recording of real answers for the canned-exchange run."""
@@ -357,25 +308,6 @@ def calibrate(ours: Ours, n: int = 20) -> tuple[dict[str, float], Counting]:
     finally:
         ours.router.exchange = real
     return {k: v / n for k, v in sorted(counting.calls.items())}, counting
-
-
-class Canned:
-    """Answers the router with recorded real answers and no I/O: what is left of its
-    time is the router's own work (preflight, reservation, booking, events)."""
-
-    def __init__(self, recorded: Counting) -> None:
-        self.answers = recorded.answers
-        self.last: Any = None
-
-    def fetch_ticker(self, symbol: str) -> Any:
-        return self.answers["fetch_ticker"]
-
-    def create_order(self, symbol: str, side: str, *rest: Any) -> Any:
-        self.last = self.answers[f"create_order:{side}"]
-        return self.last
-
-    def fetch_order(self, order_id: str, symbol: str) -> Any:
-        return self.last
 
 
 class RouterOnly:
@@ -408,57 +340,9 @@ class RouterOnly:
 
 def profile_ours(ours: Ours, n: int, reset_every: int) -> None:
     """cProfile of the ours-loop, in this thread and in the adapter's loop thread."""
-    main, worker = cProfile.Profile(), cProfile.Profile()
-    if ours.ex._runner is None:  # inline: everything runs in this thread
-        main = cProfile.Profile()
-        main.enable()
-        try:
-            run_orders(ours.book, n, ours.router_one, reset_every)
-        finally:
-            main.disable()
-        pstats.Stats(main).sort_stats("tottime").print_stats(10)
-        return
-    loop = ours.ex._runner.loop  # the adapter's private loop: profiling needs its thread
-    asyncio.run_coroutine_threadsafe(_call(worker.enable), loop).result(10)
-    main.enable()
-    try:
-        ms = run_orders(ours.book, n, ours.router_one, reset_every)
-    finally:
-        main.disable()
-        asyncio.run_coroutine_threadsafe(_call(worker.disable), loop).result(10)
-    print(f"\nprofile of the ours-loop ({n} orders, {ms:.3f} ms/order under cProfile)")
-    print(
-        "(waits: 'acquire' = the caller blocked on the adapter's loop thread, 'poll' = the "
-        "loop idle until the server answers, 'send' = a socket write, which also hands the "
-        "GIL to another thread)"
-    )
-    threads = (
-        ("caller thread (router, sync facade)", main),
-        ("adapter loop thread (ccxt, aiohttp, our async core)", worker),
-    )
-    for title, prof in threads:
-        out = io.StringIO()
-        stats = pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime")
-        stats.print_stats(10)
-        body = out.getvalue()
-        start = body.find("   ncalls")
-        print(f"\n-- {title}: top 10 by tottime")
-        print(body[start:].rstrip() if start >= 0 else body.rstrip())
-        print(f"-- {title}: top 10 by tottime, waits left out")
-        rows = [
-            (tt, nc, ct, f"{file}:{line}({name})")
-            for (file, line, name), (_, nc, tt, ct, _) in stats.stats.items()  # type: ignore[attr-defined]
-            if not any(w in name for w in _WAITS)
-        ]
-        for tt, nc, ct, where in sorted(rows, reverse=True)[:10]:
-            print(f"{nc:>9} {tt:9.3f} {ct:9.3f}  {where}")
-
-
-_WAITS = ("acquire", "poll", "'send'", "method 'send'", "select")
-
-
-async def _call(fn: Callable[[], None]) -> None:
-    fn()
+    runner = ours.ex._runner
+    loop = runner.loop if runner is not None else None  # the adapter's private loop
+    profile_threads(lambda: run_orders(ours.book, n, ours.router_one, reset_every), loop, n)
 
 
 # --------------------------------------------------------------------------- main

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fsmtrader.config import load_settings
 from fsmtrader.feeds import synthetic_candles
-from fsmtrader.runner import filters_from_price, run_session
+from fsmtrader.runner import Backtest, filters_from_price
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
         t0 = time.perf_counter()
         if prof:
             prof.enable()
-        result = run_session(s, [candles], filters, Path(tmp) / "bench")
+        result = Backtest(s, [candles], filters, Path(tmp) / "bench").run()
         if prof:
             prof.disable()
         run_s = time.perf_counter() - t0

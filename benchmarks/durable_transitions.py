@@ -16,29 +16,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from fsmtrader.audit import EventBus
 from fsmtrader.clock import SimClock
-from fsmtrader.config import load_settings
 from fsmtrader.engine import Engine
-from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.fsm.phases import Event
 from fsmtrader.runner import filters_from_price
 from fsmtrader.store.sqlite import SqliteStore
+from fsmtrader_testing.harness import Harness, settings
 
 SYM = "BTC/USDT"
 CYCLE = (Event.SIGNAL, Event.GUARDS_BLOCKED)  # IDLE -> ENTRY_EVAL -> IDLE
 
 
 def engine_on(folder: Path, synchronous: str) -> tuple[Engine, SqliteStore, SimClock]:
-    s = load_settings(None, env={}, overrides={"market": {"symbols": [SYM]}})
-    clock = SimClock(0)
-    filters = {SYM: filters_from_price(SYM, 50_000.0)}
-    ex = SimExchange(filters, {"USDT": s.market.starting_balance}, clock=clock)
-    engine = Engine(s, clock=clock, exchange=ex, filters=filters, bus=EventBus())
+    s = settings(market={"symbols": [SYM]})
+    h = Harness(s, {SYM: filters_from_price(SYM, 50_000.0)}, start_ms=0)
     store = SqliteStore(folder / "fsmtrader.db", synchronous=synchronous)
-    engine.attach_store(store)
-    engine.fire(engine.states[SYM], Event.WARMUP_DONE)
-    return engine, store, clock
+    h.engine.attach_store(store)
+    h.engine.fire(h.engine.states[SYM], Event.WARMUP_DONE)
+    return h.engine, store, h.clock
 
 
 def sqlite_rate(folder: Path, n: int, synchronous: str) -> float:

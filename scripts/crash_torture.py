@@ -11,7 +11,6 @@ Last line: ``kills=N duplicates=D orphans=O drift=X``; exit status 0 only if D, 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import subprocess
@@ -21,33 +20,14 @@ import time
 from pathlib import Path
 
 from fsmtrader.config import load_settings
-from fsmtrader.verify import verify_session
+from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
+from fsmtrader_testing.verify import verify_session
 
 # An impatient strategy on a thin book: many entries, partial fills, multi-leg exits.
-TORTURE_TOML = """
-seed = {seed}
-[market]
-symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"]
-[risk]
-position_size = "25"
-max_open_positions = 3
-max_total_exposure = "75"
-[entry]
-drop_trigger_pct = 0.4
-anchor_window_min = 10
-entry_block_cooldown_s = 60
-buy_escalation_bps = [0, 10, 20]
-[exit]
-take_profit_pct = 0.3
-stop_loss_pct = 0.4
-trailing_activation_pct = 0
-max_hold_min = 15
-cooldown_s = 60
-[router]
-time_in_force = "{tif}"
-[sim]
-depth_quote = "15"
-"""
+IMPATIENT = {
+    "risk": {"position_size": "25", "max_open_positions": 3, "max_total_exposure": "75"},
+    "entry": {"entry_block_cooldown_s": 60, "buy_escalation_bps": [0, 10, 20]},
+}
 POINTS = ("after_intent_commit", "after_exchange_answer")
 
 
@@ -61,26 +41,9 @@ def run_once(
     speed: float,
     run_for: float | None = None,
 ) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
-    if crash_at:
-        env["FSMTRADER_CRASH_AT"] = crash_at
-    cmd = [
-        sys.executable,
-        "-m",
-        "fsmtrader",
-        "paper",
-        "--state-dir",
-        str(state),
-        "--config",
-        str(config),
-        "--hours",
-        str(hours),
-        "--speed",
-        str(speed),
-        "--quiet",
-    ]
-    if run_for is not None:
-        cmd += ["--for", str(run_for)]
+    env = clean_env(**({"FSMTRADER_CRASH_AT": crash_at} if crash_at else {}))
+    extra = ("--for", str(run_for)) if run_for is not None else ()
+    cmd = fsmtrader_argv(*paper_args(state, config, *extra, hours=hours, speed=speed))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _, err = proc.communicate(timeout=kill_after if kill_after is not None else 120)
@@ -99,7 +62,6 @@ def main() -> int:
     ap.add_argument("--state-dir", type=Path, default=None, help="keep the state here")
     ap.add_argument("--tif", choices=["IOC", "GTC"], default=None)
     args = ap.parse_args()
-    rng = random.Random(args.seed)
     tmp = None
     if args.state_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="fsm-torture-")
@@ -109,9 +71,32 @@ def main() -> int:
         base.mkdir(parents=True, exist_ok=True)
     state, config = base / "state", base / "torture.toml"
     tif = args.tif or ("GTC" if args.seed % 2 else "IOC")
-    config.write_text(TORTURE_TOML.format(seed=args.seed, tif=tif))
-    kills, by_point = 0, 0
+    config.write_text(session_toml(args.seed, router={"time_in_force": tif}, **IMPATIENT))
     started = time.monotonic()
+    kills = kill_runs(state, config, args)
+    if kills is None:
+        return 2
+    rc, err = run_once(
+        state, config, kill_after=None, crash_at=None, hours=args.hours, speed=args.speed, run_for=1
+    )
+    if rc != 0:
+        print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
+        return 2
+    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
+    for n in notes[:50]:
+        print(n, file=sys.stderr)
+    print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
+    print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
+
+
+def kill_runs(state: Path, config: Path, args: argparse.Namespace) -> int | None:
+    """``args.kills`` runs, each SIGKILLed after a random delay, half of them at a crash
+    point; returns how many were killed, or None when a run failed by itself."""
+    rng = random.Random(args.seed)
+    kills = 0
     for i in range(args.kills):
         crash_at = None
         if rng.random() < 0.5:
@@ -127,34 +112,14 @@ def main() -> int:
         )
         if rc == -signal.SIGKILL:
             kills += 1
-            by_point += crash_at is not None and "after" in (crash_at or "")
         elif rc != 0:
             print(f"run {i}: exited {rc}: {err.strip()[-500:]}", file=sys.stderr)
-            return 2
+            return None
         print(
             f"run {i + 1}/{args.kills}: rc={rc} crash_at={crash_at or '-'} delay={delay:.2f}s",
             file=sys.stderr,
         )
-    rc, err = run_once(
-        state,
-        config,
-        kill_after=None,
-        crash_at=None,
-        hours=args.hours,
-        speed=args.speed,
-        run_for=1.0,
-    )
-    if rc != 0:
-        print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
-        return 2
-    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
-    for n in notes[:50]:
-        print(n, file=sys.stderr)
-    print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
-    print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
-    if tmp is not None:
-        tmp.cleanup()
-    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
+    return kills
 
 
 if __name__ == "__main__":

@@ -1,23 +1,13 @@
-"""Shared test fixtures: a real engine on the real simulated exchange, driven bar by bar."""
+"""Shared test fixtures. The engine harness and its helpers live in
+:mod:`fsmtrader_testing.harness`, where the scripts and benchmarks use them too."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fsmtrader.audit import EventBus, MemorySink
-from fsmtrader.clock import SimClock
-from fsmtrader.config import Settings, load_settings
-from fsmtrader.engine import Engine
-from fsmtrader.exchange.simulated import SimExchange
-from fsmtrader.markets import MarketFilters
-
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-T0 = 1_767_225_600_000
-MIN = 60_000
 
 
 def shared_file(name: str) -> Path:
@@ -25,97 +15,3 @@ def shared_file(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data file {path} is not present")
     return path
-
-
-def mf(symbol: str, tick: str, step: str, min_qty: str, min_notional: str) -> MarketFilters:
-    base, _, quote = symbol.partition("/")
-    return MarketFilters(
-        symbol=symbol,
-        tick_size=Decimal(tick),
-        step_size=Decimal(step),
-        min_qty=Decimal(min_qty),
-        min_notional=Decimal(min_notional),
-        base=base,
-        quote=quote,
-    )
-
-
-BTC = mf("BTC/USDT", "0.01", "0.00001", "0.00001", "10")
-BLESS = mf("BLESS/USDT", "0.000001", "1", "1", "5")
-ZBT = mf("ZBT/USDT", "0.0001", "0.01", "0.01", "1")
-
-
-def settings(**overrides: Any) -> Settings:
-    return load_settings(None, env={}, overrides=overrides)
-
-
-class Harness:
-    """An engine wired to a SimExchange and a SimClock, with helpers to play prices."""
-
-    def __init__(
-        self,
-        s: Settings,
-        markets: dict[str, MarketFilters],
-        *,
-        depth_quote: str = "100000",
-        spread_bps: str = "2",
-        start_ms: int = T0,
-    ) -> None:
-        self.s = s
-        self.clock = SimClock(start_ms)
-        self.exchange = SimExchange(
-            markets,
-            {s.market.quote: s.market.starting_balance},
-            clock=self.clock,
-            seed=s.seed,
-            maker_fee_bps=s.sim.maker_fee_bps,
-            taker_fee_bps=s.sim.taker_fee_bps,
-            spread_bps=Decimal(spread_bps),
-            depth_quote=Decimal(depth_quote),
-            depth_levels=s.sim.depth_levels,
-            level_step_bps=s.sim.level_step_bps,
-        )
-        self.sink = MemorySink()
-        bus = EventBus()
-        bus.subscribe(self.sink)
-        self.engine = Engine(s, clock=self.clock, exchange=self.exchange, filters=markets, bus=bus)
-        self.ts = start_ms
-
-    def bar(self, symbol: str, price: float, ts: int | None = None, volume: float = 1e6) -> None:
-        """One bar at ``ts`` (default: one minute after the previous)."""
-        self.ts = self.ts + MIN if ts is None else ts
-        due = self.engine.next_due()
-        if due is not None and due <= self.ts:
-            self.engine.run_timers(self.ts)
-        self.clock.set(self.ts)
-        self.exchange.update_market(symbol, self.ts, price, price, price, volume)
-        self.engine.on_bar(self.ts, symbol, price, price, price, volume)
-
-    def warm(self, symbol: str, price: float, bars: int = 61) -> None:
-        for _ in range(bars):
-            self.bar(symbol, price)
-
-    def advance(self, ms: int) -> None:
-        """Let time pass with no new bar (timers fire)."""
-        self.ts += ms
-        self.engine.run_timers(self.ts)
-
-    def phases(self, symbol: str) -> list[str]:
-        return [
-            r["to"] for r in self.sink.records if r["kind"] == "phase" and r["symbol"] == symbol
-        ]
-
-    def orders(self, **match: Any) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in self.sink.records
-            if r["kind"] == "order" and all(r.get(k) == v for k, v in match.items())
-        ]
-
-    def phase(self, symbol: str) -> str:
-        return self.engine.states[symbol].phase.value
-
-
-@pytest.fixture
-def make_harness() -> Any:
-    return Harness

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fsmtrader.simserver import create_app, start_server
+from fsmtrader_testing.simserver import create_app
+from fsmtrader_testing.simserver.threaded import admin, serving_in_thread
 
 KEY = "fsmTestApiKey7Q2w9E4r6T8y0U1i3O5p"
 SECRET = "fsmTestSecretZ9x8C7v6B5n4M3a2S1d0F"
@@ -27,12 +24,7 @@ class Sim:
     base_url: str
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(req, timeout=10) as resp:
-            return json.loads(resp.read().decode())
+        return admin(self.base_url, method, path, body)
 
     def fault(self, endpoint: str, kind: str, **extra: Any) -> None:
         self._request("POST", "/__sim/fault", {"endpoint": endpoint, "kind": kind, **extra})
@@ -67,16 +59,7 @@ class Sim:
 @contextmanager
 def running_server(flavour: str, **kwargs: Any) -> Iterator[Sim]:
     """The server on 127.0.0.1:<free port>, in a thread with its own loop."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name=f"sim-{flavour}", daemon=True)
-    thread.start()
     kwargs.setdefault("speed", 0)  # prices move only when a test says so
     app = create_app(flavour=flavour, api_key=KEY, api_secret=SECRET, **kwargs)  # type: ignore[arg-type]
-    runner, port = asyncio.run_coroutine_threadsafe(start_server(app), loop).result(10)
-    try:
-        yield Sim(flavour, f"http://127.0.0.1:{port}")
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving_in_thread(app, f"sim-{flavour}") as base_url:
+        yield Sim(flavour, base_url)

@@ -1,13 +1,14 @@
 """The ccxt adapter against the local Binance/MEXC server: real ccxt, real HTTP, real signing.
 
-Every test starts its own :mod:`fsmtrader.simserver` on a free loopback port in a
+Every test starts its own :mod:`fsmtrader_testing.simserver` on a free loopback port in a
 background thread (its own event loop), points a real :class:`CcxtExchange` at it and
 stops both afterwards. Faults are injected through the server's ``/__sim/fault`` endpoint
 and the outcome is checked against the server's own record (``/__sim/state``), so "the
 order exists exactly once" is the venue's word, not the adapter's.
 
 A few pure-function tests at the end pin the error mapping for venue answers the server
-does not produce (Binance -1006, connection failures, maintenance).
+does not produce (Binance -1006, connection failures, maintenance), and one test over a
+stubbed ccxt client pins what the venue profile's ack-only flag changes.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from fsmtrader.errors import (
     OrderNotFound,
     RateLimited,
 )
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
 from fsmtrader.exchange.ccxt_adapter.errors import (
     Op,
     Redactor,
@@ -48,6 +49,8 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
     retryable,
     venue_error,
 )
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.types import OrderInfo
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
@@ -64,16 +67,13 @@ pytestmark = pytest.mark.timeout(120)
 # --------------------------------------------------------------------------- harness
 
 
-def adapter(sim: Sim, **kwargs: Any) -> CcxtExchange:
+def adapter(sim: Sim, *, inline: bool = False, **kwargs: Any) -> CcxtExchange:
     kwargs.setdefault("api_key", KEY)
     kwargs.setdefault("api_secret", SECRET)
     kwargs.setdefault("timeout_ms", 3000)
     kwargs.setdefault("retry_base_s", 0.01)
-    return CcxtExchange(
-        sim.flavour,  # type: ignore[arg-type]
-        urls=local_urls(sim.flavour, sim.base_url),  # type: ignore[arg-type]
-        **kwargs,
-    )
+    options = CcxtOptions(sim.flavour, base_url=sim.base_url, **kwargs)  # type: ignore[arg-type]
+    return CcxtExchange(options, inline=inline)
 
 
 @pytest.fixture
@@ -369,14 +369,15 @@ def test_connection_refused_is_known_not_sent() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ex = CcxtExchange(
+    options = CcxtOptions(
         "binance",
         api_key=KEY,
         api_secret=SECRET,
-        urls=local_urls("binance", f"http://127.0.0.1:{port}"),
+        base_url=f"http://127.0.0.1:{port}",
         retry_attempts=2,
         retry_base_s=0.01,
     )
+    ex = CcxtExchange(options)
     try:
         with pytest.raises(NetworkError) as refused:
             ex.fetch_ticker(BTC)
@@ -554,15 +555,22 @@ def test_secrets_never_reach_logs_errors_or_reprs(
 # --------------------------------------------------------------------------- async callers
 
 
-def test_async_variants_run_from_another_loop(bx: CcxtExchange, bsim: Sim) -> None:
+def test_async_callers_submit_core_coroutines_from_another_loop(
+    bx: CcxtExchange, bsim: Sim
+) -> None:
+    core = bx.core
+
     async def main() -> tuple[Decimal, OrderInfo, OrderInfo]:
-        ticker = await bx.afetch_ticker(BTC)
+        ticker = await bx.submit(core.fetch_ticker(BTC))
         price = (ticker.bid * D("0.9")).quantize(D("0.01"))
-        placed = await bx.acreate_order(BTC, "buy", "limit", D("0.001"), price, "GTC", "fsmasync")
-        fetched, _ = await asyncio.gather(
-            bx.afetch_order_by_client_id("fsmasync", BTC), bx.afetch_balance()
+        placed = await bx.submit(
+            core.create_order(BTC, "buy", "limit", D("0.001"), price, "GTC", "fsmasync")
         )
-        await bx.acancel_order(placed.id, BTC)
+        fetched, _ = await asyncio.gather(
+            bx.submit(core.fetch_order_by_client_id("fsmasync", BTC)),
+            bx.submit(core.fetch_balance()),
+        )
+        await bx.submit(core.cancel_order(placed.id, BTC))
         return ticker.bid, placed, fetched
 
     bid, placed, fetched = asyncio.run(main())
@@ -638,9 +646,57 @@ def test_reasons_codes_headers_and_redaction() -> None:
     assert KEY not in str(timeout) and "signature=ff" not in str(timeout)
 
 
+@pytest.mark.parametrize(
+    ("venue", "status", "calls"),
+    [
+        ("binance", "open", ["create"]),
+        ("mexc", "closed", ["create", "fetch"]),
+    ],
+)
+def test_ack_only_venues_read_the_order_after_create(
+    venue: str, status: str, calls: list[str]
+) -> None:
+    """VenueProfile.create_acks_only decides, not the answer's shape: MEXC's create answer
+    is read again even when it carries a status; Binance's FULL answer is taken as is.
+    The ccxt client's two order calls are stubbed (no server: only the profile differs)."""
+    seen: list[str] = []
+    answer: dict[str, Any] = {"id": "1", "side": "buy", "amount": 0.001, "price": 90000}
+
+    async def create(*_: Any) -> dict[str, Any]:
+        seen.append("create")
+        return {**answer, "status": "open"}
+
+    async def fetch(*_: Any) -> dict[str, Any]:
+        seen.append("fetch")
+        return {**answer, "status": "closed", "filled": 0.001}
+
+    async def main() -> OrderInfo:
+        core = AsyncCcxtExchange(CcxtOptions(venue, api_key=None, api_secret=None))  # type: ignore[arg-type]
+        market = {
+            "id": "BTCUSDT",
+            "symbol": BTC,
+            "base": "BTC",
+            "quote": "USDT",
+            "spot": True,
+            "linear": None,
+            "inverse": None,
+            "precision": {"price": 0.01, "amount": 0.00001},
+        }
+        core._client.set_markets([market])
+        core._markets_loaded = True  # installed above instead of loaded from a venue
+        core._client.create_order, core._client.fetch_order = create, fetch
+        try:
+            return await core.create_order(BTC, "buy", "limit", D("0.001"), D("90000"), "IOC", "c1")
+        finally:
+            await core.close()
+
+    assert asyncio.run(main()).status == status
+    assert seen == calls
+
+
 def test_inline_mode_trades_on_the_calling_thread(bsim: Sim) -> None:
     """inline=True (what the synchronous engine uses): no loop thread, same behaviour;
-    the async a* methods refuse clearly instead of deadlocking."""
+    submit() (for async callers) refuses clearly instead of deadlocking."""
     import threading
 
     before = threading.active_count()
@@ -654,7 +710,7 @@ def test_inline_mode_trades_on_the_calling_thread(bsim: Sim) -> None:
         again = ex.fetch_order_by_client_id("inline-1", BTC)
         assert again.id == info.id and again.filled == info.filled > 0
         with pytest.raises(RuntimeError, match="inline"):
-            asyncio.run(ex.afetch_order(info.id, BTC))
+            asyncio.run(ex.submit(ex.core.fetch_order(info.id, BTC)))
     finally:
         ex.close()
     ex.close()  # idempotent

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from fsmtrader.feeds import synthetic_market
-from fsmtrader.runner import filters_for, run_session
+from fsmtrader.runner import Backtest, filters_for
+from fsmtrader_testing.harness import settings
 
-from conftest import settings, shared_file
+from conftest import shared_file
 
 
 def cli(
@@ -45,7 +46,7 @@ def run_synthetic(tmp: Path, seed: int, name: str) -> dict[str, object]:
     s = settings(seed=seed, market={"symbols": ["BTC/USDT", "ETH/USDT"]}, runs_dir=str(tmp))
     series = synthetic_market(s.market.symbols, minutes=24 * 60, seed=seed)
     filters = filters_for(series)
-    return run_session(s, series, filters, tmp / name).summary
+    return Backtest(s, series, filters, tmp / name).run().summary
 
 
 def test_console_script_names_the_cli_main() -> None:

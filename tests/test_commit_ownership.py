@@ -9,8 +9,7 @@ import pytest
 
 from fsmtrader.state.delta import StateDelta
 from fsmtrader.store.sqlite import SqliteStore
-
-from conftest import BTC, Harness, settings
+from fsmtrader_testing.harness import BTC, Harness, settings
 
 
 class Refused(Exception):

@@ -12,8 +12,7 @@ from fsmtrader.config import Settings
 from fsmtrader.config.checks import unreachable_settings
 from fsmtrader.markets import q_price
 from fsmtrader.strategy import ExitRule, check_exit, open_exit
-
-from conftest import BTC, Harness, settings
+from fsmtrader_testing.harness import BTC, Harness, settings
 
 ESCALATION_25 = (
     "entry.buy_escalation_bps: step 25 is above router.slippage_guard_bps (20) and acts as "

@@ -1,6 +1,6 @@
 """download-data against the local Binance/MEXC server through the real ccxt adapter.
 
-Each test starts :mod:`fsmtrader.simserver` on a free loopback port in a background
+Each test starts :mod:`fsmtrader_testing.simserver` on a free loopback port in a background
 thread with its own loop (as ``test_ccxt_adapter`` does) and logs every request the
 server answers, so "only the newer rows were fetched" is the venue's word. Expected rows
 are computed from the window (every closed minute overlapping ``[now - days, now)``) and
@@ -31,9 +31,10 @@ from fsmtrader.download import (
     download_ohlcv,
 )
 from fsmtrader.errors import DataError
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.feeds.csv_replay import load_csv
-from fsmtrader.simserver import create_app, start_server
+from fsmtrader_testing.simserver import create_app, start_server
 
 KEY = "dummy-public-only-key"
 SECRET = "dummy-public-only-secret"
@@ -100,12 +101,14 @@ def running_server(flavour: str) -> Iterator[Sim]:
 @contextmanager
 def adapter(sim: Sim) -> Iterator[CcxtExchange]:
     ex = CcxtExchange(
-        sim.flavour,  # type: ignore[arg-type]
-        api_key=KEY,
-        api_secret=SECRET,
-        urls=local_urls(sim.flavour, sim.base_url),  # type: ignore[arg-type]
-        timeout_ms=5000,
-        retry_base_s=0.01,
+        CcxtOptions(
+            sim.flavour,  # type: ignore[arg-type]
+            api_key=KEY,
+            api_secret=SECRET,
+            base_url=sim.base_url,
+            timeout_ms=5000,
+            retry_base_s=0.01,
+        )
     )
     try:
         ex.load_markets()

@@ -6,7 +6,6 @@ subprocess tests kill a real paper session with SIGKILL and start it again."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -26,30 +25,11 @@ from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.states import OrderState
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.sqlite import SqliteStore
-from fsmtrader.verify import verify_session
-
-from conftest import BTC, Harness, settings
+from fsmtrader_testing.harness import BTC, Harness, settings
+from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
+from fsmtrader_testing.verify import verify_session
 
 ROOT = Path(__file__).resolve().parents[1]
-SESSION_TOML = """
-seed = {seed}
-[market]
-symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"]
-[entry]
-drop_trigger_pct = 0.4
-anchor_window_min = 10
-buy_escalation_bps = [0, 10]
-[exit]
-take_profit_pct = 0.3
-stop_loss_pct = 0.4
-trailing_activation_pct = 0
-max_hold_min = 15
-cooldown_s = 60
-[router]
-time_in_force = "GTC"
-[sim]
-depth_quote = "15"
-"""
 
 
 def gtc_harness(tmp: Path) -> Harness:
@@ -145,12 +125,9 @@ def test_order_race_halts_new_entries_and_books_the_fill() -> None:
 
 # --- subprocesses -----------------------------------------------------------------------
 def fsm(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
-    full.update(env or {})
-    full["COLUMNS"] = "200"
     return subprocess.Popen(
-        [sys.executable, "-m", "fsmtrader", *args],
-        env=full,
+        fsmtrader_argv(*args),
+        env=clean_env(**(env or {}), COLUMNS="200"),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -160,22 +137,6 @@ def fsm(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
 def finish(p: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
     out, err = p.communicate(timeout=timeout)
     return p.returncode, out, err
-
-
-def paper_args(state: Path, config: Path, *extra: str) -> list[str]:
-    return [
-        "paper",
-        "--state-dir",
-        str(state),
-        "--config",
-        str(config),
-        "--hours",
-        "48",
-        "--speed",
-        "1800",
-        "--quiet",
-        *extra,
-    ]
 
 
 def open_books(db: Path) -> tuple[int, int]:
@@ -194,7 +155,7 @@ def open_books(db: Path) -> tuple[int, int]:
 
 def test_scenario_d_restart_with_open_positions_and_orders_no_drift(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(SESSION_TOML.format(seed=11))
+    config.write_text(session_toml(seed=11))
     state = tmp_path / "state"
     p = fsm(*paper_args(state, config))
     deadline = time.monotonic() + 40
@@ -244,7 +205,7 @@ def test_crash_torture_small(tmp_path: Path) -> None:
 
 def test_unexplained_mismatch_halts_and_reconcile_reports_it(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(SESSION_TOML.format(seed=5))
+    config.write_text(session_toml(seed=5))
     state = tmp_path / "state"
     rc, _, err = finish(fsm(*paper_args(state, config, "--for", "0.5")))
     assert rc == 0, err
@@ -298,7 +259,7 @@ def refused(state: Path, config: Path, expect: str) -> None:
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
     path = tmp_path / "c.toml"
-    path.write_text(SESSION_TOML.format(seed=1))
+    path.write_text(session_toml(seed=1))
     return path
 
 

@@ -52,8 +52,7 @@ from fsmtrader.errors import (
 )
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.markets import MarketFilters
-
-from conftest import BTC, MIN, Harness, mf, settings
+from fsmtrader_testing.harness import BTC, MIN, Harness, mf, settings
 
 ZERO = Decimal(0)
 PNL_EPS = Decimal("1e-8")

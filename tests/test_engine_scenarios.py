@@ -8,8 +8,7 @@ from decimal import Decimal
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.phases import Phase
-
-from conftest import BLESS, BTC, MIN, Harness, mf, settings
+from fsmtrader_testing.harness import BLESS, BTC, MIN, Harness, mf, settings
 
 FULL_CYCLE = [
     "IDLE",

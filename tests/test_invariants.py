@@ -8,16 +8,21 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
 ADAPTER = SRC / "exchange" / "ccxt_adapter"
 # Code allowed to call an exchange's create_order: the router (the one place orders are
-# placed; its cancels are in orders/lookups.py) and the exchange implementations / the
-# local server that *serve* create_order.
+# placed; its cancels are in orders/lookups.py) and the exchange implementations that
+# *serve* create_order.
 PLACERS = {
     SRC / "orders" / "router.py",
     SRC / "orders" / "lookups.py",
     *(ADAPTER.rglob("*.py")),
     SRC / "exchange" / "simulated.py",
-    *((SRC / "simserver").rglob("*.py")),
 }
 
+
+# The test-support package (local exchange server, oracle, harness) is not product. The one
+# exception: the `sim-server` command loads the local server when it runs (a function-level
+# import, so mypy still checks the call and a missing package gives a one-line hint).
+TESTING = "fsmtrader_testing"
+TESTING_ALLOWED = {"sim_server"}  # function names, in the CLI only
 
 WALL_CLOCK = {("time", "time"), ("time", "sleep"), ("time", "monotonic"), ("datetime", "now")}
 
@@ -45,6 +50,37 @@ def order_calls(tree: ast.Module) -> list[int]:
     ]
 
 
+def support_imports(tree: ast.Module) -> list[tuple[int, tuple[str, ...]]]:
+    """Every import of the test-support package, by statement or by name (importlib,
+    ``__import__``), with the functions it sits in (outermost first)."""
+    found: list[tuple[int, tuple[str, ...]]] = []
+
+    def is_testing(name: str) -> bool:
+        return name == TESTING or name.startswith(TESTING + ".")
+
+    def visit(node: ast.AST, scope: tuple[str, ...]) -> None:
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            arg = node.args[0]
+            if called in ("import_module", "__import__") and isinstance(arg, ast.Constant):
+                names = [str(arg.value)]
+        if any(is_testing(n) for n in names):
+            found.append((getattr(node, "lineno", 0), scope))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            scope = (*scope, node.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child, scope)
+
+    visit(tree, ())
+    return found
+
+
 def modules() -> list[tuple[Path, ast.Module]]:
     return [(p, ast.parse(p.read_text(), str(p))) for p in sorted(SRC.rglob("*.py"))]
 
@@ -65,6 +101,17 @@ def test_no_order_placed_outside_the_router() -> None:
         for path, tree in modules()
         if path not in PLACERS
         for line in order_calls(tree)
+    ]
+    assert offenders == []
+
+
+def test_the_product_never_imports_test_support() -> None:
+    cli = [SRC / "cli.py", SRC / "cli"]
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path, tree in modules()
+        for line, scope in support_imports(tree)
+        if not (any(c == path or c in path.parents for c in cli) and TESTING_ALLOWED & set(scope))
     ]
     assert offenders == []
 
@@ -91,6 +138,22 @@ def test_the_checks_find_a_violation() -> None:
     tree = ast.parse("import ccxt.async_support\nfrom ccxt import binance\nx.create_order(1)\n")
     assert ccxt_imports(tree) == [1, 2]
     assert order_calls(tree) == [3]
+    code = (
+        "import fsmtrader_testing\n"
+        "def sim_server():\n"
+        "    def run():\n"
+        "        from fsmtrader_testing.simserver import serve\n"
+        "def other():\n"
+        "    importlib.import_module('fsmtrader_testing.harness')\n"
+        "    __import__('fsmtrader_testing')\n"
+        "    from fsmtrader_testingx import y\n"
+    )
+    assert support_imports(ast.parse(code)) == [
+        (1, ()),
+        (4, ("sim_server", "run")),
+        (6, ("other",)),
+        (7, ("other",)),
+    ]
     tree = ast.parse("from fsmtrader.engine import Engine\nfrom fsmtrader import store\n")
     assert imported(tree) == [(1, "fsmtrader.engine"), (2, "fsmtrader.store")]
 

@@ -18,8 +18,8 @@ import pytest
 
 from fsmtrader.config import Settings, credentials, load_settings
 from fsmtrader.live import LiveSession
+from fsmtrader_testing.harness import settings
 
-from conftest import settings
 from simserver_support import KEY, SECRET, Sim, running_server
 
 pytestmark = pytest.mark.timeout(180)

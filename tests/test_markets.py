@@ -1,4 +1,5 @@
-"""Exchange filters: floor quantization, the order pre-flight and reading ccxt markets.
+"""Exchange filters: floor quantization and the order pre-flight (reading a ccxt market
+into filters is the adapter's, in ``test_ccxt_convert.py``).
 
 Expected values are computed independently with ``fractions.Fraction`` (exact rational
 arithmetic) rather than restated from the Decimal implementation.
@@ -6,11 +7,9 @@ arithmetic) rather than restated from the Decimal implementation.
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +26,6 @@ from fsmtrader.markets import (
     q_amount,
     q_price,
 )
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-MARKETS_FILE = DATA_DIR / "ccxt_binance_spot_markets.json"
 
 # The seed markets from the requirements (min_qty: one step unless the venue says more).
 ZBT = MarketFilters(
@@ -49,13 +45,6 @@ BTC = MarketFilters(
 )
 SEED_MARKETS = [ZBT, BLESS, BTC]
 SIDES: tuple[Side, Side] = ("buy", "sell")
-
-
-def load_markets_json() -> dict[str, Any]:
-    if not MARKETS_FILE.exists():
-        pytest.skip(f"shared data file not present: {MARKETS_FILE} (see shared/data/SOURCES.md)")
-    data: dict[str, Any] = json.loads(MARKETS_FILE.read_text(encoding="utf-8"))
-    return data
 
 
 def frac(x: Decimal | str | int) -> Fraction:
@@ -415,106 +404,6 @@ def test_can_afford_matches_the_smallest_valid_buy(f: MarketFilters, data: st.Da
     expected = p > 0 and min_valid_amount(p, f) * frac(p) <= frac(budget)
     assert can_afford(price, f, budget) is expected
     assert preflight("buy", price, 0, f, budget=budget).ok is expected
-
-
-# --- MarketFilters.from_ccxt --------------------------------------------------------------
-
-
-def test_from_ccxt_matches_derived_for_every_shared_market() -> None:
-    data = load_markets_json()
-    markets: dict[str, Any] = data["markets"]
-    derived: dict[str, Any] = data["derived"]
-    assert len(markets) >= 7
-    assert set(markets) == set(derived)
-    for symbol, market in markets.items():
-        f = MarketFilters.from_ccxt(market)
-        want = derived[symbol]
-        assert f.symbol == symbol
-        assert f.tick_size == Decimal(want["tick_size"]), symbol
-        assert f.step_size == Decimal(want["step_size"]), symbol
-        assert f.min_qty == Decimal(want["min_qty"]), symbol
-        assert f.min_notional == Decimal(want["min_notional"]), symbol
-        assert (f.base, f.quote) == (market["base"], market["quote"])
-        # the integer DECIMAL_PLACES precision of the old fixture must not leak through
-        assert f.tick_size < 1 and f.step_size <= 1
-
-
-def test_from_ccxt_unified_tick_size_market_without_info() -> None:
-    market = {
-        "symbol": "BTC/USDT",
-        "base": "BTC",
-        "quote": "USDT",
-        "precision": {"price": 0.01, "amount": 0.00001},
-        "limits": {"amount": {"min": 0.00001, "max": 9000}, "cost": {"min": 5, "max": None}},
-    }
-    f = MarketFilters.from_ccxt(market)
-    assert f == MarketFilters(
-        "BTC/USDT",
-        Decimal("0.01"),
-        Decimal("0.00001"),
-        Decimal("0.00001"),
-        Decimal("5"),
-        "BTC",
-        "USDT",
-    )
-
-
-def test_from_ccxt_unified_whole_number_tick_without_filters_is_a_tick() -> None:
-    market = {
-        "symbol": "XRP/USDT",
-        "precision": {"price": 0.0001, "amount": 1},
-        "limits": {"amount": {"min": 1}, "cost": {"min": 5}},
-    }
-    f = MarketFilters.from_ccxt(market)
-    assert f.step_size == 1 and f.tick_size == Decimal("0.0001")
-    assert (f.base, f.quote) == ("XRP", "USDT")
-
-
-def binance_filters(notional_kind: str = "NOTIONAL") -> list[dict[str, Any]]:
-    return [
-        {"filterType": "PRICE_FILTER", "minPrice": "0.00010000", "tickSize": "0.00010000"},
-        {"filterType": "LOT_SIZE", "minQty": "0.10000000", "stepSize": "0.01000000"},
-        {"filterType": "ICEBERG_PARTS", "limit": "10"},
-        {"filterType": notional_kind, "minNotional": "1.00000000"},
-    ]
-
-
-def test_from_ccxt_falls_back_to_info_filters_without_precision() -> None:
-    market = {"symbol": "ZBT/USDT", "info": {"symbol": "ZBTUSDT", "filters": binance_filters()}}
-    f = MarketFilters.from_ccxt(market)
-    assert (f.tick_size, f.step_size, f.min_qty, f.min_notional) == (
-        Decimal("0.0001"),
-        Decimal("0.01"),
-        Decimal("0.1"),
-        Decimal("1"),
-    )
-    assert str(f.tick_size) == "0.0001"  # normalised, no trailing zeros from "0.00010000"
-    assert (f.base, f.quote) == ("ZBT", "USDT")
-
-
-def test_from_ccxt_reads_old_min_notional_filter() -> None:
-    market = {
-        "symbol": "ZBT/USDT",
-        "precision": {},
-        "limits": {"amount": {"min": None}, "cost": {"min": None}},
-        "info": {"filters": binance_filters("MIN_NOTIONAL")},
-    }
-    f = MarketFilters.from_ccxt(market)
-    assert f.min_notional == Decimal("1")
-    assert f.min_qty == Decimal("0.1")
-
-
-def test_from_ccxt_without_any_grid_names_the_symbol() -> None:
-    market = {
-        "symbol": "NOPE/USDT",
-        "precision": {},
-        "limits": {"cost": {"min": 5}},
-        "info": {"filters": [{"filterType": "MAX_NUM_ORDERS", "maxNumOrders": "200"}]},
-    }
-    with pytest.raises(ValueError, match="NOPE/USDT"):
-        MarketFilters.from_ccxt(market)
-    with pytest.raises(ValueError, match="NOPE/USDT"):
-        MarketFilters.from_ccxt({"symbol": "NOPE/USDT"})
 
 
 def test_market_filters_reject_bad_grids() -> None:

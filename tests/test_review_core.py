@@ -9,13 +9,14 @@ from decimal import Decimal
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
 from fsmtrader.errors import NetworkError
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
+from fsmtrader_testing.harness import BTC, MIN, Harness, mf, settings
 
-from conftest import BTC, MIN, Harness, mf, settings
 from simserver_support import KEY, SECRET, running_server
 
 SYM = "BTC/USDT"
@@ -134,8 +135,10 @@ def test_quote_outage_at_max_hold_does_not_livelock_and_halt() -> None:
 def test_fill_reported_without_trades_is_not_lost_when_my_trades_fails() -> None:
     with running_server("binance") as sim:
         sim.price(SYM, Decimal("90000"), hold=True)
-        urls = local_urls("binance", sim.base_url)
-        ex = CcxtExchange("binance", api_key=KEY, api_secret=SECRET, urls=urls, timeout_ms=3000)
+        options = CcxtOptions(
+            "binance", api_key=KEY, api_secret=SECRET, base_url=sim.base_url, timeout_ms=3000
+        )
+        ex = CcxtExchange(options)
         try:
             filters = {SYM: ex.load_markets()[SYM]}
             pf = Portfolio(quote="USDT", cash=Decimal(1000))

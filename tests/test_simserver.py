@@ -31,10 +31,11 @@ import ccxt.async_support as ccxta
 import pytest
 from ccxt.base import errors as cx
 
-from fsmtrader.markets import MarketFilters
-from fsmtrader.simserver import QUIRKS, create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
-from fsmtrader.simserver.market import build_market
+from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
+from fsmtrader.exchange.ccxt_adapter.urls import local_urls
+from fsmtrader_testing.simserver import QUIRKS, create_app, serve, start_server
+from fsmtrader_testing.simserver.client import CCXT_OPTIONS, point_ccxt_at
+from fsmtrader_testing.simserver.market import build_market
 
 from conftest import shared_file
 
@@ -153,14 +154,14 @@ async def test_binance_load_markets_gives_real_filters() -> None:
         assert btc["precision"]["amount"] == 0.00001
         assert btc["limits"]["cost"]["min"] == 5
         assert btc["limits"]["amount"]["min"] == 0.00001
-        f = MarketFilters.from_ccxt(btc)
+        f = filters_from_ccxt(btc)
         assert (f.tick_size, f.step_size, f.min_qty, f.min_notional) == (
             Decimal("0.01"),
             Decimal("0.00001"),
             Decimal("0.00001"),
             Decimal("5"),
         )
-        eth = MarketFilters.from_ccxt(markets["ETH/USDT"])
+        eth = filters_from_ccxt(markets["ETH/USDT"])
         assert (eth.tick_size, eth.step_size) == (Decimal("0.01"), Decimal("0.0001"))
         # ccxt's own rounding uses the TICK_SIZE precision it parsed
         assert ex.price_to_precision("BTC/USDT", 95000.123) == "95000.12"
@@ -210,7 +211,7 @@ async def test_markets_file_supplies_raw_exchange_info() -> None:
     async with running(markets_file=path, symbols=("BTC/USDT", "DOGE/USDT")) as sim:
         ex = sim.client()
         markets = await ex.load_markets()
-        doge = MarketFilters.from_ccxt(markets["DOGE/USDT"])
+        doge = filters_from_ccxt(markets["DOGE/USDT"])
         assert (doge.tick_size, doge.step_size) == (Decimal("0.00001"), Decimal("1"))
         info = markets["BTC/USDT"]["info"]
         assert "STOP_LOSS_LIMIT" not in info["orderTypes"]  # not executed here
@@ -534,7 +535,7 @@ async def test_signature_covers_query_string_then_body_and_resp_types() -> None:
 def test_serve_runs_until_sigint() -> None:
     """The blocking entry point the CLI calls: prints its URL, serves, stops on SIGINT."""
     code = (
-        "from fsmtrader.simserver import serve\n"
+        "from fsmtrader_testing.simserver import serve\n"
         "serve(flavour='mexc', api_key='k', api_secret='s', port=0, speed=0,\n"
         "      on_ready=lambda url: print(url, flush=True))\n"
     )
@@ -554,6 +555,25 @@ def test_serve_runs_until_sigint() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+
+
+def test_sim_server_command_without_test_support_is_one_line_hint() -> None:
+    """The product does not need fsmtrader_testing; ``sim-server`` says what is missing."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'fsmtrader_testing':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['fsmtrader', 'sim-server', '--port', '0']\n"
+        "from fsmtrader.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "test-support package (fsmtrader_testing" in lines[0], lines
 
 
 def test_refuses_non_loopback_hosts() -> None:
@@ -580,7 +600,7 @@ async def test_mexc_happy_path() -> None:
     async with running("mexc") as sim:
         ex = sim.client()
         markets = await ex.load_markets()
-        f = MarketFilters.from_ccxt(markets["BTC/USDT"])
+        f = filters_from_ccxt(markets["BTC/USDT"])
         assert (f.tick_size, f.step_size, f.min_qty, f.min_notional) == (
             Decimal("0.01"),
             Decimal("0.00001"),

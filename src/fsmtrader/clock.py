@@ -1,4 +1,8 @@
-"""Clocks are plugs: the core asks a clock for the time and never reads time.time() itself."""
+"""Clocks are plugs: the core asks a clock for the time and never reads time.time() itself.
+
+Two kinds: a :class:`SimClock` the driver moves (backtests, tests) and a :class:`WallClock`
+that runs by itself, at wall speed (live) or accelerated from a saved origin (paper).
+"""
 
 from __future__ import annotations
 
@@ -31,13 +35,27 @@ class SimClock:
 
 
 class WallClock:
-    """Wall-clock time, optionally accelerated (paper demo) from a fixed origin."""
+    """Wall-clock time, ``speed`` times faster than the wall from an origin: simulated
+    ``origin_ms`` at wall time ``origin_wall_s`` (both default to now, i.e. plain wall
+    time). A session saves its origin, so its simulated time keeps running while the
+    process is down. Within one process time advances by the monotonic clock, so a step of
+    the system clock cannot move it backwards."""
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        speed: float = 1.0,
+        *,
+        origin_ms: int | None = None,
+        origin_wall_s: float | None = None,
+    ) -> None:
+        wall = time.time()
+        self._mono0 = time.monotonic()
         self._speed = speed
-        self._origin_wall = time.time()
-        self._origin_mono = time.monotonic()
+        if origin_ms is None:
+            self._base_ms = wall * 1000
+        else:
+            since = wall - (wall if origin_wall_s is None else origin_wall_s)
+            self._base_ms = origin_ms + since * speed * 1000
 
     def now_ms(self) -> int:
-        elapsed = (time.monotonic() - self._origin_mono) * self._speed
-        return int((self._origin_wall + elapsed) * 1000)
+        return int(self._base_ms + (time.monotonic() - self._mono0) * self._speed * 1000)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -39,6 +39,7 @@ from typing import Final, Protocol
 from fsmtrader.errors import DataError
 from fsmtrader.feeds.candles import Candles
 from fsmtrader.feeds.csv_replay import HEADER, load_csv, write_csv
+from fsmtrader.progress import Progress
 
 log = logging.getLogger("fsmtrader.download")
 
@@ -59,13 +60,12 @@ TIMEFRAMES: Final[dict[str, int]] = {
 DEFAULT_CHECKPOINT_PAGES: Final = 20
 _NAME_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
-#: ``progress(covered_ms, total_ms)``: after every request, how much of the time to fetch
-#: (from where this call started fetching to ``now_ms``) is covered so far.
-Progress = Callable[[int, int], None]
+# Here ``progress(done, total)`` is (covered_ms, total_ms): after every request, how much of
+# the time to fetch (from where this call started fetching to ``now_ms``) is covered so far.
 
 
 class OhlcvSource(Protocol):
-    """What the downloader needs: :class:`~fsmtrader.exchange.ccxt_adapter.CcxtExchange`
+    """What the downloader needs: :class:`~fsmtrader.exchange.ccxt_adapter.sync.CcxtExchange`
     has it, and so can any test double."""
 
     def fetch_ohlcv(

@@ -18,15 +18,17 @@ from typing import Any
 
 from fsmtrader.clock import WallClock
 from fsmtrader.config import Settings, credentials
-from fsmtrader.engine import Engine
+from fsmtrader.drive import step
 from fsmtrader.errors import ConfigError, ExchangeError
-from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.types import Ticker
+from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.session import DurableSession, open_sim_exchange
 
 log = logging.getLogger("fsmtrader.live")
-Progress = Callable[[Engine, int, int], None]
 
 
 class LiveSession(DurableSession):
@@ -50,16 +52,15 @@ class LiveSession(DurableSession):
         if not self.paper and creds is None:
             raise ConfigError("exchange.api_key: live trading needs credentials")
         ex = s.exchange
-        urls = local_urls(ex.name, ex.base_url) if ex.base_url else None
-        # inline: the engine calls from this one thread, so the adapter's loop runs here
-        self.venue = CcxtExchange(
+        options = CcxtOptions(
             ex.name,
             api_key=key,
             api_secret=secret,
-            urls=urls,
+            base_url=ex.base_url or None,
             timeout_ms=ex.timeout_ms,
-            inline=True,
         )
+        # inline: the engine calls from this one thread, so the adapter's loop runs here
+        self.venue = CcxtExchange(options, inline=True)
         markets = self.venue.load_markets()
         missing = [sym for sym in s.market.symbols if sym not in markets]
         if missing:
@@ -87,12 +88,12 @@ class LiveSession(DurableSession):
 
     def start(self) -> ReconcileReport:
         """Warm the anchors from the venue's candles, then recover and reconcile."""
-        assert self.venue is not None
+        venue = self._venue()
         now = self.clock.now_ms()
         window = self.s.entry.anchor_window_min
         for sym in self.s.market.symbols:
             try:
-                bars = self.venue.fetch_ohlcv(
+                bars = venue.fetch_ohlcv(
                     sym, "1m", since=now - (window + 2) * 60_000, limit=window + 5
                 )
             except ExchangeError as exc:
@@ -100,14 +101,15 @@ class LiveSession(DurableSession):
                 continue
             closed = [(int(b[0]), float(b[4]), float(b[5])) for b in bars if b[0] + 60_000 <= now]
             self.engine.signals[sym].prime(closed)
-            if self.paper and closed:
+            if isinstance(self.exchange, SimExchange) and closed:
                 ts, close, vol = closed[-1]
-                self.exchange_sim().update_market(sym, ts, close, close, close, vol)
+                self.exchange.update_market(sym, ts, close, close, close, vol)
         return self._recover(now)
 
-    def exchange_sim(self) -> SimExchange:
-        assert isinstance(self.exchange, SimExchange)
-        return self.exchange
+    def _venue(self) -> CcxtExchange:
+        if self.venue is None:  # _open sets it or raises: a bug, even under python -O
+            raise RuntimeError("LiveSession: the venue is not open")
+        return self.venue
 
     def run(
         self,
@@ -117,41 +119,39 @@ class LiveSession(DurableSession):
         should_stop: Callable[[], bool] = lambda: False,
     ) -> dict[str, Any]:
         """Poll prices and trade until stopped (or ``stop_after_s`` of wall time)."""
-        assert self.venue is not None
-        engine, venue = self.engine, self.venue
-        sim = self.exchange if isinstance(self.exchange, SimExchange) else None
-        poll = self.s.exchange.poll_s
+        engine, poll = self.engine, self.s.exchange.poll_s
         wall_stop = time.monotonic() + stop_after_s if stop_after_s is not None else None
         ticks = 0
         while not should_stop():
             started = time.monotonic()
-            for sym in self.s.market.symbols:
-                try:
-                    t = venue.fetch_ticker(sym)
-                except ExchangeError as exc:
-                    log.warning("%s: no price this round (%s)", sym, exc)
-                    continue
-                if t.bid <= 0 or t.ask <= 0:
-                    continue
-                now = self.clock.now_ms()
-                due = engine.next_due()
-                if due is not None and due <= now:
-                    engine.run_timers(now)
-                price = float((t.bid + t.ask) / 2)
-                vol = float(t.volume)
-                if sim is not None:
-                    sim.update_market(sym, now, price, price, price, vol)
-                # live, the polled ticker is the venue's quote: the engine reuses it
-                engine.on_bar(now, sym, price, price, price, vol, quote=None if sim else t)
-                ticks += 1
+            ticks += self._poll_round()
             engine.run_timers(self.clock.now_ms())
             engine.check_stuck()
             if progress is not None:
-                progress(engine, ticks, 0)
+                progress(ticks, 0)
             if wall_stop is not None and time.monotonic() >= wall_stop:
                 break
             time.sleep(max(poll - (time.monotonic() - started), 0.0))
         return engine.summary()
+
+    def _poll_round(self) -> int:
+        """One ticker per symbol, each a bar at the time of its poll; returns how many."""
+        venue, ticks = self._venue(), 0
+        sim = self.exchange if isinstance(self.exchange, SimExchange) else None
+        for sym in self.s.market.symbols:
+            try:
+                t = venue.fetch_ticker(sym)
+            except ExchangeError as exc:
+                log.warning("%s: no price this round (%s)", sym, exc)
+                continue
+            if t.bid <= 0 or t.ask <= 0:
+                continue
+            price, vol = float((t.bid + t.ask) / 2), float(t.volume)
+            # live, the polled ticker is the venue's quote: the engine reuses it
+            quote: Ticker | None = None if sim else t
+            step(self.engine, sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
+            ticks += 1
+        return ticks
 
     def close(self) -> None:
         try:

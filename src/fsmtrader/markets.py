@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Literal
 
 Number = Decimal | str | int | float
 
@@ -99,7 +99,8 @@ def ceil_to(value: Number, unit: Number) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class MarketFilters:
-    """The four numbers that decide whether an exchange accepts an order."""
+    """The four numbers that decide whether an exchange accepts an order. Reading them
+    from a venue's market is the adapter's job (``ccxt_adapter.convert``)."""
 
     symbol: str
     tick_size: Decimal
@@ -120,77 +121,6 @@ class MarketFilters:
         for field in ("min_qty", "min_notional"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{self.symbol}: {field} must be >= 0")
-
-    @classmethod
-    def from_ccxt(cls, market: dict[str, Any]) -> MarketFilters:
-        """Read a CCXT unified market (TICK_SIZE precision mode).
-
-        Falls back to the raw Binance/MEXC filters in ``market["info"]`` when a unified
-        field is missing. A unified precision that is a whole number >= 1 while raw filters
-        exist is a DECIMAL_PLACES count from an old fixture, not a tick size: the raw
-        filter wins then.
-        """
-        symbol = str(market.get("symbol") or market.get("id") or "?")
-        raw = _raw_filters(market.get("info") or {})
-        precision = market.get("precision") or {}
-        limits = market.get("limits") or {}
-
-        def unified_grid(key: str, raw_value: Decimal | None) -> Decimal | None:
-            value = precision.get(key)
-            if value is None:
-                return raw_value
-            d = to_decimal(value, f"{symbol} precision.{key}")
-            if d == d.to_integral_value() and (raw_value is not None or d == 0):
-                # A whole number here is a DECIMAL_PLACES count (old fixtures), unless
-                # it is a genuine tick like 1 or 10 with no raw filter to say otherwise.
-                return raw_value if raw_value is not None else Decimal(1).scaleb(-int(d))
-            return d
-
-        tick = unified_grid("price", raw.get("tickSize"))
-        step = unified_grid("amount", raw.get("stepSize"))
-        if tick is None or step is None:
-            missing = "tick size" if tick is None else "step size"
-            raise ValueError(f"{symbol}: market has no {missing} (precision or info filters)")
-        min_qty = _limit(limits, "amount", symbol)
-        if min_qty is None:
-            min_qty = raw.get("minQty", ZERO)
-        min_notional = _limit(limits, "cost", symbol)
-        if min_notional is None:
-            min_notional = raw.get("minNotional", ZERO)
-        return cls(
-            symbol=symbol,
-            tick_size=plain(tick),
-            step_size=plain(step),
-            min_qty=plain(min_qty),
-            min_notional=plain(min_notional),
-            base=str(market.get("base") or symbol.split("/")[0]),
-            quote=str(market.get("quote") or symbol.partition("/")[2]),
-        )
-
-
-def _limit(limits: dict[str, Any], key: str, symbol: str) -> Decimal | None:
-    section = limits.get(key) or {}
-    value = section.get("min")
-    if value is None:
-        return None
-    return to_decimal(value, f"{symbol} limits.{key}.min")
-
-
-def _raw_filters(info: dict[str, Any]) -> dict[str, Decimal]:
-    """Binance / MEXC exchangeInfo filters, by the field names we need."""
-    out: dict[str, Decimal] = {}
-    for f in info.get("filters") or []:
-        kind = f.get("filterType")
-        if kind == "PRICE_FILTER" and f.get("tickSize") is not None:
-            out["tickSize"] = to_decimal(f["tickSize"], "PRICE_FILTER.tickSize")
-        elif kind == "LOT_SIZE":
-            if f.get("stepSize") is not None:
-                out["stepSize"] = to_decimal(f["stepSize"], "LOT_SIZE.stepSize")
-            if f.get("minQty") is not None:
-                out["minQty"] = to_decimal(f["minQty"], "LOT_SIZE.minQty")
-        elif kind in ("NOTIONAL", "MIN_NOTIONAL") and f.get("minNotional") is not None:
-            out["minNotional"] = to_decimal(f["minNotional"], f"{kind}.minNotional")
-    return out
 
 
 Side = Literal["buy", "sell"]

@@ -21,13 +21,14 @@ from typing import Any
 from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
+from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
+from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds import Candles, merge
 from fsmtrader.markets import MarketFilters, plain
-
-Progress = Callable[[int, int, Engine], None]
+from fsmtrader.progress import Progress
 
 # Filters like Binance's for the demo's default symbols, so the demo needs no files.
 BUILTIN_FILTERS: dict[str, tuple[str, str, str, str]] = {
@@ -92,7 +93,7 @@ def load_markets_file(path: Path) -> dict[str, MarketFilters]:
         if not isinstance(market, dict) or "symbol" not in market:
             continue
         try:
-            f = MarketFilters.from_ccxt(market)
+            f = filters_from_ccxt(market)
         except ValueError as exc:
             raise DataError(f"{path}: {exc}") from None
         out[f.symbol] = f
@@ -140,97 +141,106 @@ def new_run_dir(runs_dir: Path, label: str) -> Path:
     return path
 
 
-def run_session(
-    settings: Settings,
-    series: Sequence[Candles],
-    filters: dict[str, MarketFilters],
-    run_dir: Path,
-    *,
-    backfill: Sequence[Candles] = (),
-    progress: Progress | None = None,
-    speed: float = 0.0,
-    extra_summary: dict[str, Any] | None = None,
-) -> RunResult:
-    """Run the engine over ``series`` on a fresh simulated exchange, writing the audit
-    trail and summary into ``run_dir`` (via ``run_dir.partial``)."""
-    partial = run_dir.with_name(run_dir.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=False)
-    writer = JsonlWriter(partial / "audit.jsonl")
-    bus = EventBus()
-    bus.subscribe(writer)
-    start_ms = series[0].ts[0] if series and len(series[0]) else 0
-    clock = SimClock(start_ms)
-    exchange = sim_exchange(settings, filters, clock)
-    engine = Engine(settings, clock=clock, exchange=exchange, filters=filters, bus=bus)
-    for hist in backfill:
-        engine.signals[hist.symbol].prime(list(zip(hist.ts, hist.close, hist.volume, strict=True)))
-    total = sum(len(c) for c in series)
-    started = time.perf_counter()
-    try:
-        bars = drive(engine, exchange, clock, series, progress=progress, speed=speed)
-    finally:
-        writer.close()
-    elapsed = time.perf_counter() - started
-    engine.check_stuck()
-    summary = {
-        "candles": bars,
-        "symbols": [c.symbol for c in series],
-        **engine.summary(),
-        "audit_sha256": writer.sha256,
-        "audit_lines": writer.lines,
-        "elapsed_s": round(elapsed, 3),
-        "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
-        **(extra_summary or {}),
-    }
-    assert bars == total
-    (partial / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (partial / "config.json").write_text(json.dumps(settings.redacted_dict(), indent=2) + "\n")
-    (partial / "trades.jsonl").write_text(
-        "".join(json.dumps(t.to_record()) + "\n" for t in engine.portfolio.trades)
-    )
-    os.replace(partial, run_dir)
-    return RunResult(run_dir, summary, engine)
+class Backtest:
+    """A run of the engine over ``series`` on a fresh simulated exchange, writing the audit
+    trail and summary into ``run_dir`` (via ``run_dir.partial``). Build it, then ``run`` it
+    once; ``engine`` is there from the start, for a display to read while it runs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        series: Sequence[Candles],
+        filters: dict[str, MarketFilters],
+        run_dir: Path,
+        *,
+        backfill: Sequence[Candles] = (),
+    ) -> None:
+        self.settings, self.series, self.run_dir = settings, series, run_dir
+        self.partial = run_dir.with_name(run_dir.name + ".partial")
+        self.partial.mkdir(parents=True, exist_ok=False)
+        self.writer = JsonlWriter(self.partial / "audit.jsonl")
+        bus = EventBus()
+        bus.subscribe(self.writer)
+        start_ms = series[0].ts[0] if series and len(series[0]) else 0
+        self.clock = SimClock(start_ms)
+        self.exchange = sim_exchange(settings, filters, self.clock)
+        self.engine = Engine(
+            settings, clock=self.clock, exchange=self.exchange, filters=filters, bus=bus
+        )
+        for hist in backfill:
+            prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            self.engine.signals[hist.symbol].prime(prices)
+
+    def run(
+        self,
+        *,
+        progress: Progress | None = None,
+        speed: float = 0.0,
+        extra_summary: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Drive every bar (``speed`` > 0: at most that many simulated seconds per wall
+        second), then write the summary, config and trades and rename the folder."""
+        engine, series, partial = self.engine, self.series, self.partial
+        total = sum(len(c) for c in series)
+        started = time.perf_counter()
+        try:
+            bars = self._drive(total, progress, speed)
+        finally:
+            self.writer.close()
+        elapsed = time.perf_counter() - started
+        engine.check_stuck()
+        if bars != total:
+            raise RuntimeError(f"backtest drove {bars} bars of {total}")
+        summary = {
+            "candles": bars,
+            "symbols": [c.symbol for c in series],
+            **engine.summary(),
+            "audit_sha256": self.writer.sha256,
+            "audit_lines": self.writer.lines,
+            "elapsed_s": round(elapsed, 3),
+            "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
+            **(extra_summary or {}),
+        }
+        config = self.settings.redacted_dict()
+        (partial / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (partial / "trades.jsonl").write_text(
+            "".join(json.dumps(t.to_record()) + "\n" for t in engine.portfolio.trades)
+        )
+        os.replace(partial, self.run_dir)
+        return RunResult(self.run_dir, summary, engine)
+
+    def _drive(self, total: int, progress: Progress | None, speed: float) -> int:
+        """The backtest loop: one :func:`~fsmtrader.drive.step` per bar, the clock moved
+        to the bar. Reports progress (and paces) every 1/200 of the run."""
+        engine, exchange, set_clock = self.engine, self.exchange, self.clock.set
+        pace = _pacer(self.series[0].ts[0] if total else 0, progress, speed)
+        every = max(total // 200, 1)
+        n = 0
+        for ts, sym, _o, h, lo, c, v in _bars(self.series):
+            step(engine, exchange, ts, sym, h, lo, c, v, None, set_clock)
+            n += 1
+            if n % every == 0:
+                pace(n, total, ts)
+        if progress is not None:
+            progress(n, total)
+        return n
 
 
-def drive(
-    engine: Engine,
-    exchange: SimExchange,
-    clock: SimClock,
-    series: Sequence[Candles],
-    *,
-    progress: Progress | None = None,
-    speed: float = 0.0,
-) -> int:
-    """The backtest loop: timers due before a bar run first (they see the old price),
-    then the exchange and the engine see the bar. Returns the number of bars."""
-    total = sum(len(c) for c in series)
-    update = exchange.update_market
-    on_bar = engine.on_bar
-    next_due = engine.next_due
-    set_clock = clock.set
-    every = max(total // 200, 1)
+def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int, int, int], None]:
+    """``pace(done, total, ts)``: report progress, then sleep while the run is ahead of
+    ``speed`` simulated seconds per wall second (0: as fast as possible)."""
     wall0 = time.monotonic()
-    sim0 = series[0].ts[0] if total else 0
-    n = 0
-    wake = next_due()
-    for ts, sym, _o, h, lo, c, v in _bars(series):
-        if wake is not None and wake <= ts:
-            engine.run_timers(ts)
-        set_clock(ts)
-        update(sym, ts, c, h, lo, v)
-        on_bar(ts, sym, h, lo, c, v)
-        wake = next_due()
-        n += 1
-        if n % every == 0:
-            if progress is not None:
-                progress(n, total, engine)
-            if speed > 0:
-                ahead = (ts - sim0) / 1000 / speed - (time.monotonic() - wall0)
-                if ahead > 0:
-                    time.sleep(ahead)
-    if progress is not None:
-        progress(n, total, engine)
-    return n
+
+    def pace(done: int, total: int, ts: int) -> None:
+        if progress is not None:
+            progress(done, total)
+        if speed > 0:
+            ahead = (ts - sim0) / 1000 / speed - (time.monotonic() - wall0)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    return pace
 
 
 def _bars(

@@ -15,17 +15,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fsmtrader.audit import EventBus, JsonlWriter
-from fsmtrader.clock import Clock
+from fsmtrader.clock import Clock, WallClock
 from fsmtrader.config import Settings
+from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import StoreError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.markets import MarketFilters
+from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
 from fsmtrader.runner import filters_for, sim_exchange
 from fsmtrader.state.records import Record
@@ -34,20 +36,6 @@ from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
 
 log = logging.getLogger("fsmtrader.session")
 SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
-Progress = Callable[[Engine, int, int], None]
-
-
-class SessionClock:
-    """Simulated time that runs ``speed`` times faster than the wall clock from a fixed
-    origin, so it keeps running while the process is dead."""
-
-    def __init__(self, origin_sim_ms: int, origin_wall_s: float, speed: float) -> None:
-        self.origin_sim_ms = origin_sim_ms
-        self.origin_wall_s = origin_wall_s
-        self.speed = speed
-
-    def now_ms(self) -> int:
-        return self.origin_sim_ms + int((time.time() - self.origin_wall_s) * self.speed * 1000)
 
 
 @dataclass
@@ -222,7 +210,9 @@ class PaperSession(DurableSession):
         self.history = [c.slice(0, info.warmup) for c in market]
         self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
         self.filters = filters_for(market, s.market.quote)
-        self.clock = SessionClock(info.start_sim_ms, info.start_wall_s, info.speed)
+        self.clock = WallClock(
+            info.speed, origin_ms=info.start_sim_ms, origin_wall_s=info.start_wall_s
+        )
         self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         self._make_engine(self.clock, self.exchange, self.filters)
         self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
@@ -263,18 +253,12 @@ class PaperSession(DurableSession):
         while True:
             now = min(self.clock.now_ms(), self.info.end_ms)
             for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
-                due = engine.next_due()
-                if due is not None and due <= ts:
-                    engine.run_timers(ts)
-                self.last_bar_ts = ts
-                self.store.set_meta("last_bar_ts", str(ts))
-                ex.update_market(sym, ts, c, h, lo, v)
-                engine.on_bar(ts, sym, h, lo, c, v)
+                step(engine, ex, ts, sym, h, lo, c, v, None, self._seen)
                 done += 1
             engine.run_timers(now)
             engine.check_stuck()
             if progress is not None:
-                progress(engine, done, total)
+                progress(done, total)
             if (
                 now >= self.info.end_ms
                 or (wall_stop is not None and time.monotonic() >= wall_stop)
@@ -283,6 +267,12 @@ class PaperSession(DurableSession):
                 break
             time.sleep(poll_s)
         return engine.summary()
+
+    def _seen(self, ts: int) -> None:
+        """The bar at ``ts`` is the last one the exchange has seen; the engine's next
+        commit makes that durable, and a restart feeds the exchange the bars after it."""
+        self.last_bar_ts = ts
+        self.store.set_meta("last_bar_ts", str(ts))
 
     def _bars(
         self, *, after: int, upto: int
@@ -325,7 +315,7 @@ def session_filters(s: Settings) -> dict[str, MarketFilters]:
     return filters_for(first, s.market.quote)
 
 
-def _last_line(fh: Any) -> bytes:
+def _last_line(fh: BinaryIO) -> bytes:
     fh.seek(0, 2)
     size = fh.tell()
     back = min(size, 1 << 16)

@@ -19,7 +19,7 @@ from fsmtrader.download import DownloadResult, default_path, download_ohlcv
 from fsmtrader.errors import FsmTraderError
 
 if TYPE_CHECKING:
-    from fsmtrader.exchange.ccxt_adapter import CcxtExchange
+    from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 
 Venue = Literal["binance", "mexc"]
 
@@ -89,10 +89,11 @@ def _target_paths(
 
 def _public_venue(venue_id: Venue, base_url: str) -> CcxtExchange:
     """A keyless client of the venue, or of the local server at ``base_url``."""
-    from fsmtrader.exchange.ccxt_adapter import CcxtExchange, local_urls
+    from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+    from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 
-    urls = local_urls(venue_id, base_url.rstrip("/")) if base_url else None
-    return CcxtExchange(venue_id, api_key=None, api_secret=None, urls=urls, inline=True)
+    options = CcxtOptions(venue_id, api_key=None, api_secret=None, base_url=base_url or None)
+    return CcxtExchange(options, inline=True)
 
 
 def _check_listed(venue: CcxtExchange, wanted: list[str], exchange: str) -> None:

@@ -12,7 +12,7 @@ from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.feeds import Candles
 from fsmtrader.markets import MarketFilters
-from fsmtrader.runner import RunResult, new_run_dir, run_session
+from fsmtrader.runner import Backtest, RunResult, new_run_dir
 
 
 def run_with_display(
@@ -30,31 +30,15 @@ def run_with_display(
     failure say where the partial output was left."""
     run_dir = new_run_dir(s.runs_dir, label)
     try:
+        backtest = Backtest(s, series, filters, run_dir, backfill=backfill or ())
         if quiet:
-            return run_session(
-                s,
-                series,
-                filters,
-                run_dir,
-                backfill=backfill or (),
-                speed=speed,
-                extra_summary=extra,
-            )
+            return backtest.run(speed=speed, extra_summary=extra)
         with Live(console=err, refresh_per_second=8, transient=False) as live:
 
-            def progress(done: int, total: int, engine: Engine) -> None:
-                live.update(status_table(done, total, engine))
+            def progress(done: int, total: int) -> None:
+                live.update(status_table(done, total, backtest.engine))
 
-            return run_session(
-                s,
-                series,
-                filters,
-                run_dir,
-                backfill=backfill or (),
-                progress=progress,
-                speed=speed,
-                extra_summary=extra,
-            )
+            return backtest.run(progress=progress, speed=speed, extra_summary=extra)
     except BaseException:
         partial = run_dir.with_name(run_dir.name + ".partial")
         if partial.exists():

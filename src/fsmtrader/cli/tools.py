@@ -57,9 +57,15 @@ def sim_server(
 ) -> None:
     """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
     by the simulated exchange: point any ccxt client's base URLs at it."""
-    from fsmtrader.simserver import serve
 
     def run() -> None:
+        try:  # test support, not product: the one allowed import (tests/test_invariants.py)
+            from fsmtrader_testing.simserver import serve
+        except ModuleNotFoundError as exc:
+            raise FsmTraderError(
+                f"sim-server: cannot load the test-support package ({exc.name} is missing); "
+                "install fsmtrader from its source tree: pip install -e ."
+            ) from None
         if flavour not in ("binance", "mexc"):
             raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
         if not 0 <= port <= 65535:

@@ -172,8 +172,8 @@ def _run_watched(
         return session.run(
             stop_after_s=run_for,
             should_stop=stop,
-            progress=lambda e, done, total: view.update(
-                status_table(done, total if bars_known else 0, e)
+            progress=lambda done, total: view.update(
+                status_table(done, total if bars_known else 0, session.engine)
             ),
         )
 

@@ -1,1 +1,1 @@
-"""Exchange plugs: the simulated exchange and (later) the ccxt adapter share one protocol."""
+"""Exchange plugs: the simulated exchange and the ccxt adapter share one protocol (``types.py``)."""

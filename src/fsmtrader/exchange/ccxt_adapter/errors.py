@@ -1,8 +1,9 @@
 """Translate ccxt exceptions into our error taxonomy, without leaking secrets.
 
 The router decides retry / ghost / resolve-by-clientOrderId from the *class* of the error
-it gets, so this module is where a venue's answer becomes a decision. It is the only
-part of the adapter package, the only code that imports ccxt.
+it gets, so this module is where a venue's answer becomes a decision. It imports ccxt's
+exception classes; the only other ccxt importer is the client (``client.py``), and no code
+outside this package imports ccxt at all.
 
 Two things make a direct ``except ccxt.X`` mapping wrong, which is why the venue's own
 error code is read first:
@@ -25,6 +26,7 @@ import re
 import socket
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, Final
@@ -134,9 +136,6 @@ class Redactor:
         out = _SIGNATURE.sub(r"\1<redacted>", out)
         return _KEY_HEADER.sub(r"\1<redacted>", out)
 
-    def contains_secret(self, text: str) -> bool:
-        return any(s in text for s in self._secrets)
-
 
 class RedactingFilter(logging.Filter):
     """Scrubs ccxt's DEBUG request/response lines, which carry the signed URL and the
@@ -231,6 +230,24 @@ def describe(exc: BaseException, redactor: Redactor) -> str:
     return f"{type(exc).__name__}: {detail}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """One failed ccxt call, read once: what the mapping rules look at."""
+
+    exc: BaseException
+    op: Op
+    code: str | None  # the venue's own error code, when its answer carries one
+    probe: str  # the venue's message (or the whole text): what the text rules search
+    where: str
+    what: str  # the secret-free description
+    retry_after: float | None
+    quote: str | None
+
+    @property
+    def message(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
 def map_error(
     exc: BaseException,
     *,
@@ -243,56 +260,87 @@ def map_error(
 ) -> ExchangeError:
     """Our error for a failed ccxt call. ``action`` names the adapter method (for the
     message); ``retry_after`` comes from the last response's headers; ``quote`` is the
-    order's quote currency when known."""
+    order's quote currency when known.
+
+    The rules run in order and the first that matches decides: the venue's verdict on
+    the order, then refusals of the request, then transport trouble.
+    """
     text = str(exc)
     code, msg = venue_error(text)
-    where = f"{venue} {action}"
-    what = describe(exc, redactor)
-    message = f"{where}: {what}"
-    probe = msg if msg is not None else text
-
+    failure = _Failure(
+        exc=exc,
+        op=op,
+        code=code,
+        probe=msg if msg is not None else text,
+        where=f"{venue} {action}",
+        what=describe(exc, redactor),
+        retry_after=retry_after,
+        quote=quote,
+    )
     if not isinstance(exc, cx.BaseError):
         # A failure inside ccxt's own parsing or our conversion. For a create the request
         # may have been answered with success before it broke: treat the outcome as unknown.
         if op is Op.CREATE:
-            return NetworkError(f"{message} (outcome unknown)", maybe_sent=True)
-        return ExchangeError(message)
+            return NetworkError(f"{failure.message} (outcome unknown)", maybe_sent=True)
+        return ExchangeError(failure.message)
+    return (
+        _order_verdict(failure)
+        or _request_refused(failure)
+        or _transport_failure(failure)
+        or ExchangeError(failure.message)
+    )
 
+
+def _order_verdict(f: _Failure) -> ExchangeError | None:
+    """What the venue said about the order itself (exists, unknown, funds, filters)."""
+    exc, message = f.exc, f.message
     # Checked before the class: ccxt calls Binance's duplicate a plain InvalidOrder.
-    if isinstance(exc, cx.DuplicateOrderId) or _DUPLICATE_TEXT.search(probe):
+    if isinstance(exc, cx.DuplicateOrderId) or _DUPLICATE_TEXT.search(f.probe):
         return DuplicateOrder(message)
-    if code in UNKNOWN_STATUS_CODES:
+    if f.code in UNKNOWN_STATUS_CODES:
         return NetworkError(f"{message} (execution status unknown)", maybe_sent=True)
     if (
         isinstance(exc, cx.OrderNotFound)
-        or code in NOT_FOUND_CODES
-        or _NOT_FOUND_TEXT.search(probe)
+        or f.code in NOT_FOUND_CODES
+        or _NOT_FOUND_TEXT.search(f.probe)
     ):
         return OrderNotFound(message)
-    if isinstance(exc, cx.InsufficientFunds) or _INSUFFICIENT_TEXT.search(probe):
+    if isinstance(exc, cx.InsufficientFunds) or _INSUFFICIENT_TEXT.search(f.probe):
         return InsufficientFunds(message)
     if isinstance(exc, cx.DDoSProtection | cx.RateLimitExceeded):
-        return RateLimited(message, retry_after_s=retry_after)
+        return RateLimited(message, retry_after_s=f.retry_after)
     if isinstance(exc, cx.InvalidOrder):
-        return InvalidOrder(message, reason=invalid_reason(probe, quote))
+        return InvalidOrder(message, reason=invalid_reason(f.probe, f.quote))
     if isinstance(exc, cx.BadSymbol):
-        if op is Op.CREATE:
+        if f.op is Op.CREATE:
             return InvalidOrder(message, reason="symbol")
         return ExchangeError(message)
     if isinstance(exc, cx.MarketClosed):
         return InvalidOrder(message, reason="market_closed")
+    return None
+
+
+def _request_refused(f: _Failure) -> ExchangeError | None:
+    """A definite refusal of the request (credentials, parameters, clock): nothing ran."""
+    exc, message = f.exc, f.message
     if isinstance(exc, cx.AuthenticationError) or (
-        isinstance(exc, cx.BadRequest) and _AUTH_TEXT.search(probe)
+        isinstance(exc, cx.BadRequest) and _AUTH_TEXT.search(f.probe)
     ):
         # Not retryable and not an order problem: the credentials or permissions are wrong.
-        return AuthenticationFailed(f"{where}: authentication refused: {what}")
+        return AuthenticationFailed(f"{f.where}: authentication refused: {f.what}")
     if isinstance(exc, cx.BadRequest):
-        if op is Op.CREATE or _FILTER_TEXT.search(probe):
-            return InvalidOrder(message, reason=invalid_reason(probe, quote))
+        if f.op is Op.CREATE or _FILTER_TEXT.search(f.probe):
+            return InvalidOrder(message, reason=invalid_reason(f.probe, f.quote))
         return ExchangeError(message)
     if isinstance(exc, cx.InvalidNonce):
         # recvWindow / timestamp refusal: a definite answer, nothing executed.
         return NetworkError(f"{message} (clock skew?)", maybe_sent=False)
+    return None
+
+
+def _transport_failure(f: _Failure) -> ExchangeError | None:
+    """No usable answer: whether the request may have run decides ``maybe_sent``."""
+    exc, message = f.exc, f.message
     if isinstance(exc, cx.RequestTimeout):
         return NetworkError(message, maybe_sent=True)
     if isinstance(exc, cx.OnMaintenance):
@@ -307,8 +355,8 @@ def map_error(
     if isinstance(exc, cx.BadResponse | cx.OperationFailed):
         # An answer we cannot read, or a venue-side "unknown error": for a create the
         # order may exist.
-        return ExchangeUnavailable(message, maybe_sent=op is not Op.READ)
-    return ExchangeError(message)
+        return ExchangeUnavailable(message, maybe_sent=f.op is not Op.READ)
+    return None
 
 
 def retryable(err: ExchangeError, op: Op) -> bool:

@@ -5,15 +5,14 @@ parsing and error mapping run against a deterministic matching engine with movin
 synthetic prices, fault injection (``POST /__sim/fault``) and MEXC's known quirks.
 """
 
-from fsmtrader.simserver.app import create_app, serve, start_server
-from fsmtrader.simserver.client import CCXT_OPTIONS, local_urls, point_ccxt_at
-from fsmtrader.simserver.state import QUIRKS
+from fsmtrader_testing.simserver.app import create_app, serve, start_server
+from fsmtrader_testing.simserver.client import CCXT_OPTIONS, point_ccxt_at
+from fsmtrader_testing.simserver.state import QUIRKS
 
 __all__ = [
     "CCXT_OPTIONS",
     "QUIRKS",
     "create_app",
-    "local_urls",
     "point_ccxt_at",
     "serve",
     "start_server",

@@ -1,4 +1,5 @@
-"""Binance spot v3 wire format: request parsing, error codes and response shapes.
+"""Binance spot v3 wire format: response shapes, on top of its request parsing
+(binance_requests.py) and error codes (binance_errors.py).
 
 Shapes follow Binance's spot REST API as ccxt 4.5.90's ``binance`` class reads them
 (``parse_market``, ``parse_order``, ``parse_trade``, ``handle_errors``). Errors are
@@ -9,29 +10,19 @@ differently.
 
 from __future__ import annotations
 
-import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from fsmtrader.errors import (
-    DuplicateOrder,
-    ExchangeError,
-    InsufficientFunds,
-    InvalidOrder,
-    OrderNotFound,
-)
-from fsmtrader.exchange.types import Balance, TimeInForce, TradeInfo
-from fsmtrader.simserver.market import Kline, MarketSpec, fmt8
-from fsmtrader.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
+from fsmtrader.exchange.types import Balance, TradeInfo
+from fsmtrader_testing.simserver.binance_requests import BinanceRequests
+from fsmtrader_testing.simserver.market import Kline, MarketSpec, fmt8
+from fsmtrader_testing.simserver.state import OrderView, ServerState
 
-_NUMBER: Final = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-_NUMBER_RANGE: Final = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 MINUTE: Final = 60_000
-Params = dict[str, str]
 
 
-class BinanceWire:
+class BinanceWire(BinanceRequests):
     """Binance spot: ``X-MBX-APIKEY``, HMAC over query string + body, errors as
     ``{"code", "msg"}``, 8-decimal number strings, integer order ids."""
 
@@ -68,273 +59,6 @@ class BinanceWire:
 
     def order_id_json(self, wire_id: str) -> Any:
         return int(wire_id)
-
-    def parse_order_id(self, raw: str) -> str:
-        """The wire id as the client sent it; Binance's is a long integer."""
-        if not raw.isdigit():
-            raise self.illegal("orderId", r"^[0-9]{1,20}$")
-        return str(int(raw))
-
-    # ------------------------------------------------------------------ errors
-
-    def err(
-        self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None
-    ) -> WireError:
-        return WireError(status, {"code": code, "msg": msg}, headers)
-
-    def missing_key(self) -> WireError:
-        return self.err(-2014, "API-key format invalid.", 401)
-
-    def bad_key(self) -> WireError:
-        return self.err(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-
-    def mandatory(self, name: str) -> WireError:
-        return self.err(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
-
-    def illegal(self, name: str, legal: str) -> WireError:
-        return self.err(
-            -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
-        )
-
-    def not_required(self, name: str) -> WireError:
-        return self.err(-1106, f"Parameter '{name}' sent when not required.")
-
-    def bad_signature(self) -> WireError:
-        return self.err(-1022, "Signature for this request is not valid.")
-
-    def bad_timestamp(self, ahead: bool) -> WireError:
-        if ahead:
-            return self.err(
-                -1021, "Timestamp for this request was 1000ms ahead of the server's time."
-            )
-        return self.err(-1021, "Timestamp for this request is outside of the recvWindow.")
-
-    def bad_recv_window(self, max_ms: int) -> WireError:
-        return self.err(-1131, f"recvWindow must be less than {max_ms}.")
-
-    def bad_symbol(self) -> WireError:
-        return self.err(-1121, "Invalid symbol.")
-
-    def bad_interval(self) -> WireError:
-        return self.err(-1120, "Invalid interval.")
-
-    def rate_limited(self, retry_after_s: float, ban: bool, now_ms: int) -> WireError:
-        headers = {"Retry-After": str(max(0, round(retry_after_s)))}
-        if ban:
-            until = now_ms + int(retry_after_s * 1000)
-            return self.err(
-                -1003,
-                f"Way too much request weight used; IP banned until {until}. "
-                "Please use WebSocket Streams for live updates to avoid bans.",
-                418,
-                headers,
-            )
-        return self.err(
-            -1003,
-            "Too much request weight used; current limit is 6000 request weight per 1 "
-            "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-            429,
-            headers,
-        )
-
-    def timed_out(self) -> WireError:
-        """Binance's "send status unknown": the client cannot know whether it happened."""
-        return self.err(
-            -1007,
-            "Timeout waiting for response from backend server. Send status unknown; "
-            "execution status unknown.",
-            503,
-        )
-
-    def unavailable(self) -> WireError:
-        """A gateway outage: HTML, not JSON, as a CDN in front of the API answers."""
-        return WireError(
-            503,
-            "<html><head><title>503 Service Temporarily Unavailable</title></head>"
-            "<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>",
-        )
-
-    def unsupported_type(self, wire_type: str, state: ServerState) -> WireError:
-        if wire_type.startswith("STOP_LOSS"):
-            return self.err(-1013, "Stop loss orders are not supported for this symbol.")
-        if wire_type.startswith("TAKE_PROFIT"):
-            return self.err(-1013, "Take profit orders are not supported for this symbol.")
-        return self.err(-1116, "Invalid orderType.")
-
-    def domain_error(
-        self, exc: ExchangeError, op: str, spec: MarketSpec | None, side: str | None = None
-    ) -> WireError:
-        """A matching-engine error as Binance says it. ``op`` is create, query or cancel;
-        ``side`` (buy/sell) is known for a create."""
-        if isinstance(exc, WouldTake):
-            return self.err(-2010, "Order would immediately match and take.")
-        if isinstance(exc, OrderNotFound):
-            if op == "cancel":
-                return self.err(-2011, "Unknown order sent.")
-            return self.err(-2013, "Order does not exist.")
-        if isinstance(exc, DuplicateOrder):
-            return self.err(-2010, "Duplicate order sent.")
-        if isinstance(exc, InsufficientFunds):
-            return self.err(-2010, "Account has insufficient balance for requested action.")
-        if isinstance(exc, InvalidOrder):
-            reason = exc.reason
-            if reason in ("tick", "price"):
-                return self.err(-1013, "Filter failure: PRICE_FILTER")
-            if reason in ("step", "min_qty", "amount"):
-                return self.err(-1013, "Filter failure: LOT_SIZE")
-            if reason == "min_notional":
-                return self.err(-1013, "Filter failure: NOTIONAL")
-            if reason == "symbol":
-                return self.bad_symbol()
-            if reason == "market_buy":
-                return self.err(-1014, "Unsupported order combination.")
-            if reason == "client_order_id":
-                return self.illegal("newClientOrderId", self.client_id_range)
-            return self.err(-1013, f"Invalid order: {exc}")
-        return self.err(-1000, "An unknown error occurred while processing the request.", 500)
-
-    # ------------------------------------------------------------------ request parsing
-
-    def symbol_of(self, params: Params, state: ServerState) -> MarketSpec:
-        raw = params.get("symbol")
-        if not raw:
-            raise self.mandatory("symbol")
-        spec = state.market_by_id(raw.upper())
-        if spec is None:
-            raise self.bad_symbol()
-        return spec
-
-    def decimal_param(self, params: Params, name: str, *, required: bool) -> Decimal | None:
-        raw = params.get(name)
-        if raw is None or raw == "":
-            if required:
-                raise self.mandatory(name)
-            return None
-        if not _NUMBER.match(raw):
-            raise self.illegal(name, _NUMBER_RANGE)
-        try:
-            return Decimal(raw)
-        except InvalidOperation:
-            raise self.illegal(name, _NUMBER_RANGE) from None
-
-    def client_id_param(self, params: Params, name: str = "newClientOrderId") -> str | None:
-        raw = params.get(name)
-        if raw is None or raw == "":
-            return None
-        if not self.client_id_re.match(raw):
-            raise self.illegal(name, self.client_id_range)
-        return raw
-
-    def parse_new_order(self, params: Params, state: ServerState) -> NewOrder:
-        """POST /api/v3/order: LIMIT (GTC/IOC), LIMIT_MAKER and MARKET (sell by quantity)."""
-        spec = self.symbol_of(params, state)
-        side_raw = params.get("side")
-        if not side_raw:
-            raise self.mandatory("side")
-        if side_raw not in ("BUY", "SELL"):
-            raise self.err(-1117, "Invalid side.")
-        wire_type = params.get("type")
-        if not wire_type:
-            raise self.mandatory("type")
-        if wire_type not in ("LIMIT", "LIMIT_MAKER", "MARKET"):
-            raise self.unsupported_type(wire_type, state)
-        for name in ("stopPrice", "trailingDelta", "icebergQty"):
-            if params.get(name):
-                raise self.not_required(name)
-        tif_raw = params.get("timeInForce")
-        if wire_type == "LIMIT":
-            if not tif_raw:
-                raise self.mandatory("timeInForce")
-            if tif_raw not in ("GTC", "IOC"):
-                raise self.err(-1115, "Invalid timeInForce.")
-        elif tif_raw:
-            raise self.not_required("timeInForce")
-        quantity = self.decimal_param(params, "quantity", required=False)
-        if wire_type == "MARKET":
-            if params.get("quoteOrderQty"):
-                raise self.err(-1014, "Unsupported order combination.")
-            if params.get("price"):
-                raise self.not_required("price")
-            if quantity is None:
-                raise self.err(
-                    -1102,
-                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
-                )
-            price = None
-        else:
-            if quantity is None:
-                raise self.mandatory("quantity")
-            price = self.decimal_param(params, "price", required=True)
-        resp_type = params.get("newOrderRespType") or "FULL"
-        if resp_type not in ("ACK", "RESULT", "FULL"):
-            raise self.illegal("newOrderRespType", "ACK|RESULT|FULL")
-        tif: TimeInForce = "IOC" if wire_type == "MARKET" or tif_raw == "IOC" else "GTC"
-        return NewOrder(
-            symbol=spec.symbol,
-            side="buy" if side_raw == "BUY" else "sell",
-            order_type="market" if wire_type == "MARKET" else "limit",
-            time_in_force=tif,
-            quantity=quantity,
-            price=price,
-            client_order_id=self.client_id_param(params),
-            wire_type=wire_type,
-            wire_tif=tif_raw or "GTC",
-            resp_type=resp_type,
-        )
-
-    def order_ref(self, params: Params) -> tuple[str | None, str | None]:
-        """(orderId, origClientOrderId) of a query or cancel; one must be sent."""
-        raw_id = params.get("orderId") or None
-        cid = params.get("origClientOrderId") or None
-        if raw_id is None and cid is None:
-            raise self.err(
-                -1102,
-                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
-            )
-        return (self.parse_order_id(raw_id) if raw_id is not None else None), cid
-
-    def limit_param(self, params: Params, default: int, maximum: int) -> int:
-        raw = params.get("limit")
-        if raw is None or raw == "":
-            return default
-        if not raw.isdigit() or int(raw) < 1:
-            raise self.illegal("limit", r"^[0-9]{1,20}$")
-        return min(int(raw), maximum)
-
-    def int_param(self, params: Params, name: str) -> int | None:
-        raw = params.get(name)
-        if raw is None or raw == "":
-            return None
-        if not raw.lstrip("-").isdigit():
-            raise self.illegal(name, r"^[0-9]{1,20}$")
-        return int(raw)
-
-    def symbols_param(self, params: Params, state: ServerState) -> list[MarketSpec] | None:
-        """``symbol=X`` or ``symbols=["X","Y"]``; None when neither (all markets)."""
-        if params.get("symbol"):
-            return [self.symbol_of(params, state)]
-        raw = params.get("symbols")
-        if not raw:
-            return None
-        try:
-            ids = json.loads(raw)
-        except ValueError:
-            raise self.illegal(
-                "symbols", r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
-            ) from None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise self.illegal(
-                "symbols", r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
-            )
-        out: list[MarketSpec] = []
-        for i in ids:
-            spec = state.market_by_id(i)
-            if spec is None:
-                raise self.bad_symbol()
-            out.append(spec)
-        return out
 
     # ------------------------------------------------------------------ rendering
 

@@ -25,6 +25,7 @@ Quirks, each switched on by name (see ``state.QUIRKS``):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
@@ -36,14 +37,38 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.types import Balance, TradeInfo
-from fsmtrader.simserver.binance import BinanceWire, Params
-from fsmtrader.simserver.market import Kline, MarketSpec, decimals_of, plain
-from fsmtrader.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
+from fsmtrader_testing.simserver.binance import BinanceWire
+from fsmtrader_testing.simserver.binance_requests import Params
+from fsmtrader_testing.simserver.market import Kline, MarketSpec, decimals_of, plain
+from fsmtrader_testing.simserver.state import NewOrder, OrderView, ServerState, WireError, WouldTake
 
 _ID_BASE: Final = 500_000_000_000_000_000
 _STOP_TYPES: Final = frozenset(
     {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LIMIT"}
 )
+
+
+MEXC_ERRORS: Final[Mapping[str, tuple[int, str, int]]] = {
+    "missing_key": (400, "api key required", 400),
+    "bad_key": (10072, "Api key info invalid", 400),
+    "mandatory": (
+        700004,
+        "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+        400,
+    ),
+    "illegal": (
+        700008,
+        "Illegal characters found in parameter '{name}'; legal range is '{legal}'.",
+        400,
+    ),
+    "not_required": (730002, "Your input param is invalid: '{name}' sent when not required", 400),
+    "bad_signature": (700002, "Signature for this request is not valid.", 400),
+    "timestamp_ahead": (700003, "Timestamp for this request is outside of the recvWindow.", 400),
+    "timestamp_late": (700003, "Timestamp for this request is outside of the recvWindow.", 400),
+    "bad_recv_window": (700005, "recvWindow must less than {max_ms}", 400),
+    "bad_symbol": (-1121, "Invalid symbol.", 400),
+    "bad_interval": (-1121, "Invalid interval.", 400),
+}
 
 
 class MexcWire(BinanceWire):
@@ -53,6 +78,7 @@ class MexcWire(BinanceWire):
     key_header: ClassVar[str] = "X-MEXC-APIKEY"
     client_id_re: ClassVar[re.Pattern[str]] = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,32}$")
     client_id_range: ClassVar[str] = r"^[\.A-Z\:/a-z0-9_-]{1,32}$"
+    errors: ClassVar[Mapping[str, tuple[int, str, int]]] = MEXC_ERRORS
     kline_max: ClassVar[int] = 500
     kline_end_exclusive: ClassVar[bool] = True
     intervals: ClassVar[dict[str, int]] = {
@@ -81,40 +107,6 @@ class MexcWire(BinanceWire):
         return raw
 
     # ------------------------------------------------------------------ errors
-
-    def missing_key(self) -> WireError:
-        return self.err(400, "api key required")
-
-    def bad_key(self) -> WireError:
-        return self.err(10072, "Api key info invalid")
-
-    def mandatory(self, name: str) -> WireError:
-        return self.err(
-            700004, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
-
-    def illegal(self, name: str, legal: str) -> WireError:
-        return self.err(
-            700008, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
-        )
-
-    def not_required(self, name: str) -> WireError:
-        return self.err(730002, f"Your input param is invalid: '{name}' sent when not required")
-
-    def bad_signature(self) -> WireError:
-        return self.err(700002, "Signature for this request is not valid.")
-
-    def bad_timestamp(self, ahead: bool) -> WireError:
-        return self.err(700003, "Timestamp for this request is outside of the recvWindow.")
-
-    def bad_recv_window(self, max_ms: int) -> WireError:
-        return self.err(700005, f"recvWindow must less than {max_ms}")
-
-    def bad_symbol(self) -> WireError:
-        return self.err(-1121, "Invalid symbol.")
-
-    def bad_interval(self) -> WireError:
-        return self.err(-1121, "Invalid interval.")
 
     def rate_limited(self, retry_after_s: float, ban: bool, now_ms: int) -> WireError:
         headers = {"Retry-After": str(max(0, round(retry_after_s)))}

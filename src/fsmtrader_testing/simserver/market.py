@@ -63,7 +63,8 @@ def plain(value: Decimal | str | float) -> str:
 def decimals_of(unit: Decimal) -> int:
     """Decimal places of a power-of-ten grid unit (0.01 -> 2, 1 -> 0)."""
     exponent = unit.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
+    if not isinstance(exponent, int):  # NaN or infinity
+        raise ValueError(f"{unit} is not a grid unit")
     return max(0, -exponent)
 
 
@@ -117,41 +118,48 @@ def _binance_entry(
         "amendAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": fmt8(tick),
-                "maxPrice": fmt8(max_price),
-                "tickSize": fmt8(tick),
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": fmt8(step),
-                "maxQty": fmt8(max_qty),
-                "stepSize": fmt8(step),
-            },
-            {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {
-                "filterType": "MARKET_LOT_SIZE",
-                "minQty": fmt8(0),
-                "maxQty": fmt8(market_max_qty),
-                "stepSize": fmt8(0),
-            },
-            {
-                "filterType": "NOTIONAL",
-                "minNotional": fmt8(_MIN_NOTIONAL),
-                "applyMinToMarket": True,
-                "maxNotional": fmt8(_MAX_NOTIONAL),
-                "applyMaxToMarket": False,
-                "avgPriceMins": 5,
-            },
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-        ],
+        "filters": _binance_filters(tick, max_price, step, max_qty, market_max_qty),
         "permissions": [],
         "permissionSets": [list(_PERMISSIONS)],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
     }
+
+
+def _binance_filters(
+    tick: str, max_price: str, step: str, max_qty: str, market_max_qty: str
+) -> list[dict[str, Any]]:
+    """The symbol's filters as Binance lists them (price, lot, notional, order count)."""
+    return [
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": fmt8(tick),
+            "maxPrice": fmt8(max_price),
+            "tickSize": fmt8(tick),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": fmt8(step),
+            "maxQty": fmt8(max_qty),
+            "stepSize": fmt8(step),
+        },
+        {"filterType": "ICEBERG_PARTS", "limit": 10},
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": fmt8(0),
+            "maxQty": fmt8(market_max_qty),
+            "stepSize": fmt8(0),
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": fmt8(_MIN_NOTIONAL),
+            "applyMinToMarket": True,
+            "maxNotional": fmt8(_MAX_NOTIONAL),
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+    ]
 
 
 def _derived_filters(symbol: str) -> tuple[str, str, str, str, str]:
