@@ -39,9 +39,16 @@ class EventBus:
                     log.exception("audit subscriber %r failed", fn)
 
 
+# One encoder for every record (json.dumps with options builds a new one per call); a
+# record is flat values, so there is no cycle to look for.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str, check_circular=False
+)
+
+
 def dumps(record: Mapping[str, object]) -> str:
     """Canonical JSON: sorted keys, no spaces, so the same run hashes the same."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(record)
 
 
 class JsonlWriter:

@@ -2,7 +2,7 @@
 
 ``step`` is a pure function of (state, event, time) that returns the transition to apply;
 ``SymbolMachine.fire`` applies it and publishes it. A replay of the same events therefore
-yields the same phases, byte for byte.
+yields the same phases; the rest of a ``SymbolState`` is set by the shell.
 """
 
 from __future__ import annotations

@@ -117,10 +117,10 @@ class SqliteStore:
                 self._save_portfolio(delta.portfolio)
             if delta.fills:
                 c.executemany(_INSERT_FILL, [fill_row(f) for f in delta.fills])
-            ids = []
-            for r in records:
-                cur = c.execute(_INSERT_AUDIT, (r["ts"], r["kind"], r.get("symbol"), dumps(r)))
-                ids.append(int(cur.lastrowid or 0))
+            ids = [
+                c.execute(_INSERT_AUDIT, (r["ts"], r["kind"], r.get("symbol"), dumps(r))).lastrowid
+                for r in records
+            ]
             if delta.meta:
                 c.executemany(_SET_META, list(delta.meta.items()))
             c.execute("COMMIT")
@@ -133,7 +133,7 @@ class SqliteStore:
             self._trades_saved = len(delta.portfolio.trades)
             self._ghosts_saved = len(delta.portfolio.ghosts)
         if self.on_committed and records:
-            batch = list(zip(ids, records, strict=True))
+            batch = [(int(i or 0), r) for i, r in zip(ids, records, strict=True)]
             for fn in self.on_committed:
                 fn(batch)
 
