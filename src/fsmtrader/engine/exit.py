@@ -39,10 +39,9 @@ SELLING = frozenset({Phase.PLACE_SELL, Phase.WAIT_SELL_FILL})
 
 def resume_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
     """Back to watching the position; coming from a sell, that sell is given up first."""
-    rest = Then(partial(_resume, t), "resume")
-    if t.src in SELLING:
-        return then(abandon_active(v), decide(rest))
-    return decide(rest)
+    if t.src in SELLING:  # decided once the cancel's answer (and its fills) are in
+        return then(abandon_active(v), decide(Then(partial(_resume, t), "resume")))
+    return _resume(t, st, v, p)
 
 
 def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:
