@@ -92,8 +92,8 @@ def test_unknown_intent_is_resolved_by_client_order_id_after_restart(tmp_path: P
     h.engine.attach_store(store)
     h.warm("BTC/USDT", 50_000.0)
     # the order reaches the book, the answer is lost, and every look-up fails too
-    h.exchange.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
-    h.exchange.inject_fault("fetch_order_by_client_id", NetworkError("down"))
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.faults.inject_fault("fetch_order_by_client_id", NetworkError("down"))
     h.bar("BTC/USDT", 48_400.0)
     (rec,) = h.engine.router.open_records()
     assert rec.state is OrderState.UNKNOWN and h.phase("BTC/USDT") == "PLACE_BUY"

@@ -384,7 +384,7 @@ def run_scenario(sc: Scenario) -> Outcome:
         for ev in sc.events.get(i, ()):
             if ev[0] == "fault":
                 f: Fault = ev[1]
-                h.exchange.inject_fault(f.method, f.error(), after=f.after, times=f.times)
+                h.faults.inject_fault(f.method, f.error(), after=f.after, times=f.times)
                 out.faults += 1
                 out.kinds[f"{f.method}:{f.kind}:{'after' if f.after else 'before'}"] += 1
             elif ev[0] == "race":
@@ -398,7 +398,7 @@ def run_scenario(sc: Scenario) -> Outcome:
         play_round(h, c, sc.symbols, {sym: paths[sym][i] for sym in sc.symbols})
 
     # settle: no more faults, flat prices, time passing, until every intent is over
-    h.exchange._faults.clear()  # test-only: drop faults nobody consumed
+    h.faults.clear()  # drop faults nobody consumed
     last = {sym: paths[sym][-1] for sym in sc.symbols}
     for _ in range(120):
         h.advance(10 * MIN)
@@ -562,7 +562,7 @@ def test_unexpected_error_does_not_strand_an_intent_in_reserved() -> None:
     )
     h = Harness(s, {"A/USDT": A_FILTERS})
     h.warm("A/USDT", 10.0)
-    h.exchange.inject_fault("create_order", RuntimeError("adapter bug"))
+    h.faults.inject_fault("create_order", RuntimeError("adapter bug"))
     h.bar("A/USDT", 9.6)
     assert h.phase("A/USDT") == "ERROR"
     for _ in range(100):  # 1,000+ simulated minutes: every backoff and timeout has passed

@@ -283,7 +283,7 @@ def test_guard_block_arms_entry_cooldown_no_guard_loop() -> None:
 def test_fault_enters_error_backs_off_and_returns_to_idle() -> None:
     h = btc_harness()
     h.warm("BTC/USDT", 50_000.0)
-    h.exchange.inject_fault("fetch_ticker", RuntimeError("exchange adapter bug"))
+    h.faults.inject_fault("fetch_ticker", RuntimeError("exchange adapter bug"))
     h.bar("BTC/USDT", 48_400.0)
     st = h.engine.states["BTC/USDT"]
     assert st.phase is Phase.ERROR and st.error_count == 1
@@ -300,7 +300,7 @@ def test_manual_recovery_and_halt_after_consecutive_errors() -> None:
     h.warm("BTC/USDT", 50_000.0)
     st = h.engine.states["BTC/USDT"]
     for _ in range(2):
-        h.exchange.inject_fault("fetch_ticker", RuntimeError("boom"))
+        h.faults.inject_fault("fetch_ticker", RuntimeError("boom"))
         h.bar("BTC/USDT", 48_400.0, ts=h.ts + 61_000)
         assert st.phase is Phase.ERROR
         assert h.engine.recover("BTC/USDT")
@@ -325,7 +325,7 @@ def test_event_with_no_row_is_rejected_and_logged() -> None:
 def test_stuck_state_detection_alerts_once() -> None:
     h = btc_harness(router={"time_in_force": "GTC"}, entry={"buy_escalation_bps": [0]})
     h.warm("BTC/USDT", 50_000.0)
-    h.exchange.inject_fault("cancel_order", RuntimeError("cancel endpoint down"), times=50)
+    h.faults.inject_fault("cancel_order", RuntimeError("cancel endpoint down"), times=50)
     h.bar("BTC/USDT", 48_400.0)
     # a GTC buy fills at once on this deep book: make a resting one instead
     assert h.phase("BTC/USDT") in ("POSITION", "WAIT_FILL")

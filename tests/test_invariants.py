@@ -14,7 +14,7 @@ PLACERS = {
     SRC / "orders" / "router.py",
     SRC / "orders" / "lookups.py",
     *(ADAPTER.rglob("*.py")),
-    SRC / "exchange" / "simulated.py",
+    *((SRC / "exchange" / "simulated").rglob("*.py")),
 }
 
 

@@ -42,8 +42,8 @@ def test_late_fill_of_abandoned_buy_is_managed_as_a_position() -> None:
     h.warm(SYM, 50_000.0)
     # the IOC buy reaches the exchange and fills, its answer is lost, and the look-ups
     # by clientOrderId fail for longer than the PLACE_BUY timeout
-    h.exchange.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
-    h.exchange.inject_fault("fetch_order_by_client_id", NetworkError("down"), times=150)
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.faults.inject_fault("fetch_order_by_client_id", NetworkError("down"), times=150)
     h.bar(SYM, 48_400.0)
     (rec,) = h.engine.router.open_records()
     assert rec.state is OrderState.UNKNOWN and h.phase(SYM) == "PLACE_BUY"
@@ -63,14 +63,14 @@ def test_late_fill_of_abandoned_buy_is_managed_as_a_position() -> None:
 def test_lost_cancel_of_abandoned_gtc_buy_is_retried() -> None:
     h = gtc("12", risk={"position_size": "40"})
     h.warm(SYM, 50_000.0)
-    h.exchange.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
-    h.exchange.inject_fault("fetch_order_by_client_id", NetworkError("down"), times=150)
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.faults.inject_fault("fetch_order_by_client_id", NetworkError("down"), times=150)
     h.bar(SYM, 48_400.0)  # a GTC buy, partly filled, rests on the exchange; we lost it
     (rec,) = h.engine.router.open_records()
     assert rec.state is OrderState.UNKNOWN
     h.advance(31_000)  # PLACE_BUY times out: cancel requested (the look-up still fails)
     assert h.phase(SYM) == "IDLE" and rec.cancel_requested
-    h.exchange.inject_fault("cancel_order", NetworkError("timeout"))  # one lost answer
+    h.faults.inject_fault("cancel_order", NetworkError("timeout"))  # one lost answer
     h.advance(120_000)  # found open at last; the cancel attempt times out once
     h.advance(3_600_000)  # an hour later
     assert not h.exchange.fetch_open_orders(SYM), "abandoned buy still open on the exchange"
@@ -84,8 +84,8 @@ def test_error_exit_does_not_orphan_a_live_order() -> None:
     assert h.phase(SYM) == "WAIT_FILL"
     (first,) = h.exchange.fetch_open_orders(SYM)
     # the timeout's cancel hits an adapter bug (FAULT -> ERROR), ERROR's own cancel times out
-    h.exchange.inject_fault("cancel_order", RuntimeError("adapter bug"))
-    h.exchange.inject_fault("cancel_order", NetworkError("timeout"))
+    h.faults.inject_fault("cancel_order", RuntimeError("adapter bug"))
+    h.faults.inject_fault("cancel_order", NetworkError("timeout"))
     h.advance(31_000)
     assert h.phase(SYM) == "ERROR"
     h.advance(11_000)  # ERROR backs off and returns to IDLE
@@ -113,7 +113,7 @@ def test_position_held_in_error_counts_against_max_open_positions() -> None:
     h.ts += MIN
     h.bar(SYM, 48_400.0, ts=h.ts)  # BTC: a GTC buy, partly filled
     assert h.phase(SYM) == "WAIT_FILL" and SYM in h.engine.portfolio.positions
-    h.exchange.inject_fault("cancel_order", RuntimeError("adapter bug"))
+    h.faults.inject_fault("cancel_order", RuntimeError("adapter bug"))
     h.advance(11_000)  # partial-fill timeout: the cancel faults, BTC parks in ERROR
     assert h.phase(SYM) == "ERROR" and h.engine.portfolio.positions[SYM].qty > 0
     h.bar("ETH/USDT", 2_900.0, ts=h.ts)  # ETH signals while BTC still holds its position
@@ -125,7 +125,7 @@ def test_quote_outage_at_max_hold_does_not_livelock_and_halt() -> None:
     h.warm(SYM, 50_000.0)
     h.bar(SYM, 48_400.0)
     assert h.phase(SYM) == "POSITION"
-    h.exchange.inject_fault("fetch_ticker", NetworkError("venue down"), times=10**6)
+    h.faults.inject_fault("fetch_ticker", NetworkError("venue down"), times=10**6)
     h.advance(int(h.s.exit.max_hold_min * 60_000) + 60_000)
     transitions = len(h.sink.of_kind("phase"))
     assert not h.engine.halted, h.engine.halted

@@ -22,7 +22,7 @@ from fsmtrader.errors import (
     OrderNotFound,
     RateLimited,
 )
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
@@ -69,6 +69,7 @@ TAKER_BPS = D("10")
 class Env:
     clock: SimClock
     exchange: SimExchange
+    faults: FaultInjector[SimExchange]  # what the router trades through
     portfolio: Portfolio
     bus: EventBus
     sink: MemorySink
@@ -83,23 +84,20 @@ def make_env(
     config: RouterConfig | None = None,
 ) -> Env:
     clock = SimClock(T0)
-    exchange = SimExchange(
-        MARKETS,
-        {"USDT": exchange_usdt, "BTC": D(0), "XRP": D(0)},
-        clock=clock,
-        seed=1,
-        depth_quote=depth_quote,
-        maker_fee_bps=MAKER_BPS,
-        taker_fee_bps=TAKER_BPS,
+    params = SimParams(
+        seed=1, depth_quote=depth_quote, maker_fee_bps=MAKER_BPS, taker_fee_bps=TAKER_BPS
     )
+    balances = {"USDT": exchange_usdt, "BTC": D(0), "XRP": D(0)}
+    exchange = SimExchange(MARKETS, balances, clock=clock, params=params)
+    faults = FaultInjector(exchange)
     for sym, px in START_PRICE.items():
         exchange.update_market(sym, T0, px, px * 1.002, px * 0.998, 100.0)
     portfolio = Portfolio(quote="USDT", cash=START_CASH)
     bus = EventBus()
     sink = MemorySink()
     bus.subscribe(sink)
-    router = OrderRouter(exchange, portfolio, dict(MARKETS), clock, bus, config or RouterConfig())
-    return Env(clock, exchange, portfolio, bus, sink, router, exchange_usdt)
+    router = OrderRouter(faults, portfolio, dict(MARKETS), clock, bus, config or RouterConfig())
+    return Env(clock, exchange, faults, portfolio, bus, sink, router, exchange_usdt)
 
 
 @pytest.fixture
@@ -548,7 +546,7 @@ def test_exchange_insufficient_funds_fails_final_and_releases() -> None:
 
 
 def test_invalid_order_from_exchange_is_final_and_never_retried(env: Env) -> None:
-    env.exchange.inject_fault("create_order", InvalidOrder("price off tick", reason="tick"))
+    env.faults.inject_fault("create_order", InvalidOrder("price off tick", reason="tick"))
     it = intent(env, "d-invalid")
     rec = env.router.submit(it)
     assert_books(env)
@@ -580,7 +578,7 @@ def test_invalid_order_from_exchange_is_final_and_never_retried(env: Env) -> Non
 def test_error_before_send_retries_with_doubling_backoff_same_client_id(
     env: Env, error: Exception
 ) -> None:
-    env.exchange.inject_fault("create_order", error, times=2)
+    env.faults.inject_fault("create_order", error, times=2)
     it = intent(env, "d-retry")
     rec = env.router.submit(it)
     assert_books(env)
@@ -620,7 +618,7 @@ def test_error_before_send_retries_with_doubling_backoff_same_client_id(
 
 def test_retries_exhausted_fail_final_and_release(env: Env) -> None:
     cfg = RouterConfig()
-    env.exchange.inject_fault(
+    env.faults.inject_fault(
         "create_order", NetworkError("down", maybe_sent=False), times=cfg.max_retries + 1
     )
     it = intent(env, "d-exhaust")
@@ -642,7 +640,7 @@ def test_retries_exhausted_fail_final_and_release(env: Env) -> None:
 
 
 def test_rate_limited_waits_at_least_retry_after(env: Env) -> None:
-    env.exchange.inject_fault("create_order", RateLimited("429", retry_after_s=2))
+    env.faults.inject_fault("create_order", RateLimited("429", retry_after_s=2))
     it = intent(env, "d-429")
     rec = env.router.submit(it)
     assert rec.state is S.RETRY
@@ -659,7 +657,7 @@ def test_rate_limited_waits_at_least_retry_after(env: Env) -> None:
 
 
 def test_cancel_while_waiting_to_retry_fails_final_and_nothing_is_sent(env: Env) -> None:
-    env.exchange.inject_fault("create_order", NetworkError("refused", maybe_sent=False))
+    env.faults.inject_fault("create_order", NetworkError("refused", maybe_sent=False))
     it = intent(env, "d-retry-cancel")
     rec = env.router.submit(it)
     assert rec.state is S.RETRY
@@ -675,7 +673,7 @@ def test_cancel_while_waiting_to_retry_fails_final_and_nothing_is_sent(env: Env)
 
 # --- lost answers ------------------------------------------------------------------------
 def test_lost_answer_order_on_exchange_resolved_by_client_id_not_resent(env: Env) -> None:
-    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
+    env.faults.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
     it = intent(env, "d-lost")
     rec = env.router.submit(it)
     assert_books(env)
@@ -700,7 +698,7 @@ def test_lost_answer_order_on_exchange_resolved_by_client_id_not_resent(env: Env
 
 
 def test_lost_answer_of_resting_order_resolves_to_sent_then_cancels(env: Env) -> None:
-    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
+    env.faults.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
     it = intent(env, "d-lost-gtc", tif="GTC", limit="49000")
     rec = env.router.submit(it)
     assert_books(env)
@@ -714,7 +712,7 @@ def test_lost_answer_of_resting_order_resolves_to_sent_then_cancels(env: Env) ->
 
 
 def test_lost_answer_never_arrived_is_resent_under_the_same_client_id(env: Env) -> None:
-    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True))
+    env.faults.inject_fault("create_order", NetworkError("timeout", maybe_sent=True))
     it = intent(env, "d-lost-early")
     rec = env.router.submit(it)
     assert_books(env)
@@ -762,7 +760,7 @@ def test_duplicate_order_with_failed_lookup_is_resolved_by_run_due(env: Env) -> 
     it = intent(env, "d-adopt-later")
     coid = client_order_id(it.intent_id, RouterConfig().client_id_len)
     env.exchange.create_order(BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", coid)
-    env.exchange.inject_fault("fetch_order_by_client_id", NetworkError("timeout", maybe_sent=False))
+    env.faults.inject_fault("fetch_order_by_client_id", NetworkError("timeout", maybe_sent=False))
     rec = env.router.submit(it)
     assert_books(env)
     assert rec.state is S.UNKNOWN
@@ -774,8 +772,8 @@ def test_duplicate_order_with_failed_lookup_is_resolved_by_run_due(env: Env) -> 
 
 
 def test_cancel_of_unknown_order_with_failed_lookup_is_not_sent_later(env: Env) -> None:
-    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True))
-    env.exchange.inject_fault(
+    env.faults.inject_fault("create_order", NetworkError("timeout", maybe_sent=True))
+    env.faults.inject_fault(
         "fetch_order_by_client_id", NetworkError("timeout", maybe_sent=False), times=2
     )
     it = intent(env, "d-cancel-unknown")
@@ -798,8 +796,8 @@ def test_cancel_of_unknown_order_with_failed_lookup_is_not_sent_later(env: Env) 
 def stale_not_found_after_lost_answer(env: Env, decision: str) -> OrderRecord:
     """The order reached the exchange, the answer was lost, and the first look-up by
     client id says "not found" (not visible yet): the router believes it was never sent."""
-    env.exchange.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
-    env.exchange.inject_fault("fetch_order_by_client_id", OrderNotFound("not visible yet"))
+    env.faults.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
+    env.faults.inject_fault("fetch_order_by_client_id", OrderNotFound("not visible yet"))
     rec = env.router.submit(intent(env, decision))
     assert rec.state is S.RETRY
     assert rec.client_order_id in env.exchange.orders_by_client_id()
@@ -945,7 +943,7 @@ def test_cancelled_sell_unlocks_so_the_next_sell_can_go(env: Env) -> None:
 
 def test_failed_sell_unlocks_its_quantity(env: Env) -> None:
     buy_position(env)
-    env.exchange.inject_fault("create_order", InvalidOrder("bad", reason="price"))
+    env.faults.inject_fault("create_order", InvalidOrder("bad", reason="price"))
     rec = env.router.submit(intent(env, "d-exit-bad", side="sell", limit="49900"))
     assert_books(env)
     assert rec.state is S.FAILED_FINAL
@@ -1050,7 +1048,7 @@ class RouterMachine(RuleBasedStateMachine):
 
     @rule(kind=st.sampled_from(FAULTS))
     def inject_fault(self, kind: str) -> None:
-        ex = self.env.exchange
+        ex = self.env.faults
         if kind == "net_sent_lost":
             ex.inject_fault("create_order", NetworkError("timeout", maybe_sent=True), after=True)
         elif kind == "net_sent_never":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsmtrader.clock import SimClock
+from fsmtrader.config import load_settings
 from fsmtrader.errors import (
     DuplicateOrder,
     ExchangeError,
@@ -19,9 +22,12 @@ from fsmtrader.errors import (
     NetworkError,
     OrderNotFound,
 )
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
+from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import Backtest, filters_for
+from fsmtrader.session import open_sim_exchange, session_filters
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -56,8 +62,7 @@ def make(
         {BTC: BTC_M, XRP: XRP_M},
         dict(START if balances is None else balances),
         clock=clock,
-        seed=seed,
-        **kw,
+        params=SimParams(seed=seed, **kw),
     )
     ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
     ex.update_market(XRP, 1_000, 0.5, 0.51, 0.49, 100_000.0)
@@ -565,43 +570,46 @@ def test_balance_conservation_over_a_session() -> None:
 
 def test_fault_before_means_nothing_happened() -> None:
     ex, _ = make()
-    ex.inject_fault("create_order", NetworkError("timeout", maybe_sent=False), times=2)
+    fx = FaultInjector(ex)
+    fx.inject_fault("create_order", NetworkError("timeout", maybe_sent=False), times=2)
     for _ in range(2):
         with pytest.raises(NetworkError):
-            ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+            fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
     assert ex.orders_by_client_id() == {}
     assert ex.fetch_balance()["USDT"].used == 0
-    order = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
+    order = fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "x")
     assert order.status == "open"
 
 
 def test_fault_after_is_a_lost_response() -> None:
     ex, _ = make()
-    ex.inject_fault("create_order", NetworkError("read timeout"), after=True)
+    fx = FaultInjector(ex)
+    fx.inject_fault("create_order", NetworkError("read timeout"), after=True)
     with pytest.raises(NetworkError):
-        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
-    found = ex.fetch_order_by_client_id("lost", BTC)
+        fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+    found = fx.fetch_order_by_client_id("lost", BTC)
     assert found.status == "open"
     with pytest.raises(DuplicateOrder):
-        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
+        fx.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", "lost")
 
-    ex.inject_fault("cancel_order", NetworkError("reset"), after=True)
+    fx.inject_fault("cancel_order", NetworkError("reset"), after=True)
     with pytest.raises(NetworkError):
-        ex.cancel_order(found.id, BTC)
-    assert ex.fetch_order(found.id, BTC).status == "canceled"
+        fx.cancel_order(found.id, BTC)
+    assert fx.fetch_order(found.id, BTC).status == "canceled"
 
 
 def test_fault_on_queries_and_bad_method() -> None:
     ex, _ = make()
-    ex.inject_fault("fetch_order_by_client_id", OrderNotFound("not yet"))
-    ex.inject_fault("fetch_balance", ExchangeUnavailable("maintenance"))
+    fx = FaultInjector(ex)
+    fx.inject_fault("fetch_order_by_client_id", OrderNotFound("not yet"))
+    fx.inject_fault("fetch_balance", ExchangeUnavailable("maintenance"))
     with pytest.raises(OrderNotFound):
-        ex.fetch_order_by_client_id("whatever", BTC)
+        fx.fetch_order_by_client_id("whatever", BTC)
     with pytest.raises(ExchangeUnavailable):
-        ex.fetch_balance()
-    assert ex.fetch_balance()["USDT"].free == START["USDT"]
+        fx.fetch_balance()
+    assert fx.fetch_balance()["USDT"].free == START["USDT"]
     with pytest.raises(ValueError):
-        ex.inject_fault("update_market", NetworkError("x"))
+        fx.inject_fault("update_market", NetworkError("x"))
 
 
 # ---------------------------------------------------------------- property test
@@ -689,3 +697,81 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
 def test_error_classes_are_exchange_errors() -> None:
     for cls in (InvalidOrder, InsufficientFunds, DuplicateOrder, OrderNotFound):
         assert issubclass(cls, ExchangeError)
+
+
+# ---------------------------------------------------------------- parameters and fees
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"depth_levels": 0}, "depth_levels"),
+        ({"maker_fee_bps": D("-1")}, "maker_fee_bps"),
+        ({"taker_fee_bps": D("-0.1")}, "taker_fee_bps"),
+        ({"spread_bps": D("-5")}, "spread_bps"),
+        ({"depth_quote": D("-1")}, "depth_quote"),
+        ({"level_step_bps": D("-1")}, "level_step_bps"),
+    ],
+)
+def test_params_refuse_negative_or_empty_settings(bad: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SimParams(**bad)
+
+
+def test_markets_and_balances_are_checked() -> None:
+    with pytest.raises(ValueError, match="base and quote"):
+        SimExchange(
+            {BTC: MarketFilters(BTC, D("0.01"), D("1"), D("1"), D("5"))}, {}, clock=SimClock()
+        )
+    with pytest.raises(ValueError, match="balance of USDT"):
+        SimExchange({BTC: BTC_M}, {"USDT": D("-1")}, clock=SimClock())
+
+
+def test_filters_carry_the_fees_the_simulator_charges() -> None:
+    params = SimParams(maker_fee_bps=D("2"), taker_fee_bps=D("7.5"))
+    traded = params.with_fees({BTC: BTC_M, XRP: XRP_M})
+    assert traded[BTC].maker_fee == D("0.0002") and traded[BTC].taker_fee == D("0.00075")
+    assert replace(traded[XRP], maker_fee=None, taker_fee=None) == XRP_M  # nothing else moves
+    clock = SimClock(1_000)
+    ex = SimExchange(traded, dict(START), clock=clock, params=params)
+    assert ex.load_markets() == traded
+    ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 12.5)
+    order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100.00"), "IOC", "fee")
+    (trade,) = order.trades
+    rate = traded[BTC].taker_fee
+    assert rate is not None
+    want = (trade.price * trade.amount * rate).quantize(D("1e-8"), ROUND_DOWN)
+    assert not trade.maker and trade.fee == want
+
+
+def test_simulated_sessions_trade_under_the_simulators_fees(tmp_path: Path) -> None:
+    s = load_settings(
+        None,
+        env={},
+        overrides={
+            "market": {"symbols": [BTC]},
+            "sim": {"maker_fee_bps": "3", "taker_fee_bps": "8"},
+        },
+    )
+    want = (D("0.0003"), D("0.0008"))
+    (paper,) = session_filters(s).values()
+    assert (paper.maker_fee, paper.taker_fee) == want
+    series = synthetic_market(s.market.symbols, minutes=120, seed=s.seed)
+    result = Backtest(s, series, filters_for(series), tmp_path / "run").run()
+    (backtest,) = result.engine.filters.values()
+    assert (backtest.maker_fee, backtest.taker_fee) == want
+    # an exchange file reopens under the same fee-carrying filters
+    sim = SimClock(0)
+    with open_sim_exchange(s, tmp_path, session_filters(s), sim) as ex:
+        ex.update_market(BTC, 0, 50_000.0, 50_000.0, 50_000.0, 1.0)
+    with open_sim_exchange(s, tmp_path, session_filters(s), sim) as ex:
+        assert ex.fetch_ticker(BTC).last == D("50000.0")
+
+
+def test_client_order_id_length_limit_is_the_declared_one() -> None:
+    ex, _ = make()
+    longest = "x" * MAX_CLIENT_ID_LEN
+    assert ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", longest)
+    with pytest.raises(InvalidOrder, match=f"1..{MAX_CLIENT_ID_LEN} chars") as info:
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", longest + "y")
+    assert info.value.reason == "client_order_id"

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import DuplicateOrder, ExchangeError, NetworkError
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.markets import MarketFilters
 
@@ -30,19 +31,19 @@ BTC_M = MarketFilters(BTC, D("0.01"), D("0.00001"), D("0.00001"), D("5"), "BTC",
 XRP_M = MarketFilters(XRP, D("0.0001"), D("0.01"), D("0.01"), D("1"), "XRP", "USDT")
 MARKETS = {BTC: BTC_M, XRP: XRP_M}
 START = {"USDT": D("1000000"), "BTC": D("1"), "XRP": D("10000")}
-KW: dict[str, Any] = {"seed": 7, "maker_fee_bps": D("2"), "taker_fee_bps": D("10")}
+PARAMS = SimParams(seed=7, maker_fee_bps=D("2"), taker_fee_bps=D("10"))
 T0 = 1_000
 
 
 def open_ex(path: Path, clock: SimClock, **overrides: Any) -> SimExchange:
-    kw = {**KW, **overrides}
-    markets = kw.pop("markets", MARKETS)
-    return SimExchange.open(path, dict(markets), dict(START), clock=clock, **kw)
+    markets = overrides.pop("markets", MARKETS)
+    params = replace(PARAMS, **overrides)
+    return SimExchange.open(path, dict(markets), dict(START), clock=clock, params=params)
 
 
 def twin(clock: SimClock) -> SimExchange:
     """The same exchange, in memory only, never closed: the reference."""
-    return SimExchange(dict(MARKETS), dict(START), clock=clock, **KW)
+    return SimExchange(dict(MARKETS), dict(START), clock=clock, params=PARAMS)
 
 
 # ---------------------------------------------------------------- scripted sessions
@@ -165,7 +166,7 @@ def test_round_trip_then_continues_exactly_like_a_twin_that_never_closed(
 
     # The sessions exercised what they claim to; reading the file does not write it.
     data, mtime = path.read_bytes(), path.stat().st_mtime_ns
-    final = SimExchange.open(path, dict(MARKETS), {}, clock=clock, **KW)
+    final = SimExchange.open(path, dict(MARKETS), {}, clock=clock, params=PARAMS)
     orders = final.orders_by_client_id()
     assert final.counters.rejections == {"step": 1, "insufficient_funds": 1, "duplicate": 2}
     assert orders["a"].status == "canceled" and 0 < orders["a"].filled < orders["a"].amount
@@ -189,10 +190,10 @@ def test_every_completed_call_is_in_the_file_at_once(
     """Like a SIGKILL right after each call returned: no close(), yet nothing is lost."""
     path = tmp_path / "ex.sqlite"
     clock = SimClock(T0)
-    ex = SimExchange.open(path, dict(MARKETS), dict(balances), clock=clock, **KW)
+    ex = SimExchange.open(path, dict(MARKETS), dict(balances), clock=clock, params=PARAMS)
     for op in SESSION_A + SESSION_B:
         run(ex, clock, op)
-        other = SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), **KW)
+        other = SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), params=PARAMS)
         assert ledger(other) == ledger(ex), op
         if op[0] == "create" and op[1] == BTC:  # its bar and consumed depth came along
             assert other.fetch_ticker(BTC) == ex.fetch_ticker(BTC)
@@ -236,9 +237,10 @@ def test_after_fault_the_effect_is_in_the_file_though_the_answer_is_lost(
     clock = SimClock(T0)
     ex = open_ex(path, clock)
     run(ex, clock, SESSION_A[0])
-    ex.inject_fault("create_order", NetworkError("read timeout"), after=True)
+    fx = FaultInjector(ex)
+    fx.inject_fault("create_order", NetworkError("read timeout"), after=True)
     with pytest.raises(NetworkError):
-        ex.create_order(BTC, "buy", "limit", D("0.01"), D("40000.00"), "GTC", "lost")
+        fx.create_order(BTC, "buy", "limit", D("0.01"), D("40000.00"), "GTC", "lost")
     # Another process reading the file now (ex is neither closed nor flushed) sees it.
     seen = open_ex(path, SimClock(clock.now_ms()))
     found = seen.fetch_order_by_client_id("lost", BTC)
@@ -246,9 +248,9 @@ def test_after_fault_the_effect_is_in_the_file_though_the_answer_is_lost(
     assert seen.fetch_balance()["USDT"].used == D("400.4")  # 0.01*40000*(1+10bps)
     seen.close()
 
-    ex.inject_fault("cancel_order", NetworkError("reset"), after=True)
+    fx.inject_fault("cancel_order", NetworkError("reset"), after=True)
     with pytest.raises(NetworkError):
-        ex.cancel_order(found.id, BTC)
+        fx.cancel_order(found.id, BTC)
     with open_ex(path, SimClock(clock.now_ms())) as seen:
         assert seen.fetch_order(found.id, BTC).status == "canceled"
         assert seen.fetch_balance()["USDT"] == ex.fetch_balance()["USDT"]
@@ -388,7 +390,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import ExchangeError, ExchangeUnavailable, NetworkError
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.markets import MarketFilters, q_amount, q_price
 
 path, run = Path(sys.argv[1]), int(sys.argv[2])
@@ -402,8 +404,9 @@ BASE = {"BTC/USDT": 50_000.0, "XRP/USDT": 0.5}
 rng = random.Random(run)
 clock = SimClock(time.time_ns() // 1_000_000)
 ex = SimExchange.open(path, MARKETS, {"USDT": D("1000000"), "BTC": D("1"),
-                      "XRP": D("10000")}, clock=clock, seed=7, maker_fee_bps=D("2"),
-                      depth_quote=D("500"))
+                      "XRP": D("10000")}, clock=clock,
+                      params=SimParams(seed=7, maker_fee_bps=D("2"), depth_quote=D("500")))
+fx = FaultInjector(ex)
 last = {}
 for sym in MARKETS:
     try:
@@ -436,9 +439,9 @@ while time.monotonic() < deadline:
         amount = q_amount(D(repr(rng.uniform(2, 1500))) / ref, m.step_size)
         cid = f"r{run}-{i}"
         if rng.random() < 0.05:
-            ex.inject_fault("create_order", NetworkError("lost"), after=True)
+            fx.inject_fault("create_order", NetworkError("lost"), after=True)
         try:
-            o = ex.create_order(sym, side, otype, amount, price, tif, cid)
+            o = fx.create_order(sym, side, otype, amount, price, tif, cid)
         except ExchangeUnavailable as e:
             line = f"R {cid}"
         except NetworkError:
@@ -494,9 +497,7 @@ def test_sigkill_at_random_moments_never_leaves_half_a_call(tmp_path: Path) -> N
         dict(MARKETS),
         {},
         clock=SimClock(),
-        seed=7,
-        maker_fee_bps=D("2"),
-        depth_quote=D("500"),
+        params=SimParams(seed=7, maker_fee_bps=D("2"), depth_quote=D("500")),
     ) as ex:
         check_consistent(ex, [_lines(o) for o in outs])
 

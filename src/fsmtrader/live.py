@@ -26,6 +26,7 @@ from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport
+from fsmtrader.runner import sim_params
 from fsmtrader.session import DurableSession, open_sim_exchange
 
 log = logging.getLogger("fsmtrader.live")
@@ -72,7 +73,8 @@ class LiveSession(DurableSession):
         self.clock = WallClock()
         cash: Decimal | None = None
         exchange: SimExchange | CcxtExchange
-        if self.paper:
+        if self.paper:  # the simulator is the venue: its fees, not the real venue's
+            self.filters = sim_params(s).with_fees(self.filters)
             exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages

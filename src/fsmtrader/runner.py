@@ -25,7 +25,7 @@ from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import SimExchange, SimParams
 from fsmtrader.feeds import Candles, merge
 from fsmtrader.markets import MarketFilters, plain
 from fsmtrader.progress import Progress
@@ -109,26 +109,30 @@ class RunResult:
     engine: Engine = field(repr=False)
 
 
+def sim_params(settings: Settings) -> SimParams:
+    """The simulated venue the settings describe."""
+    sim = settings.sim
+    return SimParams(
+        seed=settings.seed,
+        maker_fee_bps=sim.maker_fee_bps,
+        taker_fee_bps=sim.taker_fee_bps,
+        spread_bps=sim.spread_bps,
+        depth_quote=sim.depth_quote,
+        depth_levels=sim.depth_levels,
+        level_step_bps=sim.level_step_bps,
+    )
+
+
 def sim_exchange(
     settings: Settings, filters: dict[str, MarketFilters], clock: Clock, path: Path | None = None
 ) -> SimExchange:
     """The simulated exchange the settings describe: in memory, or in its own database
     file at ``path`` (then it outlives the bot)."""
-    sim = settings.sim
-    params: dict[str, Any] = {
-        "clock": clock,
-        "seed": settings.seed,
-        "maker_fee_bps": sim.maker_fee_bps,
-        "taker_fee_bps": sim.taker_fee_bps,
-        "spread_bps": sim.spread_bps,
-        "depth_quote": sim.depth_quote,
-        "depth_levels": sim.depth_levels,
-        "level_step_bps": sim.level_step_bps,
-    }
+    params = sim_params(settings)
     balances = {settings.market.quote: settings.market.starting_balance}
     if path is None:
-        return SimExchange(filters, balances, **params)
-    return SimExchange.open(path, filters, balances, **params)
+        return SimExchange(filters, balances, clock=clock, params=params)
+    return SimExchange.open(path, filters, balances, clock=clock, params=params)
 
 
 def new_run_dir(runs_dir: Path, label: str) -> Path:
@@ -156,6 +160,7 @@ class Backtest:
         backfill: Sequence[Candles] = (),
     ) -> None:
         self.settings, self.series, self.run_dir = settings, series, run_dir
+        filters = sim_params(settings).with_fees(filters)  # the simulator is the venue
         self.partial = run_dir.with_name(run_dir.name + ".partial")
         self.partial.mkdir(parents=True, exist_ok=False)
         self.writer = JsonlWriter(self.partial / "audit.jsonl")

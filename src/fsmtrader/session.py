@@ -29,7 +29,7 @@ from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.markets import MarketFilters
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
-from fsmtrader.runner import filters_for, sim_exchange
+from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
@@ -209,7 +209,7 @@ class PaperSession(DurableSession):
         )
         self.history = [c.slice(0, info.warmup) for c in market]
         self.series = [c.slice(info.warmup, info.warmup + info.minutes) for c in market]
-        self.filters = filters_for(market, s.market.quote)
+        self.filters = sim_params(s).with_fees(filters_for(market, s.market.quote))
         self.clock = WallClock(
             info.speed, origin_ms=info.start_sim_ms, origin_wall_s=info.start_wall_s
         )
@@ -312,7 +312,7 @@ def open_sim_exchange(
 def session_filters(s: Settings) -> dict[str, MarketFilters]:
     """Filters of a session's symbols, derived from the synthetic market's first price."""
     first = synthetic_market(s.market.symbols, minutes=1, seed=s.seed, start_ms=SESSION_START_MS)
-    return filters_for(first, s.market.quote)
+    return sim_params(s).with_fees(filters_for(first, s.market.quote))
 
 
 def _last_line(fh: BinaryIO) -> bytes:

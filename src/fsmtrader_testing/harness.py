@@ -4,6 +4,7 @@ backtest and the sessions, so what a test plays is what a run does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -12,8 +13,9 @@ from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings, load_settings
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange
 from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import sim_params
 from fsmtrader.state.records import OrderEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01, where the harness's clock starts
@@ -44,7 +46,8 @@ BLESS = mf("BLESS/USDT", "0.000001", "1", "1", "5")
 
 
 class Harness:
-    """An engine wired to a SimExchange and a SimClock, with helpers to play prices."""
+    """An engine wired to a SimExchange (through a FaultInjector) and a SimClock, with
+    helpers to play prices."""
 
     def __init__(
         self,
@@ -57,22 +60,19 @@ class Harness:
     ) -> None:
         self.s = s
         self.clock = SimClock(start_ms)
-        self.exchange = SimExchange(
-            markets,
-            {s.market.quote: s.market.starting_balance},
-            clock=self.clock,
-            seed=s.seed,
-            maker_fee_bps=s.sim.maker_fee_bps,
-            taker_fee_bps=s.sim.taker_fee_bps,
-            spread_bps=Decimal(spread_bps),
-            depth_quote=Decimal(depth_quote),
-            depth_levels=s.sim.depth_levels,
-            level_step_bps=s.sim.level_step_bps,
+        params = replace(
+            sim_params(s), spread_bps=Decimal(spread_bps), depth_quote=Decimal(depth_quote)
         )
+        markets = params.with_fees(markets)
+        balances = {s.market.quote: s.market.starting_balance}
+        self.exchange = SimExchange(markets, balances, clock=self.clock, params=params)
+        # The engine trades through the injector; tests inject faults there and look at
+        # the exchange directly (their own look-ups never consume a fault).
+        self.faults = FaultInjector(self.exchange)
         self.sink = MemorySink()
         bus = EventBus()
         bus.subscribe(self.sink)
-        self.engine = Engine(s, clock=self.clock, exchange=self.exchange, filters=markets, bus=bus)
+        self.engine = Engine(s, clock=self.clock, exchange=self.faults, filters=markets, bus=bus)
         self.ts = start_ms
 
     def bar(self, symbol: str, price: float, ts: int | None = None, volume: float = 1e6) -> None:

@@ -20,7 +20,7 @@ from typing import Final, Literal
 from aiohttp import web
 
 from fsmtrader.clock import WallClock
-from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.simulated import SimExchange, SimParams
 from fsmtrader.markets import to_decimal
 from fsmtrader_testing.simserver.binance import BinanceWire
 from fsmtrader_testing.simserver.endpoints import routes
@@ -78,10 +78,9 @@ def create_app(
         {s: spec.filters for s, spec in markets.items()},
         _wallet(markets, balances),
         clock=clock,
-        seed=seed,
-        depth_levels=20,
-        depth_quote=Decimal(5000),
-        name=f"simserver-{flavour}",
+        params=SimParams(
+            seed=seed, depth_levels=20, depth_quote=Decimal(5000), name=f"simserver-{flavour}"
+        ),
     )
     driver = PriceDriver(sim, markets, seed=seed, speed=speed, now_ms=clock.now_ms())
     state = ServerState(

@@ -122,13 +122,10 @@ def _levels(
 ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
     """The matching engine's current book (levels with liquidity left), best first.
 
-    SimExchange exposes only the top of book publicly; the depth it matches against is
-    read from its per-bar book so the depth shown is the depth that fills."""
+    The depth shown is the depth that fills: the SimExchange's per-bar book."""
     bid, bid_qty, ask, ask_qty = sim.order_book_top(symbol)
-    book = sim._depth(symbol)
-    bids = [(lv.price, lv.qty) for lv in book.bids or [] if lv.qty > 0][:limit]
-    asks = [(lv.price, lv.qty) for lv in book.asks or [] if lv.qty > 0][:limit]
-    return bids or [(bid, bid_qty)], asks or [(ask, ask_qty)]
+    bids, asks = sim.depth(symbol)
+    return bids[:limit] or [(bid, bid_qty)], asks[:limit] or [(ask, ask_qty)]
 
 
 async def _klines(request: web.Request, params: Params) -> Any:

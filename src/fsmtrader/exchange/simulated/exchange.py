@@ -1,0 +1,397 @@
+"""The simulated exchange's facade: the ``Exchange`` protocol over the book, the
+matcher, the wallets and the order ledger, and Binance's order validation in front.
+
+Built with the plain constructor there is no file and no persistence cost at all;
+:meth:`SimExchange.open` binds the same parts to a SQLite file (:mod:`.persistence`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation, localcontext
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from fsmtrader.clock import Clock
+from fsmtrader.errors import (
+    DuplicateOrder,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+)
+from fsmtrader.exchange.simulated.book import Book, Books, liquid, top
+from fsmtrader.exchange.simulated.matching import Matcher
+from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrder
+from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
+from fsmtrader.exchange.simulated.persistence import SimFile
+from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
+from fsmtrader.exchange.types import (
+    Balance,
+    OrderInfo,
+    OrderType,
+    Side,
+    Ticker,
+    TimeInForce,
+    TradeInfo,
+)
+from fsmtrader.markets import MarketFilters
+
+MAX_CLIENT_ID_LEN: Final = 36
+DEFAULT_PARAMS: Final = SimParams()
+
+
+class SimExchange:
+    """Simulated spot exchange implementing the ``Exchange`` protocol.
+
+    Locks: a limit buy locks ``price*amount*(1+fee)`` of quote, where fee is the larger of
+    the maker and taker rates, so a resting order can never overdraw its lock whichever
+    way it fills; a sell locks ``amount`` of base. Market buys are refused (the engine
+    never sends them and there is no price to lock at). The markets' own fee fields are
+    not read: the simulator charges ``params``' fees (:meth:`SimParams.with_fees` states
+    them on the filters a session trades under).
+
+    Persistence (only for an exchange made by :meth:`open`): ``create_order`` (also when
+    it rejects: the counters change), ``cancel_order`` of an open order,
+    ``race_fill_on_cancel`` and an ``update_market`` that filled resting orders each
+    commit what they changed before returning. A bar that changed nothing else, and depth
+    drawn by a read (``order_book_top``), stay in memory until the next commit or
+    :meth:`close`: after a crash the reopened exchange has the last bar and book seen at a
+    commit, and redraws a book it never saved from the saved random state, as if that
+    read never happened. Faults are injected around it (:mod:`.faults`), not in it.
+    """
+
+    def __init__(
+        self,
+        markets: Mapping[str, MarketFilters],
+        balances: Mapping[str, Decimal],
+        *,
+        clock: Clock,
+        params: SimParams = DEFAULT_PARAMS,
+    ) -> None:
+        for sym, m in markets.items():
+            if not m.base or not m.quote:
+                raise ValueError(f"{sym}: market needs base and quote assets")
+        self.name = params.name
+        self.params = params
+        self._markets: dict[str, MarketFilters] = dict(markets)
+        self._clock = clock
+        self._books = Books(self._markets, params)
+        self._wallets = Wallets(balances)
+        self._ledger = OrderLedger()
+        self._matcher = Matcher(
+            self._markets, self._books, self._wallets, self._ledger.counters, clock, params
+        )
+        # The very dicts of the parts (never rebound, restored in place), for the hot path.
+        self._bars = self._books.bars
+        self._resting = self._matcher.resting
+        self._file: SimFile | None = None  # None: in memory only, and costs nothing
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        markets: Mapping[str, MarketFilters],
+        balances: Mapping[str, Decimal],
+        *,
+        clock: Clock,
+        params: SimParams = DEFAULT_PARAMS,
+    ) -> Self:
+        """An exchange whose state lives in the SQLite file ``path``, so it outlives the
+        process. A missing file is created with ``balances``; an existing one is loaded
+        whole and then ``balances`` and the seed are ignored (the file's wallets and
+        random state win), while the markets and the fee/spread/depth parameters must
+        equal the file's. ValueError, naming the file and leaving it untouched, for a
+        foreign or corrupt file or a mismatch."""
+        ex = cls(markets, balances, clock=clock, params=params)
+        parts = (ex._markets, ex._books, ex._wallets, ex._matcher, ex._ledger)
+        ex._file = SimFile.open(Path(path), parts, params, balances)
+        return ex
+
+    def close(self) -> None:
+        """Save what only memory holds (last bars, drawn books, random state) and close
+        the file, so a reopened exchange continues exactly like one that never closed.
+        Writes nothing if nothing is unsaved, so opening a file just to read it (the crash
+        harness's check) leaves it as it was. Idempotent; a no-op without a file.
+        Afterwards reads still answer from memory, and calls that would change state
+        raise RuntimeError."""
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def counters(self) -> SimCounters:
+        return self._ledger.counters
+
+    # ------------------------------------------------------------------ market data
+
+    def update_market(
+        self, symbol: str, ts_ms: int, price: float, high: float, low: float, volume: float
+    ) -> None:
+        """Feed one bar. Cheap unless ``symbol`` has resting orders, which may then fill
+        (as maker, at their limit) against this bar's depth."""
+        if symbol not in self._markets:
+            raise InvalidOrder(f"unknown symbol {symbol}", reason="symbol")
+        self._bars[symbol] = (ts_ms, price, high, low, volume)
+        if symbol in self._resting:
+            file = self._file
+            if file is not None:
+                file.store.check_writable()
+            filled = self._matcher.fill_resting(symbol)
+            if filled and file is not None:
+                file.commit(symbol, filled)
+
+    def load_markets(self) -> dict[str, MarketFilters]:
+        return dict(self._markets)
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        self._market(symbol)
+        book = self._books.quote(symbol)
+        volume = Decimal(repr(book.bar[4]))
+        return Ticker(symbol, book.bar[0], book.bid, book.ask, book.mid, volume)
+
+    def order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """(bid, bid_qty, ask, ask_qty) of the best levels that still have liquidity."""
+        self._market(symbol)
+        book = self._books.depth(symbol)
+        bid, bid_qty = top(book.bids, book.bid)
+        ask, ask_qty = top(book.asks, book.ask)
+        return bid, bid_qty, ask, ask_qty
+
+    def depth(
+        self, symbol: str
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """(bids, asks): every level of this bar's book that still has liquidity, best
+        first: the depth orders fill against (the local server shows it)."""
+        self._market(symbol)
+        book = self._books.depth(symbol)
+        return liquid(book.bids), liquid(book.asks)
+
+    # ------------------------------------------------------------------ account
+
+    def fetch_balance(self) -> dict[str, Balance]:
+        return self._wallets.balances()
+
+    # ------------------------------------------------------------------ orders
+
+    def create_order(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        amount: Decimal,
+        price: Decimal | None,
+        time_in_force: TimeInForce,
+        client_order_id: str,
+    ) -> OrderInfo:
+        """Validate like Binance (identity, duplicate, filters, funds), lock, then match
+        at once against this bar's depth. IOC and market remainders are cancelled; a GTC
+        remainder rests and fills as maker on later bars."""
+        if self._file is not None:
+            self._file.store.check_writable()
+        try:
+            with localcontext(prec=PREC):
+                order = self._place(
+                    symbol, side, order_type, amount, price, time_in_force, client_order_id
+                )
+        except InvalidOrder as e:
+            self._count_rejection(e.reason)
+            raise
+        except DuplicateOrder:
+            self._count_rejection("duplicate")
+            raise
+        except InsufficientFunds:
+            self._count_rejection("insufficient_funds")
+            raise
+        except ExchangeUnavailable:
+            self._count_rejection("no_price")
+            raise
+        if self._file is not None:
+            self._file.commit(symbol, (order,))
+        return order.to_info()
+
+    def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:
+        """Cancel an open order and release its lock. An order that is already final is
+        returned unchanged (the cancel/fill race is not an error)."""
+        order = self._ledger.lookup(order_id, symbol)
+        if order.status == "open":
+            if self._file is not None:
+                self._file.store.check_writable()
+            with localcontext(prec=PREC):
+                race = self._ledger.race_on_cancel
+                if order.id in race:
+                    race.discard(order.id)
+                    self._matcher.fill(order, order.amount - order.filled, order.price, maker=True)
+                if order.status == "open":
+                    self.counters.canceled += 1
+                    self._matcher.end(order, "canceled")
+            if self._file is not None:
+                self._file.commit(order.symbol, (order,))
+        return order.to_info()
+
+    def fetch_order(self, order_id: str, symbol: str) -> OrderInfo:
+        return self._ledger.lookup(order_id, symbol).to_info()
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> OrderInfo:
+        return self._ledger.by_client(client_order_id, symbol).to_info()
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[OrderInfo]:
+        return [
+            o.to_info()
+            for o in self._ledger.by_id.values()
+            if o.status == "open" and (symbol is None or o.symbol == symbol)
+        ]
+
+    def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+        return [
+            t
+            for t in self._matcher.trades
+            if t.symbol == symbol and (since is None or t.timestamp >= since)
+        ]
+
+    # ------------------------------------------------------------------ test hooks
+
+    def race_fill_on_cancel(self, order_id: str) -> None:
+        """When ``order_id`` is next cancelled while open, it first fills completely at
+        its limit (maker), so the cancel returns it closed."""
+        order = self._ledger.by_id.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {order_id}")
+        if order.order_type != "limit":
+            raise ValueError("only a limit order can race a cancel")
+        if self._file is not None:
+            self._file.store.check_writable()
+        self._ledger.race_on_cancel.add(order_id)
+        if self._file is not None:
+            self._file.commit(None)
+
+    def orders_by_client_id(self) -> dict[str, OrderInfo]:
+        """Every order ever created, by client id (copies), for test oracles."""
+        return {cid: o.to_info() for cid, o in self._ledger.by_client_id.items()}
+
+    # ------------------------------------------------------------------ internals
+
+    def _count_rejection(self, reason: str) -> None:
+        self.counters.reject(reason)
+        if self._file is not None:
+            self._file.commit(None)  # a rejection changes nothing but the counters
+
+    def _market(self, symbol: str) -> MarketFilters:
+        m = self._markets.get(symbol)
+        if m is None:
+            raise InvalidOrder(f"unknown symbol {symbol}", reason="symbol")
+        return m
+
+    def _place(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        amount: Decimal,
+        price: Decimal | None,
+        time_in_force: TimeInForce,
+        client_order_id: str,
+    ) -> SimOrder:
+        m = self._market(symbol)
+        if (
+            not isinstance(client_order_id, str)
+            or not 0 < len(client_order_id) <= MAX_CLIENT_ID_LEN
+        ):
+            raise InvalidOrder(
+                f"client_order_id must be 1..{MAX_CLIENT_ID_LEN} chars", reason="client_order_id"
+            )
+        if client_order_id in self._ledger.by_client_id:
+            raise DuplicateOrder(f"client order id {client_order_id} already used")
+        book = self._books.quote(symbol)
+        limit = _validate(m, side, order_type, amount, price, time_in_force, book)
+        lock_asset, lock = lock_for(m, side, amount, limit, self._matcher.lock_rate)
+        if not self._wallets.lock(lock_asset, lock):
+            free = self._wallets.get(lock_asset).free
+            raise InsufficientFunds(
+                f"{side} {amount} {symbol} needs {lock} {lock_asset}, free {free}"
+            )
+        seq = self._ledger.new_seq()
+        order = SimOrder(
+            seq=seq,
+            id=str(seq),
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            price=limit,
+            amount=amount,
+            time_in_force="IOC" if order_type == "market" else time_in_force,
+            timestamp=self._clock.now_ms(),
+            lock_asset=lock_asset,
+            lock_remaining=lock,
+            fee_currency=m.quote,
+        )
+        self._ledger.add(order)
+        self.counters.created += 1
+        self._matcher.take(order)
+        if order.status == "open":
+            if order.time_in_force == "GTC":
+                self._resting.setdefault(symbol, []).append(order)
+            else:
+                self._matcher.end(order, "canceled")
+        return order
+
+
+def _validate(
+    m: MarketFilters,
+    side: Side,
+    order_type: OrderType,
+    amount: Decimal,
+    price: Decimal | None,
+    time_in_force: TimeInForce,
+    book: Book,
+) -> Decimal:
+    """Filter checks in Binance's order; returns the limit price (0 for market)."""
+    if side not in ("buy", "sell"):
+        raise InvalidOrder(f"bad side {side!r}", reason="side")
+    if order_type not in ("limit", "market"):
+        raise InvalidOrder(f"bad order type {order_type!r}", reason="order_type")
+    if time_in_force not in ("IOC", "GTC"):
+        raise InvalidOrder(f"bad time in force {time_in_force!r}", reason="time_in_force")
+    if order_type == "market":
+        if price is not None:
+            raise InvalidOrder("a market order takes no price", reason="price")
+        if side == "buy":
+            raise InvalidOrder("market buys are not supported", reason="market_buy")
+    elif not isinstance(price, Decimal) or not price.is_finite():
+        raise InvalidOrder("a limit order needs a Decimal price", reason="price")
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise InvalidOrder(f"amount must be a positive Decimal, got {amount!r}", "amount")
+    if price is not None and (price <= 0 or not _on_grid(price, m.tick_size)):
+        raise InvalidOrder(f"price {price} not on tick {m.tick_size}", reason="tick")
+    if not _on_grid(amount, m.step_size):
+        raise InvalidOrder(f"amount {amount} not on step {m.step_size}", reason="step")
+    if amount < m.min_qty:
+        raise InvalidOrder(f"amount {amount} < min qty {m.min_qty}", reason="min_qty")
+    ref = price if price is not None else book.bid  # a market order here is a sell
+    if ref * amount < m.min_notional:
+        raise InvalidOrder(
+            f"notional {ref * amount} < min notional {m.min_notional}", reason="min_notional"
+        )
+    return price if price is not None else ZERO
+
+
+def _on_grid(value: Decimal, unit: Decimal) -> bool:
+    """Whether ``value`` is an exact multiple of ``unit`` (no float, no rounding)."""
+    try:
+        with localcontext(prec=PREC):
+            return value % unit == 0
+    except InvalidOperation:  # quotient too large to be exact: certainly not a sane order
+        return False

@@ -1,0 +1,163 @@
+"""Matching: orders fill against the synthetic depth of the current bar.
+
+A new order takes liquidity at once (as taker, one trade per level, consuming the levels
+for the rest of the bar); a GTC remainder rests and fills as maker, at its limit, on
+later bars that cross it. Each trade is priced, charged its fee (rounded down to 1e-8)
+and moves the balances exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, Decimal, localcontext
+from typing import Final
+
+from fsmtrader.clock import Clock
+from fsmtrader.exchange.simulated.book import Books, consume
+from fsmtrader.exchange.simulated.orders import SimCounters, SimOrder
+from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
+from fsmtrader.exchange.simulated.wallets import Wallets, check
+from fsmtrader.exchange.types import OrderStatus, TradeInfo
+from fsmtrader.markets import MarketFilters
+
+FEE_QUANTUM: Final = Decimal("1e-8")
+
+
+class Matcher:
+    """Fills orders and books their trades. ``resting`` holds only symbols that have
+    open GTC orders, so a bar for any other symbol costs one membership test."""
+
+    def __init__(
+        self,
+        markets: Mapping[str, MarketFilters],
+        books: Books,
+        wallets: Wallets,
+        counters: SimCounters,
+        clock: Clock,
+        params: SimParams,
+    ) -> None:
+        self._markets = markets
+        self._books = books
+        self._wallets = wallets
+        self._counters = counters
+        self._clock = clock
+        self._maker_rate = params.maker_rate
+        self._taker_rate = params.taker_rate
+        self.lock_rate = params.lock_rate
+        self.resting: dict[str, list[SimOrder]] = {}
+        self.trades: list[TradeInfo] = []
+        self.next_trade = 1
+
+    def take(self, order: SimOrder) -> None:
+        """Match a new order as taker against this bar's opposite depth, one trade per
+        level, consuming the levels for the rest of the bar."""
+        book = self._books.depth(order.symbol)
+        levels = book.asks if order.side == "buy" else book.bids
+        assert levels is not None
+        for level in levels:
+            need = order.amount - order.filled
+            if need <= 0:
+                break
+            if order.order_type == "limit" and (
+                (order.side == "buy" and level.price > order.price)
+                or (order.side == "sell" and level.price < order.price)
+            ):
+                break
+            qty = min(need, level.qty)
+            if qty <= 0:
+                continue
+            level.qty -= qty
+            self.fill(order, qty, level.price, maker=False)
+
+    def fill_resting(self, symbol: str) -> list[SimOrder]:
+        """Fill resting orders the new bar crossed, at their limit, as maker. Per bar an
+        order side can take at most the bar's total depth on the side it trades against,
+        best-priced order first, then oldest. Returns the orders that filled."""
+        _, _, high_f, low_f, _ = self._books.bars[symbol]
+        with localcontext(prec=PREC):
+            high, low = Decimal(repr(high_f)), Decimal(repr(low_f))
+            resting = self.resting[symbol]
+            buys = sorted(
+                (o for o in resting if o.side == "buy" and low <= o.price),
+                key=lambda o: (-o.price, o.seq),
+            )
+            sells = sorted(
+                (o for o in resting if o.side == "sell" and high >= o.price),
+                key=lambda o: (o.price, o.seq),
+            )
+            if not buys and not sells:
+                return []
+            book = self._books.depth(symbol)
+            assert book.asks is not None and book.bids is not None
+            filled: list[SimOrder] = []
+            for orders, levels in ((buys, book.asks), (sells, book.bids)):
+                for order in orders:
+                    qty = consume(levels, order.amount - order.filled)
+                    if qty > 0:
+                        self.fill(order, qty, order.price, maker=True)
+                        filled.append(order)
+        return filled
+
+    def fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> None:
+        """Book one trade: move balances exactly, record it, end the order if full."""
+        m = self._markets[order.symbol]
+        cost = price * qty
+        rate = self._maker_rate if maker else self._taker_rate
+        fee = (cost * rate).quantize(FEE_QUANTUM, rounding=ROUND_DOWN)
+        self._settle(order, m, qty, cost, fee)
+        trade = TradeInfo(
+            id=f"t{self.next_trade}",
+            order_id=order.id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            amount=qty,
+            fee=fee,
+            fee_currency=m.quote,
+            timestamp=self._clock.now_ms(),
+            maker=maker,
+        )
+        self.next_trade += 1
+        self._counters.trades += 1
+        self.trades.append(trade)
+        order.trades.append(trade)
+        order.filled += qty
+        order.cost += cost
+        order.fee += fee
+        if order.filled >= order.amount:
+            self.end(order, "closed")
+
+    def _settle(
+        self, order: SimOrder, m: MarketFilters, qty: Decimal, cost: Decimal, fee: Decimal
+    ) -> None:
+        """Move one trade's money: a buy pays from its lock (its share of it, the rest
+        stays locked), a sell delivers locked base; the fee is paid in quote."""
+        base, quote = self._wallets.get(m.base), self._wallets.get(m.quote)
+        if order.side == "buy":
+            share = min(order.price * qty * self.lock_rate, order.lock_remaining)
+            order.lock_remaining -= share
+            quote.used -= share
+            quote.free += share - cost - fee
+            base.free += qty
+        else:
+            order.lock_remaining -= qty
+            base.used -= qty
+            quote.free += cost - fee
+        check(m.base, base)
+        check(m.quote, quote)
+        if order.lock_remaining < 0:
+            raise AssertionError(f"order {order.id} overdrew its lock")
+
+    def end(self, order: SimOrder, status: OrderStatus) -> None:
+        """Make an order final: release what is left of its lock, drop it from the
+        resting set."""
+        order.status = status
+        if order.lock_remaining:
+            self._wallets.release(order.lock_asset, order.lock_remaining)
+            order.lock_remaining = ZERO
+        resting = self.resting.get(order.symbol)
+        if resting is not None and order in resting:
+            resting.remove(order)
+            if not resting:
+                del self.resting[order.symbol]
