@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 
+from fsmtrader.cli.errors import guard
+from fsmtrader.errors import FsmTraderError, PortfolioError
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.runner import Backtest, filters_for
 from fsmtrader_testing.harness import settings
@@ -212,3 +215,26 @@ def test_fsm_command_prints_table_and_mermaid(tmp_path: Path) -> None:
     assert table.returncode == 0 and "WAIT_FILL" in table.stdout and "TIMEOUT" in table.stdout
     mermaid = cli("fsm", "--mermaid", cwd=tmp_path)
     assert mermaid.returncode == 0 and mermaid.stdout.startswith("stateDiagram-v2")
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def test_a_broken_invariant_exits_as_an_internal_error_not_a_user_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A user error is one line and exit 2; our own books breaking is a bug: exit 1 and a
+    saved trace, even though PortfolioError is raised on purpose."""
+    with pytest.raises(typer.Exit) as user:
+        guard(lambda: _raise(FsmTraderError("state_dir: not a directory")))
+    assert user.value.exit_code == 2
+    with pytest.raises(typer.Exit) as bug:
+        guard(lambda: _raise(PortfolioError("release 5 > reserved 3")))
+    assert bug.value.exit_code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert "state_dir: not a directory" in lines[0]
+    assert "internal error" in lines[-1] and "PortfolioError" in lines[-1]
+    crash = Path(lines[-1].rsplit("trace in ", 1)[1].rstrip(")"))
+    assert "release 5 > reserved 3" in crash.read_text()
+    crash.unlink()

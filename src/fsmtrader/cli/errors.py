@@ -7,14 +7,16 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 
 from fsmtrader.cli.console import err
-from fsmtrader.errors import FsmTraderError
+from fsmtrader.errors import FsmTraderError, IllegalOrderTransition, PortfolioError
 
 T = TypeVar("T")
+# Raised on purpose, but only when our own books broke: a bug to report, not a user error.
+BROKEN_INVARIANTS = (PortfolioError, IllegalOrderTransition)
 
 
 def guard(fn: Callable[[], T]) -> T:
@@ -22,6 +24,8 @@ def guard(fn: Callable[[], T]) -> T:
     one-line message with the trace saved to a file (not dumped on the user)."""
     try:
         return fn()
+    except BROKEN_INVARIANTS as exc:
+        _internal_error(exc)
     except FsmTraderError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
@@ -32,7 +36,12 @@ def guard(fn: Callable[[], T]) -> T:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
-        crash = Path(tempfile.gettempdir()) / f"fsmtrader-crash-{os.getpid()}.log"
-        crash.write_text(traceback.format_exc())
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (trace in {crash})")
-        raise typer.Exit(1) from None
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    """One line naming the error, the trace saved to a file, exit code 1."""
+    crash = Path(tempfile.gettempdir()) / f"fsmtrader-crash-{os.getpid()}.log"
+    crash.write_text(traceback.format_exc())
+    err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (trace in {crash})")
+    raise typer.Exit(1) from None

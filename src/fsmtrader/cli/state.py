@@ -15,6 +15,7 @@ from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.store.sqlite import store_path
 
 if TYPE_CHECKING:
     from fsmtrader.session import DurableSession
@@ -31,7 +32,7 @@ def reconcile(
     def run() -> None:
         s = settings_from(config)
         folder = state_dir or s.state_dir
-        if not (folder / "fsmtrader.db").exists() and not s.database_url:
+        if not store_path(folder, s.database_url).exists():
             raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
         session = _open_session_of(s, folder)
         try:
