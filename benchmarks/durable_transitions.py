@@ -44,7 +44,7 @@ def sqlite_rate(folder: Path, n: int, synchronous: str) -> float:
     for i in range(n):
         clock.set(i + 1)
         machine.fire(st, CYCLE[i % 2], i + 1)  # the pure transition, published to the bus
-        engine._dirty.add(SYM)
+        engine.dirty.add(SYM)
         engine.commit()  # phase row + audit row + meta, one transaction
     dt = time.perf_counter() - t0
     rows = store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]

@@ -44,8 +44,10 @@ def functions(tree: ast.AST) -> list[tuple[str, int, int]]:
     return out
 
 
-def imports(tree: ast.AST, this: str, is_pkg: bool) -> set[str]:
-    """First-party modules this module imports (relative imports resolved)."""
+def imports(tree: ast.AST, this: str, is_pkg: bool, known: set[str]) -> set[str]:
+    """Modules this module imports (relative imports resolved). ``from pkg import mod``
+    depends on ``pkg.mod`` when that is a module, on ``pkg`` itself otherwise (a name
+    that ``pkg/__init__`` exports), as import-linter and pydeps count it."""
     found: set[str] = set()
     base = this.split(".") if is_pkg else this.split(".")[:-1]
     for node in ast.walk(tree):
@@ -57,8 +59,9 @@ def imports(tree: ast.AST, this: str, is_pkg: bool) -> set[str]:
                 mod = ".".join([*anchor, node.module] if node.module else anchor)
             else:
                 mod = node.module or ""
-            found.add(mod)
-            found.update(f"{mod}.{a.name}" for a in node.names)
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                found.add(sub if sub in known else mod)
     return found
 
 
@@ -102,6 +105,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def report(root: Path, top: int) -> dict[str, object]:
     files = sorted(root.rglob("*.py"))
+    known = {module_name(root, path) for path in files}
     lines: dict[str, int] = {}
     funcs: list[tuple[int, str]] = []
     raw: dict[str, set[str]] = {}
@@ -111,8 +115,7 @@ def report(root: Path, top: int) -> dict[str, object]:
         tree = ast.parse(text, filename=str(path))
         lines[name] = len(text.splitlines())
         funcs += [(n, f"{name}:{q} (line {ln})") for q, ln, n in functions(tree)]
-        raw[name] = imports(tree, name, path.name == "__init__.py")
-    # an import of a package or of a name inside a module counts as the module itself
+        raw[name] = imports(tree, name, path.name == "__init__.py", known)
     graph = {m: {i for i in deps if i in lines and i != m} for m, deps in raw.items()}
     return {
         "modules": len(lines),

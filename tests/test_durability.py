@@ -347,7 +347,7 @@ def test_history_survives_many_commits_exactly(tmp_path: Path) -> None:
     h.engine.fire(st, Event.WARMUP_DONE)
     for i in range(HISTORY_LEN * 3 + 5):
         h.engine.machine.fire(st, Event.SIGNAL if i % 2 == 0 else Event.GUARDS_BLOCKED, i)
-        h.engine._dirty.add("BTC/USDT")
+        h.engine.dirty.add("BTC/USDT")
         h.engine.commit()
         if i % 7 == 0:
             saved = SqliteStore(tmp_path / "fsmtrader.db").load().symbols["BTC/USDT"]

@@ -326,7 +326,7 @@ class Checker:
         assert exposure <= s.risk.max_total_exposure + EXPOSURE_EPS, (
             f"exposure {exposure} > {s.risk.max_total_exposure}"
         )
-        busy = [sym for sym in eng.symbols if eng._held(sym) > 0 or router.open_intents(sym, "buy")]
+        busy = [sym for sym in eng.symbols if eng.held(sym) > 0 or router.open_intents(sym, "buy")]
         self.max_slots = max(self.max_slots, len(busy))
         assert len(busy) <= s.risk.max_open_positions, (busy, s.risk.max_open_positions)
         # one order per client id, every order ours
@@ -339,7 +339,7 @@ class Checker:
         for sym, st_ in eng.states.items():
             assert st_.phase in PHASES, (sym, st_.phase)
         if symbol is not None:
-            held_idle = eng.states[symbol].phase is Phase.IDLE and eng._held(symbol) > 0
+            held_idle = eng.states[symbol].phase is Phase.IDLE and eng.held(symbol) > 0
             self.idle_held[symbol] = self.idle_held[symbol] + 1 if held_idle else 0
             assert self.idle_held[symbol] <= 1, f"{symbol} IDLE with a position for 2 bars"
         # records

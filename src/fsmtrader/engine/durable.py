@@ -4,41 +4,38 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
+from fsmtrader.engine.parts import EngineParts
 from fsmtrader.errors import StoreError
 from fsmtrader.state.delta import Snapshot, StateDelta
 from fsmtrader.strategy import ExitRule, open_exit
 
-if TYPE_CHECKING:
-    from fsmtrader.engine.shell import Engine
 
-
-def delta(engine: Engine) -> StateDelta | None:
+def delta(engine: EngineParts) -> StateDelta | None:
     """What changed since the last commit (None: nothing did)."""
     router, pf = engine.router, engine.portfolio
-    if not (engine._dirty or router.dirty or pf.dirty or engine._audit):
+    if not (engine.dirty or router.dirty or pf.dirty or engine.pending_audit):
         return None
     # Counters change only with orders, the portfolio, a halt or an engine count:
     # check that cheaply instead of rewriting (and re-encoding) them every commit.
     meta = {}
-    if router.dirty or pf.dirty or meta_signature(engine) != engine._meta_saved:
+    if router.dirty or pf.dirty or meta_signature(engine) != engine.meta_saved:
         meta = {
             "halted": engine.halted,
             "counters": json.dumps(engine.persistent_counters(), sort_keys=True),
         }
     states = engine.states
     return StateDelta(
-        symbols=[states[sym] for sym in engine._dirty],
+        symbols=[states[sym] for sym in engine.dirty],
         orders=[router.records[iid] for iid in router.dirty],
         portfolio=pf if pf.dirty else None,
         fills=router.fills,
-        audit=engine._audit,
+        audit=engine.pending_audit,
         meta=meta,
     )
 
 
-def meta_signature(engine: Engine) -> tuple[str, int]:
+def meta_signature(engine: EngineParts) -> tuple[str, int]:
     """What the saved meta (halt, counters) depends on, besides orders and the portfolio."""
     return (engine.halted, engine.counts.total() - engine.counts["transitions"])
 
@@ -60,7 +57,7 @@ def check_restorable(snap: Snapshot, known: set[str]) -> None:
         )
 
 
-def restore_symbols(engine: Engine, snap: Snapshot, rule: ExitRule) -> None:
+def restore_symbols(engine: EngineParts, snap: Snapshot, rule: ExitRule) -> None:
     """The saved symbol states, each open position's exit levels rebuilt from it."""
     for sym, st in snap.symbols.items():
         if sym not in engine.states:

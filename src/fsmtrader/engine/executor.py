@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fsmtrader.engine import entry, exit
 from fsmtrader.engine.actions import DECISIONS
@@ -36,14 +36,12 @@ from fsmtrader.engine.commands import (
     decide,
 )
 from fsmtrader.engine.outcomes import Via, outcome_event
+from fsmtrader.engine.parts import EngineParts
 from fsmtrader.errors import PortfolioError
 from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Action, Event
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.symbol import SymbolState
-
-if TYPE_CHECKING:
-    from fsmtrader.engine.shell import Engine
 
 log = logging.getLogger("fsmtrader.engine")
 ZERO = Decimal(0)
@@ -51,7 +49,7 @@ Handler = Callable[[SymbolState, Any], Decision | None]
 
 
 class Executor:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self._handlers: dict[type, Handler] = {
             Place: self._place,
@@ -81,7 +79,7 @@ class Executor:
                 if changes:
                     for name, value in changes.items():
                         setattr(st, name, value)
-                    e._dirty.add(st.symbol)
+                    e.dirty.add(st.symbol)
                 queue.extendleft(reversed(commands))
             if not queue:
                 return moved
@@ -92,8 +90,8 @@ class Executor:
                     nt = e.machine.fire(st, cmd.event, e.clock.now_ms(), cmd.reason, cmd.key)
                     if nt is not None:
                         t, moved = nt, True
-                        e._dirty.add(st.symbol)
-                        e._schedule(st, nt)
+                        e.dirty.add(st.symbol)
+                        e.schedule(st, nt)
                         follow = DECISIONS[nt.action](st, nt, e.view(st.symbol), e.policy)
                 else:
                     follow = handlers[type(cmd)](st, cmd)
@@ -118,7 +116,7 @@ class Executor:
     def _outcome(
         self, st: SymbolState, rec: OrderRecord, via: Via, before: Decimal = ZERO
     ) -> Decision | None:
-        out = outcome_event(st.phase, rec, self.engine._held(st.symbol), via, before)
+        out = outcome_event(st.phase, rec, self.engine.held(st.symbol), via, before)
         return decide(out) if out is not None else None
 
     def _place(self, st: SymbolState, cmd: Place) -> Decision | None:

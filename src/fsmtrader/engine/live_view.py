@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from fsmtrader.engine.parts import EngineParts
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.markets import MarketFilters
 from fsmtrader.portfolio import Position
 from fsmtrader.state.order import OrderRecord
-
-if TYPE_CHECKING:
-    from fsmtrader.engine.shell import Engine
 
 ZERO = Decimal(0)
 
@@ -21,7 +18,7 @@ class LiveView:
 
     __slots__ = ("_engine", "filters", "symbol")
 
-    def __init__(self, engine: Engine, symbol: str) -> None:
+    def __init__(self, engine: EngineParts, symbol: str) -> None:
         self._engine = engine
         self.symbol = symbol
         self.filters: MarketFilters = engine.filters[symbol]

@@ -104,16 +104,16 @@ class Engine:
         self.halted = ""
         self.counts: Counter[str] = Counter()
         self.store: SqliteStore | None = None
-        self._dirty: set[str] = set()  # symbols changed since the last commit
-        self._audit: list[Record] = []  # bus records since the last commit (with a store)
-        self._meta_saved: tuple[str, int] | None = None  # (halted, counts) last saved
+        self.dirty: set[str] = set()  # symbols changed since the last commit
+        self.pending_audit: list[Record] = []  # bus records since the last commit (with a store)
+        self.meta_saved: tuple[str, int] | None = None  # (halted, counts) last saved
         # Quotes fetched during one stimulus, until the next order or cancel (see quote).
         self._quotes: dict[str, Ticker | None] = {}
         self._views = {sym: LiveView(self, sym) for sym in self.symbols}
         self._on_bar = self._bar_handlers()
         self._executor = Executor(self)
         for st in self.states.values():
-            self._schedule(st)
+            self.schedule(st)
 
     def _make_router(self) -> OrderRouter:
         """The router, sizing each symbol's buy reservations for its venue's fee."""
@@ -171,7 +171,7 @@ class Engine:
         peak = ex.peak
         reason = check_exit(ex, close)
         if ex.peak != peak and self.store is not None:
-            self._dirty.add(st.symbol)
+            self.dirty.add(st.symbol)
             self.commit()
         if reason and ts >= st.exit_block_until:
             self.fire(st, E.EXIT_SIGNAL, reason)
@@ -230,7 +230,7 @@ class Engine:
     def on_order_update(self, rec: OrderRecord) -> None:
         """News of an order arriving later (a retry, a look-up, a restart)."""
         st = self.states[rec.intent.symbol]
-        if self._run(st, order_update(st, rec, self._held(st.symbol))):
+        if self._run(st, order_update(st, rec, self.held(st.symbol))):
             self.commit()
 
     def _run(self, st: SymbolState, first: Decision) -> bool:
@@ -245,9 +245,9 @@ class Engine:
         """Make every change durable: audit records go to the store and are committed
         with the state they describe; the router commits before each exchange call."""
         self.store = store
-        self.bus.subscribe(self._audit.append)
+        self.bus.subscribe(self.pending_audit.append)
         self.router.keep_fills = True
-        self._dirty.update(self.states)
+        self.dirty.update(self.states)
         self.portfolio.dirty = True
 
     def commit(self) -> None:
@@ -261,9 +261,9 @@ class Engine:
         if changes is None:
             return
         self.store.save(changes)
-        self._meta_saved = durable.meta_signature(self)
-        self._dirty.clear()
-        self._audit.clear()
+        self.meta_saved = durable.meta_signature(self)
+        self.dirty.clear()
+        self.pending_audit.clear()
         self.router.mark_saved()
         self.portfolio.mark_saved()
 
@@ -289,7 +289,7 @@ class Engine:
         self.router.restore_counters(counters)
         self._timers = []
         for st in self.states.values():
-            self._schedule(st)
+            self.schedule(st)
 
     # --- the machine's listeners and timers ---------------------------------------------
     def _on_transition(self, t: Transition) -> None:
@@ -309,7 +309,7 @@ class Engine:
             }
         )
 
-    def _schedule(self, st: SymbolState, t: Transition | None = None) -> None:
+    def schedule(self, st: SymbolState, t: Transition | None = None) -> None:
         """Arm the timeout of the phase ``st`` is now in (its rule in ``fsm.table``)."""
         at = deadline(
             st,
@@ -351,7 +351,7 @@ class Engine:
         iid = st.active_intent
         return self.router.records.get(iid) if iid is not None else None
 
-    def _held(self, symbol: str) -> Decimal:
+    def held(self, symbol: str) -> Decimal:
         pos = self.portfolio.positions.get(symbol)
         return pos.qty if pos is not None else ZERO
 
@@ -362,7 +362,7 @@ class Engine:
             1
             for sym, st in self.states.items()
             if sym != exclude
-            and uses_slot(st.phase, self._held(sym), len(self.router.open_intents(sym)))
+            and uses_slot(st.phase, self.held(sym), len(self.router.open_intents(sym)))
         )
 
     def quote(self, symbol: str) -> Ticker | None:
@@ -381,7 +381,7 @@ class Engine:
     def stuck_symbols(self) -> list[SymbolState]:
         """Symbols in a waiting phase far longer than any timeout should allow."""
         now = self.clock.now_ms()
-        return monitor.stuck_symbols(self.states.values(), self._held, now, self.policy.timeouts)
+        return monitor.stuck_symbols(self.states.values(), self.held, now, self.policy.timeouts)
 
     def check_stuck(self) -> list[SymbolState]:
         """Publish one alert per stuck episode; returns the stuck symbols."""
