@@ -209,3 +209,43 @@ def test_the_state_model_imports_only_domain_modules() -> None:
     ]
     assert offenders == []
     assert any(SRC / "state" in p.parents for p, _ in modules())  # the check looked at it
+
+
+# --- size: one job per module, functions that fit on a screen --------------------------
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+ALL_SRC = SRC.parent  # fsmtrader and fsmtrader_testing
+
+
+def long_functions(tree: ast.Module, limit: int) -> list[tuple[str, int]]:
+    """(name, length) of every function longer than ``limit`` lines, ``def`` to last line."""
+    return [
+        (node.name, (node.end_lineno or node.lineno) - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > limit
+    ]
+
+
+def test_no_module_over_500_lines() -> None:
+    offenders = [
+        f"{p.relative_to(ALL_SRC)}: {n} lines"
+        for p in sorted(ALL_SRC.rglob("*.py"))
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert offenders == []
+
+
+def test_no_function_over_60_lines() -> None:
+    offenders = [
+        f"{p.relative_to(ALL_SRC)}:{name} ({n} lines)"
+        for p in sorted(ALL_SRC.rglob("*.py"))
+        for name, n in long_functions(ast.parse(p.read_text(), str(p)), MAX_FUNCTION_LINES)
+    ]
+    assert offenders == []
+
+
+def test_the_size_checks_find_a_violation() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    tree = ast.parse(f"def f():\n{body}\n\ndef g():\n    return 1\n")
+    assert long_functions(tree, MAX_FUNCTION_LINES) == [("f", 61)]
