@@ -59,7 +59,7 @@ def sim_server(
     by the simulated exchange: point any ccxt client's base URLs at it."""
 
     def run() -> None:
-        try:  # test support, not product: the one allowed import (tests/test_invariants.py)
+        try:  # test support, not product: the one allowed import (tests/invariants/)
             from fsmtrader_testing.simserver import serve
         except ModuleNotFoundError as exc:
             raise FsmTraderError(

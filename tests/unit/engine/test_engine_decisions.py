@@ -10,10 +10,8 @@ every command list is one the transition table accepts.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import fields, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,7 +67,6 @@ SYM = "X/USDT"
 BPS = D(10_000)
 STATE_FIELDS = {f.name for f in fields(SymbolState)}
 CHANGEABLE = set(SymbolChanges.__optional_keys__)
-SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
 
 
 # --- builders -----------------------------------------------------------------------------
@@ -603,21 +600,3 @@ def test_a_decision_changes_nothing_in_what_it_was_given() -> None:
     assert isinstance(d.commands[0], Place)
     assert (s.step, s.sell_leg, s.active_intent, s.phase) == before
     assert pos.qty == 1 and pos.sell_locked == 0
-
-
-def test_the_core_takes_policies_not_settings() -> None:
-    """Nothing in the engine, orders, portfolio or strategy imports the settings or pydantic."""
-    core = [*(SRC / "engine").rglob("*.py"), *(SRC / "orders").rglob("*.py")]
-    core += [SRC / "portfolio.py", SRC / "strategy.py"]
-    offenders = []
-    for path in core:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            for n in names:
-                if n.startswith(("fsmtrader.config", "pydantic")):
-                    offenders.append(f"{path.relative_to(SRC)}: {n}")
-    assert offenders == []

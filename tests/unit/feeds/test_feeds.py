@@ -22,7 +22,7 @@ from fsmtrader.feeds import (
     write_csv,
 )
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[4] / "shared" / "data"
 LTC_FILE = DATA_DIR / "binance_usdm_LTCUSDT_1m_2026-02.csv"
 
 HEADER = "timestamp_ms,open,high,low,close,volume\n"

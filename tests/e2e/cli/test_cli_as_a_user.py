@@ -1,7 +1,6 @@
-"""Review findings: the command line used as a user would, through real subprocesses.
-
-Each test is a problem a user would have hit (found in review, now fixed); they keep it
-that way."""
+"""The command line used as a user would, through real subprocesses: bad options and
+environment named in one line, secrets never echoed, reconcile checking the venue a live
+session traded on, and a paper session stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "fsmtrader"
+SRC = Path(__file__).resolve().parents[2] / "src" / "fsmtrader"
 ADAPTER = SRC / "exchange" / "ccxt_adapter"
 # Code allowed to call an exchange's create_order: the router (the one place orders are
 # placed; its cancels are in orders/lookups.py) and the exchange implementations that
@@ -249,3 +249,21 @@ def test_the_size_checks_find_a_violation() -> None:
     body = "\n".join(f"    x{i} = {i}" for i in range(60))
     tree = ast.parse(f"def f():\n{body}\n\ndef g():\n    return 1\n")
     assert long_functions(tree, MAX_FUNCTION_LINES) == [("f", 61)]
+
+
+def test_the_core_takes_policies_not_settings() -> None:
+    """Nothing in the engine, orders, portfolio or strategy imports the settings or pydantic."""
+    core = [*(SRC / "engine").rglob("*.py"), *(SRC / "orders").rglob("*.py")]
+    core += [SRC / "portfolio.py", SRC / "strategy.py"]
+    offenders = []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for n in names:
+                if n.startswith(("fsmtrader.config", "pydantic")):
+                    offenders.append(f"{path.relative_to(SRC)}: {n}")
+    assert offenders == []

@@ -1,5 +1,5 @@
 """Exchange filters: floor quantization and the order pre-flight (reading a ccxt market
-into filters is the adapter's, in ``test_ccxt_convert.py``).
+into filters is the adapter's, in ``tests/unit/exchange/test_ccxt_convert.py``).
 
 Expected values are computed independently with ``fractions.Fraction`` (exact rational
 arithmetic) rather than restated from the Decimal implementation.

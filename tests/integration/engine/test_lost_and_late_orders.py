@@ -1,6 +1,7 @@
-"""Bugs found by reviewing the core, each shown through real behaviour (a real engine on
-the real simulated exchange, or the real ccxt adapter on the local server), now fixed:
-these tests keep them fixed."""
+"""Orders whose answers come late or get lost: late fills of an abandoned buy, lost
+cancels, an ERROR exit with a live order, slots held in ERROR, a quote outage at max hold,
+a fill reported without trades. Real engine on the real simulated exchange, or the real
+ccxt adapter on the local server."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from fsmtrader_testing.harness import BTC, Harness, settings
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
 from fsmtrader_testing.verify import verify_session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def gtc_harness(tmp: Path) -> Harness:
