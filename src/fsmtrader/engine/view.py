@@ -3,15 +3,14 @@ portfolio's totals and the limits' use, read-only.
 
 ``SymbolView`` is the protocol decisions read. The shell's ``LiveView`` (one per symbol,
 built once) reads the books when a decision asks, so a decision that needs no price costs no
-request and building a view costs nothing on the hot path; ``FixedView`` holds plain values
-(tests, what-if replays). Reading the quote is the only read that may ask the venue; the
-shell remembers it for the rest of the stimulus. A missing quote is ``None``, a value a
-decision handles, never an exception.
+request and building a view costs nothing on the hot path; the tests' view of plain
+values is ``fsmtrader_testing.views.FixedView``. Reading the quote is the only read that
+may ask the venue; the shell remembers it for the rest of the stimulus. A missing quote is
+``None``, a value a decision handles, never an exception.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -19,8 +18,6 @@ from fsmtrader.exchange.types import Ticker
 from fsmtrader.markets import MarketFilters
 from fsmtrader.portfolio import Position
 from fsmtrader.state.order import OrderRecord
-
-ZERO = Decimal(0)
 
 
 class SymbolView(Protocol):
@@ -67,26 +64,3 @@ class SymbolView(Protocol):
 
     @property
     def held(self) -> Decimal: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FixedView:
-    """A view of plain values."""
-
-    symbol: str
-    filters: MarketFilters
-    position: Position | None = None
-    active: OrderRecord | None = None
-    open_orders: int = 0
-    exposure: Decimal = ZERO
-    cash: Decimal = ZERO
-    fee_rate: Decimal = Decimal("0.001")
-    volume_quote: float = 0.0
-    sma_ok: bool = True
-    quote: Ticker | None = None
-    other_slots: int = 0
-
-    @property
-    def held(self) -> Decimal:
-        pos = self.position
-        return pos.qty if pos is not None else ZERO

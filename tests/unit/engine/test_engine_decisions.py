@@ -48,7 +48,6 @@ from fsmtrader.engine.policy import (
 )
 from fsmtrader.engine.risk import budget, reserve_fee_rate, slots_used
 from fsmtrader.engine.timeouts import deadline
-from fsmtrader.engine.view import FixedView
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.machine import Transition, apply, error_backoff_ms, step
 from fsmtrader.fsm.phases import Action, Event, Phase
@@ -60,6 +59,7 @@ from fsmtrader.portfolio import ClosedTrade, Position
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.symbol import SymbolState
 from fsmtrader.strategy import open_exit
+from fsmtrader_testing.views import FixedView
 
 P, E, A, S = Phase, Event, Action, OrderState
 D = Decimal
