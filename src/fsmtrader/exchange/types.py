@@ -71,10 +71,6 @@ class OrderInfo:
     def average(self) -> Decimal | None:
         return self.cost / self.filled if self.filled > 0 else None
 
-    @property
-    def is_final(self) -> bool:
-        return self.status != "open"
-
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
