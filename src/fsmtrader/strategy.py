@@ -118,22 +118,17 @@ def open_exit(
 
 
 def check_exit(ex: ExitState, price: float) -> str:
-    """'' to hold, else the exit reason; moves the peak (and arms the trailing stop)."""
+    """'' to hold, else the exit reason; moves the peak (and arms the trailing stop) first."""
     if price > ex.peak:
         ex.peak = price
         if not ex.trail_active and price >= ex.trail_px:
             ex.trail_active = True
-    if price >= ex.tp_px:
-        return "take_profit"
-    if price <= ex.sl_px:
-        return "stop_loss"
-    if ex.trail_active and price <= ex.peak * ex.trail_factor:
-        return "trailing_stop"
-    return ""
+    return peek_exit(ex, price)
 
 
 def peek_exit(ex: ExitState, price: float) -> str:
-    """Like ``check_exit`` without moving the peak (re-checking a quote at EXIT_EVAL)."""
+    """'' to hold, else the exit reason, against the levels as they stand (pure: the peak
+    does not move; re-checking a quote at EXIT_EVAL)."""
     if price >= ex.tp_px:
         return "take_profit"
     if price <= ex.sl_px:
