@@ -123,6 +123,7 @@ class MarketFilters:
                 raise ValueError(f"{self.symbol}: {field} must be >= 0")
 
 
+# The order side, for every module (exchange.types builds on this module, not the reverse).
 Side = Literal["buy", "sell"]
 
 

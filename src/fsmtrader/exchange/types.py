@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from fsmtrader.markets import MarketFilters
+from fsmtrader.markets import MarketFilters, Side
 
-Side = Literal["buy", "sell"]
 TimeInForce = Literal["IOC", "GTC"]
 OrderType = Literal["limit", "market"]
 # ccxt's unified statuses: open (resting or in flight), closed (fully filled),

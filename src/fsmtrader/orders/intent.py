@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypedDict
 
-from fsmtrader.exchange.types import OrderType, Side, TimeInForce
+from fsmtrader.exchange.types import OrderType, TimeInForce
+from fsmtrader.markets import Side
 
 CLIENT_ID_PREFIX = "fsm"
 

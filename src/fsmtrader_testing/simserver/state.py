@@ -23,7 +23,8 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.simulated import SimExchange
-from fsmtrader.exchange.types import OrderInfo, OrderType, Side, TimeInForce
+from fsmtrader.exchange.types import OrderInfo, OrderType, TimeInForce
+from fsmtrader.markets import Side
 from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver
 
 Flavour = Literal["binance", "mexc"]

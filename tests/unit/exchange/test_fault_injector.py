@@ -14,16 +14,8 @@ from fsmtrader.errors import ExchangeUnavailable, NetworkError, OrderNotFound, R
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.simulated import FAULTABLE_METHODS, FaultInjector
-from fsmtrader.exchange.types import (
-    Balance,
-    OrderInfo,
-    OrderType,
-    Side,
-    Ticker,
-    TimeInForce,
-    TradeInfo,
-)
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
+from fsmtrader.markets import MarketFilters, Side
 
 from simserver_support import KEY, SECRET, running_server
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsmtrader.errors import PortfolioError
-from fsmtrader.exchange.types import Side, TradeInfo
+from fsmtrader.exchange.types import TradeInfo
+from fsmtrader.markets import Side
 from fsmtrader.portfolio import ClosedTrade, Portfolio, Position
 
 D = Decimal

@@ -44,16 +44,8 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.retry import GraceWindow, Retrier
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
-from fsmtrader.exchange.types import (
-    Balance,
-    OrderInfo,
-    OrderType,
-    Side,
-    Ticker,
-    TimeInForce,
-    TradeInfo,
-)
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
+from fsmtrader.markets import MarketFilters, Side
 
 log = logging.getLogger("fsmtrader.exchange.ccxt")
 

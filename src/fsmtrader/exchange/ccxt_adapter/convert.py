@@ -18,12 +18,11 @@ from fsmtrader.exchange.types import (
     OrderInfo,
     OrderStatus,
     OrderType,
-    Side,
     Ticker,
     TimeInForce,
     TradeInfo,
 )
-from fsmtrader.markets import ZERO, MarketFilters, plain, to_decimal
+from fsmtrader.markets import ZERO, MarketFilters, Side, plain, to_decimal
 
 Candle = tuple[int, float, float, float, float, float]
 

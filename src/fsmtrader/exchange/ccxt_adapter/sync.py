@@ -25,16 +25,8 @@ from fsmtrader.errors import ExchangeError, NetworkError
 from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
 from fsmtrader.exchange.ccxt_adapter.convert import Candle
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
-from fsmtrader.exchange.types import (
-    Balance,
-    OrderInfo,
-    OrderType,
-    Side,
-    Ticker,
-    TimeInForce,
-    TradeInfo,
-)
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
+from fsmtrader.markets import MarketFilters, Side
 
 log = logging.getLogger("fsmtrader.exchange.ccxt")
 

@@ -28,16 +28,8 @@ from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrd
 from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
 from fsmtrader.exchange.simulated.persistence import SimFile
 from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
-from fsmtrader.exchange.types import (
-    Balance,
-    OrderInfo,
-    OrderType,
-    Side,
-    Ticker,
-    TimeInForce,
-    TradeInfo,
-)
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
+from fsmtrader.markets import MarketFilters, Side
 
 MAX_CLIENT_ID_LEN: Final = 36
 DEFAULT_PARAMS: Final = SimParams()

@@ -19,12 +19,11 @@ from fsmtrader.exchange.types import (
     Exchange,
     OrderInfo,
     OrderType,
-    Side,
     Ticker,
     TimeInForce,
     TradeInfo,
 )
-from fsmtrader.markets import MarketFilters
+from fsmtrader.markets import MarketFilters, Side
 
 FAULTABLE_METHODS: Final = frozenset(
     {

@@ -11,7 +11,8 @@ from typing import Any
 
 from fsmtrader.errors import OrderNotFound
 from fsmtrader.exchange.simulated.params import ZERO
-from fsmtrader.exchange.types import OrderInfo, OrderStatus, OrderType, Side, TimeInForce, TradeInfo
+from fsmtrader.exchange.types import OrderInfo, OrderStatus, OrderType, TimeInForce, TradeInfo
+from fsmtrader.markets import Side
 
 
 @dataclass(slots=True)

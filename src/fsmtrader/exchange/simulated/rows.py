@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, cast
 
-from fsmtrader.exchange.types import OrderStatus, OrderType, Side, TimeInForce, TradeInfo
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import OrderStatus, OrderType, TimeInForce, TradeInfo
+from fsmtrader.markets import MarketFilters, Side
 
 # (ts_ms, price, high, low, volume): the last bar the driver fed for a symbol.
 Bar = tuple[int, float, float, float, float]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fsmtrader.exchange.simulated.params import ZERO
-from fsmtrader.exchange.types import Balance, Side
-from fsmtrader.markets import MarketFilters
+from fsmtrader.exchange.types import Balance
+from fsmtrader.markets import MarketFilters, Side
 
 
 @dataclass(slots=True)
