@@ -45,7 +45,8 @@ BUILTIN_FILTERS: dict[str, tuple[str, str, str, str]] = {
 
 def filters_from_price(symbol: str, price: float, quote: str = "USDT") -> MarketFilters:
     """Sensible filters when none are given: a tick of about 1/10,000 of the price, a step
-    that makes a 5-quote order a few hundred steps, min notional 5."""
+    that makes a 5-quote order a few hundred steps, min notional 5. (The simulated server
+    derives finer ones from the synthetic price grid: a different source, kept apart.)"""
     if symbol in BUILTIN_FILTERS:
         tick, step, min_qty, min_notional = BUILTIN_FILTERS[symbol]
         return _filters(symbol, tick, step, min_qty, min_notional)

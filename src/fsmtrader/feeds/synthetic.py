@@ -109,8 +109,9 @@ def default_base_price(symbol: str) -> float:
     return float(f"{price:.4g}")
 
 
-def _decimals(price: float) -> int:
-    """Decimal places that give about SIGNIFICANT_DIGITS at ``price``, like a fixed tick size."""
+def price_decimals(price: float) -> int:
+    """Decimal places that give about SIGNIFICANT_DIGITS at ``price``, like a fixed tick size
+    (the simulated server's derived tick is this grid, so its prices sit on ticks)."""
     return max(0, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(price)))
 
 
@@ -202,7 +203,7 @@ def _candles_along(
     base: float, walk: Iterator[tuple[float, float, float, float]], rnd: Callable[[], float]
 ) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
     """Open, high, low, close and volume columns for the walk, rounded like a venue would."""
-    dec = _decimals(base)
+    dec = price_decimals(base)
     base_volume = 40_000.0 / base  # about 40k quote currency per minute
     # n / 10**k is the double nearest the decimal, so this rounds exactly like round(x, k)
     # for positive x (and is monotone, keeping low <= open, close <= high) at a third

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds.candles import ONE_MINUTE_MS, Candles
-from fsmtrader.feeds.synthetic import default_base_price, synthetic_candles
+from fsmtrader.feeds.synthetic import default_base_price, price_decimals, synthetic_candles
 from fsmtrader.markets import MarketFilters
 
 HISTORY_MINUTES: Final = 2 * 24 * 60
@@ -164,12 +164,12 @@ def _binance_filters(
 
 def _derived_filters(symbol: str) -> tuple[str, str, str, str, str]:
     """Filters for a symbol Binance's fixture lacks: the synthetic generator's own price
-    grid (six significant digits of the start price) and a step worth roughly 0.1 quote
-    (at most 1)."""
+    grid and a step worth roughly 0.1 quote (at most 1). Not ``runner.filters_from_price``:
+    that one fits a user's data file (5 significant digits, 5-quote orders), this one the
+    synthetic prices this server quotes."""
     price = default_base_price(symbol)
-    tick_exp = max(math.floor(math.log10(price)) - 5, -8)
     step_exp = min(max(math.ceil(math.log10(0.1 / price)), -8), 0)
-    tick = f"{Decimal(1).scaleb(tick_exp):f}"
+    tick = f"{Decimal(1).scaleb(-price_decimals(price)):f}"
     step = f"{Decimal(1).scaleb(step_exp):f}"
     return tick, f"{Decimal(price) * 1000:.0f}", step, "9000000", "1000000"
 
