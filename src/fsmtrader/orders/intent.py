@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypedDict
 
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 from fsmtrader.exchange.types import OrderType, TimeInForce
 from fsmtrader.markets import Side
 
@@ -37,8 +38,8 @@ class IntentFields(TypedDict):
     budget: str | None
 
 
-# Binance allows 36 characters, MEXC 32; we stay inside both.
-DEFAULT_CLIENT_ID_LEN = 32
+# Our ids must fit every venue we trade, so the strictest venue's limit (MEXC's 32).
+DEFAULT_CLIENT_ID_LEN = min(v.client_id_max_len for v in VENUES.values())
 
 
 def make_decision_id(symbol: str, ts_ms: int, kind: str) -> str:

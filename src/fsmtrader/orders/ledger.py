@@ -18,7 +18,7 @@ from fsmtrader.clock import Clock
 from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.markets import MarketFilters
-from fsmtrader.orders.intent import Intent
+from fsmtrader.orders.intent import DEFAULT_CLIENT_ID_LEN, Intent
 from fsmtrader.orders.states import TERMINAL, OrderState, check_move
 from fsmtrader.portfolio import Ghost, Portfolio
 from fsmtrader.state.order import OrderRecord
@@ -45,7 +45,7 @@ class RouterConfig:
     backoff_ms: int = 400
     slippage_guard_bps: Decimal = Decimal(20)
     fee_rate: Decimal = Decimal("0.001")  # fee rate that sizes buy reservations
-    client_id_len: int = 32
+    client_id_len: int = DEFAULT_CLIENT_ID_LEN
     unknown_grace_ms: int = 0  # how long "not found" may mean "not visible yet"
     fee_rates: Mapping[str, Decimal] = field(default_factory=dict)  # per symbol (its venue's)
 

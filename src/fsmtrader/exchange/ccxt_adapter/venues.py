@@ -79,7 +79,7 @@ BINANCE: Final = VenueProfile(
 # exit-IOC TTL, so the quirk has no field.
 MEXC: Final = VenueProfile(
     id="mexc",
-    client_id_max_len=32,
+    client_id_max_len=32,  # the strictest venue: our ids fit it (orders.intent)
     not_found_grace_ms=3000,  # ccxt issue 21614
     create_acks_only=True,
     # load_markets would also call the contract API; this lists spot only.

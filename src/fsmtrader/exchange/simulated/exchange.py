@@ -22,6 +22,7 @@ from fsmtrader.errors import (
     InvalidOrder,
     OrderNotFound,
 )
+from fsmtrader.exchange.ccxt_adapter.venues import BINANCE
 from fsmtrader.exchange.simulated.book import Book, Books, liquid, top
 from fsmtrader.exchange.simulated.matching import Matcher
 from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrder
@@ -31,7 +32,7 @@ from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
 from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
 from fsmtrader.markets import MarketFilters, Side
 
-MAX_CLIENT_ID_LEN: Final = 36
+MAX_CLIENT_ID_LEN: Final = BINANCE.client_id_max_len  # the simulator is Binance-like
 DEFAULT_PARAMS: Final = SimParams()
 
 
