@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress as Bar
@@ -17,15 +17,14 @@ from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import settings_from
 from fsmtrader.download import DownloadResult, default_path, download_ohlcv
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.exchange.ccxt_adapter.venues import SUPPORTED, VENUES, ExchangeId
 
 if TYPE_CHECKING:
     from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 
-Venue = Literal["binance", "mexc"]
-
 
 def download_data(
-    exchange: Annotated[str, typer.Option(help="binance or mexc")] = "binance",
+    exchange: Annotated[str, typer.Option(help=" or ".join(SUPPORTED))] = "binance",
     symbols: Annotated[
         list[str] | None, typer.Option("--symbols", help="Symbol(s), e.g. BTC/USDT (repeatable).")
     ] = None,
@@ -58,10 +57,11 @@ def download_data(
     guard(run)
 
 
-def _checked_venue(exchange: str) -> Venue:
-    if exchange not in ("binance", "mexc"):
-        raise FsmTraderError(f"--exchange: must be binance or mexc (got {exchange!r})")
-    return "mexc" if exchange == "mexc" else "binance"
+def _checked_venue(exchange: str) -> ExchangeId:
+    profile = VENUES.get(exchange)
+    if profile is None:
+        raise FsmTraderError(f"--exchange: must be {' or '.join(SUPPORTED)} (got {exchange!r})")
+    return profile.id
 
 
 def _check_base_url(base_url: str) -> None:
@@ -87,7 +87,7 @@ def _target_paths(
         raise FsmTraderError(f"--timeframe/--symbols: {exc}") from None
 
 
-def _public_venue(venue_id: Venue, base_url: str) -> CcxtExchange:
+def _public_venue(venue_id: ExchangeId, base_url: str) -> CcxtExchange:
     """A keyless client of the venue, or of the local server at ``base_url``."""
     from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
     from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange

@@ -13,6 +13,7 @@ from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.config import default_toml
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.exchange.ccxt_adapter.venues import SUPPORTED, VENUES
 from fsmtrader.fsm.table import check_table, render_mermaid, render_table
 
 
@@ -45,7 +46,7 @@ def show_config(
 
 
 def sim_server(
-    flavour: Annotated[str, typer.Option(help="binance or mexc")] = "binance",
+    flavour: Annotated[str, typer.Option(help=" or ".join(SUPPORTED))] = "binance",
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
     api_key: Annotated[str, typer.Option(help="The key clients must send.")] = "test-key",
     api_secret: Annotated[str, typer.Option(help="The secret they sign with.")] = "test-secret",
@@ -66,13 +67,14 @@ def sim_server(
                 f"sim-server: cannot load the test-support package ({exc.name} is missing); "
                 "install fsmtrader from its source tree: pip install -e ."
             ) from None
-        if flavour not in ("binance", "mexc"):
-            raise FsmTraderError(f"--flavour: must be binance or mexc (got {flavour!r})")
+        venue = VENUES.get(flavour)
+        if venue is None:
+            raise FsmTraderError(f"--flavour: must be {' or '.join(SUPPORTED)} (got {flavour!r})")
         if not 0 <= port <= 65535:
             raise FsmTraderError(f"--port: must be 0..65535, 0 for any free port (got {port})")
         try:
             serve(
-                flavour=flavour,  # type: ignore[arg-type]
+                flavour=venue.id,
                 api_key=api_key,
                 api_secret=api_secret,
                 port=port,

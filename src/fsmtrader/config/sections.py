@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fsmtrader.config.display import show
+from fsmtrader.exchange.ccxt_adapter.venues import ExchangeId
 
 __all__ = [
     "CROSS",
@@ -301,7 +302,7 @@ class ExchangeSettings(_Section):
     from the environment (FSMTRADER_EXCHANGE__API_KEY, FSMTRADER_EXCHANGE__API_SECRET) or
     from ``key_file`` (mode 0600) — never from the config file."""
 
-    name: Literal["binance", "mexc"] = "binance"
+    name: ExchangeId = "binance"
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     key_file: Path | None = None

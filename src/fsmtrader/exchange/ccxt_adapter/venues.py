@@ -96,4 +96,4 @@ MEXC: Final = VenueProfile(
 VENUES: Final[MappingProxyType[str, VenueProfile]] = MappingProxyType(
     {p.id: p for p in (BINANCE, MEXC)}
 )
-SUPPORTED: Final[tuple[ExchangeId, ...]] = ("binance", "mexc")
+SUPPORTED: Final[tuple[ExchangeId, ...]] = tuple(p.id for p in VENUES.values())
