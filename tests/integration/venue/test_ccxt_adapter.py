@@ -119,7 +119,7 @@ def test_ticker_book_top_and_ohlcv(bx: CcxtExchange) -> None:
     bid, bid_qty, ask, ask_qty = bx.fetch_order_book_top(BTC)
     assert (bid, ask) == (t.bid, t.ask)  # prices are frozen: both read the same book
     assert bid_qty > 0 and ask_qty > 0
-    assert bx.order_book_top(BTC) == (bid, bid_qty, ask, ask_qty)
+    assert bx.fetch_order_book_top(BTC) == (bid, bid_qty, ask, ask_qty)  # the same book again
     candles = bx.fetch_ohlcv(BTC, "1m", limit=5)
     assert len(candles) == 5
     times = [c[0] for c in candles]

@@ -38,9 +38,6 @@ class TinyVenue:
     def fetch_ticker(self, symbol: str) -> Ticker:
         return Ticker(symbol, 0, D("99"), D("101"), D("100"), D("1"))
 
-    def order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        return D("99"), D("1"), D("101"), D("1")
-
     def fetch_balance(self) -> dict[str, Balance]:
         return {"USDT": Balance(free=D("1000"), used=D("0"))}
 
@@ -129,6 +126,8 @@ def test_times_queue_and_clear() -> None:
     assert fx.pending() == 0 and fx.fetch_balance()["USDT"].free == D("1000")
     with pytest.raises(ValueError):
         fx.inject_fault("update_market", NetworkError("x"))
+    with pytest.raises(ValueError):  # outside the Exchange protocol: not wrapped
+        fx.inject_fault("order_book_top", NetworkError("x"))
     with pytest.raises(ValueError):
         fx.inject_fault("fetch_balance", NetworkError("x"), times=0)
 
@@ -136,7 +135,6 @@ def test_times_queue_and_clear() -> None:
 CALLS: dict[str, Callable[[Any], object]] = {
     "load_markets": lambda ex: ex.load_markets(),
     "fetch_ticker": lambda ex: ex.fetch_ticker(SYM),
-    "order_book_top": lambda ex: ex.order_book_top(SYM),
     "fetch_balance": lambda ex: ex.fetch_balance(),
     "create_order": lambda ex: place(ex, "c"),
     "cancel_order": lambda ex: ex.cancel_order("1", SYM),

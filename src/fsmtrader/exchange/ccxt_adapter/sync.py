@@ -178,10 +178,6 @@ class CcxtExchange:
     def fetch_order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         return self._run(self._core.fetch_order_book_top(symbol))
 
-    def order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        """Same as :meth:`fetch_order_book_top` (the simulated exchange's name)."""
-        return self.fetch_order_book_top(symbol)
-
     def fetch_ohlcv(
         self, symbol: str, timeframe: str = "1m", since: int | None = None, limit: int | None = None
     ) -> list[Candle]:

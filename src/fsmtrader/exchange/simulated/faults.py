@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, TypeVar
 
 from fsmtrader.exchange.types import (
     Balance,
@@ -36,19 +36,12 @@ FAULTABLE_METHODS: Final = frozenset(
         "fetch_order_by_client_id",
         "fetch_open_orders",
         "fetch_my_trades",
-        "order_book_top",
     }
 )
 
-
-class BookTopExchange(Exchange, Protocol):
-    """An exchange that also answers the top of its order book (the simulator and the
-    ccxt adapter both do)."""
-
-    def order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]: ...
-
-
-E = TypeVar("E", bound=BookTopExchange)
+# Only the protocol is wrapped: a call outside it (the simulator's book top, the ccxt
+# adapter's candles) is made on ``inner`` and is never faulted.
+E = TypeVar("E", bound=Exchange)
 _T = TypeVar("_T")
 
 
@@ -119,10 +112,6 @@ class FaultInjector(Generic[E]):
     def fetch_ticker(self, symbol: str) -> Ticker:
         after = self._gate("fetch_ticker")
         return self._finish(after, self.inner.fetch_ticker(symbol))
-
-    def order_book_top(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        after = self._gate("order_book_top")
-        return self._finish(after, self.inner.order_book_top(symbol))
 
     def fetch_balance(self) -> dict[str, Balance]:
         after = self._gate("fetch_balance")
