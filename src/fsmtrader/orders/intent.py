@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypedDict
 
-from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 from fsmtrader.exchange.types import OrderType, TimeInForce
 from fsmtrader.markets import Side
 
@@ -38,8 +37,9 @@ class IntentFields(TypedDict):
     budget: str | None
 
 
-# Our ids must fit every venue we trade, so the strictest venue's limit (MEXC's 32).
-DEFAULT_CLIENT_ID_LEN = min(v.client_id_max_len for v in VENUES.values())
+# Our cap, not a venue's: it must fit every venue profile (exchange/ccxt_adapter/venues.py,
+# the strictest is MEXC's 32; a test checks it), and the domain does not import adapters.
+DEFAULT_CLIENT_ID_LEN = 32
 
 
 def make_decision_id(symbol: str, ts_ms: int, kind: str) -> str:

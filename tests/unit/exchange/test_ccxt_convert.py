@@ -33,6 +33,7 @@ from fsmtrader.exchange.ccxt_adapter.sync import call_deadline_s
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
 from fsmtrader.exchange.ccxt_adapter.venues import BINANCE, MEXC, SUPPORTED, VENUES
 from fsmtrader.markets import MarketFilters
+from fsmtrader.orders.intent import DEFAULT_CLIENT_ID_LEN, client_order_id
 
 from conftest import shared_file
 
@@ -300,6 +301,16 @@ def test_balances_ticker_book_and_candles_from_the_shared_fixture() -> None:
 
 
 # --------------------------------------------------------------------------- venues, options
+
+
+def test_our_longest_client_id_fits_every_venue() -> None:
+    """The intent's cap is ours (orders.intent), the limits are the venues': it must fit
+    the strictest profile, so the router never makes an id a venue refuses."""
+    assert min(v.client_id_max_len for v in VENUES.values()) >= DEFAULT_CLIENT_ID_LEN
+    longest = client_order_id("f" * 100)
+    assert len(longest) == DEFAULT_CLIENT_ID_LEN
+    for venue in VENUES.values():
+        check_client_order_id(venue, f"{venue.id} create_order", longest)
 
 
 def test_venue_profiles_hold_the_quirks() -> None:
