@@ -13,15 +13,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from fsmtrader.audit import dumps
 from fsmtrader.errors import ConfigError, StoreError
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.delta import Snapshot, StateDelta
+from fsmtrader.state.fill import FILL_COLUMNS, BookedFill
 from fsmtrader.state.records import Record
 from fsmtrader.store.codec import (
-    FILL_COLUMNS,
     GHOST,
     ORDER,
     POSITION,
@@ -199,9 +198,8 @@ class SqliteStore:
             self.conn.execute("SELECT id, record FROM audit WHERE id > ? ORDER BY id", (after_id,))
         )
 
-    def fills(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(_select("fills", FILL_COLUMNS))
-        return [dict(zip(FILL_COLUMNS, r, strict=True)) for r in rows]
+    def fills(self) -> list[BookedFill]:
+        return [BookedFill(*r) for r in self.conn.execute(_select("fills", FILL_COLUMNS))]
 
 
 def store_path(state_dir: Path, database_url: str) -> Path:

@@ -44,6 +44,6 @@ def test_owners_clear_their_changes_only_after_the_store_returns(
     monkeypatch.setattr(store, "save", save)
     h.engine.commit()
     assert not router.dirty and not pf.dirty and not router.fills
-    assert [f["trade_id"] for f in store.fills()] == [r["trade_id"] for r in booked]
+    assert [f.trade_id for f in store.fills()] == [r["trade_id"] for r in booked]
     snap = store.load()
     assert snap.portfolio is not None and "BTC/USDT" in snap.portfolio.positions

@@ -4,6 +4,7 @@ no engine and no router anywhere in the test."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fsmtrader.orders.intent import Intent, client_order_id
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import ClosedTrade, Ghost, Portfolio, Position
 from fsmtrader.state.delta import StateDelta
+from fsmtrader.state.fill import FILL_COLUMNS
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord, HaltRecord, Record
 from fsmtrader.state.symbol import ExitState, SymbolState
@@ -147,8 +149,9 @@ def test_fills_come_from_the_fill_channel_not_the_audit_rows(tmp_path: Path) -> 
     on_the_bus["trade_id"] = "t9"
     halt: HaltRecord = {"kind": "halt", "ts": 1, "reason": "x"}
     store.save(StateDelta(audit=[on_the_bus, halt]))  # only observed: not a booked fill
-    assert [f["trade_id"] for f in store.fills()] == ["t1"]
-    assert store.fills()[0] == {k: v for k, v in fill().items() if k not in ("kind", "order_id")}
+    assert [f.trade_id for f in store.fills()] == ["t1"]
+    kept = {k: v for k, v in fill().items() if k not in ("kind", "order_id")}
+    assert asdict(store.fills()[0]) == kept
     assert store.load().audit_rows == 2
 
 
@@ -186,6 +189,7 @@ def test_each_codec_covers_its_table(tmp_path: Path) -> None:
     assert set(POSITION.columns) == columns("positions")
     assert set(TRADE.columns) == columns("trades") - {"id"}
     assert set(GHOST.columns) == columns("ghosts") - {"id"}
+    assert set(FILL_COLUMNS) == columns("fills")
 
 
 def test_read_meta_opens_nothing_for_writing(tmp_path: Path) -> None:
