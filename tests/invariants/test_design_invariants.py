@@ -24,8 +24,6 @@ PLACERS = {
 TESTING = "fsmtrader_testing"
 TESTING_ALLOWED = {"sim_server"}  # function names, in the CLI only
 
-WALL_CLOCK = {("time", "time"), ("time", "sleep"), ("time", "monotonic"), ("datetime", "now")}
-
 
 def ccxt_imports(tree: ast.Module) -> list[int]:
     lines = []
@@ -106,7 +104,7 @@ def test_no_order_placed_outside_the_router() -> None:
 
 
 def test_the_product_never_imports_test_support() -> None:
-    cli = [SRC / "cli.py", SRC / "cli"]
+    cli = [SRC / "cli"]
     offenders = [
         f"{path.relative_to(SRC)}:{line}"
         for path, tree in modules()
@@ -116,20 +114,44 @@ def test_the_product_never_imports_test_support() -> None:
     assert offenders == []
 
 
+# The functional core: decisions, machines, state model, router, books and strategy.
+CORE = ["engine", "fsm", "state", "orders", "strategy.py", "portfolio.py", "markets.py"]
+
+
+def core_paths() -> list[Path]:
+    return [p for c in CORE for p in ([SRC / c] if c.endswith(".py") else (SRC / c).rglob("*.py"))]
+
+
+def wall_clock_reads(tree: ast.Module) -> list[int]:
+    """Lines that import the ``time`` module or any of its names, or read ``now``/``today``/
+    ``utcnow`` off ``datetime``/``date`` (however they were imported): the core takes time
+    from a Clock plug and never sleeps."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            names = []
+        if "time" in names:
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr in ("now", "today", "utcnow"):
+            base = node.value
+            name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+            if name in ("datetime", "date"):
+                lines.append(node.lineno)
+    return sorted(set(lines))
+
+
 def test_core_never_reads_the_wall_clock_or_sleeps() -> None:
-    """The engine, machines, router, portfolio and strategy take time from a Clock plug."""
-    core = ["engine", "strategy.py", "portfolio.py", "markets.py", "fsm", "orders"]
-    paths = [p for c in core for p in ([SRC / c] if c.endswith(".py") else (SRC / c).rglob("*.py"))]
-    offenders = []
-    for path in paths:
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and (node.value.id, node.attr) in WALL_CLOCK
-            ):
-                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    """The engine, machines, state model, router, portfolio and strategy take time from a
+    Clock plug."""
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in core_paths()
+        for line in wall_clock_reads(ast.parse(path.read_text()))
+    ]
     assert offenders == []
 
 
@@ -173,42 +195,90 @@ DOMAIN = {
 }
 
 
+def module_of(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+KNOWN = {module_of(p) for p in SRC.rglob("*.py")}
+
+
 def imported(tree: ast.Module) -> list[tuple[int, str]]:
-    """(line, module) of every fsmtrader import, ``TYPE_CHECKING`` ones included."""
+    """(line, module) of every fsmtrader import, ``TYPE_CHECKING`` and function-level ones
+    included. ``from pkg import name`` is the module ``pkg.name`` when there is one (so
+    ``from fsmtrader import config`` is the config package), else ``pkg``."""
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "fsmtrader":  # from fsmtrader import x: the module x
-                out += [(node.lineno, f"fsmtrader.{a.name}") for a in node.names]
-            else:
-                out.append((node.lineno, node.module))
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                out.append((node.lineno, sub if sub in KNOWN else node.module))
     return [(line, m) for line, m in out if m == "fsmtrader" or m.startswith("fsmtrader.")]
 
 
-def test_the_store_imports_no_engine_code() -> None:
-    """store/ takes and gives values: never the engine (module or package) or the router."""
-    offenders = [
-        f"{path.relative_to(SRC)}:{line} {mod}"
-        for path, tree in modules()
-        if SRC / "store" in path.parents
-        for line, mod in imported(tree)
-        if mod == "fsmtrader.engine" or mod.startswith("fsmtrader.engine.") or mod in ROUTER
+def import_graph() -> dict[str, set[str]]:
+    """Every fsmtrader module and the fsmtrader modules it imports. Importing a module
+    runs its packages' ``__init__`` too, so those count as imported."""
+    graph: dict[str, set[str]] = {}
+    for path, tree in modules():
+        deps = set()
+        for _, mod in imported(tree):
+            parts = mod.split(".")
+            deps.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
+        graph[module_of(path)] = {d for d in deps if d in KNOWN}
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through other modules."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in graph.get(todo.pop(), set()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def forbidden_reach(prefix: str, banned: set[str]) -> list[str]:
+    """Modules under ``prefix`` that reach a banned module (or its submodules), with it."""
+    graph = import_graph()
+    return [
+        f"{mod} -> {dep}"
+        for mod in sorted(graph)
+        if mod == prefix or mod.startswith(prefix + ".")
+        for dep in sorted(reachable(graph, mod))
+        if any(dep == b or dep.startswith(b + ".") for b in banned)
     ]
-    assert offenders == []
+
+
+ENGINE_SIDE = {"fsmtrader.engine", *ROUTER, "fsmtrader.session", "fsmtrader.live"}
+
+
+def test_the_store_imports_no_engine_code() -> None:
+    """store/ takes and gives values: it never reaches the engine (module or package), the
+    router or a session, directly or through another module."""
+    assert forbidden_reach("fsmtrader.store", ENGINE_SIDE) == []
+    assert "fsmtrader.store.sqlite" in import_graph()  # the check looked at it
 
 
 def test_the_state_model_imports_only_domain_modules() -> None:
+    graph = import_graph()
     offenders = [
-        f"{path.relative_to(SRC)}:{line} {mod}"
-        for path, tree in modules()
-        if SRC / "state" in path.parents
-        for line, mod in imported(tree)
-        if mod not in DOMAIN and not mod.startswith("fsmtrader.state.")
+        f"{mod} -> {dep}"
+        for mod in sorted(graph)
+        if mod.startswith("fsmtrader.state.")
+        for dep in sorted(reachable(graph, mod))
+        if dep not in DOMAIN
+        and not dep.startswith("fsmtrader.state")
+        and dep != "fsmtrader"
+        and dep not in {"fsmtrader.orders", "fsmtrader.fsm", "fsmtrader.exchange"}
     ]
     assert offenders == []
-    assert any(SRC / "state" in p.parents for p, _ in modules())  # the check looked at it
+    assert any(m.startswith("fsmtrader.state.") for m in graph)  # the check looked at it
 
 
 # --- size: one job per module, functions that fit on a screen --------------------------
@@ -252,18 +322,35 @@ def test_the_size_checks_find_a_violation() -> None:
 
 
 def test_the_core_takes_policies_not_settings() -> None:
-    """Nothing in the engine, orders, portfolio or strategy imports the settings or pydantic."""
-    core = [*(SRC / "engine").rglob("*.py"), *(SRC / "orders").rglob("*.py")]
-    core += [SRC / "portfolio.py", SRC / "strategy.py"]
-    offenders = []
-    for path in core:
+    """Nothing in the core reaches the settings, directly or through another module, and
+    nothing there imports pydantic."""
+    offenders = [
+        x
+        for c in CORE
+        for x in forbidden_reach(
+            "fsmtrader." + c.removesuffix(".py").replace("/", "."),
+            {"fsmtrader.config", "fsmtrader.config_wiring"},
+        )
+    ]
+    for path in core_paths():
         for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
-            for n in names:
-                if n.startswith(("fsmtrader.config", "pydantic")):
-                    offenders.append(f"{path.relative_to(SRC)}: {n}")
+            offenders += [
+                f"{path.relative_to(SRC)}: {n}" for n in names if n.startswith("pydantic")
+            ]
     assert offenders == []
+
+
+def test_the_import_checks_find_a_violation() -> None:
+    """The import and clock walkers see every spelling, and the reach is transitive."""
+    tree = ast.parse("from fsmtrader import config\nfrom fsmtrader.engine.shell import Engine\n")
+    assert imported(tree) == [(1, "fsmtrader.config"), (2, "fsmtrader.engine.shell")]
+    graph = {"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}
+    assert reachable(graph, "d") == {"a", "b", "c"}
+    code = (
+        "import time\nfrom time import monotonic\nimport datetime as dt\n"
+        "x = dt.datetime.now()\ny = datetime.now()\nz = date.today()\nw = clock.now_ms()\n"
+    )
+    assert wall_clock_reads(ast.parse(code)) == [1, 2, 4, 5, 6]

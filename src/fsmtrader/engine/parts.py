@@ -30,7 +30,6 @@ class EngineParts(Protocol):
     clock: Clock
     filters: dict[str, MarketFilters]
     bus: EventBus
-    portfolio: Portfolio
     router: OrderRouter
     machine: SymbolMachine
     states: dict[str, SymbolState]
@@ -40,6 +39,9 @@ class EngineParts(Protocol):
     dirty: set[str]
     pending_audit: list[Record]
     meta_saved: tuple[str, int] | None
+
+    @property
+    def portfolio(self) -> Portfolio: ...
 
     def view(self, symbol: str) -> SymbolView: ...
 

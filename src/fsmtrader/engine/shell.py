@@ -5,9 +5,12 @@ outside), turns prices into events, and runs what the decisions ask for from a q
 each transition's action is a pure decision (``engine.actions``) that returns state changes
 and commands; the shell applies the changes, runs the commands in order (orders and cancels
 through the router, records to the bus), turns the router's answers into events with
-``outcome_event``, and commits once per stimulus (and at the router's write-ahead before
-each order or cancel). It never reads the wall clock and never sleeps, so a backtest runs as
-fast as the CPU allows and the same input gives the same audit trail.
+``outcome_event``, and commits when an event's whole cascade is done (a bar's, each fired
+timer's, each order answer's; and at the router's write-ahead before each order or cancel),
+so no intermediate phase is ever saved without what caused it. The view's quote is the one
+read that may ask the venue, at most once per stimulus. It never reads the wall clock and
+never sleeps, so a backtest runs as fast as the CPU allows and the same input gives the same
+audit trail.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from fsmtrader.engine.executor import Executor
 from fsmtrader.engine.live_view import LiveView
 from fsmtrader.engine.outcomes import order_update
 from fsmtrader.engine.policy import EnginePolicy
-from fsmtrader.engine.risk import reserve_fee_rate, uses_slot
+from fsmtrader.engine.risk import reserve_fee_rate, slots_used
 from fsmtrader.engine.timeouts import deadline
 from fsmtrader.engine.view import SymbolView
 from fsmtrader.errors import ExchangeError
@@ -87,8 +90,7 @@ class Engine:
         self.filters = filters
         self.bus = bus or EventBus()
         cash = policy.starting_cash if starting_cash is None else starting_cash
-        self.portfolio = Portfolio(quote=policy.quote, cash=cash)
-        self.router = self._make_router()
+        self.router = self._make_router(Portfolio(quote=policy.quote, cash=cash))
         self.machine = SymbolMachine(
             self._on_transition, self._on_rejected, policy.idempotency_expiry_ms
         )
@@ -115,12 +117,18 @@ class Engine:
         for st in self.states.values():
             self.schedule(st)
 
-    def _make_router(self) -> OrderRouter:
+    @property
+    def portfolio(self) -> Portfolio:
+        """The books. The router holds them (it books every fill and reservation); the
+        engine reads them through it, so one object holds the one reference."""
+        return self.router.portfolio
+
+    def _make_router(self, portfolio: Portfolio) -> OrderRouter:
         """The router, sizing each symbol's buy reservations for its venue's fee."""
         p = self.policy
         rates = {s: reserve_fee_rate(f, p.risk.reserve_fee) for s, f in self.filters.items()}
         cfg = replace(p.router, fee_rate=p.risk.reserve_fee, fee_rates=rates)
-        router = OrderRouter(self.exchange, self.portfolio, self.filters, self.clock, self.bus, cfg)
+        router = OrderRouter(self.exchange, portfolio, self.filters, self.clock, self.bus, cfg)
         router.on_race = self._on_race
         router.before_send = self.commit  # write-ahead (with a store) and fresh quotes
         router.on_fatal = self.halt
@@ -280,7 +288,6 @@ class Engine:
         durable.check_restorable(snap, set(self.symbols))
         if snap.portfolio is not None:
             snap.portfolio.mark_saved()  # it is what the store holds
-            self.portfolio = snap.portfolio
             self.router.portfolio = snap.portfolio
         durable.restore_symbols(self, snap, self.policy.exit.rule)
         self.router.restore(snap.orders)
@@ -359,11 +366,10 @@ class Engine:
     def slots_used(self, exclude: str = "") -> int:
         """Symbols that hold, acquire or sell a position, in whatever phase (ERROR and
         IDLE included): a slot is a position or an order in flight, not a phase name."""
-        return sum(
-            1
+        return slots_used(
+            (st.phase, self.held(sym), len(self.router.open_intents(sym)))
             for sym, st in self.states.items()
             if sym != exclude
-            and uses_slot(st.phase, self.held(sym), len(self.router.open_intents(sym)))
         )
 
     def quote(self, symbol: str) -> Ticker | None:
