@@ -289,6 +289,7 @@ class Engine:
         intent, the portfolio with its reservations. Orders are re-checked by recovery."""
         durable.check_restorable(snap, set(self.symbols))
         if snap.portfolio is not None:
+            snap.portfolio.mark_saved()  # it is what the store holds
             self.router.portfolio = snap.portfolio
         durable.restore_symbols(self, snap, self.policy.exit.rule)
         self.router.restore(snap.orders)
