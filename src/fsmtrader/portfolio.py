@@ -130,15 +130,25 @@ class Portfolio:
     fees_paid: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     dirty: bool = field(default=True, compare=False)  # changed since the store saved it
+    # trades and ghosts are only appended: the store has the first this many of each
+    saved_trades: int = field(default=0, init=False, compare=False, repr=False)
+    saved_ghosts: int = field(default=0, init=False, compare=False, repr=False)
 
     # --- reservations -------------------------------------------------------------------
     @property
     def reserved_total(self) -> Decimal:
         return sum(self.reserved.values(), ZERO)
 
+    def unsaved(self) -> tuple[list[ClosedTrade], list[Ghost]]:
+        """The trades and ghosts added since the store last had everything."""
+        return self.trades[self.saved_trades :], self.ghosts[self.saved_ghosts :]
+
     def mark_saved(self) -> None:
-        """The store has everything up to now."""
+        """The store has everything up to now (called by the portfolio's owner once the
+        store has returned, or on taking a portfolio back from it)."""
         self.dirty = False
+        self.saved_trades = len(self.trades)
+        self.saved_ghosts = len(self.ghosts)
 
     def reserve(self, intent_id: str, amount: Decimal) -> bool:
         self.dirty = True

@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange
@@ -26,14 +26,57 @@ TOLERANCE = Decimal("1e-8")
 RECENT_MS = 24 * 3_600_000
 
 
+# One type per finding; amounts are exact decimal text, as in the JSON report.
+class OrphanedOrder(TypedDict):
+    """Open on the exchange with our clientOrderId prefix, unknown to the books."""
+
+    client_order_id: str
+    order_id: str
+    symbol: str
+    side: str
+    amount: str
+    price: str
+
+
+class MissingOrder(TypedDict):
+    """Live in the books but not open on the exchange, or the other way round."""
+
+    intent_id: str
+    client_order_id: str
+    detail: str
+
+
+class FillOfUnknownOrder(TypedDict):
+    """A fill with our prefix whose order the books do not hold."""
+
+    trade_id: str
+    order_id: str
+    detail: str
+
+
+class MissedFill(TypedDict):
+    """A fill of one of our intents that the books have not booked."""
+
+    trade_id: str
+    intent_id: str
+    amount: str
+
+
+class BalanceDifference(TypedDict):
+    asset: str
+    exchange: str
+    ours: str
+    diff: str
+
+
 @dataclass
 class ReconcileReport:
     ts: int
     exact_balances: bool
-    orphaned_orders: list[dict[str, Any]] = field(default_factory=list)
-    missing_orders: list[dict[str, Any]] = field(default_factory=list)
-    unbooked_fills: list[dict[str, Any]] = field(default_factory=list)
-    balance_differences: list[dict[str, Any]] = field(default_factory=list)
+    orphaned_orders: list[OrphanedOrder] = field(default_factory=list)
+    missing_orders: list[MissingOrder] = field(default_factory=list)
+    unbooked_fills: list[FillOfUnknownOrder | MissedFill] = field(default_factory=list)
+    balance_differences: list[BalanceDifference] = field(default_factory=list)
     foreign_open_orders: int = 0
     recovered_intents: int = 0
     errors: list[str] = field(default_factory=list)

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings
@@ -22,6 +21,7 @@ from fsmtrader.orders.states import TERMINAL
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.state.delta import Snapshot
+from fsmtrader.state.fill import BookedFill
 from fsmtrader.store.sqlite import SqliteStore, store_path
 
 ZERO = Decimal(0)
@@ -33,7 +33,7 @@ class Books:
 
     snap: Snapshot
     portfolio: Portfolio
-    fills: list[dict[str, Any]]
+    fills: list[BookedFill]
     symbols: list[str]
     orders: dict[str, OrderInfo]  # every exchange order, by client id
     trades: list[TradeInfo]
@@ -145,7 +145,7 @@ def holdings_drift(books: Books, quote_asset: str) -> Decimal:
         if ours != base_delta[sym]:
             drift += abs(ours - base_delta[sym])
             books.notes.append(f"drift: {sym} position {ours} != exchange fills {base_delta[sym]}")
-    booked = {(f["intent_id"], f["trade_id"]) for f in books.fills}
+    booked = {(f.intent_id, f.trade_id) for f in books.fills}
     coid_to_intent = {r.client_order_id: r.intent.intent_id for r in books.snap.orders}
     for t in books.trades:
         o = by_order[t.order_id]

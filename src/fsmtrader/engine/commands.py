@@ -66,9 +66,11 @@ class Publish:
 
 @dataclass(frozen=True, slots=True)
 class Halt:
-    """Stop opening positions (unless the engine is halted already)."""
+    """Stop opening positions (unless the engine is halted already; ``always``: halt, and
+    say why, even then: an accounting break must not hide behind an earlier halt)."""
 
     reason: str
+    always: bool = False
 
 
 @dataclass(frozen=True, slots=True)

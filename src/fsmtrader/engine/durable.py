@@ -25,6 +25,7 @@ def delta(engine: EngineParts) -> StateDelta | None:
             "counters": json.dumps(engine.persistent_counters(), sort_keys=True),
         }
     states = engine.states
+    trades, ghosts = pf.unsaved() if pf.dirty else ([], [])
     return StateDelta(
         symbols=[states[sym] for sym in engine.dirty],
         orders=[router.records[iid] for iid in router.dirty],
@@ -32,6 +33,8 @@ def delta(engine: EngineParts) -> StateDelta | None:
         fills=router.fills,
         audit=engine.pending_audit,
         meta=meta,
+        trades=trades,
+        ghosts=ghosts,
     )
 
 

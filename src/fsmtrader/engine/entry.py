@@ -23,7 +23,7 @@ from fsmtrader.engine.view import SymbolView
 from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event
 from fsmtrader.markets import can_afford, q_price
-from fsmtrader.orders.intent import Intent
+from fsmtrader.orders.intent import Intent, make_decision_id
 from fsmtrader.orders.states import OrderState
 from fsmtrader.state.records import PositionRecord
 from fsmtrader.state.symbol import SymbolState
@@ -32,6 +32,13 @@ from fsmtrader.strategy import open_exit
 BPS = Decimal(10_000)
 ZERO = Decimal(0)
 E = Event
+
+
+def signal(symbol: str, ts: int, close: float, anchor: float) -> Decision:
+    """A bar's close fell through the trigger: a new decision id for everything this entry
+    leads to, and the SIGNAL event."""
+    reason = f"close={close} anchor={anchor}"
+    return decide(Fire(E.SIGNAL, reason), decision_id=make_decision_id(symbol, ts, "entry"))
 
 
 def guards(v: SymbolView, p: EnginePolicy) -> list[str]:

@@ -7,6 +7,7 @@ from fsmtrader.engine.commands import (
     Cancel,
     Command,
     Decision,
+    Fire,
     Halt,
     Publish,
     SymbolChanges,
@@ -17,7 +18,9 @@ from fsmtrader.engine.commands import (
 from fsmtrader.engine.idle import abandon_active, after_idle
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
+from fsmtrader.errors import PortfolioError
 from fsmtrader.fsm.machine import Transition
+from fsmtrader.fsm.phases import Action, Event
 from fsmtrader.state.records import AlertRecord
 from fsmtrader.state.symbol import SymbolState
 
@@ -50,3 +53,16 @@ def enter_error(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) 
 def leave_error(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
     # forgets the order only once it is over
     return then(abandon_active(v), decide(Then(after_idle, "after_idle")))
+
+
+def fault(st: SymbolState, t: Transition | None, exc: Exception) -> Decision:
+    """What a failing decision or command causes: the symbol records the error and is
+    parked (FAULT), except inside ERROR's own entry (no loop). An accounting invariant
+    break halts the engine too: it is not a transient error."""
+    msg = f"{type(exc).__name__}: {exc}"
+    commands: list[Command] = []
+    if isinstance(exc, PortfolioError):
+        commands.append(Halt(f"{st.symbol}: accounting invariant broken ({msg})", always=True))
+    if t is None or t.action is not Action.ENTER_ERROR:
+        commands.append(Fire(Event.FAULT, msg))
+    return Decision(SymbolChanges(last_error=msg), commands)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from fsmtrader.engine import entry, exit
+from fsmtrader.engine import entry, errors, exit
 from fsmtrader.engine.actions import DECISIONS
 from fsmtrader.engine.commands import (
     Cancel,
@@ -31,15 +31,12 @@ from fsmtrader.engine.commands import (
     Publish,
     Refresh,
     Settle,
-    SymbolChanges,
     Then,
     decide,
 )
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.parts import EngineParts
-from fsmtrader.errors import PortfolioError
 from fsmtrader.fsm.machine import Transition
-from fsmtrader.fsm.phases import Action, Event
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.symbol import SymbolState
 
@@ -58,7 +55,9 @@ class Executor:
             Settle: self._settle,
             Then: lambda st, cmd: cmd.decider(st, engine.view(st.symbol), engine.policy),
             Publish: lambda st, cmd: engine.bus.publish(cmd.record),
-            Halt: lambda st, cmd: None if engine.halted else engine.halt(cmd.reason),
+            Halt: lambda st, cmd: (
+                engine.halt(cmd.reason) if cmd.always or not engine.halted else None
+            ),
             Count: lambda st, cmd: engine.counts.update((cmd.name,)),
             DiscardEmpty: lambda st, cmd: engine.portfolio.discard_empty(st.symbol),
             ClosePosition: self._close_position,
@@ -97,20 +96,9 @@ class Executor:
                     follow = handlers[type(cmd)](st, cmd)
             except Exception as exc:  # a decision or command bug parks the symbol
                 queue.clear()
-                fault = self._fault(st, t, exc)
-                follow = Decision(SymbolChanges(), [fault] if fault is not None else [])
-
-    def _fault(self, st: SymbolState, t: Transition | None, exc: Exception) -> Fire | None:
-        """The FAULT an exception causes, or None inside ERROR's own entry (no loop). An
-        accounting invariant break halts the engine too: it is not a transient error."""
-        log.exception("%s: %s failed", st.symbol, t.action if t is not None else "an order check")
-        msg = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, PortfolioError):
-            self.engine.halt(f"{st.symbol}: accounting invariant broken ({msg})")
-        st.last_error = msg
-        if t is not None and t.action is Action.ENTER_ERROR:  # already parked: no loop
-            return None
-        return Fire(Event.FAULT, msg)
+                what = t.action if t is not None else "an order check"
+                log.exception("%s: %s failed", st.symbol, what)
+                follow = errors.fault(st, t, exc)
 
     # --- commands whose answer is decided on ----------------------------------------------
     def _outcome(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, monitor, report
+from fsmtrader.engine import durable, entry, monitor, report
 from fsmtrader.engine.commands import (
     Decision,
     Fire,
@@ -46,7 +46,6 @@ from fsmtrader.fsm.machine import SymbolMachine, Transition
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import ON_BAR, TABLE, BarCheck
 from fsmtrader.markets import MarketFilters
-from fsmtrader.orders.intent import make_decision_id
 from fsmtrader.orders.router import OrderRouter
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.books import Books
@@ -167,8 +166,7 @@ class Engine:
         check = ON_BAR.get(st.phase)
         if check is ENTRY:  # the common case, inline: no trigger costs two comparisons
             if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
-                st.decision_id = make_decision_id(symbol, ts, "entry")
-                self.fire(st, E.SIGNAL, f"close={close} anchor={sig.anchor}")
+                self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
         elif check is not None:
             self._on_bar[check](st, sig, ts, close)
 
@@ -232,7 +230,11 @@ class Engine:
     # --- the queue ----------------------------------------------------------------------
     def fire(self, st: SymbolState, event: Event, reason: str = "", key: str | None = None) -> None:
         """Feed one event to a symbol, run everything it leads to, then commit."""
-        if self._run(st, decide(Fire(event, reason, key))):
+        self._decided(st, decide(Fire(event, reason, key)))
+
+    def _decided(self, st: SymbolState, decision: Decision) -> None:
+        """Run a decision and everything it leads to; commit if a phase moved."""
+        if self._run(st, decision):
             self.commit()
 
     def on_order_update(self, rec: OrderRecord) -> None:
@@ -287,6 +289,7 @@ class Engine:
         intent, the portfolio with its reservations. Orders are re-checked by recovery."""
         durable.check_restorable(snap, set(self.symbols))
         if snap.portfolio is not None:
+            snap.portfolio.mark_saved()  # it is what the store holds
             self.router.portfolio = snap.portfolio
         durable.restore_symbols(self, snap, self.policy.exit.rule)
         self.router.restore(snap.orders)

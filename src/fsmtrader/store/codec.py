@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar, get_type_hints
 
 from fsmtrader.orders.intent import Intent
 from fsmtrader.portfolio import ClosedTrade, Ghost, Position
+from fsmtrader.state.fill import FILL_COLUMNS
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord
 from fsmtrader.state.symbol import HISTORY_LEN, ExitState, SymbolState
@@ -179,18 +180,6 @@ ORDER: RowCodec[OrderRecord] = RowCodec(
 POSITION: RowCodec[Position] = RowCodec(Position)
 TRADE: RowCodec[ClosedTrade] = RowCodec(ClosedTrade)
 GHOST: RowCodec[Ghost] = RowCodec(Ghost)
-FILL_COLUMNS = (
-    "intent_id",
-    "trade_id",
-    "symbol",
-    "side",
-    "price",
-    "amount",
-    "fee",
-    "fee_currency",
-    "ts",
-    "decision_id",
-)
 _fill_values = itemgetter(*FILL_COLUMNS)
 
 

@@ -13,15 +13,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from fsmtrader.audit import dumps
 from fsmtrader.errors import ConfigError, StoreError
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.delta import Snapshot, StateDelta
+from fsmtrader.state.fill import FILL_COLUMNS, BookedFill
 from fsmtrader.state.records import Record
 from fsmtrader.store.codec import (
-    FILL_COLUMNS,
     GHOST,
     ORDER,
     POSITION,
@@ -70,8 +69,6 @@ class SqliteStore:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", create: bool = True) -> None:
         self.path = path
         self.conn = connect(path, create=create, synchronous=synchronous)
-        self._trades_saved = self._count("trades")
-        self._ghosts_saved = self._count("ghosts")
         self.on_committed: list[Committed] = []
         self._history = HistoryText()
         self.commits = 0
@@ -115,6 +112,10 @@ class SqliteStore:
                 c.execute(_UPSERT_ORDER, ORDER.encode(rec))
             if delta.portfolio is not None:
                 self._save_portfolio(delta.portfolio)
+            if delta.trades:
+                c.executemany(_INSERT_TRADE, [TRADE.encode(t) for t in delta.trades])
+            if delta.ghosts:
+                c.executemany(_INSERT_GHOST, [GHOST.encode(g) for g in delta.ghosts])
             if delta.fills:
                 c.executemany(_INSERT_FILL, [fill_row(f) for f in delta.fills])
             ids = [
@@ -128,10 +129,6 @@ class SqliteStore:
             c.execute("ROLLBACK")
             raise
         self.commits += 1
-        if delta.portfolio is not None:
-            # only now: a rolled-back transaction must write these trades and ghosts again
-            self._trades_saved = len(delta.portfolio.trades)
-            self._ghosts_saved = len(delta.portfolio.ghosts)
         if self.on_committed and records:
             batch = [(int(i or 0), r) for i, r in zip(ids, records, strict=True)]
             for fn in self.on_committed:
@@ -155,8 +152,6 @@ class SqliteStore:
         c.executemany(
             "INSERT INTO dust(symbol, qty) VALUES (?, ?)", [(k, str(v)) for k, v in pf.dust.items()]
         )
-        c.executemany(_INSERT_TRADE, [TRADE.encode(t) for t in pf.trades[self._trades_saved :]])
-        c.executemany(_INSERT_GHOST, [GHOST.encode(g) for g in pf.ghosts[self._ghosts_saved :]])
 
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute(_SET_META, (key, value))
@@ -191,7 +186,6 @@ class SqliteStore:
         pf.dust = {k: D(v) for k, v in c.execute("SELECT symbol, qty FROM dust")}
         pf.trades = [TRADE.decode(r) for r in c.execute(_select("trades", TRADE.columns, "id"))]
         pf.ghosts = [GHOST.decode(r) for r in c.execute(_select("ghosts", GHOST.columns, "id"))]
-        pf.mark_saved()
         return pf
 
     def audit_since(self, after_id: int) -> list[tuple[int, str]]:
@@ -199,9 +193,8 @@ class SqliteStore:
             self.conn.execute("SELECT id, record FROM audit WHERE id > ? ORDER BY id", (after_id,))
         )
 
-    def fills(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(_select("fills", FILL_COLUMNS))
-        return [dict(zip(FILL_COLUMNS, r, strict=True)) for r in rows]
+    def fills(self) -> list[BookedFill]:
+        return [BookedFill(*r) for r in self.conn.execute(_select("fills", FILL_COLUMNS))]
 
 
 def store_path(state_dir: Path, database_url: str) -> Path:

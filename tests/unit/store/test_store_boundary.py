@@ -4,6 +4,7 @@ no engine and no router anywhere in the test."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fsmtrader.orders.intent import Intent, client_order_id
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import ClosedTrade, Ghost, Portfolio, Position
 from fsmtrader.state.delta import StateDelta
+from fsmtrader.state.fill import FILL_COLUMNS
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord, HaltRecord, Record
 from fsmtrader.state.symbol import ExitState, SymbolState
@@ -124,7 +126,8 @@ def test_a_delta_round_trips_through_the_store(tmp_path: Path) -> None:
     audit: list[Record] = [fill(), halt]
     store = SqliteStore(tmp_path / "fsmtrader.db")
     pf = portfolio()
-    store.save(StateDelta([st], [order()], pf, [fill()], audit, {"halted": "test"}))
+    trades, ghosts = pf.unsaved()
+    store.save(StateDelta([st], [order()], pf, [fill()], audit, {"halted": "test"}, trades, ghosts))
     store.close()
 
     snap = SqliteStore(tmp_path / "fsmtrader.db").load()
@@ -147,8 +150,9 @@ def test_fills_come_from_the_fill_channel_not_the_audit_rows(tmp_path: Path) -> 
     on_the_bus["trade_id"] = "t9"
     halt: HaltRecord = {"kind": "halt", "ts": 1, "reason": "x"}
     store.save(StateDelta(audit=[on_the_bus, halt]))  # only observed: not a booked fill
-    assert [f["trade_id"] for f in store.fills()] == ["t1"]
-    assert store.fills()[0] == {k: v for k, v in fill().items() if k not in ("kind", "order_id")}
+    assert [f.trade_id for f in store.fills()] == ["t1"]
+    kept = {k: v for k, v in fill().items() if k not in ("kind", "order_id")}
+    assert asdict(store.fills()[0]) == kept
     assert store.load().audit_rows == 2
 
 
@@ -164,14 +168,36 @@ def test_a_failed_commit_writes_nothing_and_keeps_new_trades_pending(tmp_path: P
     pf = portfolio()
     bad = order()
     bad.client_order_id = None  # type: ignore[assignment]  # NOT NULL: the insert fails
+    trades, ghosts = pf.unsaved()
     with pytest.raises(sqlite3.IntegrityError):
-        store.save(StateDelta(orders=[bad], portfolio=pf))
+        store.save(StateDelta(orders=[bad], portfolio=pf, trades=trades, ghosts=ghosts))
     assert store.commits == 0
     assert store.load().portfolio is None
-    store.save(StateDelta(portfolio=pf))  # the retry writes the trade and ghost once
+    assert pf.unsaved() == (pf.trades, pf.ghosts)  # still new: nobody marked them saved
+    # the retry writes the trade and ghost once
+    store.save(StateDelta(portfolio=pf, trades=trades, ghosts=ghosts))
     snap = store.load()
     assert snap.portfolio is not None
     assert (snap.portfolio.trades, snap.portfolio.ghosts) == (pf.trades, pf.ghosts)
+
+
+def test_the_store_appends_the_trades_and_ghosts_it_is_given_and_no_others(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "fsmtrader.db")
+    pf = portfolio()
+    store.save(StateDelta(portfolio=pf))  # the portfolio alone: no trade, no ghost
+    snap = store.load()
+    assert snap.portfolio is not None and (snap.portfolio.trades, snap.portfolio.ghosts) == ([], [])
+    store.save(StateDelta(trades=pf.trades, ghosts=pf.ghosts))
+    store.save(StateDelta(portfolio=pf))  # the portfolio again: the trades are not repeated
+    snap = store.load()
+    assert snap.portfolio is not None
+    assert (snap.portfolio.trades, snap.portfolio.ghosts) == (pf.trades, pf.ghosts)
+    # a loaded portfolio is new to its owner until the owner takes it back as saved
+    assert snap.portfolio.unsaved() == (pf.trades, pf.ghosts)
+    snap.portfolio.mark_saved()
+    assert snap.portfolio.unsaved() == ([], []) and not snap.portfolio.dirty
 
 
 def test_each_codec_covers_its_table(tmp_path: Path) -> None:
@@ -186,6 +212,7 @@ def test_each_codec_covers_its_table(tmp_path: Path) -> None:
     assert set(POSITION.columns) == columns("positions")
     assert set(TRADE.columns) == columns("trades") - {"id"}
     assert set(GHOST.columns) == columns("ghosts") - {"id"}
+    assert set(FILL_COLUMNS) == columns("fills")
 
 
 def test_read_meta_opens_nothing_for_writing(tmp_path: Path) -> None:
