@@ -11,11 +11,11 @@ every command list is one the transition table accepts.
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fsmtrader.engine.actions import DECISIONS
@@ -34,7 +34,7 @@ from fsmtrader.engine.commands import (
     SymbolChanges,
     Then,
 )
-from fsmtrader.engine.entry import buy_outcome, guards, plan_buy
+from fsmtrader.engine.entry import buy_outcome, evaluate_entry, guards, plan_buy
 from fsmtrader.engine.errors import enter_error, leave_error
 from fsmtrader.engine.exit import flash_floor, next_rung, plan_sell, trade_recorded
 from fsmtrader.engine.outcomes import Via, order_update, outcome_event
@@ -52,7 +52,7 @@ from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.machine import Transition, apply, error_backoff_ms, step
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import TABLE, TIMEOUTS, TRANSIENT
-from fsmtrader.markets import MarketFilters, preflight
+from fsmtrader.markets import MarketFilters, can_afford, preflight
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import ClosedTrade, Position
@@ -113,6 +113,15 @@ def entered(src: Phase, event: Event, **fields_: Any) -> tuple[SymbolState, Tran
 
 def policy(**parts: Any) -> EnginePolicy:
     return EnginePolicy(symbols=(SYM,), **parts)
+
+
+def down_to(x: Decimal, unit: Decimal) -> Decimal:
+    """``x`` floored to a multiple of ``unit`` (the tests' own, not the markets module's)."""
+    return (x / unit).to_integral_value(ROUND_FLOOR) * unit
+
+
+def up_to(x: Decimal, unit: Decimal) -> Decimal:
+    return (x / unit).to_integral_value(ROUND_CEILING) * unit
 
 
 # --- checking a command list against the table ---------------------------------------------
@@ -192,17 +201,101 @@ def positions(draw: st.DrawFn) -> Position:
 
 
 # --- properties -------------------------------------------------------------------------------
-@settings(max_examples=300, deadline=None)
-@given(f=FILTERS, q=quotes(), pos=positions(), x=EXITS, rung=st.integers(0, 8))
+def expected_sell(
+    f: MarketFilters, q: Ticker | None, pos: Position | None, x: ExitPolicy, rung: int
+) -> str:
+    """What plan_sell must do, worked out from the inputs alone: "fault", "locked",
+    "no_quote", "dust", "never_market_sells", "market_sell_spent", "floor" or "place"."""
+    if pos is None:
+        return "fault"
+    if pos.sell_locked > 0:
+        return "locked"
+    if q is None:
+        return "no_quote"
+    if not preflight("sell", q.bid, pos.qty - pos.sell_locked, f).ok:
+        return "dust"
+    n = len(x.ladder_bps)
+    if rung >= n and x.never_market_sells:
+        return "never_market_sells"
+    if rung > n:
+        return "market_sell_spent"
+    price = down_to(q.bid * (1 - x.ladder_bps[rung] / BPS), f.tick_size) if rung < n else q.bid
+    floor = pos.buy_cost / pos.bought_qty * (1 - x.flash_crash_guard_pct / 100)
+    return "floor" if price < floor else "place"
+
+
+BLOCKED_BECAUSE = {
+    "locked": "still in an unsettled sell",
+    "no_quote": "no quote",
+    "never_market_sells": "never_market_sells",
+    "market_sell_spent": "the market sell filled nothing",
+    "floor": "flash-crash guard",
+}
+
+
+@st.composite
+def maybe_positions(draw: st.DrawFn) -> Position | None:
+    return None if draw(st.integers(0, 19)) == 0 else draw(positions())
+
+
+def at_the_floor(
+    f: MarketFilters, q: Ticker | None, pos: Position | None, x: ExitPolicy, rung: int
+) -> Position | None:
+    """``pos`` re-priced so that the flash-crash floor is exactly this rung's price (a sell
+    at the floor is allowed), when that price divides exactly; else ``pos`` as it is."""
+    if pos is None or q is None:
+        return pos
+    n = len(x.ladder_bps)
+    price = down_to(q.bid * (1 - x.ladder_bps[min(rung, n - 1)] / BPS), f.tick_size)
+    price = q.bid if rung >= n else price
+    factor = 1 - x.flash_crash_guard_pct / 100
+    avg = price / factor
+    moved = replace(pos, buy_cost=pos.bought_qty * avg)
+    exact = price > 0 and moved.buy_cost / moved.bought_qty * factor == price
+    return moved if exact else pos
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    f=FILTERS,
+    q=quotes(),
+    pos=maybe_positions(),
+    x=EXITS,
+    rung=st.integers(0, 8),
+    boundary=st.booleans(),
+)
 def test_a_sell_respects_the_floor_the_ladder_and_never_market_sells(
-    f: MarketFilters, q: Ticker | None, pos: Position, x: ExitPolicy, rung: int
+    f: MarketFilters,
+    q: Ticker | None,
+    pos: Position | None,
+    x: ExitPolicy,
+    rung: int,
+    boundary: bool,
 ) -> None:
+    if boundary:
+        pos = at_the_floor(f, q, pos, x, rung)
     p = policy(exit=x)
     s, t = entered(P.EXIT_EVAL, E.EXIT_CONFIRMED, step=rung, exit_reason="stop_loss")
     v = FixedView(SYM, f, position=pos, quote=q)
     d = plan_sell(s, t, v, p)
     fires = check_commands(d, s.phase)
     places = [c for c in d.commands if isinstance(c, Place)]
+    want = expected_sell(f, q, pos, x, rung)
+    # exactly one outcome, the one the inputs call for
+    assert bool(places) == (want == "place"), (want, d.commands)
+    assert (Count("flash_crash_guard") in d.commands) == (want == "floor"), (want, d.commands)
+    if want != "place":
+        (fire,) = fires
+        assert not d.changes and d.commands[-1] is fire
+        assert len(d.commands) == (2 if want == "floor" else 1)
+        if want == "fault":
+            assert fire.event is E.FAULT
+        elif want == "dust":
+            assert fire.event is E.SELL_FILLED and "dust" in fire.reason
+        else:
+            assert fire.event is E.SELL_BLOCKED and BLOCKED_BECAUSE[want] in fire.reason
+    if pos is None:
+        return
     if pos.sell_locked > 0 or q is None:
         assert not places and fires[0].event is E.SELL_BLOCKED
         return
@@ -210,6 +303,7 @@ def test_a_sell_respects_the_floor_the_ladder_and_never_market_sells(
         assert fires and fires[0].event in (E.SELL_BLOCKED, E.SELL_FILLED)
         return
     (place,) = places
+    assert not fires and d.commands == [place]
     it = place.intent
     floor = flash_floor(pos, p)
     assert it.side == "sell" and it.amount == pos.sellable and it.time_in_force == "IOC"
@@ -222,6 +316,62 @@ def test_a_sell_respects_the_floor_the_ladder_and_never_market_sells(
         assert rung < len(x.ladder_bps)
         assert floor <= it.limit_price <= q.bid
         assert it.limit_price % f.tick_size == 0
+        want_price = down_to(q.bid * (1 - x.ladder_bps[rung] / BPS), f.tick_size)
+        assert it.limit_price == want_price
+
+
+@st.composite
+def remainders(draw: st.DrawFn, least: Decimal, step: Decimal) -> Decimal:
+    """A quantity left to sell, often within a few steps of the smallest sellable one
+    (and off the step grid, which the exchange floors)."""
+    if draw(st.booleans()):
+        return draw(st.decimals(min_value=D("0.00001"), max_value=D(1000), places=5))
+    near = least + draw(st.integers(-3, 3)) * step
+    off_grid = draw(st.sampled_from([D(0), D("0.5"), D("0.999")])) * step
+    qty = max(near, D(0)) + off_grid
+    return qty if qty > 0 else step / 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    f=FILTERS,
+    bid=PRICES,
+    avg=PRICES,
+    sold=st.sampled_from([D(0), D("0.5"), D(3)]),
+    spread=st.sampled_from([D(0), D("0.01"), D("0.5")]),
+    x=EXITS,
+    rung=st.integers(0, 8),
+    data=st.data(),
+)
+def test_a_remainder_below_the_exchange_minimum_is_dust_and_only_then(
+    f: MarketFilters,
+    bid: Decimal,
+    avg: Decimal,
+    sold: Decimal,
+    spread: Decimal,
+    x: ExitPolicy,
+    rung: int,
+    data: st.DataObject,
+) -> None:
+    price = down_to(bid, f.tick_size)  # the exchange prices a sell on the tick grid
+    assume(price > 0)
+    least = max(up_to(f.min_notional / price, f.step_size), up_to(f.min_qty, f.step_size))
+    qty = data.draw(remainders(max(least, f.step_size), f.step_size), label="qty")
+    pos = Position(SYM, "X-1-entry", 0, qty=qty, bought_qty=qty + sold, buy_cost=(qty + sold) * avg)
+    amount = down_to(qty, f.step_size)
+    dust = amount <= 0 or amount < f.min_qty or amount * price < f.min_notional
+    s, t = entered(P.EXIT_EVAL, E.EXIT_CONFIRMED, step=rung, exit_reason="stop_loss")
+    v = FixedView(SYM, f, position=pos, quote=ticker(bid, bid * (1 + spread)))  # sold at the bid
+    d = plan_sell(s, t, v, policy(exit=x))
+    fires = check_commands(d, s.phase)
+    if dust:  # whatever the ladder, the rung or the floor: nothing is sold, the exit ends
+        assert d.commands == [Fire(E.SELL_FILLED, f"remainder {qty} below exchange minimum: dust")]
+        assert not d.changes
+    else:
+        assert not any(fire.event is E.SELL_FILLED for fire in fires), d.commands
+        places = [c for c in d.commands if isinstance(c, Place)]
+        assert places or fires[0].event is E.SELL_BLOCKED
+        assert all(c.intent.amount == qty for c in places)
 
 
 @settings(max_examples=300, deadline=None)
@@ -260,6 +410,10 @@ def test_a_buy_stays_within_its_budget_after_quantization(
     d = plan_buy(s, t, v, p)
     fires = check_commands(d, s.phase)
     places = [c for c in d.commands if isinstance(c, Place)]
+    step_bps = entry.escalation_bps[min(leg, len(entry.escalation_bps) - 1)]
+    want_limit = down_to(ask * (1 + step_bps / BPS), f.tick_size)
+    assert bool(places) == (want_limit > 0), (want_limit, d.commands)  # a buy whenever one prices
+    assert bool(fires) == (not places)
     if not places:  # only an ask below one tick
         assert fires[0].event is E.BUY_ABORTED and ask < f.tick_size
         return
@@ -273,6 +427,7 @@ def test_a_buy_stays_within_its_budget_after_quantization(
     assert limit is not None and limit % f.tick_size == 0
     steps = entry.escalation_bps
     assert limit <= ask * (1 + steps[min(leg, len(steps) - 1)] / BPS)
+    assert limit == want_limit and d.commands == [place]
     # the intent is sized so that its cost plus the reserved fee is what is left to buy
     assert abs(it.amount * limit * (1 + fee) - (size - spent)) <= D("1e-18") * size
     # the router quantizes (and bumps) within the budget net of the fee it reserves
@@ -291,8 +446,8 @@ def test_a_buy_stays_within_its_budget_after_quantization(
     leg=st.integers(0, 3),
     steps=st.integers(1, 4),
     escalate=st.booleans(),
-    held=st.sampled_from(["0", "0.5"]),
-    cash=st.sampled_from([D(0), D(1000)]),
+    held=st.sampled_from(["0", "0.5", "0.1"]),
+    cash=st.sampled_from([D(0), D(1000), D(20)]),
 )
 def test_escalation_only_steps_up_while_steps_and_budget_remain(
     f: MarketFilters,
@@ -313,6 +468,17 @@ def test_escalation_only_steps_up_while_steps_and_budget_remain(
     v = FixedView(SYM, f, position=pos, active=rec, quote=q, cash=cash)
     d = buy_outcome(s, v, p, escalate)
     (fire,) = check_commands(d, P.WAIT_FILL)
+    assert d.commands == [fire]
+    # worked out from the inputs: a full fill is done; else the next step whenever one is
+    # left, asked for, and the smallest valid buy at the ask fits what may still be spent
+    risk = p.risk
+    room = max(min(cash, risk.max_total_exposure), D(0))  # the view's exposure is 0
+    left = risk.position_size - pos.cost_basis if pos is not None else room
+    full = state is S.RECONCILED and rec.filled >= rec.amount
+    steps_up = False
+    if not full and escalate and leg + 1 < steps and q is not None:
+        steps_up = can_afford(q.ask, f, min(left, room))
+    assert (fire.event is E.BUY_ESCALATE) == steps_up, (steps_up, fire)
     if state is S.RECONCILED and rec.filled >= rec.amount:
         assert fire.event is E.BUY_FILLED
     elif fire.event is E.BUY_ESCALATE:
@@ -345,6 +511,83 @@ def test_entering_error_counts_cancels_and_halts_by_the_rule(
     alert = d.commands[-1]
     assert isinstance(alert, Publish) and alert.record["kind"] == "alert"
     assert alert.record["error_count"] == count + 1  # type: ignore[typeddict-item]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    f=FILTERS,
+    q=quotes(),
+    max_spread=st.sampled_from([1.0, 30.0, 1000.0]),
+    min_volume=st.sampled_from([0.0, 1e6]),
+    volume=st.sampled_from([0.0, 10.0, 2e6]),
+    sma_filter=st.booleans(),
+    sma_ok=st.booleans(),
+    pos=st.one_of(st.none(), positions()),
+    open_orders=st.integers(0, 2),
+    other_slots=st.integers(0, 4),
+    max_open=st.integers(1, 3),
+    size=st.sampled_from([D(5), D(25)]),
+    exposure=st.sampled_from([D(0), D(50), D(70)]),
+    cash=st.sampled_from([D(0), D(3), D(30), D(1000)]),
+)
+def test_the_guards_block_an_entry_exactly_when_a_rule_says_so(
+    f: MarketFilters,
+    q: Ticker | None,
+    max_spread: float,
+    min_volume: float,
+    volume: float,
+    sma_filter: bool,
+    sma_ok: bool,
+    pos: Position | None,
+    open_orders: int,
+    other_slots: int,
+    max_open: int,
+    size: Decimal,
+    exposure: Decimal,
+    cash: Decimal,
+) -> None:
+    risk = RiskLimits(position_size=size, max_open_positions=max_open, max_total_exposure=D(75))
+    entry = EntryPolicy(max_spread_bps=max_spread, min_volume=min_volume, sma_filter=sma_filter)
+    p = policy(risk=risk, entry=entry)
+    v = FixedView(
+        SYM,
+        f,
+        position=pos,
+        open_orders=open_orders,
+        exposure=exposure,
+        cash=cash,
+        volume_quote=volume,
+        sma_ok=sma_ok,
+        quote=q,
+        other_slots=other_slots,
+    )
+    room = max(min(cash, D(75) - exposure), D(0))
+    rules = [
+        ("no_quote", q is None),
+        (
+            "spread",
+            q is not None and float((q.ask - q.bid) / (q.bid + q.ask) * 20_000) > max_spread,
+        ),
+        ("volume", min_volume > 0 and volume < min_volume),
+        ("sma", sma_filter and not sma_ok),
+        ("position_open", pos is not None and pos.qty > 0),
+        ("order_in_flight", open_orders > 0),
+        ("slots", other_slots >= max_open),
+        ("exposure", exposure + size > D(75)),
+        ("can_afford", q is not None and not can_afford(q.ask, f, room)),
+    ]
+    want = [name for name, blocks in rules if blocks]
+    assert guards(v, p) == want
+    s, t = entered(P.IDLE, E.SIGNAL)
+    d = evaluate_entry(s, t, v, p)
+    check_commands(d, s.phase)
+    if want:
+        assert d.commands == [Count("guards_blocked"), Fire(E.GUARDS_BLOCKED, ",".join(want))]
+        assert not d.changes
+    else:
+        assert q is not None
+        assert d.commands == [Fire(E.GUARDS_PASSED, f"ask={q.ask}")]
+        assert d.changes == {"entry_ref": q.ask, "buy_leg": 0}
 
 
 ROWS = sorted(TABLE.items(), key=lambda kv: (list(Phase).index(kv[0][0]), kv[0][1]))
