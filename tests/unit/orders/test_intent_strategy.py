@@ -387,3 +387,23 @@ def test_exit_fires_at_exact_take_profit_and_stop_loss() -> None:
     )
     assert check_exit(open_exit(60.0, rule), 61.8) == "take_profit"
     assert check_exit(open_exit(60.0, rule), 58.2) == "stop_loss"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entry=st.floats(0.001, 1e6),
+    tp=st.floats(0.1, 50),
+    sl=st.floats(0.1, 50),
+    act=st.floats(0.0, 20),
+    dist=st.floats(0.1, 20),
+    moves=st.lists(st.floats(0.5, 1.5), min_size=1, max_size=30),
+)
+def test_check_exit_and_peek_exit_agree_once_the_peak_has_moved(
+    entry: float, tp: float, sl: float, act: float, dist: float, moves: list[float]
+) -> None:
+    """check_exit repeats peek_exit's level checks (the hot path saves a call): after
+    check_exit has moved the peak, peek_exit on the same state gives the same answer."""
+    ex = open_exit(entry, ExitRule(tp, sl, act, dist))
+    for m in moves:
+        price = entry * m
+        assert check_exit(ex, price) == peek_exit(ex, price)
