@@ -12,6 +12,7 @@ from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.config import default_toml
+from fsmtrader.config.checks import unreachable_settings
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.exchange.ccxt_adapter.venues import SUPPORTED, VENUES
 from fsmtrader.fsm.table import check_table, render_mermaid, render_table
@@ -33,7 +34,8 @@ def show_config(
     config: ConfigOpt = None,
     defaults: Annotated[bool, typer.Option(help="Print the commented default file.")] = False,
 ) -> None:
-    """Validate and print the effective settings (or the commented defaults)."""
+    """Validate and print the effective settings (or the commented defaults); warn, on
+    stderr, about settings that validate but cannot act as written."""
 
     def run() -> None:
         if defaults:
@@ -41,6 +43,8 @@ def show_config(
             return
         s = settings_from(config)
         out.print_json(json.dumps(s.redacted_dict()))
+        for line in unreachable_settings(s):
+            err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
 
     guard(run)
 

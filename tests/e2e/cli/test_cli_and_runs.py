@@ -238,3 +238,18 @@ def test_a_broken_invariant_exits_as_an_internal_error_not_a_user_error(
     crash = Path(lines[-1].rsplit("trace in ", 1)[1].rstrip(")"))
     assert "release 5 > reserved 3" in crash.read_text()
     crash.unlink()
+
+
+def test_config_warns_about_settings_that_cannot_act_as_written(tmp_path: Path) -> None:
+    """The shipped defaults price the last buy step above the router's guard: the check
+    says so on stderr; the settings on stdout stay valid JSON; fixing it silences it."""
+    proc = cli("config", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["entry"]["buy_escalation_bps"] == [0.0, 10.0, 25.0]
+    (warning,) = proc.stderr.strip().splitlines()
+    assert warning.startswith("warning: entry.buy_escalation_bps: step 25")
+    assert "router.slippage_guard_bps (20)" in warning
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[router]\nslippage_guard_bps = 25\n")
+    quiet = cli("config", "--config", str(cfg), cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
