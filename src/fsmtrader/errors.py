@@ -8,6 +8,18 @@ catch an error. Messages never carry secrets.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def required(value: T | None, what: str) -> T:
+    """``value``, which our own logic guarantees is there: an explicit error if it is not
+    (an ``assert`` would vanish under ``python -O``)."""
+    if value is None:
+        raise RuntimeError(f"internal error: {what} is missing")
+    return value
+
 
 class FsmTraderError(Exception):
     """Base of every error fsmtrader raises on purpose."""

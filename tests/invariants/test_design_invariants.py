@@ -354,3 +354,19 @@ def test_the_import_checks_find_a_violation() -> None:
         "x = dt.datetime.now()\ny = datetime.now()\nz = date.today()\nw = clock.now_ms()\n"
     )
     assert wall_clock_reads(ast.parse(code)) == [1, 2, 4, 5, 6]
+
+
+def asserts(tree: ast.Module) -> list[int]:
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+def test_no_assert_in_the_source() -> None:
+    """``python -O`` drops every assert: a check the code relies on must be an explicit
+    error (``errors.required`` for a value our own logic guarantees)."""
+    offenders = [
+        f"{p.relative_to(ALL_SRC)}:{line}"
+        for p in sorted(ALL_SRC.rglob("*.py"))
+        for line in asserts(ast.parse(p.read_text(), str(p)))
+    ]
+    assert offenders == []
+    assert asserts(ast.parse("x = 1\nassert x\n")) == [2]

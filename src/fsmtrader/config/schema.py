@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     def redacted_dict(self) -> dict[str, Any]:
         """All settings as plain JSON types, for printing and run records; secrets are ``***``."""
         result = _plain(self.model_dump(mode="python"))
-        assert isinstance(result, dict)
+        if not isinstance(result, dict):
+            raise TypeError(f"settings dumped to {type(result).__name__}, not a table")
         return result
 
 

@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from fsmtrader.errors import ConfigError
+from fsmtrader.errors import ConfigError, required
 
 __all__ = ["ENV_NESTED_DELIMITER", "ENV_PREFIX", "LoadContext", "loading", "sources_for"]
 
@@ -97,8 +97,7 @@ class _TomlFileSource(TomlConfigSettingsSource):
     """The standard TOML source, with errors that name the file and line."""
 
     def __init__(self, settings_cls: type[BaseSettings], ctx: LoadContext) -> None:
-        assert ctx.path is not None
-        super().__init__(settings_cls, toml_file=ctx.path)
+        super().__init__(settings_cls, toml_file=required(ctx.path, "the config file's path"))
         ctx.file_data = self.toml_data
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:

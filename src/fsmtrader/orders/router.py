@@ -22,6 +22,7 @@ from fsmtrader.errors import (
     InvalidOrder,
     NetworkError,
     RateLimited,
+    required,
 )
 from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
 from fsmtrader.orders.intent import Intent, client_order_id
@@ -117,7 +118,6 @@ class OrderRouter(OrderLookups):
                 return self._ghost(rec, "below_min_notional")
             price, amount = None, it.amount
         else:
-            assert it.limit_price is not None
             price, guarded = self._guard_price(it, f, live_ask)
             budget = None
             if it.side == "buy" and it.budget is not None:
@@ -132,8 +132,11 @@ class OrderRouter(OrderLookups):
                 rec.reason = (rec.reason + " " if rec.reason else "") + "bumped_to_min_notional"
         rec.price, rec.amount = price, amount
         if it.side == "buy":
-            assert price is not None
-            need = price * amount * (1 + self.cfg.fee_rate_for(it.symbol))
+            need = (
+                required(price, "a buy's limit price")
+                * amount
+                * (1 + self.cfg.fee_rate_for(it.symbol))
+            )
             if not self.portfolio.reserve(it.intent_id, need):
                 return self._ghost(rec, "insufficient_budget")
             rec.reserved = need
@@ -150,8 +153,7 @@ class OrderRouter(OrderLookups):
     ) -> tuple[Decimal, bool]:
         """Cap a buy's limit above its decision's reference (and the live ask); keep a
         sell's limit from going further below its reference than allowed."""
-        assert it.limit_price is not None
-        price = it.limit_price
+        price = required(it.limit_price, "a limit order's price")
         if it.side == "buy":
             cap = it.ref_price * (1 + it.max_slippage_bps / BPS)
             if live_ask is None:

@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from fsmtrader.errors import ExchangeError, NetworkError
+from fsmtrader.errors import ExchangeError, NetworkError, required
 from fsmtrader.exchange.ccxt_adapter.client import AsyncCcxtExchange
 from fsmtrader.exchange.ccxt_adapter.convert import Candle
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
@@ -109,8 +109,8 @@ class CcxtExchange:
             if self._inline is not None:
                 self._core = self._inline.run(build(), _BUILD_TIMEOUT_S)
             else:
-                assert self._runner is not None
-                self._core = self._runner.submit(build()).result(timeout=_BUILD_TIMEOUT_S)
+                runner = required(self._runner, "the adapter's loop thread")
+                self._core = runner.submit(build()).result(timeout=_BUILD_TIMEOUT_S)
         except BaseException:
             self._stop_loop()
             raise
@@ -139,13 +139,13 @@ class CcxtExchange:
                 return self._inline.run(coro, self._deadline_s)
             except TimeoutError:
                 raise self._abandoned() from None
-        assert self._runner is not None
-        if self._runner.is_loop_thread():
+        runner = required(self._runner, "the adapter's loop thread")
+        if runner.is_loop_thread():
             coro.close()
             raise RuntimeError(
                 "blocking adapter call from its own event loop: await the core's coroutine"
             )
-        future = self._runner.submit(coro)
+        future = runner.submit(coro)
         try:
             return future.result(timeout=self._deadline_s)
         except concurrent.futures.TimeoutError:
@@ -227,8 +227,8 @@ class CcxtExchange:
             if self._inline is not None:
                 self._inline.run(self._core.close(), _CLOSE_TIMEOUT_S)
             else:
-                assert self._runner is not None
-                self._runner.submit(self._core.close()).result(timeout=_CLOSE_TIMEOUT_S)
+                runner = required(self._runner, "the adapter's loop thread")
+                runner.submit(self._core.close()).result(timeout=_CLOSE_TIMEOUT_S)
         except Exception as exc:
             log.warning("%s: close failed: %s", self.exchange_id, self._core.describe_error(exc))
         finally:

@@ -13,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Final
 
 from fsmtrader.clock import Clock
+from fsmtrader.errors import required
 from fsmtrader.exchange.simulated.book import Books, consume
 from fsmtrader.exchange.simulated.orders import SimCounters, SimOrder
 from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
@@ -52,8 +53,7 @@ class Matcher:
         """Match a new order as taker against this bar's opposite depth, one trade per
         level, consuming the levels for the rest of the bar."""
         book = self._books.depth(order.symbol)
-        levels = book.asks if order.side == "buy" else book.bids
-        assert levels is not None
+        levels = required(book.asks if order.side == "buy" else book.bids, "this bar's depth")
         for level in levels:
             need = order.amount - order.filled
             if need <= 0:
@@ -88,9 +88,10 @@ class Matcher:
             if not buys and not sells:
                 return []
             book = self._books.depth(symbol)
-            assert book.asks is not None and book.bids is not None
+            asks = required(book.asks, "this bar's asks")
+            bids = required(book.bids, "this bar's bids")
             filled: list[SimOrder] = []
-            for orders, levels in ((buys, book.asks), (sells, book.bids)):
+            for orders, levels in ((buys, asks), (sells, bids)):
                 for order in orders:
                     qty = consume(levels, order.amount - order.filled)
                     if qty > 0:
