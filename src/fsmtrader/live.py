@@ -102,7 +102,7 @@ class LiveSession(DurableSession):
                 log.warning("%s: no candle history for warm-up (%s)", sym, exc)
                 continue
             closed = [(int(b[0]), float(b[4]), float(b[5])) for b in bars if b[0] + 60_000 <= now]
-            self.engine.signals[sym].prime(closed)
+            self.engine.states[sym].signal.prime(closed)
             if isinstance(self.exchange, SimExchange) and closed:
                 ts, close, vol = closed[-1]
                 self.exchange.update_market(sym, ts, close, close, close, vol)

@@ -176,7 +176,7 @@ class Backtest:
         )
         for hist in backfill:
             prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
-            self.engine.signals[hist.symbol].prime(prices)
+            self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(
         self,

@@ -224,15 +224,15 @@ class PaperSession(DurableSession):
         now = self.clock.now_ms()
         engine = self.engine
         for hist in self.history:
-            engine.signals[hist.symbol].prime(
+            engine.states[hist.symbol].signal.prime(
                 list(zip(hist.ts, hist.close, hist.volume, strict=True))
             )
         for ts, sym, _o, _h, _lo, c, v in self._bars(after=0, upto=min(now, self.last_bar_ts)):
-            engine.signals[sym].update(ts, c, v)
+            engine.states[sym].signal.update(ts, c, v)
         # The exchange moved on while we were down: it sees the bars we missed.
         for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
             self.exchange.update_market(sym, ts, c, h, lo, v)
-            engine.signals[sym].update(ts, c, v)
+            engine.states[sym].signal.update(ts, c, v)
             self.last_bar_ts = ts
         self.store.set_meta("last_bar_ts", str(self.last_bar_ts))
         return self._recover(now)

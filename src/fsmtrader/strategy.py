@@ -7,10 +7,9 @@ objects are updated on every bar, so they are small and allocation-free.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
-
-from fsmtrader.state.symbol import ExitState
 
 # Thresholds are float products (60 * 0.97 = 58.199999999999996); a relative epsilon makes
 # a move of exactly the configured percentage count, as a user reading the config expects.
@@ -89,6 +88,20 @@ class DropSignal:
         from an anchor that is still above the long SMA (a dip in an up/flat market)."""
         sma = self.sma()
         return sma is None or self.anchor >= sma
+
+
+@dataclass(slots=True)
+class ExitState:
+    """The exit tracker of an open position. ``peak`` and ``trail_active`` move with the
+    price and are saved; the levels are fixed at entry by the exit rule and rebuilt from
+    the position on restore (the defaults never trigger an exit)."""
+
+    peak: float
+    trail_active: bool = False
+    tp_px: float = math.inf
+    sl_px: float = -math.inf
+    trail_px: float = math.inf
+    trail_factor: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

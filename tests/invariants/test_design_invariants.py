@@ -192,6 +192,7 @@ DOMAIN = {
     "fsmtrader.portfolio",
     "fsmtrader.errors",
     "fsmtrader.exchange.types",
+    "fsmtrader.strategy",
 }
 
 

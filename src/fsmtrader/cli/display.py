@@ -60,7 +60,7 @@ def status_table(done: int, total: int, engine: Engine) -> Table:
     t.add_column("anchor", justify="right")
     t.add_column("position", justify="right")
     for sym, st in engine.states.items():
-        sig = engine.signals[sym]
+        sig = st.signal
         pos = pf.positions.get(sym)
         t.add_row(
             sym,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict, Unpack
 from fsmtrader.fsm.phases import Event
 from fsmtrader.orders.intent import Intent
 from fsmtrader.state.records import Record
-from fsmtrader.state.symbol import ExitState
+from fsmtrader.strategy import ExitState
 
 if TYPE_CHECKING:
     from fsmtrader.engine.policy import EnginePolicy

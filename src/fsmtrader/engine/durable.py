@@ -61,10 +61,13 @@ def check_restorable(snap: Snapshot, known: set[str]) -> None:
 
 
 def restore_symbols(engine: EngineParts, snap: Snapshot, rule: ExitRule) -> None:
-    """The saved symbol states, each open position's exit levels rebuilt from it."""
+    """The saved symbol states, each open position's exit levels rebuilt from it; each
+    keeps the live signal (not saved: primed or warmed from prices, before or after)."""
     for sym, st in snap.symbols.items():
-        if sym not in engine.states:
+        live = engine.states.get(sym)
+        if live is None:
             continue
+        st.signal = live.signal
         engine.states[sym] = st
         pos = engine.portfolio.positions.get(sym)
         saved, st.exit = st.exit, None

@@ -50,12 +50,12 @@ class LiveView:
 
     @property
     def volume_quote(self) -> float:
-        sig = self._engine.signals[self.symbol]
+        sig = self._engine.states[self.symbol].signal
         return sig.last_volume * sig.last_close
 
     @property
     def sma_ok(self) -> bool:
-        return self._engine.signals[self.symbol].sma_ok()
+        return self._engine.states[self.symbol].signal.sma_ok()
 
     @property
     def quote(self) -> Ticker | None:

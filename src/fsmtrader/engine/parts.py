@@ -20,7 +20,6 @@ from fsmtrader.orders.router import OrderRouter
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.records import Record
 from fsmtrader.state.symbol import SymbolState
-from fsmtrader.strategy import DropSignal
 
 
 class EngineParts(Protocol):
@@ -33,7 +32,6 @@ class EngineParts(Protocol):
     router: OrderRouter
     machine: SymbolMachine
     states: dict[str, SymbolState]
-    signals: dict[str, DropSignal]
     counts: Counter[str]
     halted: str
     dirty: set[str]

@@ -62,7 +62,7 @@ log = logging.getLogger("fsmtrader.engine")
 ZERO = Decimal(0)
 P, E, A = Phase, Event, Action
 ENTRY = BarCheck.ENTRY
-BarHandler = Callable[[SymbolState, DropSignal, int, float], None]
+BarHandler = Callable[[SymbolState, int, float], None]
 
 
 class Engine:
@@ -95,11 +95,13 @@ class Engine:
         )
         now = clock.now_ms()
         self.symbols = list(policy.symbols)
-        self.states = {sym: SymbolState(sym, entered_ms=now) for sym in self.symbols}
         e = policy.entry
         sma = e.sma_window_min if e.sma_filter else 0
-        self.signals = {
-            sym: DropSignal(e.anchor_window_min, e.drop_trigger_pct, sma) for sym in self.symbols
+        self.states = {
+            sym: SymbolState(
+                sym, entered_ms=now, signal=DropSignal(e.anchor_window_min, e.drop_trigger_pct, sma)
+            )
+            for sym in self.symbols
         }
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
@@ -160,17 +162,17 @@ class Engine:
             quotes.clear()
         if quote is not None:  # the caller just asked the venue: no second request
             quotes[symbol] = quote
-        sig = self.signals[symbol]
-        sig.update(ts, close, vol)
         st = self.states[symbol]
+        sig = st.signal
+        sig.update(ts, close, vol)
         check = ON_BAR.get(st.phase)
         if check is ENTRY:  # the common case, inline: no trigger costs two comparisons
             if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
                 self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
         elif check is not None:
-            self._on_bar[check](st, sig, ts, close)
+            self._on_bar[check](st, ts, close)
 
-    def _bar_exit(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+    def _bar_exit(self, st: SymbolState, ts: int, close: float) -> None:
         ex = st.exit
         if ex is None:
             raise KeyError(f"{st.symbol}: no exit tracker")
@@ -182,11 +184,11 @@ class Engine:
         if reason and ts >= st.exit_block_until:
             self.fire(st, E.EXIT_SIGNAL, reason)
 
-    def _bar_warm(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
-        if sig.warm(ts):
+    def _bar_warm(self, st: SymbolState, ts: int, close: float) -> None:
+        if st.signal.warm(ts):
             self.fire(st, E.WARMUP_DONE, "history filled the anchor window")
 
-    def _bar_poll(self, st: SymbolState, sig: DropSignal, ts: int, close: float) -> None:
+    def _bar_poll(self, st: SymbolState, ts: int, close: float) -> None:
         rec = self._active_record(st)
         if rec is not None and rec.live and self._run(st, decide(Refresh(rec.intent.intent_id))):
             self.commit()

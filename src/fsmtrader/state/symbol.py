@@ -1,30 +1,17 @@
 """One symbol's state: its phase and everything the shell decided for it, the exit
-tracking of its open position included (the position itself is the portfolio's)."""
+tracking of its open position and its entry indicator included (the position itself is
+the portfolio's)."""
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fsmtrader.fsm.phases import Phase
+from fsmtrader.strategy import DropSignal, ExitState
 
 HISTORY_LEN = 32
-
-
-@dataclass(slots=True)
-class ExitState:
-    """The exit tracker of an open position. ``peak`` and ``trail_active`` move with the
-    price and are saved; the levels are fixed at entry by the exit rule and rebuilt from
-    the position on restore (the defaults never trigger an exit)."""
-
-    peak: float
-    trail_active: bool = False
-    tp_px: float = math.inf
-    sl_px: float = -math.inf
-    trail_px: float = math.inf
-    trail_factor: float = 0.0
 
 
 @dataclass(slots=True)
@@ -51,4 +38,11 @@ class SymbolState:
     exit: ExitState | None = None  # set while a position is open (POSITION and the exit)
     history: deque[tuple[int, str, str, str]] = field(
         default_factory=lambda: deque(maxlen=HISTORY_LEN)
+    )
+    # The entry indicator, fed every bar. Not saved: it is rebuilt from price history
+    # (``DropSignal.prime``), so it takes no part in comparing or printing a state. The
+    # engine gives each symbol one built from its policy; a state built elsewhere (the
+    # store's, a test's) gets a blank one, and a restore hands the live one over.
+    signal: DropSignal = field(
+        default_factory=lambda: DropSignal(0, 0.0), compare=False, repr=False
     )

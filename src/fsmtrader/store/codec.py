@@ -25,7 +25,8 @@ from fsmtrader.portfolio import ClosedTrade, Ghost, Position
 from fsmtrader.state.fill import FILL_COLUMNS
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord
-from fsmtrader.state.symbol import HISTORY_LEN, ExitState, SymbolState
+from fsmtrader.state.symbol import HISTORY_LEN, SymbolState
+from fsmtrader.strategy import ExitState
 
 T = TypeVar("T")
 
@@ -169,9 +170,10 @@ TRADE_IDS = Special(
 
 
 # --- the entities ---------------------------------------------------------------------
-# A symbol's history is encoded by the store itself, incrementally (see HistoryText).
+# A symbol's history is encoded by the store itself, incrementally (see HistoryText); its
+# signal is not saved (rebuilt from price history).
 SYMBOL: RowCodec[SymbolState] = RowCodec(
-    SymbolState, skip=("stuck_alerted", "history"), special={"exit": EXIT}
+    SymbolState, skip=("stuck_alerted", "history", "signal"), special={"exit": EXIT}
 )
 SYMBOL_COLUMNS = (*SYMBOL.columns, "history")
 ORDER: RowCodec[OrderRecord] = RowCodec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BLESS, BTC, MIN, Harness, mf, settings
 
 FULL_CYCLE = [
@@ -250,6 +252,31 @@ def test_gtc_unfilled_buy_times_out_and_releases_budget() -> None:
     assert h.phase("BTC/USDT") == "IDLE"
     assert h.engine.portfolio.cash == cash and h.engine.portfolio.reserved == {}
     assert h.orders(state="CANCELED")
+
+
+def test_a_restored_symbol_keeps_its_live_signal(tmp_path: Path) -> None:
+    """The signal is not saved (it is rebuilt from prices): a restart primes it from
+    history, and restoring the saved symbol state must not throw that away."""
+    h = btc_harness()
+    store = SqliteStore(tmp_path / "fsmtrader.db")
+    h.engine.attach_store(store)
+    h.warm("BTC/USDT", 50_000.0)
+    assert h.phase("BTC/USDT") == "IDLE"
+    store.close()  # the process dies here
+
+    old = h.engine
+    h.engine = build_engine(h.s, clock=h.clock, exchange=h.faults, filters=old.filters, bus=old.bus)
+    primed = h.engine.states["BTC/USDT"].signal
+    primed.prime([(h.ts - i * MIN, 50_000.0, 1e6) for i in range(60, -1, -1)])
+    store2 = SqliteStore(tmp_path / "fsmtrader.db")
+    h.engine.restore(store2.load())
+    h.engine.attach_store(store2)
+    st = h.engine.states["BTC/USDT"]
+    assert st.phase is Phase.IDLE and st.signal is primed and st.signal.anchor == 50_000.0
+    assert st == old.states["BTC/USDT"]  # by value: the signals take no part
+    h.bar("BTC/USDT", 48_400.0)  # -3.2 % from the primed anchor: it trades at once
+    assert h.phase("BTC/USDT") == "POSITION"
+    store2.close()
 
 
 def test_many_simultaneous_signals_respect_slots_and_exposure() -> None:

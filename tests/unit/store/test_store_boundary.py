@@ -19,9 +19,10 @@ from fsmtrader.state.delta import StateDelta
 from fsmtrader.state.fill import FILL_COLUMNS
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord, HaltRecord, Record
-from fsmtrader.state.symbol import ExitState, SymbolState
+from fsmtrader.state.symbol import SymbolState
 from fsmtrader.store.codec import GHOST, ORDER, POSITION, SYMBOL_COLUMNS, TRADE
 from fsmtrader.store.sqlite import SqliteStore
+from fsmtrader.strategy import ExitState
 
 D = Decimal
 
