@@ -8,12 +8,11 @@ from decimal import Decimal
 
 from fsmtrader.engine.policy import TimeoutPolicy
 from fsmtrader.fsm.phases import Phase
+from fsmtrader.fsm.table import LONG_BY_DESIGN
 from fsmtrader.state.records import AlertRecord
 from fsmtrader.state.symbol import SymbolState
 
 P = Phase
-# Phases that may last long by design: their own timers end them.
-LONG_BY_DESIGN = frozenset({P.IDLE, P.WARMUP, P.COOLDOWN, P.ERROR})
 
 
 def is_stuck(st: SymbolState, held: Decimal, now: int, p: TimeoutPolicy) -> bool:

@@ -152,6 +152,9 @@ ON_BAR: dict[Phase, BarCheck] = {
 HOLDING: frozenset[Phase] = frozenset(
     {P.PLACE_BUY, P.WAIT_FILL, P.POSITION, P.EXIT_EVAL, P.PLACE_SELL, P.WAIT_SELL_FILL}
 )
+# Phases that may last long by design (their own timers end them, or nothing waits): the
+# rest hold a slot or are transient, so a symbol long in one of those is stuck.
+LONG_BY_DESIGN: frozenset[Phase] = frozenset(Phase) - HOLDING - TRANSIENT
 
 
 def lookup(phase: Phase, event: Event) -> Row | None:

@@ -21,6 +21,7 @@ from fsmtrader.fsm.machine import (
 )
 from fsmtrader.fsm.phases import Action, Event, Phase
 from fsmtrader.fsm.table import (
+    LONG_BY_DESIGN,
     ON_BAR,
     TABLE,
     TIMEOUTS,
@@ -466,6 +467,12 @@ def test_transient_phases_never_wait() -> None:
         assert phase not in ON_BAR
     assert P.IDLE not in TIMEOUTS and (P.IDLE, E.TIMEOUT) not in TABLE
     assert set(ON_BAR) == {P.WARMUP, P.IDLE, P.POSITION, P.WAIT_FILL, P.WAIT_SELL_FILL}
+
+
+def test_long_by_design_phases_neither_hold_nor_pass() -> None:
+    # the stuck monitor lets a symbol sit in these: any other phase holds a slot or is
+    # transient, and a symbol long in it is stuck
+    assert {P.IDLE, P.WARMUP, P.COOLDOWN, P.ERROR} == LONG_BY_DESIGN
 
 
 Timeouts = dict[Phase, TimeoutRule]
