@@ -37,6 +37,8 @@ class LiveSession(DurableSession):
         super().__init__(settings, state_dir)
         self.paper = paper
         self.venue: CcxtExchange | None = None
+        # paper trading: the simulator standing in for the venue, which the prices drive
+        self.sim: SimExchange | None = None
         try:
             self._open()
         except BaseException:
@@ -75,7 +77,7 @@ class LiveSession(DurableSession):
         exchange: SimExchange | CcxtExchange
         if self.paper:  # the simulator is the venue: its fees, not the real venue's
             self.filters = sim_params(s).with_fees(self.filters)
-            exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+            exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages
             exchange = self.venue
@@ -103,9 +105,9 @@ class LiveSession(DurableSession):
                 continue
             closed = [(int(b[0]), float(b[4]), float(b[5])) for b in bars if b[0] + 60_000 <= now]
             self.engine.states[sym].signal.prime(closed)
-            if isinstance(self.exchange, SimExchange) and closed:
+            if self.sim is not None and closed:
                 ts, close, vol = closed[-1]
-                self.exchange.update_market(sym, ts, close, close, close, vol)
+                self.sim.update_market(sym, ts, close, close, close, vol)
         return self._recover(now)
 
     def _venue(self) -> CcxtExchange:
@@ -139,7 +141,7 @@ class LiveSession(DurableSession):
     def _poll_round(self) -> int:
         """One ticker per symbol, each a bar at the time of its poll; returns how many."""
         venue, ticks = self._venue(), 0
-        sim = self.exchange if isinstance(self.exchange, SimExchange) else None
+        sim = self.sim
         for sym in self.s.market.symbols:
             try:
                 t = venue.fetch_ticker(sym)
