@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import multiprocessing
 import statistics
 import sys
@@ -152,11 +153,7 @@ class Bare:
                 "enableRateLimit": False,
                 "timeout": 10_000,
                 "timeout_on_exit": 0,
-                "options": {
-                    **CCXT_OPTIONS["binance"],
-                    "defaultType": "spot",
-                    "newOrderRespType": {"market": "FULL", "limit": "FULL"},  # as ours
-                },
+                "options": copy.deepcopy(CCXT_OPTIONS["binance"]),  # as ours
             }
         )
         point_ccxt_at(self.ex, base)

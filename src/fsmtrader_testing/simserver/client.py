@@ -12,17 +12,14 @@ import copy
 from typing import Any, Final
 
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 
-#: ccxt options that keep load_markets to what a spot venue has. The server also
-#: answers the calls these options avoid (sapi currencies and margin pairs, futures
-#: exchangeInfo, MEXC contract detail) with empty lists, so a default client works too.
+#: The ccxt options the adapter itself uses per venue (``VenueProfile.ccxt_options``), so a
+#: test's client is configured like production's. The server also answers the calls these
+#: options avoid (sapi currencies and margin pairs, futures exchangeInfo, MEXC contract
+#: detail) with empty lists, so a default client works too.
 CCXT_OPTIONS: Final[dict[str, dict[str, Any]]] = {
-    "binance": {
-        "fetchMarkets": {"types": ["spot"]},
-        "fetchCurrencies": False,
-        "fetchMargins": False,
-    },
-    "mexc": {},
+    venue: copy.deepcopy(dict(profile.ccxt_options)) for venue, profile in VENUES.items()
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
+from fsmtrader.exchange.simulated.orders import SimOrder
+from fsmtrader.exchange.simulated.rows import OrderRow
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
@@ -775,3 +777,11 @@ def test_client_order_id_length_limit_is_the_declared_one() -> None:
     with pytest.raises(InvalidOrder, match=f"1..{MAX_CLIENT_ID_LEN} chars") as info:
         ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000.00"), "GTC", longest + "y")
     assert info.value.reason == "client_order_id"
+
+
+def test_the_file_keeps_every_field_of_an_order() -> None:
+    """The orders table's columns are the order record's fields, trades aside (those are
+    rows of their own): a field added to SimOrder and not to OrderRow would come back
+    from a reopened file at its default, silently."""
+    record = [f.name for f in fields(SimOrder) if f.name != "trades"]
+    assert list(OrderRow._fields) == record

@@ -37,34 +37,17 @@ def wire(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _tidy(d: Decimal) -> Decimal:
-    """Drop trailing zeros ("0.50000000" -> 0.5, "0E-8" -> 0) without going to an
-    exponent form for whole numbers (100 stays 100, not 1E+2). ``markets.plain`` does the
-    same in an 80-digit context; this runs ~15 times per order answer, on venue numbers
-    that never need more than the default 28 digits, at about half its cost."""
-    if d == d.to_integral_value():
-        return d.quantize(_ONE)
-    return d.normalize()
-
-
 def decimal_of(*candidates: Any) -> Decimal | None:
-    """The first candidate that is a finite number, as Decimal without trailing zeros.
-    Strings (the venue's raw fields) are taken verbatim; floats go through their
-    shortest repr."""
+    """The first candidate that is a finite number (``markets.to_decimal``: strings, the
+    venue's raw fields, verbatim; floats through their shortest repr), without trailing
+    zeros. None, bools and anything unreadable are skipped."""
     for value in candidates:
-        if value is None or isinstance(value, bool):
+        if value is None:
             continue
         try:
-            if isinstance(value, Decimal):
-                d = value
-            elif isinstance(value, str | int):
-                d = Decimal(value)
-            else:
-                d = Decimal(repr(float(value)))
-        except (InvalidOperation, ValueError, TypeError):
+            return plain(to_decimal(value))
+        except (InvalidOperation, ValueError):
             continue
-        if d.is_finite():
-            return _tidy(d)
     return None
 
 
