@@ -2,9 +2,10 @@
 exchange's own records (used by the crash-torture harness and the recovery tests).
 
 Duplicates: more buy legs for one decision than escalation steps, or more bought than the
-budget allows. Orphans: exchange orders the bot does not know, or open ones it thinks are
-over. Drift: reservations vs open buy intents, positions vs exchange fills, unbooked fills,
-the quote balance, and realised PnL recomputed from the exchange's fills.
+budget allows. Orphans: exchange orders the bot does not know, open ones it thinks are
+over, or ones it sent that the exchange does not have. Drift: reservations vs open buy
+intents, positions vs exchange fills, fills unbooked or booked but not the exchange's, the
+quote balance, and realised PnL recomputed from the exchange's fills.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def duplicates(books: Books, s: Settings) -> int:
 
 
 def orphaned(books: Books) -> int:
-    """Exchange orders the bot does not know, or open ones it thinks are over."""
+    """Exchange orders the bot does not know, open ones it thinks are over, and orders the
+    bot sent (it holds their exchange id) that the exchange does not have."""
     recs = {r.client_order_id: r for r in books.snap.orders}
     orphans = 0
     for coid, o in books.orders.items():
@@ -106,6 +108,12 @@ def orphaned(books: Books) -> int:
         elif o.status == "open" and rec.state in TERMINAL:
             orphans += 1
             books.notes.append(f"orphan: {coid} open on the exchange, {rec.state} in the bot")
+    for rec in books.snap.orders:  # the other way: sent, by the bot's books, but not there
+        if rec.order_id and rec.client_order_id not in books.orders:
+            orphans += 1
+            books.notes.append(
+                f"orphan: {rec.client_order_id} ({rec.order_id}) in the bot, not on the exchange"
+            )
     return orphans
 
 
@@ -133,7 +141,8 @@ def reservation_drift(books: Books) -> Decimal:
 
 
 def holdings_drift(books: Books, quote_asset: str) -> Decimal:
-    """Positions against the exchange's fills, every fill booked, the quote balance."""
+    """Positions against the exchange's fills, every fill booked and every booked fill the
+    exchange's, the quote balance."""
     pf, drift = books.portfolio, ZERO
     by_order = {o.id: o for o in books.orders.values()}
     base_delta: dict[str, Decimal] = defaultdict(Decimal)
@@ -152,6 +161,13 @@ def holdings_drift(books: Books, quote_asset: str) -> Decimal:
         if (coid_to_intent.get(o.client_order_id, "?"), t.id) not in booked:
             drift += 1
             books.notes.append(f"drift: exchange fill {t.id} of {o.client_order_id} not booked")
+    theirs_ids = {t.id for t in books.trades}
+    for f in books.fills:  # the other way: booked, but not a fill the exchange made
+        if f.trade_id not in theirs_ids:
+            drift += 1
+            books.notes.append(
+                f"drift: booked fill {f.trade_id} of {f.intent_id} not on the exchange"
+            )
     quote = books.balances.get(quote_asset)
     theirs, ours_q = (quote.total if quote else ZERO), pf.cash + pf.reserved_total
     if theirs != ours_q:

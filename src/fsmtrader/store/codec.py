@@ -140,23 +140,17 @@ def _intent_cols(it: Intent) -> tuple[Any, ...]:
     return (it.intent_id, it.symbol, it.side, it.decision_id, record)
 
 
+# (field, from its record text) for each of the intent's fields, as ``Intent.to_record``
+# writes them: the same type-driven conversions as a row's columns.
+_INTENT_HINTS = get_type_hints(Intent)
+_INTENT_FIELDS = tuple(
+    (f.name, _converters(_INTENT_HINTS[f.name])[1]) for f in dataclasses.fields(Intent)
+)
+
+
 def _intent_from(v: Sequence[Any]) -> Intent:
     raw = json.loads(v[4])
-    return Intent(
-        intent_id=raw["intent_id"],
-        decision_id=raw["decision_id"],
-        symbol=raw["symbol"],
-        side=raw["side"],
-        amount=Decimal(raw["amount"]),
-        limit_price=text_dec(raw["limit_price"]),
-        ref_price=Decimal(raw["ref_price"]),
-        max_slippage_bps=Decimal(raw["max_slippage_bps"]),
-        time_in_force=raw["time_in_force"],
-        leg=raw["leg"],
-        created_ms=raw["created_ms"],
-        reason=raw["reason"],
-        budget=text_dec(raw["budget"]),
-    )
+    return Intent(**{n: raw[n] if back is None else back(raw[n]) for n, back in _INTENT_FIELDS})
 
 
 INTENT = Special(

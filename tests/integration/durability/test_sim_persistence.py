@@ -23,12 +23,13 @@ from fsmtrader.errors import DuplicateOrder, ExchangeError, NetworkError
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.markets import MarketFilters
+from fsmtrader_testing.harness import mf
 
 D = Decimal
 BTC = "BTC/USDT"
 XRP = "XRP/USDT"
-BTC_M = MarketFilters(BTC, D("0.01"), D("0.00001"), D("0.00001"), D("5"), "BTC", "USDT")
-XRP_M = MarketFilters(XRP, D("0.0001"), D("0.01"), D("0.01"), D("1"), "XRP", "USDT")
+BTC_M = mf(BTC, "0.01", "0.00001", "0.00001", "5")
+XRP_M = mf(XRP, "0.0001", "0.01", "0.01", "1")
 MARKETS = {BTC: BTC_M, XRP: XRP_M}
 START = {"USDT": D("1000000"), "BTC": D("1"), "XRP": D("10000")}
 PARAMS = SimParams(seed=7, maker_fee_bps=D("2"), taker_fee_bps=D("10"))

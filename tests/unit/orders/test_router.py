@@ -23,12 +23,12 @@ from fsmtrader.errors import (
     RateLimited,
 )
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
-from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.order import OrderRecord
+from fsmtrader_testing.harness import mf
 
 D = Decimal
 S = OrderState
@@ -38,24 +38,8 @@ START_CASH = D("1000")
 T0 = 1_000_000
 FEE_Q = D("1e-8")
 
-BTC_M = MarketFilters(
-    symbol=BTC,
-    tick_size=D("0.01"),
-    step_size=D("0.00001"),
-    min_qty=D("0.00001"),
-    min_notional=D("5"),
-    base="BTC",
-    quote="USDT",
-)
-XRP_M = MarketFilters(
-    symbol=XRP,
-    tick_size=D("0.0001"),
-    step_size=D("0.01"),
-    min_qty=D("0.01"),
-    min_notional=D("1"),
-    base="XRP",
-    quote="USDT",
-)
+BTC_M = mf(BTC, "0.01", "0.00001", "0.00001", "5")
+XRP_M = mf(XRP, "0.0001", "0.01", "0.01", "1")
 MARKETS = {BTC: BTC_M, XRP: XRP_M}
 DEPTH_QUOTE = D("2000")
 START_PRICE = {BTC: 50_000.0, XRP: 0.5}

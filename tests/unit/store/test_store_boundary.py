@@ -4,7 +4,7 @@ no engine and no router anywhere in the test."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,6 +142,19 @@ def test_a_delta_round_trips_through_the_store(tmp_path: Path) -> None:
     assert snap.portfolio == pf
     assert snap.meta["halted"] == "test"
     assert snap.audit_rows == 2
+
+
+def test_a_market_sell_intent_round_trips_with_its_none_price_and_budget(
+    tmp_path: Path,
+) -> None:
+    it = replace(intent(), side="sell", limit_price=None, budget=None, time_in_force="IOC")
+    rec = replace(order(), intent=it, client_order_id=client_order_id(it.intent_id, 32))
+    store = SqliteStore(tmp_path / "fsmtrader.db")
+    store.save(StateDelta(orders=[rec]))
+    back = store.load().orders
+    assert back == [rec]
+    assert back[0].intent.limit_price is None and back[0].intent.budget is None
+    assert back[0].intent.order_type == "market"
 
 
 def test_fills_come_from_the_fill_channel_not_the_audit_rows(tmp_path: Path) -> None:
