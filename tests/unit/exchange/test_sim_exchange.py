@@ -30,29 +30,14 @@ from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import Backtest, filters_for
 from fsmtrader.session import open_sim_exchange, session_filters
+from fsmtrader_testing.harness import mf
 
 D = Decimal
 BTC = "BTC/USDT"
 XRP = "XRP/USDT"
 
-BTC_M = MarketFilters(
-    symbol=BTC,
-    tick_size=D("0.01"),
-    step_size=D("0.00001"),
-    min_qty=D("0.00001"),
-    min_notional=D("5"),
-    base="BTC",
-    quote="USDT",
-)
-XRP_M = MarketFilters(
-    symbol=XRP,
-    tick_size=D("0.0001"),
-    step_size=D("0.01"),
-    min_qty=D("0.01"),
-    min_notional=D("1"),
-    base="XRP",
-    quote="USDT",
-)
+BTC_M = mf(BTC, "0.01", "0.00001", "0.00001", "5")
+XRP_M = mf(XRP, "0.0001", "0.01", "0.01", "1")
 START = {"USDT": D("1000000"), "BTC": D("1"), "XRP": D("10000")}
 
 
