@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -250,14 +250,11 @@ def test_sim_server_command_serves_ccxt(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         assert "listening on http://127.0.0.1:" in line
         url = line.strip().rsplit(" ", 1)[-1]
-        import urllib.request
-
         with urllib.request.urlopen(url + "/api/v3/time", timeout=5) as resp:
             assert "serverTime" in json.loads(resp.read())
     finally:
         proc.terminate()
         proc.wait(10)
-    time.sleep(0)
 
 
 def test_download_data_command_writes_what_backtest_reads(bsim: Sim, tmp_path: Path) -> None:
