@@ -1,10 +1,11 @@
-"""Paper sessions in a subprocess, as the crash tests and the crash torture run them: the
-session's configuration file and the ``fsmtrader paper`` command line."""
+"""``fsmtrader`` in a subprocess, as the CLI, crash and live-mode tests and the crash torture
+run it: a clean environment, the command line, and a paper session's configuration file."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,6 +52,24 @@ def clean_env(**extra: str) -> dict[str, str]:
 def fsmtrader_argv(*args: str) -> list[str]:
     """The command line of ``fsmtrader`` with ``args``, run by this interpreter."""
     return [sys.executable, "-m", "fsmtrader", *args]
+
+
+def run_fsmtrader(
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    columns: str | None = "200",
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``fsmtrader *args`` to completion, output captured, in :func:`clean_env` plus ``env``;
+    ``columns=None`` runs it as from a pipe, cron or systemd (no COLUMNS, no terminal)."""
+    full = {k: v for k, v in clean_env().items() if k != "COLUMNS"}
+    full.update(env or {})
+    if columns is not None:
+        full["COLUMNS"] = columns
+    return subprocess.run(
+        fsmtrader_argv(*args), cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def paper_args(

@@ -1,4 +1,4 @@
-"""What several commands share: the ``--config`` option and settings with CLI overrides."""
+"""What several commands share: their common options and settings with CLI overrides."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from fsmtrader.config import Settings, load_settings
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (see `fsmtrader config`).")
+]
+SessionDirOpt = Annotated[Path | None, typer.Option(help="State directory of the session.")]
+RunForOpt = Annotated[
+    float | None, typer.Option("--for", help="Stop after this many wall seconds.")
 ]
 
 

@@ -11,7 +11,7 @@ import typer
 
 from fsmtrader.cli.console import out
 from fsmtrader.cli.errors import guard
-from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def reconcile(
     config: ConfigOpt = None,
-    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    state_dir: SessionDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare the state database with the exchange and write the reconcile report.
@@ -52,7 +52,7 @@ def reconcile(
 
 def recover(
     config: ConfigOpt = None,
-    state_dir: Annotated[Path | None, typer.Option(help="State directory of the session.")] = None,
+    state_dir: SessionDirOpt = None,
     symbol: Annotated[
         list[str] | None, typer.Option("--symbol", help="Take this symbol out of ERROR now.")
     ] = None,

@@ -17,7 +17,7 @@ from rich.live import Live
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.display import print_summary, run_with_display, status_table
 from fsmtrader.cli.errors import guard
-from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.cli.options import ConfigOpt, RunForOpt, settings_from
 from fsmtrader.config import Settings, live_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import synthetic_market
@@ -74,9 +74,7 @@ def paper(
     speed: Annotated[
         float, typer.Option(help="Simulated seconds per wall second of a new session.")
     ] = 60.0,
-    run_for: Annotated[
-        float | None, typer.Option("--for", help="Stop after this many wall seconds.")
-    ] = None,
+    run_for: RunForOpt = None,
     quiet: Annotated[bool, typer.Option(help="No live table.")] = False,
 ) -> None:
     """A durable paper session: kill it at any time (even SIGKILL) and run the same command
@@ -120,9 +118,7 @@ def trade(
         typer.Option("--confirm-live", help="Required with --live: I accept real orders."),
     ] = False,
     state_dir: Annotated[Path | None, typer.Option(help="State directory.")] = None,
-    run_for: Annotated[
-        float | None, typer.Option("--for", help="Stop after this many wall seconds.")
-    ] = None,
+    run_for: RunForOpt = None,
     quiet: Annotated[bool, typer.Option(help="No live table.")] = False,
 ) -> None:
     """Trade on the configured venue: paper with live prices by default (real tickers,

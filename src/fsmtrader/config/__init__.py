@@ -15,7 +15,7 @@ from), ``load`` (``load_settings``), ``messages`` (errors as readable lines), ``
 from fsmtrader.config.live_policy import live_problems
 from fsmtrader.config.load import load_settings
 from fsmtrader.config.schema import Settings, default_toml
-from fsmtrader.config.secrets import SECRET_KEYS, credentials
+from fsmtrader.config.secrets import credentials
 from fsmtrader.config.sections import (
     DemoSettings,
     EntrySettings,
@@ -31,12 +31,8 @@ from fsmtrader.config.sections import (
     StoreSettings,
     TimeoutSettings,
 )
-from fsmtrader.config.sources import ENV_NESTED_DELIMITER, ENV_PREFIX
 
 __all__ = [
-    "ENV_NESTED_DELIMITER",
-    "ENV_PREFIX",
-    "SECRET_KEYS",
     "DemoSettings",
     "EntrySettings",
     "ErrorSettings",

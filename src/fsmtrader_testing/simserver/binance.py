@@ -29,7 +29,6 @@ class BinanceWire(BinanceRequests):
     name: ClassVar[str] = "binance"
     key_header: ClassVar[str] = "X-MBX-APIKEY"
     client_id_re: ClassVar[re.Pattern[str]] = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-    client_id_range: ClassVar[str] = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
     kline_max: ClassVar[int] = 1000
     kline_end_exclusive: ClassVar[bool] = False
     intervals: ClassVar[dict[str, int]] = {

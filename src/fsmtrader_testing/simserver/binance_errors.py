@@ -3,6 +3,7 @@ as ccxt's ``binance.handle_errors`` maps them; :class:`MexcWire` overrides the c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
@@ -48,7 +49,7 @@ BINANCE_ERRORS: Final[Mapping[str, tuple[int, str, int]]] = {
 class BinanceErrors:
     """Every error answer the server gives, in Binance's words."""
 
-    client_id_range: ClassVar[str]  # the legal range named when a client id is refused
+    client_id_re: ClassVar[re.Pattern[str]]  # its pattern is named when a client id is refused
     errors: ClassVar[Mapping[str, tuple[int, str, int]]] = BINANCE_ERRORS
 
     def err(
@@ -162,6 +163,6 @@ class BinanceErrors:
             if reason == "market_buy":
                 return self.err(-1014, "Unsupported order combination.")
             if reason == "client_order_id":
-                return self.illegal("newClientOrderId", self.client_id_range)
+                return self.illegal("newClientOrderId", self.client_id_re.pattern)
             return self.err(-1013, f"Invalid order: {exc}")
         return self.err(-1000, "An unknown error occurred while processing the request.", 500)

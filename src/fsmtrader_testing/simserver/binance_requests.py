@@ -55,7 +55,7 @@ class BinanceRequests(BinanceErrors):
         if raw is None or raw == "":
             return None
         if not self.client_id_re.match(raw):
-            raise self.illegal(name, self.client_id_range)
+            raise self.illegal(name, self.client_id_re.pattern)
         return raw
 
     def parse_new_order(self, params: Params, state: ServerState) -> NewOrder:

@@ -77,7 +77,6 @@ class MexcWire(BinanceWire):
     name: ClassVar[str] = "mexc"
     key_header: ClassVar[str] = "X-MEXC-APIKEY"
     client_id_re: ClassVar[re.Pattern[str]] = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,32}$")
-    client_id_range: ClassVar[str] = r"^[\.A-Z\:/a-z0-9_-]{1,32}$"
     errors: ClassVar[Mapping[str, tuple[int, str, int]]] = MEXC_ERRORS
     kline_max: ClassVar[int] = 500
     kline_end_exclusive: ClassVar[bool] = True
@@ -168,7 +167,7 @@ class MexcWire(BinanceWire):
             if exc.reason == "symbol":
                 return self.bad_symbol()
             if exc.reason == "client_order_id":
-                return self.illegal("newClientOrderId", self.client_id_range)
+                return self.illegal("newClientOrderId", self.client_id_re.pattern)
             return self.err(730002, f"Your input param is invalid: {exc}")
         return self.err(500, "Internal error", 500)
 

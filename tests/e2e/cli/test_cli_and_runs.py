@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,24 +15,9 @@ from fsmtrader.errors import FsmTraderError, PortfolioError
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.runner import Backtest, filters_for
 from fsmtrader_testing.harness import settings
+from fsmtrader_testing.paper import run_fsmtrader as cli
 
 from conftest import shared_file
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
-    full_env.update(env or {})
-    full_env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "fsmtrader", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

@@ -11,35 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from fsmtrader_testing.paper import run_fsmtrader as cli
+
 from conftest import shared_file
 from simserver_support import KEY, SECRET, running_server
 
 HEADER = "timestamp_ms,open,high,low,close,volume"
-
-
-def cli(
-    *args: str,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    columns: str | None = "200",
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``fsmtrader``; ``columns=None`` runs it as from a pipe, cron or systemd (no
-    COLUMNS, no terminal)."""
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_") and k != "COLUMNS"
-    }
-    full_env.update(env or {})
-    if columns is not None:
-        full_env["COLUMNS"] = columns
-    return subprocess.run(
-        [sys.executable, "-m", "fsmtrader", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

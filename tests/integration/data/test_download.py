@@ -1,18 +1,16 @@
 """download-data against the local Binance/MEXC server through the real ccxt adapter.
 
 Each test starts :mod:`fsmtrader_testing.simserver` on a free loopback port in a background
-thread with its own loop (as ``test_ccxt_adapter`` does) and logs every request the
-server answers, so "only the newer rows were fetched" is the venue's word. Expected rows
+thread (``simserver.threaded.serving_in_thread``) and logs every request the server
+answers, so "only the newer rows were fetched" is the venue's word. Expected rows
 are computed from the window (every closed minute overlapping ``[now - days, now)``) and
 from the server's own history start, never from the downloader.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -34,7 +32,8 @@ from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.feeds.csv_replay import load_csv
-from fsmtrader_testing.simserver import create_app, start_server
+from fsmtrader_testing.simserver import create_app
+from fsmtrader_testing.simserver.threaded import serving_in_thread
 
 KEY = "dummy-public-only-key"
 SECRET = "dummy-public-only-secret"
@@ -78,9 +77,6 @@ class Sim:
 @contextmanager
 def running_server(flavour: str) -> Iterator[Sim]:
     """The server on 127.0.0.1:<free port>, in a thread with its own loop, frozen prices."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name=f"sim-{flavour}", daemon=True)
-    thread.start()
     app = create_app(flavour=flavour, api_key=KEY, api_secret=SECRET, speed=0)  # type: ignore[arg-type]
     log: list[dict[str, str]] = []
 
@@ -88,14 +84,8 @@ def running_server(flavour: str) -> Iterator[Sim]:
         log.append({"path": request.path, **request.query})
 
     app.on_response_prepare.append(record)
-    runner, port = asyncio.run_coroutine_threadsafe(start_server(app), loop).result(10)
-    try:
-        yield Sim(flavour, f"http://127.0.0.1:{port}", log)
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving_in_thread(app, f"sim-{flavour}") as base_url:
+        yield Sim(flavour, base_url, log)
 
 
 @contextmanager

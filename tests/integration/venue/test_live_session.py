@@ -4,11 +4,10 @@ servers (real ccxt, real HTTP, real signing), live mode's safety rules, and secr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
-import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from fsmtrader.config import Settings, credentials, load_settings
 from fsmtrader.live import LiveSession
 from fsmtrader_testing.harness import settings
+from fsmtrader_testing.paper import run_fsmtrader as fsm
 
 from simserver_support import KEY, SECRET, Sim, running_server
 
@@ -128,20 +128,6 @@ def test_engine_trades_on_local_mexc_with_its_quirks(tmp_path: Path) -> None:
 
 
 # --- live mode's rules, through the real command line -----------------------------------
-def fsm(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("FSMTRADER_")}
-    full.update(env)
-    full["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "fsmtrader", *args],
-        env=full,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def write_config(path: Path, sim: Sim, extra: str = "") -> Path:
     path.write_text(
         f'[market]\nsymbols = ["BTC/USDT"]\n[exchange]\nbase_url = "{sim.base_url}"\n'
@@ -250,14 +236,11 @@ def test_sim_server_command_serves_ccxt(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         assert "listening on http://127.0.0.1:" in line
         url = line.strip().rsplit(" ", 1)[-1]
-        import urllib.request
-
         with urllib.request.urlopen(url + "/api/v3/time", timeout=5) as resp:
             assert "serverTime" in json.loads(resp.read())
     finally:
         proc.terminate()
         proc.wait(10)
-    time.sleep(0)
 
 
 def test_download_data_command_writes_what_backtest_reads(bsim: Sim, tmp_path: Path) -> None:

@@ -405,6 +405,23 @@ async def test_binance_order_errors_map_to_ccxt_classes() -> None:
         assert "tick-1" not in (await sim.state())["orders"]
 
 
+@pytest.mark.parametrize(("flavour", "longest"), [("binance", 36), ("mexc", 32)])
+@arun
+async def test_client_order_id_length_limit_is_the_venues(flavour: str, longest: int) -> None:
+    """Each venue's clientOrderId rule (DESIGN invariant 12): the longest legal id is taken,
+    one more character is refused with the venue's own legal range in the message."""
+    async with running(flavour) as sim:
+        ex = sim.client()
+        bid = round((await ex.fetch_ticker("BTC/USDT"))["bid"] * 0.98, 2)
+        await place(ex, "buy", 0.001, bid, "a" * longest)
+        assert "a" * longest in (await sim.state())["orders"]
+        with pytest.raises(cx.BadRequest) as refused:
+            await place(ex, "buy", 0.001, bid, "b" * (longest + 1))
+        body = json.loads(str(refused.value).removeprefix(flavour))
+        legal = r"^[\.A-Z\:/a-z0-9_-]{1,LEN}$".replace("LEN", str(longest))
+        assert body["msg"].endswith(f"legal range is '{legal}'.")
+
+
 @arun
 async def test_binance_signature_timestamp_and_key_are_verified() -> None:
     async with running() as sim:
