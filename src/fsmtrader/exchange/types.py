@@ -133,4 +133,16 @@ class Exchange(Protocol):
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderInfo]: ...
 
-    def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]: ...
+    def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+        """Our fills in ``symbol`` since ``since`` (ms), oldest first, every page."""
+        ...
+
+    def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        """Every order of ``symbol`` created at or after ``since`` (ms), open or over,
+        oldest first, every page: the history that proves an order absent."""
+        ...
+
+    def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        """The fills of one order, by the venue's order id (Binance's trade history
+        carries no clientOrderId, so this is how fills are mapped after a restart)."""
+        ...

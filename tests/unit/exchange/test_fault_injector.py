@@ -88,6 +88,13 @@ class TinyVenue:
     def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
         return []
 
+    def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        return [o for o in self.orders.values() if o.timestamp >= since]
+
+    def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        self.fetch_order(order_id, symbol)
+        return []
+
 
 def place(ex: Any, cid: str) -> OrderInfo:
     order: OrderInfo = ex.create_order(SYM, "buy", "limit", D("0.001"), D("100"), "GTC", cid)
@@ -142,6 +149,8 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "fetch_order_by_client_id": lambda ex: ex.fetch_order_by_client_id("first", SYM),
     "fetch_open_orders": lambda ex: ex.fetch_open_orders(SYM),
     "fetch_my_trades": lambda ex: ex.fetch_my_trades(SYM, 0),
+    "fetch_orders": lambda ex: ex.fetch_orders(SYM, 0),
+    "fetch_order_trades": lambda ex: ex.fetch_order_trades("1", SYM),
 }
 
 

@@ -399,6 +399,44 @@ class AsyncCcxtExchange:
         out.sort(key=lambda t: (t.timestamp, t.id))
         return out
 
+    async def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        """Every order of ``symbol`` created since ``since``, oldest first: page after
+        page from the last order seen, until a page comes back short."""
+        await self._ensure_markets()
+        seen: dict[str, OrderInfo] = {}
+        cursor, limit = since, self.venue.history_page_limit
+        while True:
+            start = cursor
+            rows = await self._retry.call(
+                "fetch_orders",
+                Op.READ,
+                lambda start=start: self._client.fetch_orders(symbol, start, limit),  # type: ignore[misc]
+            )
+            rows = rows or []
+            for row in rows:
+                try:
+                    info = self._order(row, OrderHint(symbol=symbol), "fetch_orders")
+                except ExchangeError as exc:
+                    log.warning("%s: order skipped: %s", self.exchange_id, exc)
+                    continue
+                seen[info.id] = info
+                cursor = max(cursor, info.timestamp)
+            if len(rows) < limit or cursor == start:
+                break
+        return sorted(seen.values(), key=lambda o: (o.timestamp, o.id))
+
+    async def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        """The fills of one order, by its venue id (myTrades with orderId)."""
+        await self._ensure_markets()
+        rows = await self._retry.call(
+            "fetch_order_trades",
+            Op.READ,
+            lambda: self._client.fetch_order_trades(order_id, symbol),
+        )
+        out = [trade_from_ccxt(row, symbol=symbol, coid_of=self._coid_of) for row in rows or []]
+        out.sort(key=lambda t: (t.timestamp, t.id))
+        return out
+
     async def close(self) -> None:
         """Close ccxt's HTTP session. Idempotent."""
         if self._closed:

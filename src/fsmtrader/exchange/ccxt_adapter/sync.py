@@ -217,6 +217,12 @@ class CcxtExchange:
     def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
         return self._run(self._core.fetch_my_trades(symbol, since))
 
+    def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        return self._run(self._core.fetch_orders(symbol, since))
+
+    def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        return self._run(self._core.fetch_order_trades(order_id, symbol))
+
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Close the ccxt client and stop the loop. Idempotent."""

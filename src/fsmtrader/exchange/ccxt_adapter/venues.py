@@ -44,6 +44,10 @@ class VenueProfile:
     from endpoints that need more permissions than trading.
     ``markets_fetcher``: the ccxt method that lists spot markets without touching the
     venue's other product APIs.
+    ``visibility_window_ms``: how long after a create the venue may not show the order
+    in any look-up; inside it "not found" proves nothing, so the router never concludes
+    "not sent" from it.
+    ``history_page_limit``: the most orders or trades one history request returns.
     """
 
     id: ExchangeId
@@ -52,6 +56,8 @@ class VenueProfile:
     create_acks_only: bool
     markets_fetcher: str
     ccxt_options: MappingProxyType[str, Any]
+    visibility_window_ms: int
+    history_page_limit: int
     order_types: frozenset[OrderType] = frozenset({"limit", "market"})
     statuses: MappingProxyType[str, OrderStatus] = field(default_factory=lambda: CCXT_STATUS)
 
@@ -62,6 +68,8 @@ BINANCE: Final = VenueProfile(
     not_found_grace_ms=0,
     create_acks_only=False,  # newOrderRespType FULL: state and fills in the answer
     markets_fetcher="fetch_markets",  # with fetchMarkets.types = spot below
+    visibility_window_ms=5_000,
+    history_page_limit=1000,  # allOrders / myTrades maximum
     ccxt_options=MappingProxyType(
         {
             "defaultType": "spot",
@@ -84,6 +92,8 @@ MEXC: Final = VenueProfile(
     create_acks_only=True,
     # load_markets would also call the contract API; this lists spot only.
     markets_fetcher="fetch_spot_markets",
+    visibility_window_ms=10_000,  # not found after create for seconds (ccxt issue 21614)
+    history_page_limit=1000,  # allOrders maximum; myTrades allows 100 per page
     ccxt_options=MappingProxyType(
         {
             "defaultType": "spot",

@@ -254,6 +254,18 @@ class SimExchange:
             if t.symbol == symbol and (since is None or t.timestamp >= since)
         ]
 
+    def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        self._market(symbol)
+        return [
+            o.to_info()
+            for o in self._ledger.by_id.values()
+            if o.symbol == symbol and o.timestamp >= since
+        ]
+
+    def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        order = self._ledger.lookup(order_id, symbol)
+        return [t for t in self._matcher.trades if t.order_id == order.id]
+
     # ------------------------------------------------------------------ test hooks
 
     def race_fill_on_cancel(self, order_id: str) -> None:

@@ -36,6 +36,8 @@ FAULTABLE_METHODS: Final = frozenset(
         "fetch_order_by_client_id",
         "fetch_open_orders",
         "fetch_my_trades",
+        "fetch_orders",
+        "fetch_order_trades",
     }
 )
 
@@ -152,3 +154,11 @@ class FaultInjector(Generic[E]):
     def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
         after = self._gate("fetch_my_trades")
         return self._finish(after, self.inner.fetch_my_trades(symbol, since))
+
+    def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
+        after = self._gate("fetch_orders")
+        return self._finish(after, self.inner.fetch_orders(symbol, since))
+
+    def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
+        after = self._gate("fetch_order_trades")
+        return self._finish(after, self.inner.fetch_order_trades(order_id, symbol))
