@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
@@ -80,6 +81,74 @@ class JsonlWriter:
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+
+def align_mirror(path: Path, db_last: int) -> int:
+    """Cut the JSONL mirror back to what the database holds; the last audit id left.
+
+    The mirror is written after each commit, unsynced, and a commit under
+    ``synchronous=NORMAL`` is durable only once the WAL is checkpointed: after a power cut
+    the database can lose its last commits while the file keeps their lines, and the next
+    commits would reuse those ids. Lines beyond the database (and a torn or unreadable
+    tail) are moved to ``<name>.beyond-db`` for the operator, never silently dropped."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        tail = _last_line(fh)
+        size = fh.tell()
+    if not tail:
+        return 0
+    last = _id_of(tail) if tail.endswith(b"\n") else None
+    if last is not None and last <= db_last:
+        return last
+    keep, last = _cut_point(path, db_last)
+    with path.open("r+b") as fh:
+        fh.seek(keep)
+        beyond = fh.read()
+        with path.with_name(path.name + ".beyond-db").open("ab") as out:
+            out.write(beyond)
+            out.flush()
+            os.fsync(out.fileno())
+        fh.truncate(keep)
+    log.warning(
+        "%s: %d byte(s) beyond the database's last audit id %d moved to %s.beyond-db",
+        path,
+        size - keep,
+        db_last,
+        path.name,
+    )
+    return last
+
+
+def _cut_point(path: Path, db_last: int) -> tuple[int, int]:
+    """(offset just after the last whole line within ``db_last``, that line's id)."""
+    keep = last = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            audit_id = _id_of(line) if line.endswith(b"\n") else None
+            if audit_id is None or audit_id > db_last:
+                break
+            keep += len(line)
+            last = audit_id
+    return keep, last
+
+
+def _id_of(line: bytes) -> int | None:
+    """The audit id of one mirror line; None for a torn or unreadable one."""
+    try:
+        return int(json.loads(line)["audit_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _last_line(fh: IO[bytes]) -> bytes:
+    """The file's last line (torn or not); leaves the position at the end."""
+    fh.seek(0, 2)
+    size = fh.tell()
+    back = min(size, 1 << 16)
+    fh.seek(size - back)
+    lines = fh.read().splitlines(keepends=True)
+    return lines[-1] if lines else b""
 
 
 class MemorySink:

@@ -37,6 +37,14 @@ class StoreError(FsmTraderError):
     """The state database cannot be used; the message says why and what to do."""
 
 
+class CommitFailed(BaseException):
+    """The state could not be written (disk full, an I/O error): trading stops now.
+
+    A BaseException, like SystemExit, on purpose: the handlers that park one symbol or
+    retry one order catch ``Exception``, and none of them may carry on trading with
+    books the disk no longer holds. The message names the file and the cause."""
+
+
 class PortfolioError(FsmTraderError):
     """A change that would break an invariant (negative cash, over-release, ...)."""
 

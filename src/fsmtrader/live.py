@@ -8,7 +8,6 @@ start the drop anchor is warmed up from the venue's 1-minute candles (WARMUP bac
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,13 +27,16 @@ from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.runner import sim_params
 from fsmtrader.session import DurableSession, open_sim_exchange
+from fsmtrader.store.owner import Owner, account_fingerprint
 
 log = logging.getLogger("fsmtrader.live")
 
 
 class LiveSession(DurableSession):
-    def __init__(self, settings: Settings, state_dir: Path, *, paper: bool) -> None:
-        super().__init__(settings, state_dir)
+    def __init__(
+        self, settings: Settings, state_dir: Path, *, paper: bool, send: bool = True
+    ) -> None:
+        super().__init__(settings, state_dir, live_owner(settings, paper=paper), send=send)
         self.paper = paper
         self.venue: CcxtExchange | None = None
         # paper trading: the simulator standing in for the venue, which the prices drive
@@ -52,8 +54,6 @@ class LiveSession(DurableSession):
         s = self.s
         creds = credentials(s)
         key, secret = creds if creds is not None else (None, None)
-        if not self.paper and creds is None:
-            raise ConfigError("exchange.api_key: live trading needs credentials")
         ex = s.exchange
         options = CcxtOptions(
             ex.name,
@@ -87,8 +87,6 @@ class LiveSession(DurableSession):
                 cash = min(s.market.starting_balance, have)  # never budget what isn't there
         self.exchange = exchange
         self._make_engine(self.clock, exchange, self.filters, starting_cash=cash)
-        # which exchange these books belong to, so reconcile can find it again
-        self.store.set_meta("venue", json.dumps({"paper": self.paper, "exchange": ex.name}))
 
     def start(self) -> ReconcileReport:
         """Warm the anchors from the venue's candles, then recover and reconcile."""
@@ -163,3 +161,14 @@ class LiveSession(DurableSession):
         finally:
             if self.venue is not None and self.venue is not self.exchange:
                 self.venue.close()
+
+
+def live_owner(s: Settings, *, paper: bool) -> Owner:
+    """Whose books a session on the configured venue keeps: paper ones on its prices, or
+    a live account's, identified by its key's fingerprint (never the key)."""
+    if paper:
+        return Owner("paper-live", s.exchange.name)
+    creds = credentials(s)
+    if creds is None:
+        raise ConfigError("exchange.api_key: live trading needs credentials")
+    return Owner("live", s.exchange.name, account_fingerprint(creds[0]))

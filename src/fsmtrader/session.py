@@ -7,33 +7,38 @@ reconciles with the exchange, and carries on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from fsmtrader.audit import EventBus, JsonlWriter
+from fsmtrader.audit import EventBus, JsonlWriter, align_mirror
 from fsmtrader.clock import Clock, WallClock
 from fsmtrader.config import Settings
 from fsmtrader.config_wiring import build_engine
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
-from fsmtrader.errors import StoreError
+from fsmtrader.errors import CommitFailed, StoreError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
+from fsmtrader.lookups_only import LookupsOnly
 from fsmtrader.markets import MarketFilters
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
 from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
+from fsmtrader.store.owner import OWNER_KEY, SYNTHETIC, Owner, claim, held_owner
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
+from fsmtrader.store.statedir import SIM_FILE, inspect_state_dir
 
 log = logging.getLogger("fsmtrader.session")
 SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
@@ -53,24 +58,36 @@ class SessionInfo:
         return self.start_sim_ms + self.minutes * 60_000
 
 
-class DurableSession:
+class DurableSession(ABC):
     """What every durable session shares: one bot per state directory (lock), the SQLite
     store, restoring the engine, the JSONL mirror of the audit table, and recovery with
     reconciliation on start. Subclasses provide the clock, the exchange and the prices."""
 
     exact_balances = True  # the bot owns the whole (simulated) account
 
-    def __init__(self, settings: Settings, state_dir: Path) -> None:
+    def __init__(
+        self, settings: Settings, state_dir: Path, owner: Owner, *, send: bool = True
+    ) -> None:
         self.s = settings
         self.state_dir = state_dir
+        self.send = send  # False: creates and cancels are held back (reconcile, recover)
+        self.held_back: list[str] = []
+        db = store_path(state_dir, settings.database_url)
+        inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing
         self.lock = StateLock(state_dir).acquire()
         try:
-            self.store: SqliteStore = open_store(
-                store_path(state_dir, settings.database_url),
-                synchronous=settings.store.synchronous,
-            )
-            self.snap = self.store.load()
+            self.store: SqliteStore = open_store(db, synchronous=settings.store.synchronous)
         except BaseException:
+            self.lock.release()
+            raise
+        try:
+            self.snap = self.store.load()
+            record = claim(self.snap.meta, owner, state_dir)  # again, now under the lock
+            if record is not None:
+                self.store.set_meta(OWNER_KEY, record.to_json())
+                self.snap.meta[OWNER_KEY] = record.to_json()
+        except BaseException:
+            self.store.close()
             self.lock.release()
             raise
 
@@ -83,6 +100,10 @@ class DurableSession:
     ) -> Engine:
         snap = self.snap
         self.bus = EventBus()
+        if not self.send:
+            lookups = LookupsOnly(exchange)
+            self.held_back = lookups.held_back
+            exchange = lookups
         engine = build_engine(
             self.s,
             clock=clock,
@@ -95,37 +116,36 @@ class DurableSession:
         if self.restored:
             engine.restore(snap)
         engine.attach_store(self.store)
-        self.audit = JsonlWriter(self.state_dir / "audit.jsonl")
-        self._repair_jsonl(snap.audit_rows)
+        self._open_jsonl()
         self.store.on_committed.append(self._write_jsonl)
         self.engine = engine
         return engine
 
     # --- the JSONL mirror of the audit table --------------------------------------------
     def _write_jsonl(self, batch: list[tuple[int, Record]]) -> None:
-        for audit_id, record in batch:
-            self.audit({"audit_id": audit_id, **record})
-        self.audit.flush()
+        try:
+            for audit_id, record in batch:
+                self.audit({"audit_id": audit_id, **record})
+            self.audit.flush()
+        except OSError as exc:
+            raise CommitFailed(f"{self.audit.path}: writing the audit failed ({exc})") from None
 
-    def _repair_jsonl(self, rows: int) -> None:
-        """Append what a crash kept out of audit.jsonl (it is written after each commit)."""
-        last = 0
+    def _open_jsonl(self) -> None:
+        """Open audit.jsonl ending where the database does: cut what a lost WAL tail took
+        from the database (its ids would be reused), append what a crash kept out of the
+        file (it is written after each commit)."""
         path = self.state_dir / "audit.jsonl"
-        if path.exists():
-            with path.open("rb") as fh:
-                tail = _last_line(fh)
-            if tail:
-                try:
-                    last = int(json.loads(tail).get("audit_id", 0))
-                except ValueError:
-                    last = 0  # a torn last line: rewrite from the database
-                    path.write_text("")
-                    self.audit.close()
-                    self.audit = JsonlWriter(path)
-        if last < rows:
+        db_last = self.store.last_audit_id()
+        last = align_mirror(path, db_last)
+        self.audit = JsonlWriter(path)
+        if last < db_last:
             for audit_id, text in self.store.audit_since(last):
                 self.audit({"audit_id": audit_id, **json.loads(text)})
             self.audit.flush()
+
+    @abstractmethod
+    def start(self) -> ReconcileReport:
+        """Catch up with the prices, then recover and reconcile (``_recover``)."""
 
     def _recover(self, now: int) -> ReconcileReport:
         """Resolve every intent whose outcome is unknown (by clientOrderId), feed the
@@ -162,9 +182,13 @@ class DurableSession:
         return report
 
     def close(self) -> None:
+        """Commit what is left (not after a failed write: the file stays as it was, and
+        the next start resolves and reconciles from there), release everything."""
         try:
-            self.engine.commit()
-            self.audit.close()
+            if not self.store.broken:
+                self.engine.commit()
+            with contextlib.suppress(OSError):  # the disk that failed a write
+                self.audit.close()
             self.store.close()
             close = getattr(self.engine.exchange, "close", None)
             if close is not None:
@@ -177,8 +201,16 @@ class PaperSession(DurableSession):
     """A durable paper session on a synthetic market and a simulated exchange that keeps
     its own database file (it outlives the bot)."""
 
-    def __init__(self, settings: Settings, state_dir: Path, *, hours: float, speed: float) -> None:
-        super().__init__(settings, state_dir)
+    def __init__(
+        self,
+        settings: Settings,
+        state_dir: Path,
+        *,
+        hours: float,
+        speed: float,
+        send: bool = True,
+    ) -> None:
+        super().__init__(settings, state_dir, Owner("paper", SYNTHETIC), send=send)
         try:
             self._open(hours, speed)
         except BaseException:
@@ -294,32 +326,22 @@ def session_kind(state_dir: Path, s: Settings) -> str:
         rows = SqliteStore.read_meta(store_path(state_dir, s.database_url))
     except StoreError:
         return "paper"  # let the session's own checks explain what is wrong with the file
-    if rows is None:
-        return ""
-    if "session" in rows:
-        return "paper"
-    if "venue" in rows:
-        return "paper-live" if json.loads(rows["venue"]).get("paper") else "live"
-    return ""
+    owner = held_owner(rows or {})
+    return owner.kind if owner is not None else ""
 
 
 def open_sim_exchange(
     s: Settings, state_dir: Path, filters: dict[str, MarketFilters], clock: Clock
 ) -> SimExchange:
-    """The session's exchange, in its own database file (it outlives the bot)."""
-    return sim_exchange(s, filters, clock, path=state_dir / "sim-exchange.db")
+    """The session's exchange, in its own database file (it outlives the bot); a file of
+    other markets or parameters is refused in one line, untouched."""
+    try:
+        return sim_exchange(s, filters, clock, path=state_dir / SIM_FILE)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def session_filters(s: Settings) -> dict[str, MarketFilters]:
     """Filters of a session's symbols, derived from the synthetic market's first price."""
     first = synthetic_market(s.market.symbols, minutes=1, seed=s.seed, start_ms=SESSION_START_MS)
     return sim_params(s).with_fees(filters_for(first, s.market.quote))
-
-
-def _last_line(fh: BinaryIO) -> bytes:
-    fh.seek(0, 2)
-    size = fh.tell()
-    back = min(size, 1 << 16)
-    fh.seek(size - back)
-    lines = fh.read().splitlines()
-    return lines[-1] if lines else b""

@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import typer
+from rich.markup import escape
 
 from fsmtrader.cli.console import err
-from fsmtrader.errors import FsmTraderError, IllegalOrderTransition, PortfolioError
+from fsmtrader.errors import (
+    CommitFailed,
+    FsmTraderError,
+    IllegalOrderTransition,
+    PortfolioError,
+)
 
 T = TypeVar("T")
 # Raised on purpose, but only when our own books broke: a bug to report, not a user error.
@@ -21,9 +27,19 @@ BROKEN_INVARIANTS = (PortfolioError, IllegalOrderTransition)
 
 def guard(fn: Callable[[], T]) -> T:
     """Run a command; known errors become one red line and exit code 2, anything else a
-    one-line message with the trace saved to a file (not dumped on the user)."""
+    one-line message with the trace saved to a file (not dumped on the user). A state
+    write that failed stops trading with one line and exit code 2 too: the cause (disk
+    full, an I/O error) is the machine's, and the next start puts the books right."""
     try:
         return fn()
+    except CommitFailed as exc:
+        err.print(
+            f"[red]error:[/red] {escape(str(exc))}; trading stopped — free the disk or fix the I/O "
+            "error, then start again (it resolves and reconciles with the exchange)",
+            highlight=False,
+            markup=True,
+        )
+        raise typer.Exit(2) from None
     except BROKEN_INVARIANTS as exc:
         _internal_error(exc)
     except FsmTraderError as exc:

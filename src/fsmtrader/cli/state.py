@@ -1,5 +1,8 @@
 """Commands on a stopped session's state: ``reconcile`` (books against the exchange) and
-``recover`` (symbols out of ERROR, a halt lifted)."""
+``recover`` (symbols out of ERROR, a halt lifted).
+
+Both look and send nothing: an order create or cancel that recovery would make is held
+back and named, unless ``--send`` allows it (on a live directory those are real orders)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,27 @@ from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.store.sqlite import store_path
 
 if TYPE_CHECKING:
     from fsmtrader.session import DurableSession
 
 
+SendOpt = Annotated[
+    bool,
+    typer.Option(
+        "--send",
+        help="Let recovery create and cancel orders on the venue (default: look-ups only).",
+    ),
+]
+
+
 def reconcile(
     config: ConfigOpt = None,
     state_dir: SessionDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    send: SendOpt = False,
 ) -> None:
     """Compare the state database with the exchange and write the reconcile report.
     Exits 0 when everything matches, 3 on a mismatch."""
@@ -32,11 +46,10 @@ def reconcile(
     def run() -> None:
         s = settings_from(config)
         folder = state_dir or s.state_dir
-        if not store_path(folder, s.database_url).exists():
-            raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
-        session = _open_session_of(s, folder)
+        session = _open_session_of(s, folder, send=send)
         try:
             report = session.reconcile_now()
+            _say_held_back(session)
         finally:
             session.close()
         if as_json:
@@ -59,22 +72,27 @@ def recover(
     clear_halt: Annotated[
         bool, typer.Option("--clear-halt", help="Allow new entries again after a halt.")
     ] = False,
+    send: SendOpt = False,
 ) -> None:
-    """Manual recovery while the bot is stopped: bring symbols out of ERROR without waiting
-    for their backoff, and/or lift a halt (after you have checked its reason)."""
+    """Manual recovery while the bot is stopped: first resolve open intents and reconcile
+    as a start does, then bring symbols out of ERROR without waiting for their backoff,
+    and/or lift a halt (after you have checked its reason)."""
 
     def run() -> None:
         if not symbol and not clear_halt:
             raise FsmTraderError("recover: say what to do: --symbol SYM and/or --clear-halt")
         s = settings_from(config)
         folder = state_dir or s.state_dir
-        session = _open_session_of(s, folder)
+        session = _open_session_of(s, folder, send=send)
         try:
+            report = session.start()
+            out.print(report.summary())
+            _say_held_back(session)
             engine = session.engine
             for sym in symbol or []:
                 _recover_symbol(engine, sym)
             if clear_halt:
-                _clear_halt(engine)
+                _clear_halt(engine, report)
             engine.commit()
         finally:
             session.close()
@@ -92,7 +110,13 @@ def _recover_symbol(engine: Engine, sym: str) -> None:
     out.print(f"{sym}: recovered, now {st.phase}")
 
 
-def _clear_halt(engine: Engine) -> None:
+def _clear_halt(engine: Engine, report: ReconcileReport) -> None:
+    """Lift a halt only on books that match the exchange: recovery reconciled just now."""
+    if engine.halted and not report.ok:
+        raise FsmTraderError(
+            f"--clear-halt: reconcile still finds differences ({report.summary()}); the "
+            "halt stays — see reconcile.json"
+        )
     if engine.halted:
         out.print(f"halt lifted (it was: {engine.halted})")
         engine.resume_entries()
@@ -100,15 +124,26 @@ def _clear_halt(engine: Engine) -> None:
         out.print("not halted")
 
 
-def _open_session_of(s: Settings, folder: Path) -> DurableSession:
+def _say_held_back(session: DurableSession) -> None:
+    if session.held_back:
+        out.print(
+            f"held back {len(session.held_back)} order operation(s) (look-ups only): "
+            f"{'; '.join(session.held_back[:5])} — run again with --send to allow them"
+        )
+
+
+def _open_session_of(s: Settings, folder: Path, *, send: bool) -> DurableSession:
     """The session a state directory belongs to (paper, paper on live prices, or live),
-    so reconcile compares with the right exchange and writes nothing foreign into it."""
+    so reconcile compares with the right exchange and writes nothing foreign into it;
+    a directory without a session is refused, never created."""
     from fsmtrader.live import LiveSession
     from fsmtrader.session import PaperSession, session_kind
 
+    if not store_path(folder, s.database_url).exists():
+        raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")
     kind = session_kind(folder, s)
     if kind == "paper":
-        return PaperSession(s, folder, hours=s.demo.hours, speed=60.0)
+        return PaperSession(s, folder, hours=s.demo.hours, speed=60.0, send=send)
     if kind in ("live", "paper-live"):
-        return LiveSession(s, folder, paper=kind == "paper-live")
+        return LiveSession(s, folder, paper=kind == "paper-live", send=send)
     raise FsmTraderError(f"{folder}: no session here (run `fsmtrader paper` or `trade` first)")

@@ -3,7 +3,11 @@ any write: a corrupt, foreign, newer or locked file is refused and never modifie
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from fsmtrader.errors import StoreError
@@ -69,14 +73,14 @@ MIGRATIONS: dict[int, list[str]] = {
 
 
 def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3.Connection:
-    """Open the state database, refusing anything that is not ours, then migrate."""
-    exists = path.exists()
-    if not exists and not create:
-        raise StoreError(f"{path}: no state database here")
-    if exists:
-        _inspect_readonly(path)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """Open the state database, refusing anything that is not ours, then migrate. A new
+    database is built whole under a temporary name and linked into place, so a file at
+    ``path`` is always a complete one: an empty or partial file there is never ours."""
+    if not path.exists():
+        if not create:
+            raise StoreError(f"{path}: no state database here")
+        _create(path)
+    inspect_readonly(path)
     conn = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -91,30 +95,65 @@ def connect(path: Path, *, create: bool, synchronous: str = "NORMAL") -> sqlite3
     return conn
 
 
-def _inspect_readonly(path: Path) -> None:
-    """Look at an existing file without being able to change it."""
+def _create(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".creating", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            _migrate(conn, path)
+            conn.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process made it: check theirs
+            os.link(tmp, path)  # atomic, and never replaces a file
+        _fsync_dir(path.parent)
+    except sqlite3.Error as exc:
+        raise StoreError(_explain(path, exc)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not possible everywhere; best effort
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@functools.cache
+def expected_columns(version: int) -> dict[str, frozenset[str]]:
+    """Each table of schema ``version`` with its columns, from the migrations themselves."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        for v in range(1, version + 1):
+            for ddl in MIGRATIONS[v]:
+                mem.execute(ddl)
+        tables = [r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: frozenset(r[1] for r in mem.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        mem.close()
+
+
+def inspect_readonly(path: Path) -> None:
+    """Look at an existing file without being able to change it: an empty file, a
+    foreign or newer database, one missing tables or columns, or a damaged one is
+    refused (never initialised over: it may be what is left of someone's state)."""
+    if path.stat().st_size == 0:
+        raise StoreError(
+            f"{path}: is empty (0 bytes), not a state database; refusing to initialise it "
+            "— restore a backup or move it away"
+        )
     try:
         ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
     except sqlite3.Error as exc:
         raise StoreError(_explain(path, exc)) from None
     try:
-        tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            return  # an empty SQLite file: safe to initialise
-        if "meta" not in tables:
-            raise StoreError(
-                f"{path}: not an fsmtrader database (it has tables {sorted(tables)[:5]}); "
-                "refusing to touch it — point database_url / state_dir elsewhere"
-            )
-        meta = dict(ro.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("app") != APP:
-            raise StoreError(f"{path}: belongs to {meta.get('app')!r}, not fsmtrader; refusing")
-        version = int(meta.get("schema_version", "0"))
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{path}: schema version {version} is newer than this fsmtrader supports "
-                f"({SCHEMA_VERSION}); upgrade fsmtrader — the file was left untouched"
-            )
+        _check_ours(ro, path)
         check = ro.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
             raise StoreError(
@@ -125,6 +164,40 @@ def _inspect_readonly(path: Path) -> None:
         raise StoreError(_explain(path, exc)) from None
     finally:
         ro.close()
+
+
+def _check_ours(ro: sqlite3.Connection, path: Path) -> None:
+    tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        raise StoreError(
+            f"{path}: an SQLite file with no tables, not a state database; refusing to "
+            "initialise it — move it away"
+        )
+    if "meta" not in tables:
+        raise StoreError(
+            f"{path}: not an fsmtrader database (it has tables {sorted(tables)[:5]}); "
+            "refusing to touch it — point database_url / state_dir elsewhere"
+        )
+    meta = dict(ro.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("app") != APP:
+        raise StoreError(f"{path}: belongs to {meta.get('app')!r}, not fsmtrader; refusing")
+    version = int(meta.get("schema_version", "0"))
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this fsmtrader supports "
+            f"({SCHEMA_VERSION}); upgrade fsmtrader — the file was left untouched"
+        )
+    missing = []
+    for table, columns in expected_columns(version).items():
+        have = {r[1] for r in ro.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            missing.append(table)
+        missing += [f"{table}.{c}" for c in sorted(columns - have) if have]
+    if missing:
+        raise StoreError(
+            f"{path}: an fsmtrader database missing {', '.join(missing[:6])}; refusing to "
+            "repair or re-initialise it — restore a backup"
+        )
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

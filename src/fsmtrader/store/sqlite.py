@@ -9,13 +9,15 @@ the sqlite3 shell and jq.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import NoReturn
 
 from fsmtrader.audit import dumps
-from fsmtrader.errors import ConfigError, StoreError
+from fsmtrader.errors import CommitFailed, ConfigError, StoreError
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.state.delta import Snapshot, StateDelta
 from fsmtrader.state.fill import FILL_COLUMNS, BookedFill
@@ -33,6 +35,8 @@ from fsmtrader.store.codec import (
 )
 from fsmtrader.store.schema import connect
 
+# Errors of the statement itself, not of the file: they propagate as they are.
+_NOT_THE_DISK = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 Committed = Callable[[list[tuple[int, Record]]], None]
 
 
@@ -72,6 +76,7 @@ class SqliteStore:
         self.on_committed: list[Committed] = []
         self._history = HistoryText()
         self.commits = 0
+        self.broken = ""  # why a write failed: the store then refuses every other one
 
     @staticmethod
     def read_meta(path: Path) -> dict[str, str] | None:
@@ -96,11 +101,31 @@ class SqliteStore:
 
     # --- writing ------------------------------------------------------------------------
     def save(self, delta: StateDelta) -> None:
-        """Write one commit's changes in ONE transaction (nothing when nothing changed)."""
+        """Write one commit's changes in ONE transaction (nothing when nothing changed).
+        A failed write (disk full, I/O error) raises CommitFailed, and so does every
+        later one: the caller's memory is ahead of the file, which a restart puts right."""
         if delta.empty():
             return
-        c = self.conn
+        self._writable()
         records = delta.audit
+        try:
+            ids = self._write(delta)
+        except _NOT_THE_DISK:
+            raise  # our own rows broke a constraint: a bug, and nothing was written
+        except sqlite3.DatabaseError as exc:
+            self._fail(f"{self.path}: commit failed ({exc})")
+        self.commits += 1
+        if self.on_committed and records:
+            batch = [(int(i or 0), r) for i, r in zip(ids, records, strict=True)]
+            try:
+                for fn in self.on_committed:
+                    fn(batch)
+            except BaseException as exc:  # committed, but the caller will not mark it
+                self.broken = str(exc) or type(exc).__name__
+                raise
+
+    def _write(self, delta: StateDelta) -> list[int | None]:
+        c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
             history = self._history.encode
@@ -120,19 +145,24 @@ class SqliteStore:
                 c.executemany(_INSERT_FILL, [fill_row(f) for f in delta.fills])
             ids = [
                 c.execute(_INSERT_AUDIT, (r["ts"], r["kind"], r.get("symbol"), dumps(r))).lastrowid
-                for r in records
+                for r in delta.audit
             ]
             if delta.meta:
                 c.executemany(_SET_META, list(delta.meta.items()))
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it
+                c.execute("ROLLBACK")
             raise
-        self.commits += 1
-        if self.on_committed and records:
-            batch = [(int(i or 0), r) for i, r in zip(ids, records, strict=True)]
-            for fn in self.on_committed:
-                fn(batch)
+        return ids
+
+    def _writable(self) -> None:
+        if self.broken:
+            raise CommitFailed(self.broken)
+
+    def _fail(self, why: str) -> NoReturn:
+        self.broken = why
+        raise CommitFailed(why) from None
 
     def _save_portfolio(self, pf: Portfolio) -> None:
         c = self.conn
@@ -154,7 +184,13 @@ class SqliteStore:
         )
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(_SET_META, (key, value))
+        self._writable()
+        try:
+            self.conn.execute(_SET_META, (key, value))
+        except _NOT_THE_DISK:
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._fail(f"{self.path}: writing {key} failed ({exc})")
 
     # --- reading ------------------------------------------------------------------------
     def load(self) -> Snapshot:
@@ -187,6 +223,10 @@ class SqliteStore:
         pf.trades = [TRADE.decode(r) for r in c.execute(_select("trades", TRADE.columns, "id"))]
         pf.ghosts = [GHOST.decode(r) for r in c.execute(_select("ghosts", GHOST.columns, "id"))]
         return pf
+
+    def last_audit_id(self) -> int:
+        row = self.conn.execute("SELECT MAX(id) FROM audit").fetchone()
+        return int(row[0] or 0)
 
     def audit_since(self, after_id: int) -> list[tuple[int, str]]:
         return list(
