@@ -139,6 +139,16 @@ def expected_columns(version: int) -> dict[str, frozenset[str]]:
         mem.close()
 
 
+def readonly_uri(path: Path) -> str:
+    """A URI that reads ``path`` without creating or changing any file. A read-only
+    connection to a WAL database still creates its -wal and -shm files (and leaves them);
+    when no -wal or journal is there, the file alone is the whole database (a writer always
+    has its -wal open), so it is read as immutable: no lock, no side file."""
+    side = [path.with_name(path.name + suffix) for suffix in ("-wal", "-journal")]
+    mode = "ro" if any(p.exists() for p in side) else "ro&immutable=1"
+    return f"{path.resolve().as_uri()}?mode={mode}"
+
+
 def inspect_readonly(path: Path) -> None:
     """Look at an existing file without being able to change it: an empty file, a
     foreign or newer database, one missing tables or columns, or a damaged one is
@@ -149,7 +159,7 @@ def inspect_readonly(path: Path) -> None:
             "— restore a backup or move it away"
         )
     try:
-        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        ro = sqlite3.connect(readonly_uri(path), uri=True, timeout=2.0)
     except sqlite3.Error as exc:
         raise StoreError(_explain(path, exc)) from None
     try:

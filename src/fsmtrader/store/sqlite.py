@@ -33,7 +33,7 @@ from fsmtrader.store.codec import (
     fill_row,
     history_from,
 )
-from fsmtrader.store.schema import connect
+from fsmtrader.store.schema import connect, readonly_uri
 
 # Errors of the statement itself, not of the file: they propagate as they are.
 _NOT_THE_DISK = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
@@ -85,7 +85,7 @@ class SqliteStore:
         if not path.exists():
             return None
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+            conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=2.0)
             try:
                 return dict(conn.execute("SELECT key, value FROM engine_meta").fetchall())
             finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 from fsmtrader.errors import StoreError
 from fsmtrader.exchange.simulated.store import KIND as SIM_KIND
 from fsmtrader.store.owner import Owner, claim
-from fsmtrader.store.schema import inspect_readonly
+from fsmtrader.store.schema import inspect_readonly, readonly_uri
 from fsmtrader.store.sqlite import SqliteStore
 
 SIM_FILE = "sim-exchange.db"
@@ -68,7 +68,7 @@ def sim_file_is_ours(path: Path) -> None:
     if head != _SQLITE_MAGIC:
         raise StoreError(f"{path}: not an SQLite file, not a simulated exchange; move it away")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=2.0)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
         finally:
