@@ -147,7 +147,7 @@ def _last_line(fh: IO[bytes]) -> bytes:
     size = fh.tell()
     back = min(size, 1 << 16)
     fh.seek(size - back)
-    lines = fh.read().splitlines(keepends=True)
+    lines = fh.read(back).splitlines(keepends=True)
     return lines[-1] if lines else b""
 
 

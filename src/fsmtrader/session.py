@@ -136,12 +136,15 @@ class DurableSession(ABC):
         file (it is written after each commit)."""
         path = self.state_dir / "audit.jsonl"
         db_last = self.store.last_audit_id()
-        last = align_mirror(path, db_last)
-        self.audit = JsonlWriter(path)
-        if last < db_last:
-            for audit_id, text in self.store.audit_since(last):
-                self.audit({"audit_id": audit_id, **json.loads(text)})
-            self.audit.flush()
+        try:
+            last = align_mirror(path, db_last)
+            self.audit = JsonlWriter(path)
+            if last < db_last:
+                for audit_id, text in self.store.audit_since(last):
+                    self.audit({"audit_id": audit_id, **json.loads(text)})
+                self.audit.flush()
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot write the audit ({exc})") from None
 
     @abstractmethod
     def start(self) -> ReconcileReport:
