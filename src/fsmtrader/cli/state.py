@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fsmtrader.cli.console import out
+from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
 from fsmtrader.config import Settings
@@ -125,8 +125,9 @@ def _clear_halt(engine: Engine, report: ReconcileReport) -> None:
 
 
 def _say_held_back(session: DurableSession) -> None:
+    """On stderr: stdout stays the report (``--json`` is parsed by scripts)."""
     if session.held_back:
-        out.print(
+        err.print(
             f"held back {len(session.held_back)} order operation(s) (look-ups only): "
             f"{'; '.join(session.held_back[:5])} — run again with --send to allow them"
         )

@@ -232,6 +232,12 @@ def test_unexplained_mismatch_halts_and_reconcile_reports_it(tmp_path: Path) -> 
     rc, out, err = finish(fsm(*paper_args(state, config, "--for", "0.5")))
     assert rc == 0 and "HALTED" in err and "orphaned" in err
     assert json.loads(out)["halted"]
+    # recover reconciles first: while the orphan is there, the halt is not lifted
+    rc, out, err = finish(
+        fsm("recover", "--state-dir", str(state), "--config", str(config), "--clear-halt")
+    )
+    assert rc == 2 and "reconcile still finds differences" in err and "orphaned" in err, err
+    assert "halt lifted" not in out
     # a person deals with the orphan, then lifts the halt; the next start trades again
     ex = open_sim_exchange(s, state, session_filters(s), SimClock(0))
     (orphan,) = [o for o in ex.fetch_open_orders() if o.client_order_id.startswith("fsmnot")]
