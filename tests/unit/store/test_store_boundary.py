@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fsmtrader.errors import StoreError
+from fsmtrader.errors import CommitFailed, StoreError
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.intent import Intent, client_order_id
 from fsmtrader.orders.states import OrderState
@@ -21,6 +21,7 @@ from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord, HaltRecord, Record
 from fsmtrader.state.symbol import SymbolState
 from fsmtrader.store.codec import GHOST, ORDER, POSITION, SYMBOL_COLUMNS, TRADE
+from fsmtrader.store.schema import inspect_readonly
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader.strategy import ExitState
 
@@ -242,3 +243,52 @@ def test_read_meta_opens_nothing_for_writing(tmp_path: Path) -> None:
     junk.write_bytes(b"not a database at all" * 100)
     with pytest.raises(StoreError, match=r"junk\.db"):
         SqliteStore.read_meta(junk)
+
+
+def test_looking_at_a_closed_database_creates_no_file(tmp_path: Path) -> None:
+    """A read-only SQLite connection to a WAL database creates -wal and -shm files and
+    leaves them; looking (a refusal, ``session_kind``) must leave the directory as it was."""
+    path = tmp_path / "fsmtrader.db"
+    store = SqliteStore(path)
+    store.set_meta("session", "{}")
+    store.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["fsmtrader.db"]
+    SqliteStore.read_meta(path)
+    inspect_readonly(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_a_new_database_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    """It is built under a temporary name and linked into place: an empty file at the
+    database's path is never one of ours, so it is refused, not initialised."""
+    path = tmp_path / "fsmtrader.db"
+    SqliteStore(path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fsmtrader.db"]
+    assert SqliteStore.read_meta(path) == {}
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreError, match=r"empty\.db: is empty \(0 bytes\)"):
+        SqliteStore(empty)
+    assert empty.read_bytes() == b""
+
+
+def test_a_commit_the_file_refuses_stops_every_later_one(tmp_path: Path) -> None:
+    """A failed write (here: another process holds the write lock past the timeout) is
+    CommitFailed, not a retryable error, and the store refuses every later write: the
+    caller's memory is ahead of the file from then on."""
+    path = tmp_path / "fsmtrader.db"
+    store = SqliteStore(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(CommitFailed, match=r"fsmtrader\.db: commit failed \(database is"):
+            store.save(StateDelta(portfolio=portfolio()))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with pytest.raises(CommitFailed, match="commit failed"):
+        store.save(StateDelta(portfolio=portfolio()))  # the file is free again: still no
+    with pytest.raises(CommitFailed):
+        store.set_meta("halted", "")
+    assert store.load().portfolio is None
