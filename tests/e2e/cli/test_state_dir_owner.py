@@ -54,7 +54,7 @@ def config(tmp: Path, sim: Sim) -> Path:
 
 
 def run_trade(
-    tmp: Path, cfg: Path, state: Path, *flags: str, secs: str = "1.5", key: str = KEY
+    tmp: Path, cfg: Path, state: Path, *flags: str, secs: str = "0.8", key: str = KEY
 ) -> subprocess.CompletedProcess[str]:
     """``fsmtrader trade *flags`` on ``state`` for ``secs`` wall seconds with ``key``."""
     env = {**ENV, "FSMTRADER_EXCHANGE__API_KEY": key}
@@ -134,6 +134,20 @@ def test_a_paper_directory_refuses_live_and_paper_on_live_prices(tmp_path: Path)
         assert held in line and "asks for a LIVE session on binance" in line
         line = one_error_line(run_trade(tmp_path, cfg, state))
         assert held in line and "asks for a paper session on binance live prices" in line
+        # demo keeps its books in memory: a state directory in its settings is not touched
+        demo = cli(
+            "demo",
+            "--hours",
+            "0.1",
+            "--speed",
+            "0",
+            "--quiet",
+            "--config",
+            str(cfg),
+            cwd=tmp_path,
+            env={"FSMTRADER_STATE_DIR": str(state)},
+        )
+        assert demo.returncode == 0, demo.stderr
         assert snapshot(state) == before
         assert sim.order_count() == orders
 
