@@ -52,8 +52,8 @@ def consistent_restart(state: Path, cfg: Path) -> None:
     again = cli(*paper_args(state, cfg, "--for", "1"), cwd=state.parent)
     assert again.returncode == 0, again.stderr
     assert "restored session" in again.stderr and "reconcile ok" in again.stderr, again.stderr
-    dup, orphans, drift, notes = verify_session(state, load_settings(cfg, env={}))
-    assert (dup, orphans, drift) == (0, 0, 0), notes
+    verdict = verify_session(state, load_settings(cfg, env={}))
+    assert verdict[:3] == (0, 0, 0), verdict  # duplicates, orphans, drift
     with closing(sqlite3.connect(state / "fsmtrader.db")) as c:
         table = [
             (i, json.loads(r)) for i, r in c.execute("SELECT id, record FROM audit ORDER BY id")
