@@ -31,8 +31,14 @@ def inspect_state_dir(state_dir: Path, db: Path, wanted: Owner) -> None:
             raise StoreError(f"{db}: not readable and writable by this user; fix its mode")
         inspect_readonly(db)
         claim(SqliteStore.read_meta(db) or {}, wanted, state_dir)
+    sim = state_dir / SIM_FILE
     if wanted.kind != "live":
-        sim_file_is_ours(state_dir / SIM_FILE)
+        sim_file_is_ours(sim)
+    elif sim.exists():  # its books may be gone, the simulated exchange says whose it was
+        raise StoreError(
+            f"{state_dir}: holds a simulated exchange ({SIM_FILE}), so it is a paper "
+            f"directory; this command asks for {wanted.describe()} — use another --state-dir"
+        )
 
 
 def writable_dir(path: Path) -> None:

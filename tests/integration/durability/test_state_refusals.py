@@ -210,3 +210,31 @@ def test_a_directory_this_user_cannot_write(tmp_path: Path, cfg: Path, a_session
     finally:
         for p in (new, old):
             p.chmod(0o755)
+
+
+def test_live_refuses_a_directory_holding_a_simulated_exchange(
+    tmp_path: Path, cfg: Path, a_session: Path
+) -> None:
+    """A paper directory whose database was removed is still a paper directory."""
+    state = tmp_path / "state"
+    shutil.copytree(a_session, state)
+    (state / "fsmtrader.db").unlink()
+    live = tmp_path / "live.toml"
+    live.write_text(session_toml(seed=2, exchange={"base_url": "http://127.0.0.1:9"}))
+    before = snapshot(state)
+    proc = cli(
+        "trade",
+        "--live",
+        "--confirm-live",
+        "--config",
+        str(live),
+        "--state-dir",
+        str(state),
+        "--for",
+        "0",
+        "--quiet",
+        cwd=tmp_path,
+        env={"FSMTRADER_EXCHANGE__API_KEY": "k" * 32, "FSMTRADER_EXCHANGE__API_SECRET": "s" * 32},
+    )
+    refused(proc, f"{state}: holds a simulated exchange (sim-exchange.db)", "LIVE session")
+    assert snapshot(state) == before
