@@ -20,7 +20,7 @@ import pytest
 
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import DuplicateOrder, ExchangeError, NetworkError
-from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
+from fsmtrader.exchange.simulated import BINANCE, MEXC, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.markets import MarketFilters
 from fsmtrader_testing.harness import mf
@@ -371,6 +371,10 @@ def test_damaged_own_file_is_refused(tmp_path: Path) -> None:
         ),
         ({"taker_fee_bps": D("7.5")}, "taker_fee_bps"),
         ({"depth_levels": 3}, "depth_levels"),
+        ({"venue": MEXC}, "venue profile differs.*id: file binance vs mexc"),
+        ({"venue": BINANCE.with_lag(1)}, "venue profile differs.*visibility_lag_ms: file 0 vs 1"),
+        ({"venue": BINANCE.with_fee_asset("bnb")}, "venue profile differs.*fee_asset"),
+        ({"venue": BINANCE.unique_forever()}, "venue profile differs.*client_ids"),
     ],
 )
 def test_reopening_with_other_markets_or_parameters_is_refused(
@@ -387,6 +391,27 @@ def test_reopening_with_other_markets_or_parameters_is_refused(
     assert path.read_bytes() == before
     with open_ex(path, clock, maker_fee_bps=D("2.0")) as ex:  # equal values are fine
         assert ex.fetch_ticker(BTC).last == D("50000.0")
+
+
+def test_bnb_fees_and_reused_client_ids_are_in_the_file_at_once(tmp_path: Path) -> None:
+    """The BNB wallet moves with every BNB-paid trade though it is neither the base nor
+    the quote: a commit must save it too. Like a SIGKILL after each call."""
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(T0)
+    start = {**START, "BNB": D("0.01")}
+    params = replace(PARAMS, venue=BINANCE.with_fee_asset("bnb", D("400")))
+    ex = SimExchange.open(path, dict(MARKETS), start, clock=clock, params=params)
+    run(ex, clock, SESSION_A[0])
+    for cid in ("bnb-1", "bnb-1", "bnb-2"):  # an IOC's id is free again once it is over
+        clock.advance(1_000)
+        order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100.00"), "IOC", cid)
+        assert order.fee_currency == "BNB" and order.fee > 0
+        other = SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), params=params)
+        assert other.fetch_balance() == ex.fetch_balance()
+        assert other.all_orders() == ex.all_orders()
+        other.close()
+    assert ex.fetch_balance()["BNB"].free < start["BNB"]
+    ex.close()
 
 
 # ---------------------------------------------------------------- SIGKILL
