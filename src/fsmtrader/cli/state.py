@@ -18,6 +18,7 @@ from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.fsm.phases import Phase
 from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.store.sqlite import store_path
 
@@ -85,12 +86,13 @@ def recover(
         folder = state_dir or s.state_dir
         session = _open_session_of(s, folder, send=send)
         try:
+            engine = session.engine
+            in_error = {sym for sym, st in engine.states.items() if st.phase is Phase.ERROR}
             report = session.start()
             out.print(report.summary())
             _say_held_back(session)
-            engine = session.engine
             for sym in symbol or []:
-                _recover_symbol(engine, sym)
+                _recover_symbol(engine, sym, was_in_error=sym in in_error)
             if clear_halt:
                 _clear_halt(engine, report)
             engine.commit()
@@ -100,11 +102,15 @@ def recover(
     guard(run)
 
 
-def _recover_symbol(engine: Engine, sym: str) -> None:
-    """Take ``sym`` out of ERROR now; FsmTraderError if it is unknown or not in ERROR."""
+def _recover_symbol(engine: Engine, sym: str, *, was_in_error: bool) -> None:
+    """Take ``sym`` out of ERROR now; FsmTraderError if it is unknown or not in ERROR
+    (unless the start's recovery just took it out: its backoff had run out)."""
     if sym not in engine.states:
         raise FsmTraderError(f"--symbol {sym}: not in this session ({', '.join(engine.states)})")
     st = engine.states[sym]
+    if was_in_error and st.phase is not Phase.ERROR:
+        out.print(f"{sym}: left ERROR during recovery (its backoff was over), now {st.phase}")
+        return
     if not engine.recover(sym):
         raise FsmTraderError(f"--symbol {sym}: it is in {st.phase}, not in ERROR")
     out.print(f"{sym}: recovered, now {st.phase}")

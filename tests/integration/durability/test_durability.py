@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
@@ -254,6 +255,34 @@ def test_unexplained_mismatch_halts_and_reconcile_reports_it(tmp_path: Path) -> 
         fsm("recover", "--state-dir", str(state), "--config", str(config), "--symbol", "BTC/USDT")
     )
     assert rc == 2 and "not in ERROR" in err
+
+
+def test_recover_resolves_like_a_start_before_it_takes_a_symbol_out_of_error(
+    tmp_path: Path,
+) -> None:
+    """recover runs the start's recovery first: a symbol whose ERROR backoff ran out while
+    the bot was down leaves ERROR by itself (said, not refused); one still backing off is
+    taken out by hand. Orders the start would send are held back (look-ups only)."""
+    config = tmp_path / "c.toml"
+    config.write_text(session_toml(seed=5))
+    state = tmp_path / "state"
+    rc, _, err = finish(fsm(*paper_args(state, config, "--for", "0.5")))
+    assert rc == 0, err
+    with closing(sqlite3.connect(state / "fsmtrader.db")) as c, c:
+        c.execute(
+            "UPDATE symbol_state SET phase='ERROR', error_count=1, entered_ms=? WHERE symbol=?",
+            (1_767_225_600_000, "BTC/USDT"),  # the market's first minute: backoff long over
+        )
+        c.execute(  # entered ERROR after any clock this session can reach: still backing off
+            "UPDATE symbol_state SET phase='ERROR', error_count=1, entered_ms=? WHERE symbol=?",
+            (1_967_225_600_000, "ETH/USDT"),
+        )
+    args = ("recover", "--state-dir", str(state), "--config", str(config))
+    rc, out, err = finish(fsm(*args, "--symbol", "BTC/USDT", "--symbol", "ETH/USDT"))
+    assert rc == 0, err
+    assert "reconcile ok" in out
+    assert "BTC/USDT: left ERROR during recovery" in out
+    assert "ETH/USDT: recovered, now IDLE" in out
 
 
 # --- bad state --------------------------------------------------------------------------
