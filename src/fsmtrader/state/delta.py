@@ -48,4 +48,3 @@ class Snapshot:
     orders: list[OrderRecord] = field(default_factory=list)
     portfolio: Portfolio | None = None
     meta: dict[str, str] = field(default_factory=dict)
-    audit_rows: int = 0

@@ -93,9 +93,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot read the state database ({exc})") from None
 
-    def _count(self, table: str) -> int:
-        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
     def close(self) -> None:
         self.conn.close()
 
@@ -204,7 +201,6 @@ class SqliteStore:
             ORDER.decode(r) for r in c.execute(_select("orders", ORDER.columns, "rowid"))
         ]
         snap.portfolio = self._load_portfolio()
-        snap.audit_rows = self._count("audit")
         return snap
 
     def _load_portfolio(self) -> Portfolio | None:
