@@ -22,12 +22,12 @@ from fsmtrader.exchange.ccxt_adapter.convert import (
     balances_from_ccxt,
     book_top_from_ccxt,
     candles_from_ccxt,
-    filters_from_ccxt,
     order_from_ccxt,
     ticker_from_ccxt,
     ticker_touch,
     trade_from_ccxt,
 )
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import call_deadline_s
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
@@ -86,6 +86,7 @@ def test_filters_from_ccxt_unified_tick_size_market_without_info() -> None:
         "limits": {"amount": {"min": 0.00001, "max": 9000}, "cost": {"min": 5, "max": None}},
     }
     f = filters_from_ccxt(market)
+    # Issue 8 point 6: the unified amount maximum is read too (it used to be dropped).
     assert f == MarketFilters(
         "BTC/USDT",
         Decimal("0.01"),
@@ -94,6 +95,7 @@ def test_filters_from_ccxt_unified_tick_size_market_without_info() -> None:
         Decimal("5"),
         "BTC",
         "USDT",
+        max_qty=Decimal("9000"),
     )
 
 

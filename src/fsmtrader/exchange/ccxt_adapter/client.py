@@ -28,7 +28,6 @@ from fsmtrader.exchange.ccxt_adapter.convert import (
     balances_from_ccxt,
     book_top_from_ccxt,
     candles_from_ccxt,
-    filters_from_ccxt,
     order_from_ccxt,
     ticker_from_ccxt,
     ticker_touch,
@@ -41,6 +40,7 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
     Redactor,
     describe,
 )
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.retry import GraceWindow, Retrier
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
