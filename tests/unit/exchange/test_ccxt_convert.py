@@ -387,3 +387,64 @@ def test_conversions_options_and_urls_load_without_ccxt() -> None:
         "assert 'ccxt' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --------------------------------------------------------------------------- MEXC markets
+
+
+def mexc_entry(symbol: str = "BTC/USDT") -> dict[str, Any]:
+    """A raw MEXC exchangeInfo entry, rendered by the local server's MEXC flavour."""
+    from fsmtrader_testing.simserver.market import build_markets
+    from fsmtrader_testing.simserver.mexc import MexcWire
+
+    spec = build_markets([symbol])[symbol]
+    entry: dict[str, Any] = MexcWire()._symbol_info(spec)
+    return entry
+
+
+def test_mexc_raw_entry_without_unified_fields() -> None:
+    """MEXC has no ``filters``: its limits are fields (issue 8 point 1 and 6)."""
+    info = {
+        **mexc_entry(),
+        "baseAssetPrecision": 6,
+        "quoteAssetPrecision": 2,
+        "baseSizePrecision": "0.000001",
+        "quoteAmountPrecision": "1",
+        "maxQuoteAmount": "2000000",
+        "quoteAmountPrecisionMarket": "2",
+        "maxQuoteAmountMarket": "100000",
+    }
+    assert info["filters"] == []
+    f = filters_from_ccxt({"symbol": "BTC/USDT", "info": info})
+    assert (f.tick_size, f.step_size) == (D("0.01"), D("0.000001"))
+    assert (f.min_qty, f.min_notional) == (D("0.000001"), D("1"))
+    assert f.max_notional == D("2000000")
+    assert (f.market_min_notional, f.market_max_notional) == (D("2"), D("100000"))
+    assert (f.base, f.quote) == ("BTC", "USDT")
+    # quotePrecision (deprecated) stands in when quoteAssetPrecision is missing.
+    del info["quoteAssetPrecision"]
+    info["quotePrecision"] = 3
+    assert filters_from_ccxt({"symbol": "BTC/USDT", "info": info}).tick_size == D("0.001")
+    with pytest.raises(ValueError, match="BTC/USDT exchangeInfo.baseAssetPrecision"):
+        filters_from_ccxt({"symbol": "BTC/USDT", "info": {**info, "baseAssetPrecision": "x"}})
+
+
+def test_mexc_entry_through_a_real_ccxt_parse() -> None:
+    """The server's MEXC entry parsed by ccxt's own mexc class, then read by us: the
+    same filters the server's matching engine enforces."""
+    import ccxt
+
+    from fsmtrader_testing.simserver.market import build_markets
+
+    spec = build_markets(["BTC/USDT"])["BTC/USDT"]
+    client = ccxt.mexc()
+    # Mocked at the wire only: ccxt's exchangeInfo request answers the server's entry.
+    client.spotPublicGetExchangeInfo = lambda params={}: {"symbols": [mexc_entry()]}
+    (market,) = client.fetch_spot_markets()
+    f = filters_from_ccxt(market)
+    sim = spec.filters
+    assert (f.tick_size, f.step_size) == (sim.tick_size, sim.step_size)
+    assert (f.min_qty, f.min_notional) == (sim.min_qty, sim.min_notional)
+    assert f.max_notional == spec.max_notional
+    assert f.market_max_notional == spec.max_notional
+    assert f.maker_fee == D("0.001") and f.taker_fee == D("0.001")
