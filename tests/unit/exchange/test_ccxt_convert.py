@@ -425,7 +425,7 @@ def test_mexc_raw_entry_without_unified_fields() -> None:
     del info["quoteAssetPrecision"]
     info["quotePrecision"] = 3
     assert filters_from_ccxt({"symbol": "BTC/USDT", "info": info}).tick_size == D("0.001")
-    with pytest.raises(ValueError, match="BTC/USDT exchangeInfo.baseAssetPrecision"):
+    with pytest.raises(ValueError, match=r"BTC/USDT exchangeInfo\.baseAssetPrecision"):
         filters_from_ccxt({"symbol": "BTC/USDT", "info": {**info, "baseAssetPrecision": "x"}})
 
 

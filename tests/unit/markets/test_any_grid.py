@@ -67,9 +67,9 @@ def test_a_tiny_tick_market_passes_preflight_exactly() -> None:
 
 
 def test_an_unrepresentable_grid_names_the_field() -> None:
-    with pytest.raises(ValueError, match="^price: .*digits"):
+    with pytest.raises(ValueError, match=r"^price: .*digits"):
         q_price(D("1e30"), D("1e-9000"))
-    with pytest.raises(ValueError, match="^amount: "):
+    with pytest.raises(ValueError, match=r"^amount: "):
         q_amount(D("1e5000"), D("1e-10"))
     with pytest.raises(ValueError, match="grid must be > 0"):
         q_price(D("1"), D("0"))
