@@ -6,10 +6,11 @@ id (``orderId`` >= n, ``fromId`` >= n, without times). We continue from the last
 seen, inclusive (one row of overlap, deduplicated): it is an id the venue certainly
 knows, so no reading of "an id that does not exist" can restart the history. MEXC has
 no id cursor: a full page continues from the last row's time, within windows of at
-most 7 days, and its myTrades pages hold 100. One walk: from ``since`` to now in windows the venue allows,
-each window paged until a short page, rows deduplicated by id. Every step must advance
-(a later window, a larger id, a later time): one that cannot raises ExchangeError,
-so a venue that keeps answering the same full page never loops us forever.
+most 7 days, and its myTrades pages hold 100. One walk: from ``since`` to now in
+windows the venue allows, each window paged until a short page, rows deduplicated by
+id. Every step must advance (a later window, a larger id, a later time): one that
+cannot raises ExchangeError, so a venue that keeps answering the same full page never
+loops us forever.
 """
 
 from __future__ import annotations
