@@ -118,6 +118,8 @@ def test_binance_pages_one_orders_fills_by_trade_id() -> None:
             assert len({t.id for t in fills}) == len(fills)
             assert sum(t.amount for t in fills) == big.filled
             assert {t.order_id for t in fills} == {big.id}
+            # All in one ms: only the fromId cursor continues past a full page.
+            assert ex.fetch_my_trades(BTC, since=big.timestamp - 1) == fills
         finally:
             ex.close()
 
