@@ -448,3 +448,34 @@ def test_mexc_entry_through_a_real_ccxt_parse() -> None:
     assert f.max_notional == spec.max_notional
     assert f.market_max_notional == spec.max_notional
     assert f.maker_fee == D("0.001") and f.taker_fee == D("0.001")
+
+
+def test_notional_flags_for_market_orders() -> None:
+    """Binance's applyMinToMarket / applyToMarket / applyMaxToMarket decide which
+    notional limits a market order meets; the fixture has them one way, flipped here."""
+    markets: dict[str, Any] = load_json("ccxt_binance_spot_markets.json")["markets"]
+    btc = markets["BTC/USDT"]
+    other = [f for f in btc["info"]["filters"] if f["filterType"] != "NOTIONAL"]
+
+    def with_filter(extra: dict[str, Any]) -> MarketFilters:
+        # Without ccxt's unified cost limits, which would say the fixture's NOTIONAL.
+        limits = {k: v for k, v in btc["limits"].items() if k != "cost"}
+        info = {**btc["info"], "filters": [*other, extra]}
+        return filters_from_ccxt({**btc, "limits": limits, "info": info})
+
+    flipped = with_filter(
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": "5.00000000",
+            "applyMinToMarket": False,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": True,
+            "avgPriceMins": "5",
+        }
+    )
+    assert (flipped.min_notional, flipped.market_min_notional) == (D("5"), D("0"))
+    assert flipped.max_notional == flipped.market_max_notional == D("9000000")
+    old = with_filter({"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": False})
+    assert (old.min_notional, old.market_min_notional, old.max_notional) == (D("10"), D("0"), None)
+    kept = with_filter({"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": True})
+    assert kept.market_min_notional is None  # the limit-order minimum applies to both
