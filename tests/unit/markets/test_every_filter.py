@@ -244,38 +244,47 @@ def test_market_sell_checked_against_market_lot_size() -> None:
 
 # --------------------------------------------------------------------------- agreement
 
-amounts = st.decimals(min_value=D("0.000001"), max_value=D("2e7"), places=8)
-prices = st.decimals(min_value=D("0.000001"), max_value=D("2e6"), places=6)
 
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     symbol=st.sampled_from(sorted(MARKETS)),
     side=st.sampled_from(["buy", "sell"]),
     market=st.booleans(),
-    ref_scale=st.sampled_from([D("1"), D("0.001"), D("1000")]),
+    ref_share=st.sampled_from([D("0.25"), D("0.05"), D("0.0005"), D("0.000001")]),
     price_factor=st.decimals(min_value=D("0.1"), max_value=D("6"), places=3),
-    raw_amount=amounts,
+    near=st.sampled_from(["min_qty", "min_notional", "max_qty", "market_max_qty", "max_notional"]),
+    amount_factor=st.decimals(min_value=D("0.5"), max_value=D("1.5"), places=4),
 )
 def test_preflight_ok_iff_the_simulator_accepts(
     symbol: str,
     side: Side,
     market: bool,
-    ref_scale: Decimal,
+    ref_share: Decimal,
     price_factor: Decimal,
-    raw_amount: Decimal,
+    near: str,
+    amount_factor: Decimal,
 ) -> None:
-    """For on-grid orders on the real markets: preflight passes an order unchanged
-    exactly when the simulator accepts it; and what preflight makes of any order (capped,
-    bumped), the simulator accepts."""
+    """For on-grid orders on the real markets, drawn around each limit (price: a share
+    of the max price times a factor; amount: near one of the quantity or notional
+    limits): preflight passes an order unchanged exactly when the simulator accepts it;
+    and what preflight makes of any order (capped, bumped), the simulator accepts."""
     m = MARKETS[symbol]
     if market:
         side = "sell"
-    ref = max(D(RAW["derived"][symbol]["min_price"]) * 100 * ref_scale, m.tick_size)
+    assert m.max_price is not None and m.max_qty is not None and m.max_notional is not None
+    ref = max((m.max_price * ref_share).quantize(m.tick_size), m.tick_size)
     ex = sim(m, ref)
     mid = ex._books.quote(symbol).mid  # the simulator's average price
     price = None if market else max((ref * price_factor).quantize(m.tick_size), m.tick_size)
-    amount = (raw_amount // m.step_size) * m.step_size
+    at = mid if price is None else price
+    scale = {
+        "min_qty": m.min_qty,
+        "min_notional": m.min_notional / at,
+        "max_qty": m.max_qty,
+        "market_max_qty": m.market_max_qty or m.max_qty,
+        "max_notional": m.max_notional / at,
+    }[near]
+    amount = (scale * amount_factor // m.step_size) * m.step_size
     if amount <= 0:
         amount = m.step_size
     pf = preflight(side, price, amount, m, ref_price=mid)
