@@ -15,7 +15,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -42,7 +41,6 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
     describe,
 )
 from fsmtrader.exchange.ccxt_adapter.history import (
-    FOREVER_MS,
     Page,
     Paging,
     Row,
@@ -434,23 +432,28 @@ class AsyncCcxtExchange:
         return await walk(page, paging, since, walk_end_ms(), f"{self.exchange_id} fetch_orders")
 
     async def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
-        """The fills of one order, by its venue id (myTrades with orderId), every page:
-        by ``fromId`` where the venue has it, else by time from the order's first fill."""
+        """The fills of one order (myTrades with orderId), every page: by ``fromId``
+        where the venue has it, else (MEXC: without times only the last 24 h) by time
+        from the order's creation, or from as far back as the history reaches."""
         await self._ensure_markets()
         v = self.venue
         paging = Paging(v.trades_page_limit, v.history_window_ms, v.trades_cursor)
-        since = None if v.trades_cursor is not None else 0
-        what = f"{self.exchange_id} fetch_order_trades"
+        now = walk_end_ms()
+        since: int | None = None
+        if v.trades_cursor is None:
+            try:
+                since = (await self.fetch_order(order_id, symbol)).timestamp
+            except OrderNotFound:
+                since = now - (v.history_lookback_ms or v.history_window_ms)
 
         async def page(start: int | None, end: int | None, extra: dict[str, Any]) -> Any:
-            # An order's fills: no time window needed; the time cursor only moves on.
             fetch, params = self._client.fetch_my_trades, {"orderId": order_id, **extra}
             rows = await self._history_call(
-                "fetch_order_trades", fetch, symbol, start or None, None, params, paging
+                "fetch_order_trades", fetch, symbol, start, end, params, paging
             )
             return self._trade_rows(rows, symbol)
 
-        return await walk(page, replace(paging, window_ms=FOREVER_MS), since, walk_end_ms(), what)
+        return await walk(page, paging, since, now, f"{self.exchange_id} fetch_order_trades")
 
     async def _history_call(
         self,

@@ -23,10 +23,8 @@ from typing import Any, Final, Generic, TypeVar
 from fsmtrader.errors import ExchangeError
 
 T = TypeVar("T")
-# A walk ends this far past our clock, so a venue clock slightly ahead of ours loses no
-# row; FOREVER_MS is the window of a walk that needs none (one order's fills).
+# A walk ends this far past our clock, so a venue clock slightly ahead of ours loses no row.
 CLOCK_SKEW_MS: Final = 60_000
-FOREVER_MS: Final = 2**62
 
 
 def walk_end_ms() -> int:
