@@ -73,3 +73,13 @@ def test_a_cursor_that_does_not_advance_stops() -> None:
         asyncio.run(walk(same_page, Paging(2, DAY, None), 0, DAY, "test"))
     with pytest.raises(ValueError, match="limit >= 2"):
         Paging(1, DAY, "fromId")
+
+
+@pytest.mark.parametrize("cursor", ["orderId", None])
+def test_rows_on_the_window_edges(cursor: str | None) -> None:
+    since, window = 1_000, DAY if cursor else 7 * DAY
+    edges = [since, since + window - 1, since + window, since + 2 * window, since + 3 * window - 1]
+    paging = Paging(5, window, cursor)
+    venue = StrictVenue([since - 1, *edges], paging)
+    got = asyncio.run(walk(venue.fetch, paging, since, since + 4 * window, "test"))
+    assert got == [2, 3, 4, 5, 6]  # everything from since on, the row before it not
