@@ -195,6 +195,9 @@ def ceil_to(value: Number, unit: Number) -> Decimal:
 
 # --------------------------------------------------------------------------- filters
 
+# The largest price or amount a market without a maximum is checked at for its grid.
+_LARGEST = Decimal("1e18")
+
 # The order side, for every module (exchange.types builds on this module, not the reverse).
 Side = Literal["buy", "sell"]
 
@@ -287,6 +290,14 @@ class MarketFilters:
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
                 raise ValueError(f"{self.symbol}: {low} {lo} > {high} {hi}")
+        for grid, top in (("tick_size", self.max_price), ("step_size", self.max_qty)):
+            try:  # the largest value the market allows must quantize (a 1e-9000 tick not)
+                q_price(top if top is not None else _LARGEST, getattr(self, grid))
+            except ValueError:
+                raise ValueError(
+                    f"{self.symbol}: {grid} {getattr(self, grid)} is not a grid this engine "
+                    f"can represent (at most {MAX_GRID_DIGITS} digits)"
+                ) from None
 
 
 @dataclass(frozen=True, slots=True)

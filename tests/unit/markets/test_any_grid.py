@@ -73,3 +73,12 @@ def test_an_unrepresentable_grid_names_the_field() -> None:
         q_amount(D("1e5000"), D("1e-10"))
     with pytest.raises(ValueError, match="grid must be > 0"):
         q_price(D("1"), D("0"))
+
+
+def test_a_market_whose_grid_cannot_be_represented_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="X/USDT: tick_size 1E-9000 is not a grid"):
+        MarketFilters("X/USDT", D("1e-9000"), D("1"), D("1"), D("5"), "X", "USDT")
+    with pytest.raises(ValueError, match="X/USDT: step_size"):
+        MarketFilters("X/USDT", D("0.01"), D("1e-6000"), D("0"), D("5"), "X", "USDT")
+    tiny = MarketFilters("X/USDT", D("1e-100"), D("1e-100"), D("0"), D("5"), "X", "USDT")
+    assert q_price(D("1e18"), tiny.tick_size) == D("1e18")
