@@ -314,7 +314,7 @@ class PreflightResult:
 
     @property
     def notional(self) -> Decimal:
-        return self.price * self.amount
+        return mul(self.price, self.amount)
 
 
 def price_violation(side: Side, price: Decimal, f: MarketFilters, ref: Decimal | None) -> str:
