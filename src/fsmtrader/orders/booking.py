@@ -126,6 +126,5 @@ class FillBooking(OrderLedger):
         """Outcome unknown: a look-up by clientOrderId is always scheduled, so an UNKNOWN
         order can never be forgotten (``_resolve`` reschedules or clears it)."""
         now = self.clock.now_ms()
-        rec.unknown_since = now
         self._move(rec, S.UNKNOWN, reason)
         self._set_due(rec, now + self._backoff(1))

@@ -87,13 +87,12 @@ class OrderLookups(FillBooking):
         try:
             info = self.exchange.fetch_order_by_client_id(rec.client_order_id, rec.intent.symbol)
         except OrderNotFound:
-            since = rec.unknown_since if rec.unknown_since is not None else now
+            since = rec.sent_ms if rec.sent_ms is not None else now
             if now - since < self.cfg.unknown_grace_ms:
                 self._set_due(rec, now + self._backoff(1))
                 return
             # It never reached the exchange: sending again under the SAME id is safe.
             self._move(rec, S.RETRY, "not_on_exchange")
-            rec.unknown_since = None
             if rec.cancel_requested:
                 self._settle_failed(rec, "canceled_before_send")  # just looked: not there
                 return
@@ -108,7 +107,6 @@ class OrderLookups(FillBooking):
             if not isinstance(exc, ExchangeError):
                 raise
             return
-        rec.unknown_since = None
         self._absorb(rec, info)
         if rec.cancel_requested and rec.live:
             self.cancel(rec.intent.intent_id)

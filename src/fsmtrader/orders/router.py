@@ -171,6 +171,7 @@ class OrderRouter(OrderLookups):
     def _send(self, rec: OrderRecord) -> None:
         it = rec.intent
         rec.attempts += 1
+        rec.sent_ms = self.clock.now_ms()  # saved by the write-ahead commit just below
         self.dirty.add(it.intent_id)
         self.before_send()
         failpoints.hit("after_intent_commit")
