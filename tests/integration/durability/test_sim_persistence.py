@@ -61,7 +61,9 @@ SESSION_A: list[Op] = [
     ("create", XRP, "buy", "limit", "100", "0.4000", "GTC", "e"),  # rests
     ("create", BTC, "buy", "limit", "0.000015", "50000", "IOC", "bad"),  # step
     ("create", BTC, "buy", "limit", "100", "50000.00", "GTC", "poor"),  # funds
-    ("create", BTC, "buy", "limit", "0.001", "50000.00", "IOC", "a"),  # duplicate
+    # Binance's rule: "a" is over, so its id is accepted again; "b" is open: refused.
+    ("create", BTC, "buy", "limit", "0.001", "50000.00", "IOC", "a"),  # reused
+    ("create", BTC, "buy", "limit", "0.001", "40000.00", "GTC", "b"),  # duplicate
     ("bar", BTC, 49_900.0, 50_400.0, 49_700.0),  # fills b and c as maker
     ("cancel", "e"),
     ("race", "c"),  # pending across the reopen
@@ -76,9 +78,10 @@ SESSION_B: list[Op] = [
     ("create", XRP, "buy", "limit", "200", "0.3900", "GTC", "i"),
     ("bar", XRP, 0.38, 0.40, 0.37),
     ("create", BTC, "sell", "limit", "0.1", "49000.00", "IOC", "j"),
-    ("create", XRP, "buy", "limit", "1", "0.4000", "GTC", "a"),  # duplicate
+    ("create", XRP, "buy", "limit", "10", "0.4000", "GTC", "a"),  # reused a second time
     ("cancel", "b"),
     ("create", BTC, "buy", "limit", "0.2", "48000.00", "GTC", "k"),  # stays open
+    ("create", XRP, "buy", "limit", "10", "0.4000", "GTC", "k"),  # duplicate, across symbols
     ("bar", BTC, 48_900.0, 49_100.0, 48_800.0),
 ]
 
@@ -168,9 +171,12 @@ def test_round_trip_then_continues_exactly_like_a_twin_that_never_closed(
     # The sessions exercised what they claim to; reading the file does not write it.
     data, mtime = path.read_bytes(), path.stat().st_mtime_ns
     final = SimExchange.open(path, dict(MARKETS), {}, clock=clock, params=PARAMS)
-    orders = final.orders_by_client_id()
+    orders = final.orders_by_client_id()  # the most recent order of each client id
     assert final.counters.rejections == {"step": 1, "insufficient_funds": 1, "duplicate": 2}
-    assert orders["a"].status == "canceled" and 0 < orders["a"].filled < orders["a"].amount
+    first_a = next(o for o in final.all_orders() if o.client_order_id == "a")
+    assert first_a.status == "canceled" and 0 < first_a.filled < first_a.amount
+    assert [o.symbol for o in final.all_orders() if o.client_order_id == "a"] == [BTC, BTC, XRP]
+    assert orders["a"].symbol == XRP  # reused twice, across a reopen
     assert orders["c"].status == "closed" and orders["c"].trades[-1].maker  # the race
     assert orders["e"].status == "canceled" and orders["b"].status == "canceled"
     assert orders["b"].filled > 0 and all(t.maker for t in orders["b"].trades)

@@ -25,6 +25,7 @@ from fsmtrader.errors import (
 from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.simulated.orders import SimOrder
 from fsmtrader.exchange.simulated.rows import OrderRow
+from fsmtrader.exchange.simulated.venue import BINANCE, SimVenue
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
@@ -254,20 +255,44 @@ def test_locked_balance_is_not_free_for_the_next_order() -> None:
         ex.create_order(BTC, "buy", "limit", D("0.002"), D("40000"), "GTC", "b")
 
 
-def test_duplicate_client_id_in_any_state() -> None:
+def test_client_id_is_refused_while_its_order_is_open_and_reused_once_it_is_over() -> None:
+    """Binance: newClientOrderId is "a unique id among open orders". It used to be
+    refused in any state here; issue 8 made the simulator accept it again once the earlier
+    order is filled or canceled, which is how a re-send after a false "not found"
+    doubles an order."""
     ex, _ = make()
     ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "open1")
-    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    closed = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
     o = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "cxl1")
     ex.cancel_order(o.id, BTC)
-    for cid in ("open1", "closed1", "cxl1"):
-        with pytest.raises(DuplicateOrder):
-            # Duplicate is checked before filters: even an invalid resend is a duplicate.
-            ex.create_order(BTC, "buy", "limit", D("0.000015"), D("1.001"), "IOC", cid)
+    with pytest.raises(DuplicateOrder):
+        # Duplicate is checked before filters: even an invalid resend is a duplicate.
+        ex.create_order(BTC, "buy", "limit", D("0.000015"), D("1.001"), "IOC", "open1")
     with pytest.raises(DuplicateOrder):  # and across symbols
         ex.create_order(XRP, "buy", "limit", D("10"), D("0.5"), "IOC", "open1")
-    assert ex.counters.rejections == {"duplicate": 4}
-    assert ex.counters.created == 3
+    assert ex.counters.rejections == {"duplicate": 2}
+    again = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    assert closed.status == "closed" and again.status == "closed" and again.id != closed.id
+    assert ex.fetch_order_by_client_id("closed1", BTC).id == again.id  # the most recent
+    assert ex.fetch_order(closed.id, BTC).client_order_id == "closed1"  # both exist
+    assert ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "cxl1").id != o.id
+    assert ex.counters.created == 5
+    assert [x.client_order_id for x in ex.all_orders()] == [
+        "open1",
+        "closed1",
+        "cxl1",
+        "closed1",
+        "cxl1",
+    ]
+
+
+def test_a_stricter_unique_forever_profile_refuses_every_reuse() -> None:
+    """Kept for tests whose subject is not the reuse rule (they say why they need it)."""
+    ex, _ = make(venue=BINANCE.unique_forever())
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    with pytest.raises(DuplicateOrder):
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    assert ex.counters.rejections == {"duplicate": 1}
 
 
 # ---------------------------------------------------------------- taker fills
@@ -622,10 +647,21 @@ create_op = st.tuples(
 cancel_op = st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=30), st.booleans())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    "venue",
+    [BINANCE, BINANCE.with_fee_asset("received"), BINANCE.with_fee_asset("bnb", D("612.5"))],
+    ids=["quote-fees", "received-fees", "bnb-fees"],
+)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(update_op, create_op, cancel_op), min_size=1, max_size=40))
-def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[object, ...]]) -> None:
-    ex, clock = make(balances={"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")})
+def test_random_sessions_keep_balances_and_client_ids_sound(
+    venue: SimVenue, ops: list[tuple[object, ...]]
+) -> None:
+    """Binance's rule: a client id is refused exactly while an order with it is open
+    (it used to be refused forever; issue 8 made the simulator reuse it like Binance).
+    Every fee asset leaves every balance exactly start +- fills - fees."""
+    start = {"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000"), "BNB": D("0.05")}
+    ex, clock = make(balances=start, venue=venue)
     last = {s: p for s, (p, _) in SYMBOLS.items()}
     created: list[OrderInfo] = []
     for op in ops:
@@ -644,16 +680,17 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
             if otype == "limit":
                 raw = D(repr(last[sym])) * (1 + D(offset) / 1000)
                 price = (raw / m.tick_size).to_integral_value() * m.tick_size
-            known = cid in ex.orders_by_client_id()
+            in_use = any(o.client_order_id == cid and o.status == "open" for o in ex.all_orders())
             try:
                 order = ex.create_order(sym, side, otype, amount, price, tif, cid)  # type: ignore[arg-type]
             except DuplicateOrder:
-                assert known
+                assert in_use
             except (InvalidOrder, InsufficientFunds):
                 pass
             else:
-                assert not known, "a second order was created for one client id"
+                assert not in_use, "a client id of an open order was accepted again"
                 created.append(order)
+                assert ex.fetch_order_by_client_id(cid, sym).id == order.id  # the latest
         else:
             _, idx, race = op
             assert isinstance(idx, int)
@@ -664,17 +701,19 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
                 ex.cancel_order(target.id, target.symbol)
         assert_non_negative(ex)
 
-    by_cid = ex.orders_by_client_id()
-    assert len(by_cid) == len(created) == len({o.client_order_id for o in created})
+    assert len(ex.orders_by_client_id()) == len({o.client_order_id for o in created})
+    assert [o.id for o in ex.all_orders()] == [o.id for o in created]
     assert [o.id for o in created] == [str(i) for i in range(1, len(created) + 1)]
     # Every unit of every asset is accounted for by the trades.
     trades: list[TradeInfo] = ex.fetch_my_trades(BTC) + ex.fetch_my_trades(XRP)
-    expect = {"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")}
+    expect = dict(start)
     for t in trades:
         base = t.symbol.split("/")[0]
         sign = 1 if t.side == "buy" else -1
         expect[base] += sign * t.amount
-        expect["USDT"] -= sign * t.cost + t.fee
+        expect["USDT"] -= sign * t.cost
+        expect[t.fee_currency] -= t.fee
+        assert t.fee_currency in ({"USDT"} if venue.fee_asset == "quote" else {"USDT", base, "BNB"})
     assert totals(ex) == expect
     for o in ex.fetch_open_orders():
         ex.cancel_order(o.id, o.symbol)
