@@ -22,6 +22,7 @@ from fsmtrader.engine.policy import (
     RiskLimits,
     TimeoutPolicy,
 )
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.router import RouterConfig
@@ -100,11 +101,19 @@ def engine_policy(s: Settings) -> EnginePolicy:
             max_consecutive_errors=s.errors.max_consecutive_errors,
             halt_on_order_race=s.halts.on_order_race,
         ),
-        router=RouterConfig(
-            max_retries=s.router.max_retries,
-            backoff_ms=s.router.backoff_ms,
-            slippage_guard_bps=_dec(s.router.slippage_guard_bps),
-        ),
+        router=router_config(s),
+    )
+
+
+def router_config(s: Settings) -> RouterConfig:
+    """The router's settings; its visibility window is the venue profile's unless
+    ``exchange.visibility_window_ms`` overrides it (0 = not set)."""
+    window = s.exchange.visibility_window_ms or VENUES[s.exchange.name].visibility_window_ms
+    return RouterConfig(
+        max_retries=s.router.max_retries,
+        backoff_ms=s.router.backoff_ms,
+        slippage_guard_bps=_dec(s.router.slippage_guard_bps),
+        visibility_window_ms=window,
     )
 
 

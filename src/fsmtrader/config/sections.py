@@ -309,12 +309,27 @@ class ExchangeSettings(_Section):
     base_url: str = ""
     timeout_ms: Annotated[int, Field(ge=500, le=120000)] = 10000
     poll_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    # How long after a create the venue may not show the order: inside it "not found"
+    # proves nothing, so the router never concludes "not sent" (docs/orders.md). 0: the
+    # venue profile's (binance 5000, mexc 10000).
+    visibility_window_ms: Annotated[int, Field(ge=0, le=600000)] = 0
 
     @field_validator("key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         """``key_file = ""`` in the file means no key file, not the current directory."""
         return None if value == "" else value
+
+    @field_validator("visibility_window_ms")
+    @classmethod
+    def _window_floor(cls, value: int) -> int:
+        """A window shorter than a second turns a venue's read-after-write lag into a
+        second order for one intent."""
+        if 0 < value < 1000:
+            raise PydanticCustomError(
+                "window_floor", "must be 0 (the venue's own window) or 1000 .. 600000 ms"
+            )
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -191,7 +191,7 @@ class OrderRouter(OrderLookups):
             if info_or_none is None:
                 self._to_unknown(rec, "duplicate_but_not_found")
             else:
-                self._absorb(rec, info_or_none)
+                self._absorb(rec, info_or_none, "fetch_order_by_client_id")
             return
         except InvalidOrder as exc:
             self.rejections[exc.reason] += 1
@@ -222,4 +222,4 @@ class OrderRouter(OrderLookups):
             self._to_unknown(rec, f"unexpected:{type(exc).__name__}")
             raise
         failpoints.hit("after_exchange_answer")
-        self._absorb(rec, info)
+        self._absorb(rec, info, "create_order")
