@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from fsmtrader.errors import ExchangeError, RateLimited
 from fsmtrader.exchange.types import OrderInfo, TradeInfo
-from fsmtrader.orders.ledger import OrderLedger
+from fsmtrader.orders.ledger import FAILED_STEP_RETRY_MS, OrderLedger
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import split_fee
 from fsmtrader.state.order import OrderRecord
@@ -30,6 +30,16 @@ class FillBooking(OrderLedger):
             if rec.state is not S.UNKNOWN:
                 self._to_unknown(rec, f"foreign_answer:{where}")
             return
+        try:
+            self._apply(rec, info)
+        except Exception:
+            # Not booked (a fill the books cannot take, which halts the engine): the
+            # record is looked at again later, never forgotten.
+            if not rec.done:
+                self._set_due(rec, self.clock.now_ms() + FAILED_STEP_RETRY_MS)
+            raise
+
+    def _apply(self, rec: OrderRecord, info: OrderInfo) -> None:
         rec.order_id = info.id or rec.order_id
         rec.due_ms = None  # known now: no look-up pending
         trades = info.trades

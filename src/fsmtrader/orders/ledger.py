@@ -27,6 +27,9 @@ from fsmtrader.state.records import FillRecord, OrderEvent, OrderExtra
 log = logging.getLogger("fsmtrader.router")
 S = OrderState
 _NO_EXTRA: OrderExtra = {}
+# A step that raised something other than an exchange error (a fill the books cannot
+# take, a bug) is tried again this much later: not forgotten, and not spinning.
+FAILED_STEP_RETRY_MS = 60_000
 
 
 class RouterCounters(TypedDict):

@@ -5,6 +5,7 @@ ccxt adapter on the local server."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from fsmtrader.audit import EventBus
@@ -12,6 +13,9 @@ from fsmtrader.clock import WallClock
 from fsmtrader.errors import NetworkError
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
+from fsmtrader.exchange.simulated import BINANCE as SIM_BINANCE
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange
+from fsmtrader.exchange.types import OrderInfo
 from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
@@ -171,3 +175,62 @@ def test_fill_reported_without_trades_is_not_lost_when_my_trades_fails() -> None
                 assert pf.positions[SYM].qty == bought
         finally:
             ex.close()
+
+
+# --- a maybe-sent entry under Binance's rules (issue 8) -------------------------------------
+def orders_under(h: Harness, client_order_id: str) -> list[OrderInfo]:
+    return [o for o in h.exchange.all_orders() if o.client_order_id == client_order_id]
+
+
+def test_lost_answer_of_a_filled_entry_inside_the_lag_is_one_order_and_a_position() -> None:
+    """The entry IOC fills, its answer is lost, and the venue hides it for 4 s (inside
+    Binance's 5 s window). Before issue 8 one "not found" re-sent the same clientOrderId
+    400 ms later and Binance took it as a second order (the first was over)."""
+    h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, venue=SIM_BINANCE.with_lag(4_000))
+    h.warm(SYM, 50_000.0)
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.bar(SYM, 48_400.0)
+    (rec,) = h.engine.router.open_records()
+    assert rec.state is OrderState.UNKNOWN and h.phase(SYM) == "PLACE_BUY"
+    h.advance(10_000)
+    assert len(orders_under(h, rec.client_order_id)) == 1
+    assert h.exchange.counters.created == 1
+    assert rec.state is OrderState.RECONCILED and rec.filled > 0 and rec.attempts == 1
+    assert h.phase(SYM) == "POSITION"
+    assert h.engine.portfolio.positions[SYM].qty == rec.filled
+    assert h.engine.portfolio.reserved == {}
+
+
+class InflatedFills(FaultInjector[SimExchange]):
+    """At the wire: look-ups by clientOrderId report every fill at 1000 times its price,
+    an answer no books can absorb (the buy's reservation cannot pay for it)."""
+
+    def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> OrderInfo:
+        info = super().fetch_order_by_client_id(client_order_id, symbol)
+        info.trades = [replace(t, price=t.price * 1000) for t in info.trades]
+        return info
+
+
+def test_a_fill_that_cannot_be_booked_in_a_due_look_up_halts_and_is_not_forgotten() -> None:
+    """Issue 8.7 on the router's timer path: the look-up that finds a lost order runs
+    from ``run_timers`` (not inside a decision's command) and its fill breaks the books
+    (PortfolioError). Trading halts, the symbol parks in ERROR, the engine keeps running,
+    and the order stays open in the books, due to be looked at again."""
+    h = Harness(
+        settings(market={"symbols": [SYM]}),
+        {SYM: BTC},
+        venue=SIM_BINANCE.with_lag(1_000),  # the look-up inside submit does not find it
+        wire=InflatedFills,
+    )
+    h.warm(SYM, 50_000.0)
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.bar(SYM, 48_400.0)
+    (rec,) = h.engine.router.open_records()
+    assert rec.state is OrderState.UNKNOWN and not h.engine.halted
+    h.advance(2_000)  # the due look-up finds the order; booking its fill fails
+    assert "accounting invariant broken" in h.engine.halted
+    assert h.phase(SYM) == "ERROR"
+    assert rec.filled == 0 and not rec.done and rec.due_ms is not None
+    assert h.engine.portfolio.reserved[rec.intent.intent_id] == rec.reserved
+    h.advance(3_600_000)  # the engine runs on; the halt stays until a person lifts it
+    assert h.engine.halted and not rec.done
