@@ -56,8 +56,15 @@ class OrderResolution(FillBooking):
         return found
 
     def _ours_among(self, rec: OrderRecord, infos: list[OrderInfo], where: str) -> OrderInfo | None:
-        for info in infos:
-            if info.client_order_id == rec.client_order_id and self._is_ours(rec, info, where):
+        """The first (oldest) order under our clientOrderId. Two of them mean an intent
+        was sent twice (by an older version, or by someone else with our ids): flagged,
+        since the other one's fills are not this record's to book."""
+        mine = [i for i in infos if i.client_order_id == rec.client_order_id]
+        if len(mine) > 1:
+            ids = ", ".join(i.id for i in mine)
+            self._flag_foreign(rec, f"{where}: {len(mine)} orders ({ids}) under one id")
+        for info in mine:
+            if self._is_ours(rec, info, where):
                 return info
         return None
 

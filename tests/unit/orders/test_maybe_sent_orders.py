@@ -37,6 +37,7 @@ from test_router import (
 from fsmtrader.errors import NetworkError, OrderNotFound
 from fsmtrader.exchange.simulated import BINANCE, FaultInjector, SimExchange
 from fsmtrader.exchange.types import OrderInfo
+from fsmtrader.orders.intent import client_order_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.state.order import OrderRecord
@@ -319,3 +320,23 @@ LaggedRouterMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_lagged_router_random_sequences = LaggedRouterMachine.TestCase
+
+
+def test_two_venue_orders_under_one_client_id_are_flagged() -> None:
+    """An id sent twice before this version (Binance accepted the second once the first
+    IOC was over): the search finds both, books the first and flags the pair."""
+    env = lagged(0)
+    it = intent(env, "d-twice")
+    coid = client_order_id(it.intent_id, RouterConfig().client_id_len)
+    for _ in range(2):
+        env.exchange.create_order(BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", coid)
+    halts: list[str] = []
+    env.router.on_fatal = halts.append
+    env.faults.inject_fault("create_order", LOST)
+    env.faults.inject_fault("fetch_order_by_client_id", OrderNotFound("archived"), times=6)
+    rec = env.router.submit(it)
+    run_until(env, T0 + 60_000)
+    first = env.exchange.all_orders()[0]
+    assert rec.state is S.RECONCILED and rec.order_id == first.id and rec.filled == first.filled
+    assert len(alerts(env, "foreign_answer")) >= 1 and halts
+    assert "2 orders" in str(alerts(env, "foreign_answer")[0]["detail"])
