@@ -35,7 +35,7 @@ from test_router import (
 )
 
 from fsmtrader.errors import NetworkError, OrderNotFound
-from fsmtrader.exchange.simulated import BINANCE, FaultInjector, SimExchange
+from fsmtrader.exchange.simulated import BINANCE, MEXC, FaultInjector, SimExchange
 from fsmtrader.exchange.types import OrderInfo
 from fsmtrader.orders.intent import client_order_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
@@ -119,6 +119,38 @@ def test_a_resting_gtc_buy_lost_and_lagged_is_found_open_and_cancels_cleanly() -
     assert_books(env)
     assert rec.state is S.RECONCILED
     assert env.portfolio.cash == START_CASH == env.exchange.fetch_balance()["USDT"].free
+
+
+def test_a_cancel_inside_the_window_gives_nothing_up_and_the_late_fill_is_booked() -> None:
+    """The engine gives up a lost buy (its timeout cancels) while the venue still hides
+    it. Before issue 8 the cancel's one "not found" settled it FAILED_FINAL, released the
+    reservation and the fill was never booked (issue 8: "filled orders were given up")."""
+    env = lagged(3_000)
+    env.faults.inject_fault("create_order", LOST, after=True)
+    rec = env.router.submit(intent(env, "d-cancel-early"))
+    env.clock.set(T0 + 1_000)
+    env.router.cancel(rec.intent.intent_id)
+    assert_books(env)
+    assert rec.state is S.UNKNOWN and rec.cancel_requested
+    assert env.portfolio.reserved[rec.intent.intent_id] == rec.reserved
+    run_until(env, T0 + 60_000)
+    assert rec.state is S.RECONCILED and rec.filled == D("0.002") == position_qty(env, BTC)
+    assert len(orders_of(env, rec)) == 1 and env.portfolio.reserved == {}
+
+
+def test_mexc_lost_answer_inside_its_longer_window_is_one_order() -> None:
+    """MEXC: a 10 s window (ccxt issue 21614), a lag of 9 s, cancels that do not see a
+    young order either; the resting buy is found, then cancelled cleanly."""
+    env = make_env(venue=MEXC.with_lag(9_000), config=RouterConfig(visibility_window_ms=10_000))
+    env.faults.inject_fault("create_order", LOST, after=True)
+    rec = env.router.submit(intent(env, "d-mexc", tif="GTC", limit="49000"))
+    run_until(env, T0 + 8_999)
+    assert rec.state is S.UNKNOWN
+    run_until(env, T0 + 60_000)
+    assert rec.state is S.SENT and len(orders_of(env, rec)) == 1
+    env.router.cancel(rec.intent.intent_id)
+    assert_books(env)
+    assert rec.state is S.RECONCILED and env.portfolio.cash == START_CASH
 
 
 # --- a buy that never reached the venue ----------------------------------------------------
