@@ -2,9 +2,10 @@
 
 One intent, one clientOrderId, at most one order on the exchange. Budget is reserved
 before the exchange call and released on every path that does not fill. A lost answer
-makes the order UNKNOWN and it is found again by its clientOrderId; it is never re-sent
-under a new id. This module submits and sends, runs what is due and recovers after a
-restart; look-ups, booking and the ledger live beside it.
+makes the order UNKNOWN: it is looked for, and concluded "never placed" only by a search
+made after the venue's visibility window (docs/orders.md); it is never re-sent under a
+new id. This module submits and sends, runs what is due and recovers after a restart;
+resolution, look-ups, booking and the ledger live beside it.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class OrderRouter(OrderLookups):
             self.refresh(iid)  # fills the venue reported but we could not read yet
 
     def recover(self) -> list[OrderRecord]:
-        """After a restart: every intent whose outcome is not known for sure is looked up
-        on the exchange by its clientOrderId; live orders are refreshed. Returns them."""
+        """After a restart: every intent whose outcome is not known for sure is resolved
+        as a maybe-sent order (its window runs from its saved send); live orders are
+        refreshed. Returns them."""
         touched = []
         for rec in self.open_records():
             if rec.state in (S.RESERVED, S.RETRY, S.ERROR):
