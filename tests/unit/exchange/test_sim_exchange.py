@@ -25,7 +25,7 @@ from fsmtrader.errors import (
 from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.simulated.orders import SimOrder
 from fsmtrader.exchange.simulated.rows import OrderRow
-from fsmtrader.exchange.simulated.venue import BINANCE, SimVenue
+from fsmtrader.exchange.simulated.venue import BINANCE, MEXC, SimVenue
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
@@ -809,3 +809,120 @@ def test_the_file_keeps_every_field_of_an_order() -> None:
     from a reopened file at its default, silently."""
     record = [f.name for f in fields(SimOrder) if f.name != "trades"]
     assert list(OrderRow._fields) == record
+
+
+# ---------------------------------------------------------------- venue profiles
+
+
+def test_a_young_order_is_not_found_inside_the_visibility_lag_and_found_after() -> None:
+    ex, clock = make(venue=BINANCE.with_lag(2000))
+    t0 = clock.now_ms()
+    ioc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "young-ioc")
+    gtc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "young-gtc")
+    assert ioc.status == "closed" and ioc.trades  # the create answer itself knows it
+    clock.set(t0 + 1999)  # one ms inside the lag: every look-up says "not found"
+    for order in (ioc, gtc):
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order(order.id, BTC)
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order_by_client_id(order.client_order_id, BTC)
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order_trades(order.id, BTC)
+    assert ex.fetch_open_orders() == [] and ex.fetch_open_orders(BTC) == []
+    assert ex.fetch_orders(BTC, 0) == [] and ex.fetch_my_trades(BTC) == []
+    assert [o.id for o in ex.all_orders()] == [ioc.id, gtc.id]  # the engine has them
+    clock.set(t0 + 2000)  # the lag has passed
+    assert ex.fetch_order(ioc.id, BTC) == ioc
+    assert ex.fetch_order_by_client_id("young-gtc", BTC).id == gtc.id
+    assert [o.id for o in ex.fetch_open_orders(BTC)] == [gtc.id]
+    assert [o.id for o in ex.fetch_orders(BTC, t0)] == [ioc.id, gtc.id]
+    assert ex.fetch_order_trades(ioc.id, BTC) == ioc.trades == ex.fetch_my_trades(BTC)
+
+
+def test_binance_cancels_a_young_order_mexc_does_not_see_it() -> None:
+    for venue, cancels in ((BINANCE.with_lag(1000), True), (MEXC, False)):
+        ex, clock = make(venue=venue)
+        gtc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "c1")
+        if cancels:
+            assert ex.cancel_order(gtc.id, BTC).status == "canceled"
+        else:
+            with pytest.raises(OrderNotFound):
+                ex.cancel_order(gtc.id, BTC)
+            clock.advance(venue.visibility_lag_ms)
+            assert ex.cancel_order(gtc.id, BTC).status == "canceled"
+
+
+def test_inside_the_lag_a_reused_client_id_still_answers_the_earlier_order() -> None:
+    """The re-send after a false "not found" is a second order; the venue shows the
+    first one until the second becomes visible."""
+    ex, clock = make(venue=BINANCE.with_lag(500))
+    first = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "again")
+    clock.advance(500)
+    second = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "again")
+    assert second.id != first.id and second.status == "closed"
+    assert ex.fetch_order_by_client_id("again", BTC).id == first.id
+    clock.advance(500)
+    assert ex.fetch_order_by_client_id("again", BTC).id == second.id
+    assert totals(ex)["BTC"] == START["BTC"] + D("0.002")  # two orders filled
+
+
+def test_mexc_ioc_comes_back_open_and_rests() -> None:
+    ex, clock = make(venue=MEXC.with_lag(0))
+    ioc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "IOC", "ioc-open")
+    assert ioc.status == "open" and ioc.time_in_force == "IOC"
+    assert [o.id for o in ex.fetch_open_orders(BTC)] == [ioc.id]
+    bar(ex, clock, BTC, 39_950.0, 40_050.0, 39_900.0)  # fills as a resting order would
+    assert ex.fetch_order(ioc.id, BTC).status == "closed"
+    ex2, _ = make()  # Binance: the same IOC expires at once
+    assert ex2.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "IOC", "x").status == (
+        "canceled"
+    )
+
+
+def _fill_both_ways(
+    venue: SimVenue, balances: dict[str, Decimal]
+) -> tuple[SimExchange, list[TradeInfo]]:
+    ex, _ = make(balances=balances, venue=venue)
+    buy = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100"), "IOC", "fee-buy")
+    sell = ex.create_order(BTC, "sell", "limit", D("0.004"), D("49900"), "IOC", "fee-sell")
+    return ex, buy.trades + sell.trades
+
+
+def _expected(start: dict[str, Decimal], trades: list[TradeInfo]) -> dict[str, Decimal]:
+    expect = dict(start)
+    for t in trades:
+        sign = 1 if t.side == "buy" else -1
+        expect["BTC"] += sign * t.amount
+        expect["USDT"] -= sign * t.cost
+        expect[t.fee_currency] = expect.get(t.fee_currency, D(0)) - t.fee
+    return expect
+
+
+def test_fees_in_the_received_asset_keep_balances_exact() -> None:
+    start = {"USDT": D("1000"), "BTC": D("0.01")}
+    ex, trades = _fill_both_ways(BINANCE.with_fee_asset("received"), start)
+    buys = [t for t in trades if t.side == "buy"]
+    sells = [t for t in trades if t.side == "sell"]
+    assert buys and sells
+    assert all(
+        t.fee_currency == "BTC" and t.fee == (t.amount * D("0.001")).quantize(D("1e-8"), ROUND_DOWN)
+        for t in buys
+    )
+    assert all(t.fee_currency == "USDT" and t.fee > 0 for t in sells)
+    assert totals(ex) == _expected(start, trades)
+    assert ex.fetch_order_by_client_id("fee-buy", BTC).fee_currency == "BTC"
+
+
+def test_fees_in_bnb_come_from_the_bnb_balance_at_its_price_and_fall_back_when_short() -> None:
+    start = {"USDT": D("1000"), "BTC": D("0.01"), "BNB": D("0.001")}
+    venue = BINANCE.with_fee_asset("bnb", D("500"))
+    ex, trades = _fill_both_ways(venue, start)
+    in_bnb = [t for t in trades if t.fee_currency == "BNB"]
+    assert in_bnb, "the first fills are paid in BNB"
+    for t in in_bnb:
+        assert t.fee == (t.cost * D("0.001") / D("500")).quantize(D("1e-8"), ROUND_DOWN)
+    # 0.001 BNB pays for about 500 USDT of volume; the rest fell back to the received asset.
+    rest = [t for t in trades if t.fee_currency != "BNB"]
+    assert rest and all(t.fee_currency == ("BTC" if t.side == "buy" else "USDT") for t in rest)
+    assert totals(ex) == _expected(start, trades)
+    assert ex.fetch_balance()["BNB"].free == start["BNB"] - sum(t.fee for t in in_bnb)
