@@ -5,6 +5,7 @@ ccxt adapter on the local server."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -234,3 +235,51 @@ def test_a_fill_that_cannot_be_booked_in_a_due_look_up_halts_and_is_not_forgotte
     assert h.engine.portfolio.reserved[rec.intent.intent_id] == rec.reserved
     h.advance(3_600_000)  # the engine runs on; the halt stays until a person lifts it
     assert h.engine.halted and not rec.done
+
+
+def test_lost_answer_through_ccxt_under_binance_lag_is_one_order_and_booked() -> None:
+    """The issue's own trial, once, through the real ccxt client and the local Binance
+    server: the create executes and its answer is lost, and the venue hides the new
+    order for 1.5 s. The router (window 2 s here, to keep the test short) books the fill
+    from its look-ups and never sends the clientOrderId again, which Binance would accept
+    as a second order once the IOC is over."""
+    with running_server("binance", visibility_lag_ms=1_500) as sim:
+        sim.price(SYM, Decimal("90000"), hold=True)
+        options = CcxtOptions(
+            "binance", api_key=KEY, api_secret=SECRET, base_url=sim.base_url, timeout_ms=3000
+        )
+        ex = CcxtExchange(options)
+        try:
+            filters = {SYM: ex.load_markets()[SYM]}
+            pf = Portfolio(quote="USDT", cash=Decimal(1000))
+            clock = WallClock()
+            cfg = RouterConfig(visibility_window_ms=2_000, backoff_ms=100)
+            router = OrderRouter(ex, pf, filters, clock, EventBus(), cfg)
+            intent = Intent.create(
+                decision_id="BTCUSDT-2-entry",
+                symbol=SYM,
+                side="buy",
+                amount=Decimal("0.0003"),
+                limit_price=Decimal("90500"),
+                ref_price=Decimal("90000"),
+                max_slippage_bps=Decimal(100),
+                time_in_force="IOC",
+                leg=0,
+                created_ms=clock.now_ms(),
+            )
+            sim.fault("POST /api/v3/order", "timeout_after")
+            rec = router.submit(intent, live_ask=Decimal("90000"))
+            assert rec.state is OrderState.UNKNOWN
+            deadline = clock.now_ms() + 15_000
+            while not rec.done and clock.now_ms() < deadline:
+                at = router.next_due()
+                if at is not None:
+                    time.sleep(max(0, at - clock.now_ms()) / 1000)
+                    router.run_due(clock.now_ms())
+            assert sim.order_count() == 1
+            assert rec.state is OrderState.RECONCILED and rec.attempts == 1
+            venue = sim.order(rec.client_order_id)
+            assert venue is not None and Decimal(venue["filled"]) == rec.filled > 0
+            assert pf.positions[SYM].qty == rec.filled and pf.reserved == {}
+        finally:
+            ex.close()
