@@ -283,3 +283,26 @@ def test_lost_answer_through_ccxt_under_binance_lag_is_one_order_and_booked() ->
             assert pf.positions[SYM].qty == rec.filled and pf.reserved == {}
         finally:
             ex.close()
+
+
+def test_a_sell_lost_before_the_venue_is_given_up_after_the_window_and_sold_anew() -> None:
+    """docs/orders.md's sell rule through the engine: the take-profit sell's create is
+    lost before it reached the venue. After the window finds it nowhere the sell is given
+    up (not sent again), the position is kept and its base unlocked, and the exit sells
+    anew under a new clientOrderId: one sell order on the venue, the trade closed."""
+    h = btc()
+    h.warm(SYM, 50_000.0)
+    h.bar(SYM, 48_400.0)
+    assert h.phase(SYM) == "POSITION"
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True))
+    h.bar(SYM, 49_500.0)  # take profit: the sell's answer is lost, it never executed
+    (lost,) = h.engine.router.open_records()
+    assert lost.intent.side == "sell" and lost.state is OrderState.UNKNOWN
+    h.advance(6_000)  # the window (5 s) is over: nowhere on the venue
+    assert lost.state is OrderState.FAILED_FINAL and lost.attempts == 1
+    assert h.phase(SYM) == "POSITION" and h.engine.portfolio.positions[SYM].sell_locked == 0
+    for _ in range(3):
+        h.bar(SYM, 49_500.0)  # the exit's block passes; it sells anew
+    sells = [o for o in h.exchange.all_orders() if o.side == "sell"]
+    assert len(sells) == 1 and sells[0].client_order_id != lost.client_order_id
+    assert SYM not in h.engine.portfolio.positions and h.engine.portfolio.trades
