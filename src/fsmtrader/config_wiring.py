@@ -22,7 +22,6 @@ from fsmtrader.engine.policy import (
     RiskLimits,
     TimeoutPolicy,
 )
-from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.router import RouterConfig
@@ -107,13 +106,12 @@ def engine_policy(s: Settings) -> EnginePolicy:
 
 def router_config(s: Settings) -> RouterConfig:
     """The router's settings; its visibility window is the venue profile's unless
-    ``exchange.visibility_window_ms`` overrides it (0 = not set)."""
-    window = s.exchange.visibility_window_ms or VENUES[s.exchange.name].visibility_window_ms
+    ``exchange.visibility_window_ms`` overrides it."""
     return RouterConfig(
         max_retries=s.router.max_retries,
         backoff_ms=s.router.backoff_ms,
         slippage_guard_bps=_dec(s.router.slippage_guard_bps),
-        visibility_window_ms=window,
+        visibility_window_ms=s.exchange.window_ms,
     )
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fsmtrader.config.display import show
-from fsmtrader.exchange.ccxt_adapter.venues import ExchangeId
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES, ExchangeId
 
 __all__ = [
     "CROSS",
@@ -310,9 +310,10 @@ class ExchangeSettings(_Section):
     timeout_ms: Annotated[int, Field(ge=500, le=120000)] = 10000
     poll_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
     # How long after a create the venue may not show the order: inside it "not found"
-    # proves nothing, so the router never concludes "not sent" (docs/orders.md). 0: the
-    # venue profile's (binance 5000, mexc 10000).
-    visibility_window_ms: Annotated[int, Field(ge=0, le=600000)] = 0
+    # proves nothing, so the router never concludes "not sent" (docs/orders.md). None:
+    # the venue profile's (binance 5000, mexc 10000). Never under a second: a shorter
+    # window turns a venue's read-after-write lag into a second order.
+    visibility_window_ms: Annotated[int, Field(ge=1000, le=600_000)] | None = None
 
     @field_validator("key_file", mode="before")
     @classmethod
@@ -320,16 +321,18 @@ class ExchangeSettings(_Section):
         """``key_file = ""`` in the file means no key file, not the current directory."""
         return None if value == "" else value
 
-    @field_validator("visibility_window_ms")
+    @field_validator("visibility_window_ms", mode="before")
     @classmethod
-    def _window_floor(cls, value: int) -> int:
-        """A window shorter than a second turns a venue's read-after-write lag into a
-        second order for one intent."""
-        if 0 < value < 1000:
-            raise PydanticCustomError(
-                "window_floor", "must be 0 (the venue's own window) or 1000 .. 600000 ms"
-            )
-        return value
+    def _empty_is_the_venues_window(cls, value: Any) -> Any:
+        """``visibility_window_ms = ""`` in the file means the venue's own window."""
+        return None if value == "" else value
+
+    @property
+    def window_ms(self) -> int:
+        """The visibility window in force: this setting, else the venue profile's."""
+        if self.visibility_window_ms is not None:
+            return self.visibility_window_ms
+        return VENUES[self.name].visibility_window_ms
 
     @field_validator("base_url")
     @classmethod

@@ -242,9 +242,8 @@ BAD_VALUES = [
     (
         "[exchange]\nvisibility_window_ms = 200",
         "exchange.visibility_window_ms",
-        ["0 (the venue's own window) or 1000 .. 600000", "got 200"],
+        [">= 1000", "got 200"],
     ),
-    ("[exchange]\nvisibility_window_ms = -1", "exchange.visibility_window_ms", ["between 0 and"]),
     ("[errors]\nbackoff_base_s = 0", "errors.backoff_base_s", ["between 0.1 and 3600"]),
     ("[sim]\ntaker_fee_bps = 101", "sim.taker_fee_bps", ["between 0 and 100", "got 101"]),
     ("[sim]\ndepth_levels = 0", "sim.depth_levels", ["between 1 and 50", "got 0"]),

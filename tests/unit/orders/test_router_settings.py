@@ -15,6 +15,8 @@ from fsmtrader.orders.router import RouterConfig
 def test_the_window_is_the_venue_profiles_unless_set(venue: str) -> None:
     s = Settings(exchange={"name": venue})  # type: ignore[arg-type]
     assert router_config(s).visibility_window_ms == VENUES[venue].visibility_window_ms
+    s = Settings(exchange={"name": venue, "visibility_window_ms": ""})  # type: ignore[arg-type]
+    assert router_config(s).visibility_window_ms == VENUES[venue].visibility_window_ms
     s = Settings(exchange={"name": venue, "visibility_window_ms": 7_500})  # type: ignore[arg-type]
     assert router_config(s).visibility_window_ms == 7_500
 
