@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
+from fsmtrader.config_wiring import build_engine
 from fsmtrader.errors import NetworkError
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
@@ -21,6 +23,7 @@ from fsmtrader.orders.intent import Intent
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, MIN, Harness, mf, settings
 
 from simserver_support import KEY, SECRET, running_server
@@ -306,3 +309,34 @@ def test_a_sell_lost_before_the_venue_is_given_up_after_the_window_and_sold_anew
     sells = [o for o in h.exchange.all_orders() if o.side == "sell"]
     assert len(sells) == 1 and sells[0].client_order_id != lost.client_order_id
     assert SYM not in h.engine.portfolio.positions and h.engine.portfolio.trades
+
+
+def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -> None:
+    """The entry's answer is lost, the process dies 1 s later and a new one starts from
+    the SQLite file while the venue still hides the order (4 s lag). Its window runs from
+    the send saved before it (``sent_ms``, schema v2): the new process finds the order
+    once it shows and books it; it never sends the clientOrderId again."""
+    h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, venue=SIM_BINANCE.with_lag(4_000))
+    db = tmp_path / "fsmtrader.db"
+    store = SqliteStore(db)
+    h.engine.attach_store(store)
+    h.warm(SYM, 50_000.0)
+    h.faults.inject_fault("create_order", NetworkError("reset", maybe_sent=True), after=True)
+    h.bar(SYM, 48_400.0)
+    (rec,) = h.engine.router.open_records()
+    assert rec.state is OrderState.UNKNOWN
+    store.close()  # the process dies
+    h.clock.set(h.clock.now_ms() + 1_000)
+    store = SqliteStore(db)
+    engine = build_engine(h.s, clock=h.clock, exchange=h.exchange, filters={SYM: BTC})
+    engine.restore(store.load())
+    engine.attach_store(store)
+    try:
+        (again,) = engine.router.recover()
+        assert again.state is OrderState.UNKNOWN and again.sent_ms == rec.sent_ms
+        engine.run_timers(h.clock.now_ms() + 10_000)
+        assert again.state is OrderState.RECONCILED and again.attempts == 1
+        assert len(orders_under(h, rec.client_order_id)) == 1
+        assert engine.portfolio.positions[SYM].qty == again.filled > 0
+    finally:
+        store.close()
