@@ -315,8 +315,8 @@ def test_a_sell_lost_before_the_venue_is_given_up_after_the_window_and_sold_anew
 def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -> None:
     """The entry's answer is lost, the process dies 1 s later and a new one starts from
     the SQLite file while the venue still hides the order (4 s lag). Its window runs from
-    the send saved before it (``sent_ms``, schema v2): the new process finds the order
-    once it shows and books it; it never sends the clientOrderId again."""
+    when its answer was lost, saved with it (``unknown_since``): the new process finds the
+    order once it shows and books it; it never sends the clientOrderId again."""
     h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, venue=SIM_BINANCE.with_lag(4_000))
     db = tmp_path / "fsmtrader.db"
     store = SqliteStore(db)
@@ -334,7 +334,7 @@ def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -
     engine.attach_store(store)
     try:
         (again,) = engine.router.recover()
-        assert again.state is OrderState.UNKNOWN and again.sent_ms == rec.sent_ms
+        assert again.state is OrderState.UNKNOWN and again.unknown_since == rec.unknown_since
         engine.run_timers(h.clock.now_ms() + 10_000)
         assert again.state is OrderState.RECONCILED and again.attempts == 1
         assert len(orders_under(h, rec.client_order_id)) == 1
