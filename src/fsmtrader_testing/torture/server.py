@@ -1,0 +1,88 @@
+"""``fsmtrader sim-server`` as a separate process: the exchange outlives every bot it
+serves, so a SIGKILLed bot restarts against the same orders, fills and balances.
+
+The server dies with the torture (``PR_SET_PDEATHSIG``) and on :meth:`SimServer.stop`, so
+a crashed harness never leaves an exchange listening.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsmtrader_testing.paper import clean_env, fsmtrader_argv
+from fsmtrader_testing.simserver.threaded import admin
+from fsmtrader_testing.torture.lifetime import die_with_parent
+
+API_KEY = "test-key"  # the server's defaults: what `fsmtrader sim-server` accepts
+API_SECRET = "test-secret"
+MEXC_QUIRKS = ("order_not_found_after_create", "ioc_returns_open")
+READY = "listening on "
+
+
+@dataclass
+class SimServer:
+    """A running ``fsmtrader sim-server`` and its loopback-only ``/__sim`` endpoints."""
+
+    venue: str
+    speed: float
+    seed: int
+    base_url: str = ""
+    proc: subprocess.Popen[str] | None = field(default=None, repr=False)
+
+    def start(self, extra: tuple[str, ...] = ()) -> SimServer:
+        """Launch on a free port and wait for its "listening on" line."""
+        args = ["sim-server", "--flavour", self.venue, "--port", "0"]
+        args += ["--speed", f"{self.speed:g}", "--seed", str(self.seed)]
+        if self.venue == "mexc":
+            for quirk in MEXC_QUIRKS:
+                args += ["--quirk", quirk]
+        self.proc = subprocess.Popen(
+            fsmtrader_argv(*args, *extra),
+            env=clean_env(COLUMNS="200"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
+        )
+        stdout = self.proc.stdout
+        if stdout is None:
+            raise RuntimeError("sim-server: no stdout pipe")
+        deadline = time.monotonic() + 60
+        for line in stdout:
+            if READY in line:
+                self.base_url = line.split(READY, 1)[1].strip()
+                return self
+            if time.monotonic() > deadline:
+                break
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        self.stop()
+        raise RuntimeError(f"sim-server did not start: {err.strip()[-500:]}")
+
+    def state(self) -> dict[str, Any]:
+        """The server's oracle: every order by clientOrderId, balances, prices."""
+        result: dict[str, Any] = admin(self.base_url, "GET", "/__sim/state")
+        return result
+
+    def fault(self, endpoint: str, kind: str, **extra: Any) -> int:
+        """Queue one fault; returns how many are pending."""
+        body = {"endpoint": endpoint, "kind": kind, **extra}
+        return int(admin(self.base_url, "POST", "/__sim/fault", body)["pending"])
+
+    def clear_faults(self) -> int:
+        return int(admin(self.base_url, "DELETE", "/__sim/fault")["cleared"])
+
+    def stop(self) -> None:
+        """SIGTERM (the server's clean stop), SIGKILL if it lingers."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
