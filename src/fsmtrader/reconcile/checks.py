@@ -110,6 +110,9 @@ def _match_orders(
         rec = by_oid.get(o.id) or by_coid.get(o.client_order_id)
         if rec is not None:
             matched[rec.intent.intent_id].append(o)
+        elif o.client_order_id.startswith(CLIENT_ID_PREFIX) and o.status != "open" and not o.filled:
+            # over without a fill: nothing moved (e.g. an orphan a person cancelled)
+            rep.notes.append(f"order {o.id} ({o.client_order_id}) unknown, {o.status} unfilled")
         elif o.client_order_id.startswith(CLIENT_ID_PREFIX):
             rep.orphaned_orders.append(
                 {
