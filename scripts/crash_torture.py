@@ -82,14 +82,14 @@ def main() -> int:
     if rc != 0:
         print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
         return 2
-    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
+    dup, orphans, drift, lost, notes = verify_session(state, load_settings(config, env={}))
     for n in notes[:50]:
         print(n, file=sys.stderr)
     print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
     print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
     if tmp is not None:
         tmp.cleanup()
-    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
+    return 0 if (dup == 0 and orphans == 0 and drift == 0 and lost == 0) else 1
 
 
 def kill_runs(state: Path, config: Path, args: argparse.Namespace) -> int | None:

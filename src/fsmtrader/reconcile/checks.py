@@ -160,6 +160,9 @@ def _check_orders(
             o = found[0]
             detail = f"{o.status} on the exchange (filled {o.filled}), {rec.state} in our books"
             _missing(rec, rep, detail)
+        elif found and rec.order_id and rec.order_id not in {o.id for o in found}:
+            ids = ", ".join(o.id for o in found)
+            _missing(rec, rep, f"order {rec.order_id} in our books, the exchange's is {ids}")
         elif (
             not found
             and rec.order_id
