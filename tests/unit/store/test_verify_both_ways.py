@@ -155,3 +155,13 @@ def test_filled_cost_and_fee_per_order_are_compared() -> None:
     v = env.verdict()
     assert v.drift == D("0.01")
     assert any(" fee " in p for p in v.problems), v.problems
+
+
+def test_a_second_exchange_order_under_an_intents_client_id_is_a_duplicate() -> None:
+    env = filled_buy()
+    rec = env.rec
+    env.sim.create_order(BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", rec.client_order_id)
+    env.clock.advance(20_000)
+    v = env.verdict()
+    assert v.duplicates == 1 and v.lost_fills >= 1  # and the second order's fills unbooked
+    assert any(p.startswith("duplicate:") and rec.client_order_id in p for p in v.problems)
