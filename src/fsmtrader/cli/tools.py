@@ -59,9 +59,25 @@ def sim_server(
         list[str] | None, typer.Option(help="MEXC quirk to switch on (repeatable).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic prices.")] = 0,
+    visibility_lag_ms: Annotated[
+        int | None,
+        typer.Option(help="A new order is not found by any look-up for this long (ms)."),
+    ] = None,
+    fee_asset: Annotated[
+        str, typer.Option(help="Fees in: quote, received (base on a buy) or bnb.")
+    ] = "quote",
+    fault_rate: Annotated[
+        float, typer.Option(help="Probability of a random fault per signed trading request.")
+    ] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="Seed of the random faults.")] = 0,
+    fault_kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Random fault kind to draw from (repeatable; default: all)."),
+    ] = None,
 ) -> None:
     """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
-    by the simulated exchange: point any ccxt client's base URLs at it."""
+    by the simulated exchange with that venue's rules: point any ccxt client's base URLs
+    at it. GET /__sim/state counts the random faults injected, by kind."""
 
     def run() -> None:
         try:  # test support, not product: the one allowed import (tests/invariants/)
@@ -86,6 +102,11 @@ def sim_server(
                 quirks=frozenset(quirk or ()),
                 seed=seed,
                 on_ready=lambda url: out.print(f"sim-server ({flavour}) listening on {url}"),
+                visibility_lag_ms=visibility_lag_ms,
+                fee_asset=fee_asset,  # type: ignore[arg-type]  # checked by serve
+                fault_rate=fault_rate,
+                fault_seed=fault_seed,
+                fault_kinds=fault_kind,
             )
         except (ValueError, OSError) as exc:
             raise FsmTraderError(f"sim-server: {exc}") from None

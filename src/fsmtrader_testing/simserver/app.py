@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
@@ -20,9 +21,11 @@ from typing import Final, Literal
 from aiohttp import web
 
 from fsmtrader.clock import WallClock
-from fsmtrader.exchange.simulated import SimExchange, SimParams
+from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams, SimVenue
+from fsmtrader.exchange.simulated.venue import BNB, FEE_ASSETS, FeeAsset
 from fsmtrader.markets import to_decimal
 from fsmtrader_testing.simserver.binance import BinanceWire
+from fsmtrader_testing.simserver.chaos import RandomFaults
 from fsmtrader_testing.simserver.endpoints import routes
 from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver, build_markets
 from fsmtrader_testing.simserver.mexc import MexcWire
@@ -36,6 +39,8 @@ from fsmtrader_testing.simserver.routing import (
     wire_response,
 )
 from fsmtrader_testing.simserver.state import (
+    EFFECT,
+    EFFECTS,
     QUIRKS,
     Fault,
     ServerState,
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_SYMBOLS: Final = ("BTC/USDT", "ETH/USDT")
 DEFAULT_BALANCES: Final = {"USDT": "10000", "BTC": "0.5", "ETH": "5"}
+DEFAULT_BNB: Final = "10"
 
 
 # ---------------------------------------------------------------------------- factory
@@ -65,21 +71,42 @@ def create_app(
     recv_window_ms_max: int = 60_000,
     not_found_window_ms: int = 1500,
     markets_file: Path | None = None,
+    visibility_lag_ms: int | None = None,
+    fee_asset: FeeAsset = "quote",
+    bnb_price: Decimal | None = None,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    fault_kinds: Iterable[str] | None = None,
 ) -> web.Application:
     """Build the server. ``speed`` is simulated seconds per wall second for the price
     driver (0 freezes prices); ``quirks`` switch on MEXC's known misbehaviours;
     ``markets_file`` (a ccxt markets JSON) supplies raw Binance exchangeInfo entries,
-    else the embedded copy of Binance's real filters is used."""
+    else the embedded copy of Binance's real filters is used.
+
+    The matching engine follows the flavour's venue profile (:func:`server_venue`):
+    ``visibility_lag_ms`` (default: MEXC's ``not_found_window_ms`` under the
+    ``order_not_found_after_create`` quirk, else 0), ``fee_asset`` (quote, received or
+    bnb; a BNB balance is added to the default wallet). ``fault_rate`` > 0 gives each
+    signed trading request that probability of a random fault of ``fault_kinds``
+    (default: every kind the flavour has), reproducibly for ``fault_seed``."""
     quirk_set = frozenset(quirks)
     _check_options(flavour, api_key, api_secret, quirk_set, recv_window_ms_max, not_found_window_ms)
+    venue = server_venue(
+        flavour, quirk_set, not_found_window_ms, visibility_lag_ms, fee_asset, bnb_price
+    )
+    chaos = RandomFaults.build(fault_rate, fault_seed, fault_kinds, flavour)
     markets = build_markets(tuple(symbols), markets_file)
     clock = WallClock()
     sim = SimExchange(
         {s: spec.filters for s, spec in markets.items()},
-        _wallet(markets, balances),
+        _wallet(markets, balances, venue),
         clock=clock,
         params=SimParams(
-            seed=seed, depth_levels=20, depth_quote=Decimal(5000), name=f"simserver-{flavour}"
+            seed=seed,
+            depth_levels=20,
+            depth_quote=Decimal(5000),
+            name=f"simserver-{flavour}",
+            venue=venue,
         ),
     )
     driver = PriceDriver(sim, markets, seed=seed, speed=speed, now_ms=clock.now_ms())
@@ -94,8 +121,37 @@ def create_app(
         quirks=quirk_set,
         recv_window_ms_max=recv_window_ms_max,
         not_found_window_ms=not_found_window_ms,
+        chaos=chaos,
     )
     return _application(state)
+
+
+def server_venue(
+    flavour: str,
+    quirks: frozenset[str],
+    not_found_window_ms: int,
+    visibility_lag_ms: int | None,
+    fee_asset: str,
+    bnb_price: Decimal | None,
+) -> SimVenue:
+    """The flavour's venue profile with the server's options: the MEXC quirks switch
+    its behaviours on one by one (a test of one quirk sees only that one)."""
+    if fee_asset not in FEE_ASSETS:
+        raise ValueError(f"fee_asset must be one of {', '.join(FEE_ASSETS)}, got {fee_asset!r}")
+    if visibility_lag_ms is not None and (
+        not isinstance(visibility_lag_ms, int) or visibility_lag_ms < 0
+    ):
+        raise ValueError(f"visibility_lag_ms must be an integer >= 0, got {visibility_lag_ms!r}")
+    lag = visibility_lag_ms
+    if lag is None:
+        lag = not_found_window_ms if "order_not_found_after_create" in quirks else 0
+    base = SIM_VENUES[flavour]
+    return replace(
+        base,
+        visibility_lag_ms=lag,
+        ioc_returns_open="ioc_returns_open" in quirks,
+        stop_orders="no_stop_limit" not in quirks,
+    ).with_fee_asset(fee_asset, bnb_price)
 
 
 def _check_options(
@@ -119,11 +175,18 @@ def _check_options(
 
 
 def _wallet(
-    markets: Mapping[str, MarketSpec], balances: Mapping[str, Decimal | str | int | float] | None
+    markets: Mapping[str, MarketSpec],
+    balances: Mapping[str, Decimal | str | int | float] | None,
+    venue: SimVenue,
 ) -> dict[str, Decimal]:
-    """The account's starting balances, with every market's assets present (at 0)."""
+    """The account's starting balances, with every market's assets present (at 0), and
+    BNB to pay fees with when the venue charges them in BNB and no balances were given."""
     wallet: dict[str, Decimal] = {}
-    for asset, amount in (balances if balances is not None else DEFAULT_BALANCES).items():
+    if balances is None:
+        balances = dict(DEFAULT_BALANCES)
+        if venue.fee_asset == "bnb":
+            balances[BNB] = DEFAULT_BNB
+    for asset, amount in balances.items():
         wallet[asset] = to_decimal(amount, f"balance of {asset}")
     for spec in markets.values():
         wallet.setdefault(spec.filters.base, Decimal(0))
@@ -191,6 +254,11 @@ def serve(
     quirks: Iterable[str] = frozenset(),
     markets_file: Path | None = None,
     on_ready: Callable[[str], None] | None = None,
+    visibility_lag_ms: int | None = None,
+    fee_asset: FeeAsset = "quote",
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    fault_kinds: Iterable[str] | None = None,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (the ``fsmtrader sim-server`` command).
     ``on_ready`` receives the base URL once the port is bound."""
@@ -207,6 +275,11 @@ def serve(
             speed=speed,
             quirks=quirks,
             markets_file=markets_file,
+            visibility_lag_ms=visibility_lag_ms,
+            fee_asset=fee_asset,
+            fault_rate=fault_rate,
+            fault_seed=fault_seed,
+            fault_kinds=fault_kinds,
         )
         runner, bound = await start_server(app, host, port)
         stop = asyncio.Event()
@@ -279,7 +352,8 @@ async def _error_middleware(
 async def _fault_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Apply an injected fault to the next matching request."""
+    """Apply a queued fault to the next matching request, or a random one drawn at the
+    server's fault rate (:mod:`.chaos`)."""
     if request.path.startswith("/__sim/"):
         return await handler(request)
     state, wire = request.app[STATE], request.app[WIRE]
@@ -287,6 +361,9 @@ async def _fault_middleware(
     if fault is None:
         return await handler(request)
     kind = fault.kind
+    if kind in EFFECTS:  # the request runs, differently (the handler reads EFFECT)
+        request[EFFECT] = kind
+        return await handler(request)
     if kind in ("rate_limit", "ban"):
         raise wire.rate_limited(fault.retry_after_s, kind == "ban", state.now_ms())
     if kind == "unavailable":

@@ -3,6 +3,7 @@ table of each flavour: what a real ccxt client calls, answered from the SimExcha
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -11,11 +12,13 @@ from aiohttp import web
 from fsmtrader.errors import ExchangeError, OrderNotFound
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader_testing.simserver.binance_requests import Params
+from fsmtrader_testing.simserver.history import order_page, trade_page
 from fsmtrader_testing.simserver.market import MarketSpec
 from fsmtrader_testing.simserver.routing import STATE, Route, ctx
-from fsmtrader_testing.simserver.state import OrderView, ServerState
+from fsmtrader_testing.simserver.state import EFFECT, ServerState
 
 MINUTE_MS: Final = 60_000
+LAG_SPIKE_MS: Final = 5_000  # how long a queued lag spike hides a new order
 
 
 def routes(flavour: str) -> list[Route]:
@@ -188,6 +191,13 @@ async def _currencies(request: web.Request, params: Params) -> Any:
 async def _create_order(request: web.Request, params: Params) -> Any:
     state, wire = ctx(request)
     new = wire.parse_new_order(params, state)
+    effect = request.get(EFFECT)
+    if effect == "lag_spike" and state.chaos is not None:
+        new = replace(new, hidden_ms=state.chaos.spike_ms)
+    elif effect == "lag_spike":
+        new = replace(new, hidden_ms=LAG_SPIKE_MS)
+    elif effect == "ioc_open" and new.time_in_force == "IOC" and new.order_type == "limit":
+        new = replace(new, time_in_force="GTC")  # MEXC: it rests, reported as sent
     try:
         view = state.place(new, wire.wire_order_id)
     except ExchangeError as exc:
@@ -221,7 +231,7 @@ async def _cancel_order(request: web.Request, params: Params) -> Any:
     spec = wire.symbol_of(params, state)
     wire_id, cid = wire.order_ref(params)
     try:
-        view = state.cancel(spec.symbol, wire_id, cid)
+        view = state.cancel(spec.symbol, wire_id, cid, race=request.get(EFFECT) == "cancel_race")
     except ExchangeError as exc:
         raise wire.domain_error(exc, "cancel", spec) from None
     return wire.order_canceled(view, _cancel_id(state, params))
@@ -251,44 +261,11 @@ async def _open_orders(request: web.Request, params: Params) -> Any:
 async def _all_orders(request: web.Request, params: Params) -> Any:
     state, wire = ctx(request)
     spec = wire.symbol_of(params, state)
-    from_id = params.get("orderId")
-    start = wire.int_param(params, "startTime")
-    end = wire.int_param(params, "endTime")
-    limit = wire.limit_param(params, 500, 1000)
-    views = state.all_orders(spec.symbol)
-    if from_id:
-        meta = state.orders.get(wire.parse_order_id(from_id))
-        floor = int(meta.sim_id) if meta else 0
-        views = [v for v in views if int(v.meta.sim_id) >= floor]
-    if start is not None:
-        views = [v for v in views if v.meta.created_ms >= start]
-    if end is not None:
-        views = [v for v in views if v.meta.created_ms <= end]
-    picked = views[:limit] if (from_id or start is not None) else views[-limit:]
-    return [wire.order_queried(v) for v in picked]
+    return [wire.order_queried(v) for v in order_page(state, wire, params, spec.symbol)]
 
 
 async def _my_trades(request: web.Request, params: Params) -> Any:
     state, wire = ctx(request)
     spec = wire.symbol_of(params, state)
-    start = wire.int_param(params, "startTime")
-    end = wire.int_param(params, "endTime")
-    from_id = wire.int_param(params, "fromId")
-    limit = wire.limit_param(params, 500, 1000)
-    trades = state.sim.fetch_my_trades(spec.symbol, start)
-    order_raw = params.get("orderId")
-    if order_raw:
-        meta = state.orders.get(wire.parse_order_id(order_raw))
-        trades = [t for t in trades if meta is not None and t.order_id == meta.sim_id]
-    if end is not None:
-        trades = [t for t in trades if t.timestamp <= end]
-    if from_id is not None:
-        trades = [t for t in trades if int(t.id.lstrip("t")) >= from_id]
-    forward = from_id is not None or start is not None
-    picked = trades[:limit] if forward else trades[-limit:]
-    rows = []
-    for t in picked:
-        meta = state.by_sim_id.get(t.order_id)
-        view = OrderView(meta, state.sim.fetch_order(t.order_id, t.symbol)) if meta else None
-        rows.append(wire.trade(t, view))
-    return rows
+    trades = trade_page(state, wire, params, spec.symbol)
+    return [wire.trade(t, state.view_of(t.order_id, t.symbol)) for t in trades]

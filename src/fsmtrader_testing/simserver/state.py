@@ -7,12 +7,13 @@ about an order is taken here, once, so both wire formats tell the same story.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fsmtrader.clock import Clock
 from fsmtrader.errors import (
@@ -23,15 +24,33 @@ from fsmtrader.errors import (
     OrderNotFound,
 )
 from fsmtrader.exchange.simulated import SimExchange
-from fsmtrader.exchange.types import OrderInfo, OrderType, TimeInForce
+from fsmtrader.exchange.types import OrderInfo, OrderType, TimeInForce, TradeInfo
 from fsmtrader.markets import Side
 from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver
+
+if TYPE_CHECKING:
+    from fsmtrader_testing.simserver.chaos import RandomFaults
 
 Flavour = Literal["binance", "mexc"]
 QUIRKS: Final = frozenset({"order_not_found_after_create", "ioc_returns_open", "no_stop_limit"})
 FAULT_KINDS: Final = frozenset(
-    {"rate_limit", "ban", "timeout_before", "timeout_after", "unavailable", "error", "reject"}
+    {
+        "rate_limit",
+        "ban",
+        "timeout_before",
+        "timeout_after",
+        "unavailable",
+        "error",
+        "reject",
+        "lag_spike",  # POST order: the new order is not found for spike_ms
+        "ioc_open",  # POST order (MEXC): an IOC rests and is reported open
+        "cancel_race",  # DELETE order: it fills in the instant of the cancel
+    }
 )
+#: Fault kinds that change what the request does instead of its answer; the fault
+#: middleware puts the kind in the request under EFFECT for the handler.
+EFFECTS: Final = frozenset({"lag_spike", "ioc_open", "cancel_race"})
+EFFECT: Final = "fsmtrader_simserver_effect"
 REJECT_REASONS: Final = frozenset(
     {"tick", "step", "min_qty", "min_notional", "insufficient_funds", "duplicate", "not_found"}
 )
@@ -73,6 +92,7 @@ class NewOrder:
     wire_type: str
     wire_tif: str
     resp_type: str = "FULL"
+    hidden_ms: int = 0  # a lag spike: the order is not found for this long
 
 
 @dataclass(slots=True)
@@ -211,11 +231,13 @@ class ServerState:
     not_found_window_ms: int
     orders: dict[str, WireOrder] = field(default_factory=dict)  # by wire id
     by_sim_id: dict[str, WireOrder] = field(default_factory=dict)
+    by_client_id: dict[str, list[WireOrder]] = field(default_factory=dict)  # oldest first
+    hidden_until: dict[str, int] = field(default_factory=dict)  # lag spikes, by wire id
     faults: list[Fault] = field(default_factory=list)
+    chaos: RandomFaults | None = None
     weight_minute: int = 0
     weight_used: int = 0
     by_id: dict[str, MarketSpec] = field(init=False)
-    _client_ids: set[str] = field(init=False, default_factory=set)
     _auto_ids: Iterator[int] = field(init=False, default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -240,7 +262,8 @@ class ServerState:
     # ------------------------------------------------------------------ faults
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """Consume one use of the first fault that matches this request."""
+        """Consume one use of the first queued fault that matches this request, else
+        draw a random one (at the server's fault rate)."""
         key = f"{method.upper()} {path}"
         for fault in self.faults:
             if fault.endpoint in (key, "*"):
@@ -248,7 +271,7 @@ class ServerState:
                 if fault.times <= 0:
                     self.faults.remove(fault)
                 return fault
-        return None
+        return self.chaos.draw(method.upper(), path) if self.chaos is not None else None
 
     # ------------------------------------------------------------------ orders
 
@@ -288,67 +311,93 @@ class ServerState:
         )
         self.orders[meta.wire_id] = meta
         self.by_sim_id[meta.sim_id] = meta
-        self._client_ids.add(cid)
+        self.by_client_id.setdefault(cid, []).append(meta)
+        if new.hidden_ms > 0:
+            self.hidden_until[meta.wire_id] = self.now_ms() + new.hidden_ms
         return OrderView(meta, info)
 
-    def find(self, symbol: str, wire_id: str | None, client_order_id: str | None) -> OrderView:
-        """An order by wire id or client order id on ``symbol``; OrderNotFound if none.
+    def shown(self, meta: WireOrder) -> bool:
+        """Whether a lag spike still hides this order (the venue's own lag is the
+        matching engine's: its look-ups apply it)."""
+        until = self.hidden_until.get(meta.wire_id)
+        if until is None:
+            return True
+        if self.now_ms() >= until:
+            del self.hidden_until[meta.wire_id]
+            return True
+        return False
 
-        With the ``order_not_found_after_create`` quirk a young order is not found yet
-        (MEXC, ccxt issue 21614)."""
+    def query(self, symbol: str, wire_id: str | None, client_order_id: str | None) -> OrderView:
+        """An order by wire id or by client id (the most recent visible order with it,
+        as Binance answers ``origClientOrderId``); OrderNotFound inside the venue's
+        visibility lag (MEXC's "not found after create") or a lag spike."""
         meta: WireOrder | None = None
         if wire_id is not None:
             meta = self.orders.get(wire_id)
         elif client_order_id is not None:
-            try:
+            with contextlib.suppress(OrderNotFound):
                 info = self.sim.fetch_order_by_client_id(client_order_id, symbol)
-            except OrderNotFound:
-                meta = None
-            else:
                 meta = self.by_sim_id.get(info.id)
-        if meta is None or meta.symbol != symbol:
+        if meta is None or meta.symbol != symbol or not self.shown(meta):
             raise OrderNotFound("order does not exist")
         return OrderView(meta, self.sim.fetch_order(meta.sim_id, symbol))
 
-    def query(self, symbol: str, wire_id: str | None, client_order_id: str | None) -> OrderView:
-        view = self.find(symbol, wire_id, client_order_id)
-        if (
-            "order_not_found_after_create" in self.quirks
-            and self.now_ms() - view.meta.created_ms < self.not_found_window_ms
-        ):
+    def cancel(
+        self, symbol: str, wire_id: str | None, client_order_id: str | None, *, race: bool = False
+    ) -> OrderView:
+        """Cancel an open order (by client id: the most recent order with it). An order
+        that is already final, or that fills in the same instant (the race; ``race``
+        makes it happen), is an unknown order to the cancel, as on Binance."""
+        meta: WireOrder | None = None
+        if wire_id is not None:
+            meta = self.orders.get(wire_id)
+        elif client_order_id is not None:
+            same = [m for m in self.by_client_id.get(client_order_id, ()) if m.symbol == symbol]
+            meta = same[-1] if same else None
+        if meta is None or meta.symbol != symbol:
+            raise OrderNotFound("order does not exist")
+        if self.sim.venue.cancel_sees_lag and not self.shown(meta):
             raise OrderNotFound("order does not exist (yet)")
-        return view
-
-    def cancel(self, symbol: str, wire_id: str | None, client_order_id: str | None) -> OrderView:
-        """Cancel an open order. An order that is already final, or that fills in the
-        same instant (the race), is an unknown order to the cancel, as on Binance."""
-        view = self.find(symbol, wire_id, client_order_id)
-        if view.info.status != "open":
+        before = self.sim.peek(meta.sim_id, symbol)
+        if before.status != "open":
             raise OrderNotFound("order is no longer open")
-        info = self.sim.cancel_order(view.meta.sim_id, symbol)
+        if race and before.order_type == "limit":
+            self.sim.race_fill_on_cancel(meta.sim_id)
+        info = self.sim.cancel_order(meta.sim_id, symbol)
         if info.status != "canceled":
             raise OrderNotFound("order filled before the cancel")
-        view.meta.canceled_ms = self.now_ms()
-        return OrderView(view.meta, info)
+        meta.canceled_ms = self.now_ms()
+        return OrderView(meta, info)
 
     def open_orders(self, symbol: str | None) -> list[OrderView]:
-        infos = self.sim.fetch_open_orders(symbol)
-        return [OrderView(self.by_sim_id[i.id], i) for i in infos]
+        views = [OrderView(self.by_sim_id[i.id], i) for i in self.sim.fetch_open_orders(symbol)]
+        return [v for v in views if self.shown(v.meta)]
 
     def all_orders(self, symbol: str) -> list[OrderView]:
+        """Every visible order of ``symbol``, oldest first (allOrders pages these)."""
         views = [
             OrderView(self.by_sim_id[i.id], i)
-            for i in self.sim.orders_by_client_id().values()
-            if i.symbol == symbol and i.id in self.by_sim_id
+            for i in self.sim.fetch_orders(symbol, 0)
+            if i.id in self.by_sim_id
         ]
-        views.sort(key=lambda v: int(v.meta.sim_id))
-        return views
+        return [v for v in views if self.shown(v.meta)]
+
+    def trades(self, symbol: str) -> list[TradeInfo]:
+        """Every visible fill of ``symbol``, oldest first (myTrades pages these)."""
+        return [
+            t
+            for t in self.sim.fetch_my_trades(symbol)
+            if t.order_id in self.by_sim_id and self.shown(self.by_sim_id[t.order_id])
+        ]
+
+    def view_of(self, sim_id: str, symbol: str) -> OrderView:
+        return OrderView(self.by_sim_id[sim_id], self.sim.peek(sim_id, symbol))
 
     def _auto_cid(self) -> str:
         """A client id for an order the client sent without one (Binance makes one up)."""
         while True:
             cid = f"sim{next(self._auto_ids):020d}"
-            if cid not in self._client_ids:
+            if cid not in self.by_client_id:
                 return cid
 
     # ------------------------------------------------------------------ test oracle
@@ -381,6 +430,13 @@ class ServerState:
             },
             "prices": {s: self.driver.last_price(s) for s in self.markets},
             "counters": self.sim.counters.as_dict(),
+            "all_orders": [
+                {"id": m.wire_id, "client_order_id": m.client_order_id, "symbol": m.symbol}
+                for m in self.orders.values()
+            ],
+            "venue": self.sim.venue.identity(),
             "quirks": sorted(self.quirks),
             "faults_pending": len(self.faults),
+            "fault_rate": self.chaos.rate if self.chaos is not None else 0.0,
+            "faults_injected": dict(sorted(self.chaos.injected.items())) if self.chaos else {},
         }

@@ -20,7 +20,7 @@ import pytest
 
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import DuplicateOrder, ExchangeError, NetworkError
-from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimParams
+from fsmtrader.exchange.simulated import BINANCE, MEXC, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.markets import MarketFilters
 from fsmtrader_testing.harness import mf
@@ -61,7 +61,9 @@ SESSION_A: list[Op] = [
     ("create", XRP, "buy", "limit", "100", "0.4000", "GTC", "e"),  # rests
     ("create", BTC, "buy", "limit", "0.000015", "50000", "IOC", "bad"),  # step
     ("create", BTC, "buy", "limit", "100", "50000.00", "GTC", "poor"),  # funds
-    ("create", BTC, "buy", "limit", "0.001", "50000.00", "IOC", "a"),  # duplicate
+    # Binance's rule: "a" is over, so its id is accepted again; "b" is open: refused.
+    ("create", BTC, "buy", "limit", "0.001", "50000.00", "IOC", "a"),  # reused
+    ("create", BTC, "buy", "limit", "0.001", "40000.00", "GTC", "b"),  # duplicate
     ("bar", BTC, 49_900.0, 50_400.0, 49_700.0),  # fills b and c as maker
     ("cancel", "e"),
     ("race", "c"),  # pending across the reopen
@@ -76,9 +78,10 @@ SESSION_B: list[Op] = [
     ("create", XRP, "buy", "limit", "200", "0.3900", "GTC", "i"),
     ("bar", XRP, 0.38, 0.40, 0.37),
     ("create", BTC, "sell", "limit", "0.1", "49000.00", "IOC", "j"),
-    ("create", XRP, "buy", "limit", "1", "0.4000", "GTC", "a"),  # duplicate
+    ("create", XRP, "buy", "limit", "10", "0.4000", "GTC", "a"),  # reused a second time
     ("cancel", "b"),
     ("create", BTC, "buy", "limit", "0.2", "48000.00", "GTC", "k"),  # stays open
+    ("create", XRP, "buy", "limit", "10", "0.4000", "GTC", "k"),  # duplicate, across symbols
     ("bar", BTC, 48_900.0, 49_100.0, 48_800.0),
 ]
 
@@ -168,9 +171,12 @@ def test_round_trip_then_continues_exactly_like_a_twin_that_never_closed(
     # The sessions exercised what they claim to; reading the file does not write it.
     data, mtime = path.read_bytes(), path.stat().st_mtime_ns
     final = SimExchange.open(path, dict(MARKETS), {}, clock=clock, params=PARAMS)
-    orders = final.orders_by_client_id()
+    orders = final.orders_by_client_id()  # the most recent order of each client id
     assert final.counters.rejections == {"step": 1, "insufficient_funds": 1, "duplicate": 2}
-    assert orders["a"].status == "canceled" and 0 < orders["a"].filled < orders["a"].amount
+    first_a = next(o for o in final.all_orders() if o.client_order_id == "a")
+    assert first_a.status == "canceled" and 0 < first_a.filled < first_a.amount
+    assert [o.symbol for o in final.all_orders() if o.client_order_id == "a"] == [BTC, BTC, XRP]
+    assert orders["a"].symbol == XRP  # reused twice, across a reopen
     assert orders["c"].status == "closed" and orders["c"].trades[-1].maker  # the race
     assert orders["e"].status == "canceled" and orders["b"].status == "canceled"
     assert orders["b"].filled > 0 and all(t.maker for t in orders["b"].trades)
@@ -365,6 +371,10 @@ def test_damaged_own_file_is_refused(tmp_path: Path) -> None:
         ),
         ({"taker_fee_bps": D("7.5")}, "taker_fee_bps"),
         ({"depth_levels": 3}, "depth_levels"),
+        ({"venue": MEXC}, "venue profile differs.*id: file binance vs mexc"),
+        ({"venue": BINANCE.with_lag(1)}, "venue profile differs.*visibility_lag_ms: file 0 vs 1"),
+        ({"venue": BINANCE.with_fee_asset("bnb")}, "venue profile differs.*fee_asset"),
+        ({"venue": BINANCE.unique_forever()}, "venue profile differs.*client_ids"),
     ],
 )
 def test_reopening_with_other_markets_or_parameters_is_refused(
@@ -381,6 +391,27 @@ def test_reopening_with_other_markets_or_parameters_is_refused(
     assert path.read_bytes() == before
     with open_ex(path, clock, maker_fee_bps=D("2.0")) as ex:  # equal values are fine
         assert ex.fetch_ticker(BTC).last == D("50000.0")
+
+
+def test_bnb_fees_and_reused_client_ids_are_in_the_file_at_once(tmp_path: Path) -> None:
+    """The BNB wallet moves with every BNB-paid trade though it is neither the base nor
+    the quote: a commit must save it too. Like a SIGKILL after each call."""
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(T0)
+    start = {**START, "BNB": D("0.01")}
+    params = replace(PARAMS, venue=BINANCE.with_fee_asset("bnb", D("400")))
+    ex = SimExchange.open(path, dict(MARKETS), start, clock=clock, params=params)
+    run(ex, clock, SESSION_A[0])
+    for cid in ("bnb-1", "bnb-1", "bnb-2"):  # an IOC's id is free again once it is over
+        clock.advance(1_000)
+        order = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100.00"), "IOC", cid)
+        assert order.fee_currency == "BNB" and order.fee > 0
+        other = SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), params=params)
+        assert other.fetch_balance() == ex.fetch_balance()
+        assert other.all_orders() == ex.all_orders()
+        other.close()
+    assert ex.fetch_balance()["BNB"].free < start["BNB"]
+    ex.close()
 
 
 # ---------------------------------------------------------------- SIGKILL

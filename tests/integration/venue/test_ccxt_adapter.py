@@ -451,13 +451,15 @@ def test_mexc_happy_path_and_not_found_quirk(msim: Sim) -> None:
         assert gtc.status == "open" and gtc.id.startswith("C02__")
         assert ex.fetch_order_by_client_id("fsmmexc2", BTC).id == gtc.id
         assert [o.id for o in ex.fetch_open_orders(BTC)] == [gtc.id]
+        # Refused while fsmmexc2 is open (after its cancel the id may be used again:
+        # unique among open orders, the simulator's rule since issue 8).
+        with pytest.raises(DuplicateOrder):
+            gtc_buy(ex, "fsmmexc2")
         assert ex.cancel_order(gtc.id, BTC).status == "canceled"
         trades = ex.fetch_my_trades(BTC)
         assert [(t.order_id, t.client_order_id) for t in trades] == [(ioc.id, "fsmmexc1")]
         assert trades[0].fee > 0 and trades[0].fee_currency == "USDT"
         assert ex.fetch_balance()["BTC"].free == D("0.501")
-        with pytest.raises(DuplicateOrder):
-            gtc_buy(ex, "fsmmexc2")
         with pytest.raises(InsufficientFunds):
             ex.create_order(BTC, "buy", "limit", D("1"), ask, "IOC", "fsmmexc3")
         with pytest.raises(InvalidOrder) as small:

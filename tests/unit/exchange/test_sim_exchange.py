@@ -25,6 +25,7 @@ from fsmtrader.errors import (
 from fsmtrader.exchange.simulated import MAX_CLIENT_ID_LEN, FaultInjector, SimExchange, SimParams
 from fsmtrader.exchange.simulated.orders import SimOrder
 from fsmtrader.exchange.simulated.rows import OrderRow
+from fsmtrader.exchange.simulated.venue import BINANCE, MEXC, SimVenue
 from fsmtrader.exchange.types import Exchange, OrderInfo, TradeInfo
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.markets import MarketFilters
@@ -254,20 +255,44 @@ def test_locked_balance_is_not_free_for_the_next_order() -> None:
         ex.create_order(BTC, "buy", "limit", D("0.002"), D("40000"), "GTC", "b")
 
 
-def test_duplicate_client_id_in_any_state() -> None:
+def test_client_id_is_refused_while_its_order_is_open_and_reused_once_it_is_over() -> None:
+    """Binance: newClientOrderId is "a unique id among open orders". It used to be
+    refused in any state here; issue 8 made the simulator accept it again once the earlier
+    order is filled or canceled, which is how a re-send after a false "not found"
+    doubles an order."""
     ex, _ = make()
     ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "open1")
-    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    closed = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
     o = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "cxl1")
     ex.cancel_order(o.id, BTC)
-    for cid in ("open1", "closed1", "cxl1"):
-        with pytest.raises(DuplicateOrder):
-            # Duplicate is checked before filters: even an invalid resend is a duplicate.
-            ex.create_order(BTC, "buy", "limit", D("0.000015"), D("1.001"), "IOC", cid)
+    with pytest.raises(DuplicateOrder):
+        # Duplicate is checked before filters: even an invalid resend is a duplicate.
+        ex.create_order(BTC, "buy", "limit", D("0.000015"), D("1.001"), "IOC", "open1")
     with pytest.raises(DuplicateOrder):  # and across symbols
         ex.create_order(XRP, "buy", "limit", D("10"), D("0.5"), "IOC", "open1")
-    assert ex.counters.rejections == {"duplicate": 4}
-    assert ex.counters.created == 3
+    assert ex.counters.rejections == {"duplicate": 2}
+    again = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    assert closed.status == "closed" and again.status == "closed" and again.id != closed.id
+    assert ex.fetch_order_by_client_id("closed1", BTC).id == again.id  # the most recent
+    assert ex.fetch_order(closed.id, BTC).client_order_id == "closed1"  # both exist
+    assert ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "cxl1").id != o.id
+    assert ex.counters.created == 5
+    assert [x.client_order_id for x in ex.all_orders()] == [
+        "open1",
+        "closed1",
+        "cxl1",
+        "closed1",
+        "cxl1",
+    ]
+
+
+def test_a_stricter_unique_forever_profile_refuses_every_reuse() -> None:
+    """Kept for tests whose subject is not the reuse rule (they say why they need it)."""
+    ex, _ = make(venue=BINANCE.unique_forever())
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    with pytest.raises(DuplicateOrder):
+        ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "closed1")
+    assert ex.counters.rejections == {"duplicate": 1}
 
 
 # ---------------------------------------------------------------- taker fills
@@ -622,10 +647,21 @@ create_op = st.tuples(
 cancel_op = st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=30), st.booleans())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    "venue",
+    [BINANCE, BINANCE.with_fee_asset("received"), BINANCE.with_fee_asset("bnb", D("612.5"))],
+    ids=["quote-fees", "received-fees", "bnb-fees"],
+)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(update_op, create_op, cancel_op), min_size=1, max_size=40))
-def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[object, ...]]) -> None:
-    ex, clock = make(balances={"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")})
+def test_random_sessions_keep_balances_and_client_ids_sound(
+    venue: SimVenue, ops: list[tuple[object, ...]]
+) -> None:
+    """Binance's rule: a client id is refused exactly while an order with it is open
+    (it used to be refused forever; issue 8 made the simulator reuse it like Binance).
+    Every fee asset leaves every balance exactly start +- fills - fees."""
+    start = {"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000"), "BNB": D("0.05")}
+    ex, clock = make(balances=start, venue=venue)
     last = {s: p for s, (p, _) in SYMBOLS.items()}
     created: list[OrderInfo] = []
     for op in ops:
@@ -644,16 +680,17 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
             if otype == "limit":
                 raw = D(repr(last[sym])) * (1 + D(offset) / 1000)
                 price = (raw / m.tick_size).to_integral_value() * m.tick_size
-            known = cid in ex.orders_by_client_id()
+            in_use = any(o.client_order_id == cid and o.status == "open" for o in ex.all_orders())
             try:
                 order = ex.create_order(sym, side, otype, amount, price, tif, cid)  # type: ignore[arg-type]
             except DuplicateOrder:
-                assert known
+                assert in_use
             except (InvalidOrder, InsufficientFunds):
                 pass
             else:
-                assert not known, "a second order was created for one client id"
+                assert not in_use, "a client id of an open order was accepted again"
                 created.append(order)
+                assert ex.fetch_order_by_client_id(cid, sym).id == order.id  # the latest
         else:
             _, idx, race = op
             assert isinstance(idx, int)
@@ -664,17 +701,19 @@ def test_random_sessions_keep_balances_and_client_ids_sound(ops: list[tuple[obje
                 ex.cancel_order(target.id, target.symbol)
         assert_non_negative(ex)
 
-    by_cid = ex.orders_by_client_id()
-    assert len(by_cid) == len(created) == len({o.client_order_id for o in created})
+    assert len(ex.orders_by_client_id()) == len({o.client_order_id for o in created})
+    assert [o.id for o in ex.all_orders()] == [o.id for o in created]
     assert [o.id for o in created] == [str(i) for i in range(1, len(created) + 1)]
     # Every unit of every asset is accounted for by the trades.
     trades: list[TradeInfo] = ex.fetch_my_trades(BTC) + ex.fetch_my_trades(XRP)
-    expect = {"USDT": D("20000"), "BTC": D("0.2"), "XRP": D("5000")}
+    expect = dict(start)
     for t in trades:
         base = t.symbol.split("/")[0]
         sign = 1 if t.side == "buy" else -1
         expect[base] += sign * t.amount
-        expect["USDT"] -= sign * t.cost + t.fee
+        expect["USDT"] -= sign * t.cost
+        expect[t.fee_currency] -= t.fee
+        assert t.fee_currency in ({"USDT"} if venue.fee_asset == "quote" else {"USDT", base, "BNB"})
     assert totals(ex) == expect
     for o in ex.fetch_open_orders():
         ex.cancel_order(o.id, o.symbol)
@@ -770,3 +809,120 @@ def test_the_file_keeps_every_field_of_an_order() -> None:
     from a reopened file at its default, silently."""
     record = [f.name for f in fields(SimOrder) if f.name != "trades"]
     assert list(OrderRow._fields) == record
+
+
+# ---------------------------------------------------------------- venue profiles
+
+
+def test_a_young_order_is_not_found_inside_the_visibility_lag_and_found_after() -> None:
+    ex, clock = make(venue=BINANCE.with_lag(2000))
+    t0 = clock.now_ms()
+    ioc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "young-ioc")
+    gtc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "young-gtc")
+    assert ioc.status == "closed" and ioc.trades  # the create answer itself knows it
+    clock.set(t0 + 1999)  # one ms inside the lag: every look-up says "not found"
+    for order in (ioc, gtc):
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order(order.id, BTC)
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order_by_client_id(order.client_order_id, BTC)
+        with pytest.raises(OrderNotFound):
+            ex.fetch_order_trades(order.id, BTC)
+    assert ex.fetch_open_orders() == [] and ex.fetch_open_orders(BTC) == []
+    assert ex.fetch_orders(BTC, 0) == [] and ex.fetch_my_trades(BTC) == []
+    assert [o.id for o in ex.all_orders()] == [ioc.id, gtc.id]  # the engine has them
+    clock.set(t0 + 2000)  # the lag has passed
+    assert ex.fetch_order(ioc.id, BTC) == ioc
+    assert ex.fetch_order_by_client_id("young-gtc", BTC).id == gtc.id
+    assert [o.id for o in ex.fetch_open_orders(BTC)] == [gtc.id]
+    assert [o.id for o in ex.fetch_orders(BTC, t0)] == [ioc.id, gtc.id]
+    assert ex.fetch_order_trades(ioc.id, BTC) == ioc.trades == ex.fetch_my_trades(BTC)
+
+
+def test_binance_cancels_a_young_order_mexc_does_not_see_it() -> None:
+    for venue, cancels in ((BINANCE.with_lag(1000), True), (MEXC, False)):
+        ex, clock = make(venue=venue)
+        gtc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "GTC", "c1")
+        if cancels:
+            assert ex.cancel_order(gtc.id, BTC).status == "canceled"
+        else:
+            with pytest.raises(OrderNotFound):
+                ex.cancel_order(gtc.id, BTC)
+            clock.advance(venue.visibility_lag_ms)
+            assert ex.cancel_order(gtc.id, BTC).status == "canceled"
+
+
+def test_inside_the_lag_a_reused_client_id_still_answers_the_earlier_order() -> None:
+    """The re-send after a false "not found" is a second order; the venue shows the
+    first one until the second becomes visible."""
+    ex, clock = make(venue=BINANCE.with_lag(500))
+    first = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "again")
+    clock.advance(500)
+    second = ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", "again")
+    assert second.id != first.id and second.status == "closed"
+    assert ex.fetch_order_by_client_id("again", BTC).id == first.id
+    clock.advance(500)
+    assert ex.fetch_order_by_client_id("again", BTC).id == second.id
+    assert totals(ex)["BTC"] == START["BTC"] + D("0.002")  # two orders filled
+
+
+def test_mexc_ioc_comes_back_open_and_rests() -> None:
+    ex, clock = make(venue=MEXC.with_lag(0))
+    ioc = ex.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "IOC", "ioc-open")
+    assert ioc.status == "open" and ioc.time_in_force == "IOC"
+    assert [o.id for o in ex.fetch_open_orders(BTC)] == [ioc.id]
+    bar(ex, clock, BTC, 39_950.0, 40_050.0, 39_900.0)  # fills as a resting order would
+    assert ex.fetch_order(ioc.id, BTC).status == "closed"
+    ex2, _ = make()  # Binance: the same IOC expires at once
+    assert ex2.create_order(BTC, "buy", "limit", D("0.001"), D("40000"), "IOC", "x").status == (
+        "canceled"
+    )
+
+
+def _fill_both_ways(
+    venue: SimVenue, balances: dict[str, Decimal]
+) -> tuple[SimExchange, list[TradeInfo]]:
+    ex, _ = make(balances=balances, venue=venue)
+    buy = ex.create_order(BTC, "buy", "limit", D("0.01"), D("50100"), "IOC", "fee-buy")
+    sell = ex.create_order(BTC, "sell", "limit", D("0.004"), D("49900"), "IOC", "fee-sell")
+    return ex, buy.trades + sell.trades
+
+
+def _expected(start: dict[str, Decimal], trades: list[TradeInfo]) -> dict[str, Decimal]:
+    expect = dict(start)
+    for t in trades:
+        sign = 1 if t.side == "buy" else -1
+        expect["BTC"] += sign * t.amount
+        expect["USDT"] -= sign * t.cost
+        expect[t.fee_currency] = expect.get(t.fee_currency, D(0)) - t.fee
+    return expect
+
+
+def test_fees_in_the_received_asset_keep_balances_exact() -> None:
+    start = {"USDT": D("1000"), "BTC": D("0.01")}
+    ex, trades = _fill_both_ways(BINANCE.with_fee_asset("received"), start)
+    buys = [t for t in trades if t.side == "buy"]
+    sells = [t for t in trades if t.side == "sell"]
+    assert buys and sells
+    assert all(
+        t.fee_currency == "BTC" and t.fee == (t.amount * D("0.001")).quantize(D("1e-8"), ROUND_DOWN)
+        for t in buys
+    )
+    assert all(t.fee_currency == "USDT" and t.fee > 0 for t in sells)
+    assert totals(ex) == _expected(start, trades)
+    assert ex.fetch_order_by_client_id("fee-buy", BTC).fee_currency == "BTC"
+
+
+def test_fees_in_bnb_come_from_the_bnb_balance_at_its_price_and_fall_back_when_short() -> None:
+    start = {"USDT": D("1000"), "BTC": D("0.01"), "BNB": D("0.001")}
+    venue = BINANCE.with_fee_asset("bnb", D("500"))
+    ex, trades = _fill_both_ways(venue, start)
+    in_bnb = [t for t in trades if t.fee_currency == "BNB"]
+    assert in_bnb, "the first fills are paid in BNB"
+    for t in in_bnb:
+        assert t.fee == (t.cost * D("0.001") / D("500")).quantize(D("1e-8"), ROUND_DOWN)
+    # 0.001 BNB pays for about 500 USDT of volume; the rest fell back to the received asset.
+    rest = [t for t in trades if t.fee_currency != "BNB"]
+    assert rest and all(t.fee_currency == ("BTC" if t.side == "buy" else "USDT") for t in rest)
+    assert totals(ex) == _expected(start, trades)
+    assert ex.fetch_balance()["BNB"].free == start["BNB"] - sum(t.fee for t in in_bnb)

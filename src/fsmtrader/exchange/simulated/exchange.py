@@ -7,6 +7,7 @@ Built with the plain constructor there is no file and no persistence cost at all
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from decimal import Context, Decimal, InvalidOperation, localcontext
@@ -22,17 +23,17 @@ from fsmtrader.errors import (
     InvalidOrder,
     OrderNotFound,
 )
-from fsmtrader.exchange.ccxt_adapter.venues import BINANCE
 from fsmtrader.exchange.simulated.book import Book, Books, liquid, top
 from fsmtrader.exchange.simulated.matching import Matcher
 from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrder
 from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
 from fsmtrader.exchange.simulated.persistence import SimFile
+from fsmtrader.exchange.simulated.venue import BINANCE
 from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
 from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
 from fsmtrader.markets import MarketFilters, Side
 
-MAX_CLIENT_ID_LEN: Final = BINANCE.client_id_max_len  # the simulator is Binance-like
+MAX_CLIENT_ID_LEN: Final = BINANCE.client_id_max_len  # the default venue's
 DEFAULT_PARAMS: Final = SimParams()
 
 
@@ -54,6 +55,14 @@ class SimExchange:
     :meth:`close`: after a crash the reopened exchange has the last bar and book seen at a
     commit, and redraws a book it never saved from the saved random state, as if that
     read never happened. Faults are injected around it (:mod:`.faults`), not in it.
+
+    Venue rules (``params.venue``, :mod:`.venue`): a client id is refused while an
+    earlier order with it is open and accepted again once that one is over (Binance),
+    and a look-up by client id answers the most recent order with it; an order younger
+    than the visibility lag is not found by any look-up (by id, by client id, open
+    orders, history, trades), and on MEXC not by a cancel either; fees are charged in
+    the venue's fee asset. :meth:`peek` and :meth:`all_orders` see everything at once:
+    they are the venue's own engine, for the local server and test oracles.
     """
 
     def __init__(
@@ -69,6 +78,7 @@ class SimExchange:
                 raise ValueError(f"{sym}: market needs base and quote assets")
         self.name = params.name
         self.params = params
+        self.venue = params.venue
         self._markets: dict[str, MarketFilters] = dict(markets)
         self._clock = clock
         self._books = Books(self._markets, params)
@@ -96,8 +106,8 @@ class SimExchange:
         process. A missing file is created with ``balances``; an existing one is loaded
         whole and then ``balances`` and the seed are ignored (the file's wallets and
         random state win), while the markets and the fee/spread/depth parameters must
-        equal the file's. ValueError, naming the file and leaving it untouched, for a
-        foreign or corrupt file or a mismatch."""
+        equal the file's, and so must the venue profile. ValueError, naming the file and
+        leaving it untouched, for a foreign or corrupt file or a mismatch."""
         ex = cls(markets, balances, clock=clock, params=params)
         parts = (ex._markets, ex._books, ex._wallets, ex._matcher, ex._ledger)
         ex._file = SimFile.open(Path(path), parts, params, balances)
@@ -219,6 +229,8 @@ class SimExchange:
         """Cancel an open order and release its lock. An order that is already final is
         returned unchanged (the cancel/fill race is not an error)."""
         order = self._ledger.lookup(order_id, symbol)
+        if self.venue.cancel_sees_lag:
+            self._visible(order)
         if order.status == "open":
             if self._file is not None:
                 self._file.store.check_writable()
@@ -235,36 +247,48 @@ class SimExchange:
         return order.to_info()
 
     def fetch_order(self, order_id: str, symbol: str) -> OrderInfo:
-        return self._ledger.lookup(order_id, symbol).to_info()
+        return self._visible(self._ledger.lookup(order_id, symbol)).to_info()
 
     def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> OrderInfo:
-        return self._ledger.by_client(client_order_id, symbol).to_info()
+        """The most recent visible order with this client id on ``symbol``: Binance
+        answers ``origClientOrderId`` with the latest order that carried it, and inside
+        the visibility lag of a re-used id's new order that is still the earlier one."""
+        seen = self._seen_before()
+        for order in reversed(self._ledger.by_client_id.get(client_order_id, ())):
+            if order.symbol == symbol and order.timestamp < seen:
+                return order.to_info()
+        raise OrderNotFound(f"no order with client id {client_order_id} on {symbol}")
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[OrderInfo]:
+        seen = self._seen_before()
         return [
             o.to_info()
             for o in self._ledger.by_id.values()
-            if o.status == "open" and (symbol is None or o.symbol == symbol)
+            if o.status == "open" and (symbol is None or o.symbol == symbol) and o.timestamp < seen
         ]
 
     def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+        seen, by_id = self._seen_before(), self._ledger.by_id
         return [
             t
             for t in self._matcher.trades
-            if t.symbol == symbol and (since is None or t.timestamp >= since)
+            if t.symbol == symbol
+            and (since is None or t.timestamp >= since)
+            and by_id[t.order_id].timestamp < seen
         ]
 
     def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
         self._market(symbol)
+        seen = self._seen_before()
         return [
             o.to_info()
             for o in self._ledger.by_id.values()
-            if o.symbol == symbol and o.timestamp >= since
+            if o.symbol == symbol and since <= o.timestamp < seen
         ]
 
     def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
-        order = self._ledger.lookup(order_id, symbol)
-        return [t for t in self._matcher.trades if t.order_id == order.id]
+        order = self._visible(self._ledger.lookup(order_id, symbol))
+        return list(order.trades)
 
     # ------------------------------------------------------------------ test hooks
 
@@ -283,8 +307,19 @@ class SimExchange:
             self._file.commit(None)
 
     def orders_by_client_id(self) -> dict[str, OrderInfo]:
-        """Every order ever created, by client id (copies), for test oracles."""
-        return {cid: o.to_info() for cid, o in self._ledger.by_client_id.items()}
+        """The most recent order of every client id ever used (copies), for test
+        oracles; :meth:`all_orders` has every order."""
+        return {cid: orders[-1].to_info() for cid, orders in self._ledger.by_client_id.items()}
+
+    def all_orders(self) -> list[OrderInfo]:
+        """Every order ever created, oldest first, ignoring the visibility lag (copies),
+        for test oracles and the local server."""
+        return [o.to_info() for o in self._ledger.by_id.values()]
+
+    def peek(self, order_id: str, symbol: str) -> OrderInfo:
+        """An order as the venue's engine knows it, ignoring the visibility lag (the
+        local server cancels and renders through this)."""
+        return self._ledger.lookup(order_id, symbol).to_info()
 
     # ------------------------------------------------------------------ internals
 
@@ -292,6 +327,19 @@ class SimExchange:
         self.counters.reject(reason)
         if self._file is not None:
             self._file.commit(None)  # a rejection changes nothing but the counters
+
+    def _seen_before(self) -> float:
+        """Orders created before this time are visible to look-ups. Without a lag every
+        order is (even one stamped ahead of a reader's clock, as a file reopened under a
+        fresh clock has)."""
+        lag = self.venue.visibility_lag_ms
+        return self._clock.now_ms() - lag + 1 if lag else math.inf
+
+    def _visible(self, order: SimOrder) -> SimOrder:
+        """``order`` if the venue shows it yet, else OrderNotFound (the visibility lag)."""
+        if order.timestamp >= self._seen_before():
+            raise OrderNotFound(f"no order {order.id} on {order.symbol} (not visible yet)")
+        return order
 
     def _market(self, symbol: str) -> MarketFilters:
         m = self._markets.get(symbol)
@@ -310,15 +358,13 @@ class SimExchange:
         client_order_id: str,
     ) -> SimOrder:
         m = self._market(symbol)
-        if (
-            not isinstance(client_order_id, str)
-            or not 0 < len(client_order_id) <= MAX_CLIENT_ID_LEN
-        ):
+        longest = self.venue.client_id_max_len
+        if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= longest:
             raise InvalidOrder(
-                f"client_order_id must be 1..{MAX_CLIENT_ID_LEN} chars", reason="client_order_id"
+                f"client_order_id must be 1..{longest} chars", reason="client_order_id"
             )
-        if client_order_id in self._ledger.by_client_id:
-            raise DuplicateOrder(f"client order id {client_order_id} already used")
+        if self._ledger.client_id_taken(client_order_id, self.venue.client_ids == "open_only"):
+            raise DuplicateOrder(f"client order id {client_order_id} is in use")
         book = self._books.quote(symbol)
         limit = _validate(m, side, order_type, amount, price, time_in_force, book)
         lock_asset, lock = lock_for(m, side, amount, limit, self._matcher.lock_rate)
@@ -347,7 +393,9 @@ class SimExchange:
         self.counters.created += 1
         self._matcher.take(order)
         if order.status == "open":
-            if order.time_in_force == "GTC":
+            if order.time_in_force == "GTC" or (
+                self.venue.ioc_returns_open and order_type == "limit"
+            ):  # MEXC: a limit IOC rests like a GTC (ccxt issue 25003)
                 self._resting.setdefault(symbol, []).append(order)
             else:
                 self._matcher.end(order, "canceled")

@@ -3,7 +3,8 @@
 A new order takes liquidity at once (as taker, one trade per level, consuming the levels
 for the rest of the bar); a GTC remainder rests and fills as maker, at its limit, on
 later bars that cross it. Each trade is priced, charged its fee (rounded down to 1e-8)
-and moves the balances exactly.
+in the asset the venue profile says (quote, the received asset, or BNB) and moves the
+balances exactly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fsmtrader.errors import required
 from fsmtrader.exchange.simulated.book import Books, consume
 from fsmtrader.exchange.simulated.orders import SimCounters, SimOrder
 from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
+from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.exchange.simulated.wallets import Wallets, check
 from fsmtrader.exchange.types import OrderStatus, TradeInfo
 from fsmtrader.markets import MarketFilters
@@ -45,6 +47,8 @@ class Matcher:
         self._maker_rate = params.maker_rate
         self._taker_rate = params.taker_rate
         self.lock_rate = params.lock_rate
+        self._fee_asset = params.venue.fee_asset
+        self._bnb_price = params.venue.bnb_price
         self.resting: dict[str, list[SimOrder]] = {}
         self.trades: list[TradeInfo] = []
         self.next_trade = 1
@@ -104,8 +108,8 @@ class Matcher:
         m = self._markets[order.symbol]
         cost = price * qty
         rate = self._maker_rate if maker else self._taker_rate
-        fee = (cost * rate).quantize(FEE_QUANTUM, rounding=ROUND_DOWN)
-        self._settle(order, m, qty, cost, fee)
+        fee, fee_asset = self._fee(order, m, qty, cost, rate)
+        self._settle(order, m, qty, cost, fee, fee_asset)
         trade = TradeInfo(
             id=f"t{self.next_trade}",
             order_id=order.id,
@@ -115,7 +119,7 @@ class Matcher:
             price=price,
             amount=qty,
             fee=fee,
-            fee_currency=m.quote,
+            fee_currency=fee_asset,
             timestamp=self._clock.now_ms(),
             maker=maker,
         )
@@ -125,26 +129,55 @@ class Matcher:
         order.trades.append(trade)
         order.filled += qty
         order.cost += cost
-        order.fee += fee
+        if not order.trades[:-1]:  # the first fill names the order's fee asset
+            order.fee_currency = fee_asset
+        if fee_asset == order.fee_currency:
+            order.fee += fee
         if order.filled >= order.amount:
             self.end(order, "closed")
 
+    def _fee(
+        self, order: SimOrder, m: MarketFilters, qty: Decimal, cost: Decimal, rate: Decimal
+    ) -> tuple[Decimal, str]:
+        """The fee of one trade and its asset. BNB is charged only if the free BNB pays
+        it whole; otherwise (and under ``received``) a buy pays in base, a sell in quote."""
+        if self._fee_asset == "quote":
+            return _down(cost * rate), m.quote
+        if self._fee_asset == "bnb":
+            fee = _down(cost * rate / self._bnb_price)
+            bnb = self._wallets.by_asset.get(BNB)
+            if bnb is not None and bnb.free >= fee:
+                return fee, BNB
+        if order.side == "buy":
+            return _down(qty * rate), m.base
+        return _down(cost * rate), m.quote
+
     def _settle(
-        self, order: SimOrder, m: MarketFilters, qty: Decimal, cost: Decimal, fee: Decimal
+        self,
+        order: SimOrder,
+        m: MarketFilters,
+        qty: Decimal,
+        cost: Decimal,
+        fee: Decimal,
+        fee_asset: str,
     ) -> None:
         """Move one trade's money: a buy pays from its lock (its share of it, the rest
-        stays locked), a sell delivers locked base; the fee is paid in quote."""
+        stays locked), a sell delivers locked base; the fee leaves the free balance of
+        its asset (for a quote fee on a buy: from the lock's share, which covers it)."""
         base, quote = self._wallets.get(m.base), self._wallets.get(m.quote)
         if order.side == "buy":
             share = min(order.price * qty * self.lock_rate, order.lock_remaining)
             order.lock_remaining -= share
             quote.used -= share
-            quote.free += share - cost - fee
+            quote.free += share - cost
             base.free += qty
         else:
             order.lock_remaining -= qty
             base.used -= qty
-            quote.free += cost - fee
+            quote.free += cost
+        payer = self._wallets.get(fee_asset)
+        payer.free -= fee
+        check(fee_asset, payer)
         check(m.base, base)
         check(m.quote, quote)
         if order.lock_remaining < 0:
@@ -162,3 +195,7 @@ class Matcher:
             resting.remove(order)
             if not resting:
                 del self.resting[order.symbol]
+
+
+def _down(fee: Decimal) -> Decimal:
+    return fee.quantize(FEE_QUANTUM, rounding=ROUND_DOWN)

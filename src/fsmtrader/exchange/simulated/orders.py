@@ -101,11 +101,15 @@ class SimCounters:
 
 class OrderLedger:
     """Every order the exchange ever took, by id and by client id, with the id counter,
-    the run counters and the cancels that will race a fill (a test hook)."""
+    the run counters and the cancels that will race a fill (a test hook).
+
+    ``by_client_id`` lists every order that carried a client id, oldest first: under
+    Binance's rule an id is reused once its earlier order is over, and a look-up by
+    client id answers the most recent order with that id on the symbol."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, SimOrder] = {}
-        self.by_client_id: dict[str, SimOrder] = {}
+        self.by_client_id: dict[str, list[SimOrder]] = {}
         self.next_order = 1
         self.counters = SimCounters()
         self.race_on_cancel: set[str] = set()
@@ -117,7 +121,7 @@ class OrderLedger:
 
     def add(self, order: SimOrder) -> None:
         self.by_id[order.id] = order
-        self.by_client_id[order.client_order_id] = order
+        self.by_client_id.setdefault(order.client_order_id, []).append(order)
 
     def lookup(self, order_id: str, symbol: str) -> SimOrder:
         order = self.by_id.get(order_id)
@@ -125,8 +129,10 @@ class OrderLedger:
             raise OrderNotFound(f"no order {order_id} on {symbol}")
         return order
 
-    def by_client(self, client_order_id: str, symbol: str) -> SimOrder:
-        order = self.by_client_id.get(client_order_id)
-        if order is None or order.symbol != symbol:
-            raise OrderNotFound(f"no order with client id {client_order_id} on {symbol}")
-        return order
+    def client_id_taken(self, client_order_id: str, open_only: bool) -> bool:
+        """Whether a new order may not carry this client id: an earlier order with it is
+        still open (on any symbol), or, with ``open_only`` False, ever existed."""
+        orders = self.by_client_id.get(client_order_id)
+        if not orders:
+            return False
+        return not open_only or any(o.status == "open" for o in orders)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final
 
+from fsmtrader.exchange.simulated.venue import BINANCE, SimVenue
 from fsmtrader.markets import MarketFilters
 
 ZERO: Final = Decimal(0)
@@ -29,7 +30,8 @@ class SimParams:
     ``seed`` starts the one random generator (depth level sizes); ``name`` is the
     exchange's protocol name. Fees and spreads are in basis points; ``depth_quote`` is
     roughly the quote value of one book level and ``level_step_bps`` the distance between
-    levels."""
+    levels. ``venue`` is the venue's behaviour the simulator copies (client-id rule,
+    visibility lag, fee asset, history pages; :mod:`.venue`), Binance's by default."""
 
     seed: int = 0
     maker_fee_bps: Decimal = Decimal("10")
@@ -39,6 +41,7 @@ class SimParams:
     depth_levels: int = 5
     level_step_bps: Decimal = Decimal("5")
     name: str = "sim"
+    venue: SimVenue = BINANCE
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:

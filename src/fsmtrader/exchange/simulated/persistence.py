@@ -20,6 +20,7 @@ from fsmtrader.exchange.simulated.orders import OrderLedger, SimOrder
 from fsmtrader.exchange.simulated.params import SimParams
 from fsmtrader.exchange.simulated.rows import Changes, OrderRow, StoredState
 from fsmtrader.exchange.simulated.store import SimStore
+from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.exchange.simulated.wallets import Wallets
 from fsmtrader.markets import MarketFilters
 
@@ -37,8 +38,11 @@ class SimFile:
         wallets: Wallets,
         matcher: Matcher,
         ledger: OrderLedger,
+        *,
+        fee_asset: str | None = None,
     ) -> None:
         self.store = store
+        self._fee_asset = fee_asset  # a third asset fees move (BNB), saved with every trade
         self._markets = markets
         self._books = books
         self._wallets = wallets
@@ -68,6 +72,7 @@ class SimFile:
             path,
             markets=markets,
             params=params.file_params(),
+            venue=params.venue.identity(),
             seed=params.seed,
             balances=balances,
             initial=initial,
@@ -78,7 +83,7 @@ class SimFile:
             except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as e:
                 store.close()
                 raise ValueError(f"{path}: corrupt sim exchange file: {e!r}") from e
-        return cls(store, *parts)
+        return cls(store, *parts, fee_asset=BNB if params.venue.fee_asset == "bnb" else None)
 
     def commit(self, symbol: str | None, orders: Sequence[SimOrder] = ()) -> None:
         """Write through what this call changed, in one transaction. A call changes at
@@ -93,7 +98,8 @@ class SimFile:
         symbols = set(books.drawn)
         if symbol is not None:
             m = self._markets[symbol]
-            assets.extend(a for a in (m.base, m.quote) if a in wallets and a not in assets)
+            touched = [m.base, m.quote] + ([self._fee_asset] if self._fee_asset else [])
+            assets.extend(a for a in touched if a in wallets and a not in assets)
             symbols.add(symbol)
         trades, saved = self._matcher.trades, self._trades_saved
         new_trades = trades[saved:] if len(trades) > saved else []

@@ -30,7 +30,7 @@ CREATE TABLE wallets (
 CREATE TABLE orders (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
-    client_order_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL,  -- reused once its earlier order is over (Binance)
     symbol TEXT NOT NULL,
     side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
     order_type TEXT NOT NULL CHECK (order_type IN ('limit', 'market')),

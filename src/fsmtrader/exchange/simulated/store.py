@@ -41,7 +41,9 @@ from fsmtrader.exchange.simulated.rows import (
 from fsmtrader.markets import MarketFilters
 
 KIND: Final = "fsmtrader-sim-exchange"
-SCHEMA_VERSION: Final = 1
+# 2: client ids may repeat (Binance reuses them once the earlier order is over) and the
+# venue profile is recorded.
+SCHEMA_VERSION: Final = 2
 _MAGIC: Final = b"SQLite format 3\x00"
 
 
@@ -63,6 +65,7 @@ class SimStore:
         *,
         markets: Mapping[str, MarketFilters],
         params: Mapping[str, Decimal],
+        venue: Mapping[str, str],
         seed: int,
         balances: Mapping[str, Decimal],
         initial: Changes,
@@ -71,14 +74,15 @@ class SimStore:
 
         Returns the store and, for an existing file, its complete state (None for a file
         just created: the caller's fresh state *is* the file's). An existing file must be
-        ours (else ValueError, file untouched) and hold the same markets and parameters.
+        ours (else ValueError, file untouched) and hold the same markets, parameters and
+        venue profile.
         """
         if not path.exists():
-            created = _create(path, markets, params, seed, balances, initial)
+            created = _create(path, markets, params, venue, seed, balances, initial)
             if created:
                 return cls(path, _connect_rw(path)), None
             # Lost a creation race: someone else's file is now at path; load it.
-        _check_ours(path, markets, params)
+        _check_ours(path, markets, params, venue)
         store = cls(path, _connect_rw(path))
         try:
             state = store._load()
@@ -158,6 +162,7 @@ def _create(
     path: Path,
     markets: Mapping[str, MarketFilters],
     params: Mapping[str, Decimal],
+    venue: Mapping[str, str],
     seed: int,
     balances: Mapping[str, Decimal],
     initial: Changes,
@@ -179,6 +184,7 @@ def _create(
                 "schema_version": str(SCHEMA_VERSION),
                 "markets": json.dumps(encode_markets(markets)),
                 "params": json.dumps({k: str(v) for k, v in params.items()}),
+                "venue": json.dumps(dict(venue)),
                 "seed": str(seed),
                 "initial_balances": json.dumps({a: str(v) for a, v in balances.items()}),
             }
@@ -224,7 +230,10 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
 
 
 def _check_ours(
-    path: Path, markets: Mapping[str, MarketFilters], params: Mapping[str, Decimal]
+    path: Path,
+    markets: Mapping[str, MarketFilters],
+    params: Mapping[str, Decimal],
+    venue: Mapping[str, str],
 ) -> None:
     """Refuse, without writing a byte of it, a file that is not an exchange file of ours
     or that belongs to other markets or other exchange parameters."""
@@ -259,6 +268,7 @@ def _check_ours(
     try:
         stored_markets = decode_markets(json.loads(meta["markets"]))
         stored_params = {k: Decimal(v) for k, v in json.loads(meta["params"]).items()}
+        stored_venue = {str(k): str(v) for k, v in json.loads(meta["venue"]).items()}
     except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as e:
         raise ValueError(f"{path}: corrupt sim exchange metadata: {e!r}") from e
     if set(stored_markets) != set(markets):
@@ -278,3 +288,13 @@ def _check_ours(
     if differ:
         detail = ", ".join(f"{k}: file {stored_params.get(k)} vs {params.get(k)}" for k in differ)
         raise ValueError(f"{path}: exchange parameters differ ({detail}): refusing to reuse it")
+    _check_venue(path, stored_venue, venue)
+
+
+def _check_venue(path: Path, stored: Mapping[str, str], given: Mapping[str, str]) -> None:
+    """A file made under one venue's rules (client ids, lag, fee asset) holds orders
+    and balances those rules produced: refuse to continue it under others."""
+    differ = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: file {stored.get(k)} vs {given.get(k)}" for k in differ)
+        raise ValueError(f"{path}: venue profile differs ({detail}): refusing to reuse it")
