@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         except TortureFailed as exc:
             print(redact(str(exc)), file=sys.stderr)
             return 2
-    for note in report.verdict.notes[:50]:
+    for note in report.verdict.problems[:50]:
         print(redact(note), file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     print(report.last_line())
-    return 0 if report.verdict.sound else 1
+    return 0 if report.verdict.ok else 1
 
 
 if __name__ == "__main__":

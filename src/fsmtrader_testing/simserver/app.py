@@ -205,6 +205,7 @@ def _application(state: ServerState) -> web.Application:
     app.router.add_get("/__sim/state", _sim_state)
     app.router.add_post("/__sim/fault", _sim_fault)
     app.router.add_delete("/__sim/fault", _sim_fault_clear)
+    app.router.add_post("/__sim/fault-rate", _sim_fault_rate)
     app.router.add_post("/__sim/price", _sim_price)
     app.cleanup_ctx.append(_price_loop)
     app.on_shutdown.append(_on_shutdown)
@@ -428,6 +429,25 @@ async def _sim_fault_clear(request: web.Request) -> web.StreamResponse:
     cleared = len(state.faults)
     state.faults.clear()
     return json_response({"ok": True, "cleared": cleared})
+
+
+async def _sim_fault_rate(request: web.Request) -> web.StreamResponse:
+    """Change the random fault rate: {"rate": 0} ends the faults (the crash torture's
+    fault-free run before its check). The draws go on, so a seed still replays."""
+    _local_only(request)
+    state = request.app[STATE]
+    try:
+        data = await request.json()
+        rate = data.get("rate") if isinstance(data, dict) else None
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("rate must be a number in [0, 1]")
+        if state.chaos is None and rate:
+            raise ValueError("the server was started without a fault rate")
+    except ValueError as exc:
+        return _sim_error(str(exc))
+    if state.chaos is not None:
+        state.chaos.rate = float(rate)
+    return json_response({"ok": True, "fault_rate": state.chaos.rate if state.chaos else 0.0})
 
 
 async def _sim_price(request: web.Request) -> web.StreamResponse:

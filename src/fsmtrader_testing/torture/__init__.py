@@ -3,7 +3,7 @@
 ``run_torture(options, say)`` runs one torture and returns its :class:`Report`; the
 report's ``last_line()`` is ``kills=N duplicates=D orphans=O drift=X lost_fills=L``.
 Modules: ``server`` (the sim-server process), ``bot`` (one bot run and its kill),
-``schedule`` (when runs die), ``faults`` (wire faults at a rate), ``config`` (the bot's
+``schedule`` (when runs die), ``config`` (the bot's
 configuration), ``paper_run`` / ``live_run`` (the two tortures), ``live_check`` (the
 books against the venue), ``report``.
 """
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from fsmtrader_testing.torture.live_run import run_live
 from fsmtrader_testing.torture.options import TortureOptions
 from fsmtrader_testing.torture.paper_run import TortureFailed, run_paper
-from fsmtrader_testing.torture.report import Report, Verdict
+from fsmtrader_testing.torture.report import Report
 
-__all__ = ["Report", "TortureFailed", "TortureOptions", "Verdict", "run_torture"]
+__all__ = ["Report", "TortureFailed", "TortureOptions", "run_torture"]
 
 
 def run_torture(opts: TortureOptions, say: Callable[[str], None]) -> Report:

@@ -10,11 +10,10 @@ from fsmtrader.config import load_settings
 from fsmtrader_testing.paper import fsmtrader_argv, paper_args
 from fsmtrader_testing.torture.bot import RunResult, run_bot
 from fsmtrader_testing.torture.config import paper_toml
-from fsmtrader_testing.torture.live_check import lost_fills
 from fsmtrader_testing.torture.options import TortureOptions
-from fsmtrader_testing.torture.report import Report, Verdict
+from fsmtrader_testing.torture.report import Report
 from fsmtrader_testing.torture.schedule import Kill, kill_schedule
-from fsmtrader_testing.verify import read_books, verify_session
+from fsmtrader_testing.verify import verify_session
 
 READY = "paper: "
 
@@ -39,17 +38,14 @@ def run_paper(opts: TortureOptions, say: Callable[[str], None]) -> Report:
         res = once(kill)
         if res.killed:
             report.kills += 1
+            report.failpoint_deaths += 0 if res.sent_kill else 1
         elif res.returncode != 0:
             raise TortureFailed(f"run {i}: exited {res.returncode}: {res.stderr.strip()[-500:]}")
         say(f"run {i + 1}/{opts.kills}: rc={res.returncode} {kill.describe()}")
     res = once(None, "--for", "1")
     if res.returncode != 0:
         raise TortureFailed(f"final run exited {res.returncode}: {res.stderr.strip()[-800:]}")
-    s = load_settings(config, env={})
-    dup, orphans, drift, notes = verify_session(state, s)
-    books = read_books(state, s)
-    lost = lost_fills(books)
-    report.verdict = Verdict(dup, orphans, drift, lost, notes + books.notes)
+    report.verdict = verify_session(state, load_settings(config, env={}))
     report.wall_s = time.monotonic() - started
     say(f"tif={opts.time_in_force}")
     return report

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from fsmtrader_testing.verify import Verdict
 
-@dataclass
-class Verdict:
-    """The check of the books against the exchange. ``lost_fills``: fills the exchange
-    made for our orders that the books do not hold (the money is gone from the bot's
-    sight); duplicates, orphans and drift as in :mod:`fsmtrader_testing.verify`."""
-
-    duplicates: int = 0
-    orphans: int = 0
-    drift: Decimal = Decimal(0)
-    lost_fills: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def sound(self) -> bool:
-        return not (self.duplicates or self.orphans or self.drift or self.lost_fills)
+UNCHECKED = Verdict(0, 0, Decimal(0), 0, [])
 
 
 @dataclass
@@ -29,8 +15,9 @@ class Report:
     """One torture: how many runs died, what was injected, what the check said."""
 
     kills: int = 0
-    verdict: Verdict = field(default_factory=Verdict)
-    faults: Counter[str] = field(default_factory=Counter)
+    verdict: Verdict = UNCHECKED
+    faults: dict[str, int] = field(default_factory=dict)
+    failpoint_deaths: int = 0  # runs that died at their failpoint, not by our SIGKILL
     wall_s: float = 0.0
     sim_hours: float = 0.0
     orders: int = 0
@@ -38,11 +25,8 @@ class Report:
     trades: int = 0  # closed trades in the books
 
     def last_line(self) -> str:
-        v = self.verdict
-        return (
-            f"kills={self.kills} duplicates={v.duplicates} orphans={v.orphans} "
-            f"drift={v.drift} lost_fills={v.lost_fills}"
-        )
+        """``kills=N duplicates=D orphans=O drift=X lost_fills=L``."""
+        return f"kills={self.kills} {self.verdict.last_line()}"
 
     def summary(self) -> str:
         """The figures behind the last line (stderr)."""
@@ -54,8 +38,9 @@ class Report:
             if self.orders
             else ""
         )
+        deaths = f"; {self.failpoint_deaths} died at their failpoint" if self.kills else ""
         injected = sum(self.faults.values())
         return (
-            f"elapsed {self.wall_s:.1f}s wall{prices}{trading}; "
+            f"elapsed {self.wall_s:.1f}s wall{prices}{trading}{deaths}; "
             f"faults injected: {injected} ({faults})"
         )
