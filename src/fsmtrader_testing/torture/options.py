@@ -15,7 +15,7 @@ LIVE_SPEED = 240.0
 PAPER_SPEED = 1800.0
 #: How much longer a live run lives on each venue before its kill: ccxt paces its MEXC
 #: client by the venue's request weights, so a MEXC poll round takes seconds.
-KILL_PACE: dict[str, float] = {"binance": 1.0, "mexc": 2.5}
+KILL_PACE: dict[str, float] = {"binance": 1.0, "mexc": 1.5}
 #: Wall seconds the bot trades, fault-free, before the final check.
 QUIET_S = 8.0
 
