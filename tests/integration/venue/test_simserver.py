@@ -574,6 +574,42 @@ def test_serve_runs_until_sigint() -> None:
                 proc.communicate()
 
 
+def test_sim_server_command_takes_the_venue_and_fault_options() -> None:
+    """The torture starts ``fsmtrader sim-server`` as a subprocess with these flags."""
+    cmd = [
+        sys.executable, "-m", "fsmtrader", "sim-server", "--flavour", "mexc", "--port", "0",
+        "--speed", "0", "--visibility-lag-ms", "250", "--fee-asset", "bnb",
+        "--fault-rate", "0.25", "--fault-seed", "9", "--fault-kind", "rate_limit",
+        "--fault-kind", "ioc_open",
+    ]  # fmt: skip
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert "listening on http://127.0.0.1:" in line, line
+            url = line.rsplit(" ", 1)[1]
+            with urllib.request.urlopen(url + "/__sim/state", timeout=5) as r:
+                state = json.loads(r.read())
+            assert state["fault_rate"] == 0.25 and state["faults_injected"] == {}
+            assert state["venue"]["visibility_lag_ms"] == "250"
+            assert state["venue"]["fee_asset"] == "bnb" and state["venue"]["id"] == "mexc"
+            assert state["balances"]["BNB"]["free"] == "10"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    bad = subprocess.run(
+        [sys.executable, "-m", "fsmtrader", "sim-server", "--port", "0", "--fault-kind", "ioc_open",
+         "--fault-rate", "0.1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "ioc_open" in bad.stderr
+
+
 def test_sim_server_command_without_test_support_is_one_line_hint() -> None:
     """The product does not need fsmtrader_testing; ``sim-server`` says what is missing."""
     code = (
