@@ -26,7 +26,8 @@ from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
-from fsmtrader.exchange.simulated import SimExchange, SimParams
+from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams
+from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.feeds import Candles, merge
 from fsmtrader.markets import MarketFilters, plain
 from fsmtrader.progress import Progress
@@ -114,6 +115,9 @@ class RunResult:
 def sim_params(settings: Settings) -> SimParams:
     """The simulated venue the settings describe."""
     sim = settings.sim
+    venue = SIM_VENUES[sim.venue].with_fee_asset(sim.fee_asset, sim.bnb_price)
+    if sim.visibility_lag_ms is not None:
+        venue = venue.with_lag(sim.visibility_lag_ms)
     return SimParams(
         seed=settings.seed,
         maker_fee_bps=sim.maker_fee_bps,
@@ -122,6 +126,7 @@ def sim_params(settings: Settings) -> SimParams:
         depth_quote=sim.depth_quote,
         depth_levels=sim.depth_levels,
         level_step_bps=sim.level_step_bps,
+        venue=venue,
     )
 
 
@@ -132,6 +137,8 @@ def sim_exchange(
     file at ``path`` (then it outlives the bot)."""
     params = sim_params(settings)
     balances = {settings.market.quote: settings.market.starting_balance}
+    if settings.sim.starting_bnb > 0:
+        balances[BNB] = settings.sim.starting_bnb  # pays the fees when fee_asset = bnb
     if path is None:
         return SimExchange(filters, balances, clock=clock, params=params)
     return SimExchange.open(path, filters, balances, clock=clock, params=params)

@@ -49,6 +49,22 @@ def show_config(
     guard(run)
 
 
+# The venue-rule options of sim-server, as types so its signature stays short.
+_LagOption = Annotated[
+    int | None, typer.Option(help="A new order is not found by any look-up for this long (ms).")
+]
+_FeeAssetOption = Annotated[
+    str, typer.Option(help="Fees in: quote, received (base on a buy) or bnb.")
+]
+_FaultRateOption = Annotated[
+    float, typer.Option(help="Probability of a random fault per signed trading request.")
+]
+_FaultKindOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Random fault kind to draw from (repeatable; default: all)."),
+]
+
+
 def sim_server(
     flavour: Annotated[str, typer.Option(help=" or ".join(SUPPORTED))] = "binance",
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8765,
@@ -59,21 +75,11 @@ def sim_server(
         list[str] | None, typer.Option(help="MEXC quirk to switch on (repeatable).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic prices.")] = 0,
-    visibility_lag_ms: Annotated[
-        int | None,
-        typer.Option(help="A new order is not found by any look-up for this long (ms)."),
-    ] = None,
-    fee_asset: Annotated[
-        str, typer.Option(help="Fees in: quote, received (base on a buy) or bnb.")
-    ] = "quote",
-    fault_rate: Annotated[
-        float, typer.Option(help="Probability of a random fault per signed trading request.")
-    ] = 0.0,
+    visibility_lag_ms: _LagOption = None,
+    fee_asset: _FeeAssetOption = "quote",
+    fault_rate: _FaultRateOption = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of the random faults.")] = 0,
-    fault_kind: Annotated[
-        list[str] | None,
-        typer.Option(help="Random fault kind to draw from (repeatable; default: all)."),
-    ] = None,
+    fault_kind: _FaultKindOption = None,
 ) -> None:
     """A local spot exchange on 127.0.0.1 speaking Binance's (or MEXC's) REST API, backed
     by the simulated exchange with that venue's rules: point any ccxt client's base URLs

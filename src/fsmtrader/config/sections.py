@@ -352,7 +352,15 @@ class StoreSettings(_Section):
 
 
 class SimSettings(_Section):
-    """The simulated exchange: fees, spread and order-book depth (paper and backtest)."""
+    """The simulated exchange: fees, spread and order-book depth (paper and backtest),
+    and which venue's rules it copies.
+
+    ``venue``: binance (client ids unique among open orders, no lag) or mexc (plus its
+    quirks: not found after create, IOC returned open). ``visibility_lag_ms``: how long a
+    new order is not found by look-ups (default: the venue's, 0 on Binance, 1500 on
+    MEXC). ``fee_asset``: quote (the default, so figures stay comparable), received (base
+    on a buy: Binance's own default) or bnb, paid from ``starting_bnb`` at
+    ``bnb_price`` quote per BNB."""
 
     maker_fee_bps: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("10")
     taker_fee_bps: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("10")
@@ -360,6 +368,17 @@ class SimSettings(_Section):
     depth_quote: Annotated[Decimal, Field(gt=0)] = Decimal("2000")
     depth_levels: Annotated[int, Field(ge=1, le=50)] = 5
     level_step_bps: Annotated[Decimal, Field(ge=0, le=500)] = Decimal("5")
+    venue: ExchangeId = "binance"
+    visibility_lag_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    fee_asset: Literal["quote", "received", "bnb"] = "quote"
+    bnb_price: Annotated[Decimal, Field(gt=0)] = Decimal("600")
+    starting_bnb: Annotated[Decimal, Field(ge=0)] = Decimal("0")
+
+    @field_validator("visibility_lag_ms", mode="before")
+    @classmethod
+    def _empty_is_the_venues(cls, value: Any) -> Any:
+        """``visibility_lag_ms = ""`` in the file means the venue's own lag."""
+        return None if value == "" else value
 
 
 class DemoSettings(_Section):

@@ -30,6 +30,7 @@ from fsmtrader_testing.simserver.endpoints import routes
 from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver, build_markets
 from fsmtrader_testing.simserver.mexc import MexcWire
 from fsmtrader_testing.simserver.routing import (
+    EFFECT,
     STATE,
     STOPPING,
     WIRE,
@@ -39,7 +40,6 @@ from fsmtrader_testing.simserver.routing import (
     wire_response,
 )
 from fsmtrader_testing.simserver.state import (
-    EFFECT,
     EFFECTS,
     QUIRKS,
     Fault,
@@ -97,18 +97,7 @@ def create_app(
     chaos = RandomFaults.build(fault_rate, fault_seed, fault_kinds, flavour)
     markets = build_markets(tuple(symbols), markets_file)
     clock = WallClock()
-    sim = SimExchange(
-        {s: spec.filters for s, spec in markets.items()},
-        _wallet(markets, balances, venue),
-        clock=clock,
-        params=SimParams(
-            seed=seed,
-            depth_levels=20,
-            depth_quote=Decimal(5000),
-            name=f"simserver-{flavour}",
-            venue=venue,
-        ),
-    )
+    sim = _matching_engine(flavour, markets, _wallet(markets, balances, venue), clock, seed, venue)
     driver = PriceDriver(sim, markets, seed=seed, speed=speed, now_ms=clock.now_ms())
     state = ServerState(
         flavour=flavour,
@@ -124,6 +113,26 @@ def create_app(
         chaos=chaos,
     )
     return _application(state)
+
+
+def _matching_engine(
+    flavour: str,
+    markets: Mapping[str, MarketSpec],
+    wallet: Mapping[str, Decimal],
+    clock: WallClock,
+    seed: int,
+    venue: SimVenue,
+) -> SimExchange:
+    """The simulated exchange behind the wire: a deeper book than the default one."""
+    params = SimParams(
+        seed=seed, depth_levels=20, depth_quote=Decimal(5000), name=f"simserver-{flavour}"
+    )
+    return SimExchange(
+        {s: spec.filters for s, spec in markets.items()},
+        wallet,
+        clock=clock,
+        params=replace(params, venue=venue),
+    )
 
 
 def server_venue(

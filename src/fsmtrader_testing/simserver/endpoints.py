@@ -14,8 +14,8 @@ from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader_testing.simserver.binance_requests import Params
 from fsmtrader_testing.simserver.history import order_page, trade_page
 from fsmtrader_testing.simserver.market import MarketSpec
-from fsmtrader_testing.simserver.routing import STATE, Route, ctx
-from fsmtrader_testing.simserver.state import EFFECT, ServerState
+from fsmtrader_testing.simserver.routing import EFFECT, STATE, Route, ctx
+from fsmtrader_testing.simserver.state import ServerState
 
 MINUTE_MS: Final = 60_000
 LAG_SPIKE_MS: Final = 5_000  # how long a queued lag spike hides a new order

@@ -9,10 +9,12 @@ exchangeInfo gives precisions as decimal counts plus ``baseSizePrecision`` (mini
 quantity) and ``quoteAmountPrecision`` (minimum cost); client order ids are at most 32
 characters.
 
-Quirks, each switched on by name (see ``state.QUIRKS``):
+Quirks, each switched on by name (see ``state.QUIRKS``); each sets one field of the
+matching engine's MEXC venue profile (``app.server_venue``):
 
-- ``order_not_found_after_create`` (ccxt issue 21614): querying an order within
-  ``not_found_window_ms`` of its creation answers ``-2013 Order does not exist.``.
+- ``order_not_found_after_create`` (ccxt issue 21614): the venue's visibility lag is
+  ``not_found_window_ms``: within it of its creation an order is not found by a query
+  (``-2013 Order does not exist.``), open orders, history, trades, or a cancel.
 - ``ioc_returns_open`` (ccxt issue 25003): an IOC order (``IMMEDIATE_OR_CANCEL``, or
   ``LIMIT`` with ``timeInForce=IOC``) is kept as a resting limit order: queries say
   ``NEW`` and the unfilled rest stays live (and can fill) until cancelled.
@@ -120,7 +122,7 @@ class MexcWire(BinanceWire):
         )
 
     def unsupported_type(self, wire_type: str, state: ServerState) -> WireError:
-        if wire_type in _STOP_TYPES and "no_stop_limit" not in state.quirks:
+        if wire_type in _STOP_TYPES and state.sim.venue.stop_orders:
             return self.err(30041, "current order type can not place order")
         return self.err(500, "invalid type")
 
@@ -199,7 +201,7 @@ class MexcWire(BinanceWire):
                 raise self.mandatory("quantity")
             price = self.decimal_param(params, "price", required=True)
         ioc = wire_type in ("IMMEDIATE_OR_CANCEL", "MARKET") or params.get("timeInForce") == "IOC"
-        if ioc and wire_type != "MARKET" and "ioc_returns_open" in state.quirks:
+        if ioc and wire_type != "MARKET" and state.sim.venue.ioc_returns_open:
             ioc = False  # ccxt issue 25003: the venue keeps it as a resting limit order
         return NewOrder(
             symbol=spec.symbol,

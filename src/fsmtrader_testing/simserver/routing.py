@@ -25,6 +25,7 @@ DEFAULT_RECV_WINDOW_MS: Final = 5000
 STATE: Final = web.AppKey("fsmtrader_simserver_state", ServerState)
 WIRE: Final = web.AppKey("fsmtrader_simserver_wire", BinanceWire)
 STOPPING: Final = web.AppKey("fsmtrader_simserver_stopping", asyncio.Event)
+EFFECT: Final = web.RequestKey("fsmtrader_simserver_effect", str)  # a fault's effect kind
 
 Handler = Callable[[web.Request, Params], Awaitable[Any]]
 

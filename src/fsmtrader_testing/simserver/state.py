@@ -48,9 +48,8 @@ FAULT_KINDS: Final = frozenset(
     }
 )
 #: Fault kinds that change what the request does instead of its answer; the fault
-#: middleware puts the kind in the request under EFFECT for the handler.
+#: middleware puts the kind in the request under ``routing.EFFECT`` for the handler.
 EFFECTS: Final = frozenset({"lag_spike", "ioc_open", "cancel_race"})
-EFFECT: Final = "fsmtrader_simserver_effect"
 REJECT_REASONS: Final = frozenset(
     {"tick", "step", "min_qty", "min_notional", "insufficient_funds", "duplicate", "not_found"}
 )

@@ -583,10 +583,53 @@ def check_consistent(ex: SimExchange, runs: list[list[str]]) -> None:
     balances = ex.fetch_balance()
     assert {a: b.total for a, b in balances.items()} == expect
     assert all(b.free >= 0 and b.used >= 0 for b in balances.values())
+    check_release(ex, expect)
 
-    # The locks were consistent: releasing every open order leaves nothing used.
-    for o in ex.fetch_open_orders():
+
+def check_release(ex: SimExchange, expect: dict[str, Decimal]) -> None:
+    """The locks were consistent: releasing every open order leaves nothing used.
+
+    A cancel here may fill its order first. A kill between ``race_fill_on_cancel`` (its
+    own commit) and the cancel that follows it leaves the race pending in the file, as
+    it must (test_pending_cancel_race_survives_a_crash); cancelling that order completes
+    it at its limit as maker. This once failed the SIGKILL test under heavy load (the
+    window between the two calls widens when the machine is busy), because the fills of
+    that cancel were not in ``expect``: they are booked here, and only such fills."""
+    before = {t.id for s in MARKETS for t in ex.fetch_my_trades(s)}
+    opens = {o.id: o for o in ex.fetch_open_orders()}
+    for o in opens.values():
         ex.cancel_order(o.id, o.symbol)
+    expect = dict(expect)
+    for t in (t for s in MARKETS for t in ex.fetch_my_trades(s) if t.id not in before):
+        raced = opens[t.order_id]  # only an order that was open can fill in its cancel
+        assert t.maker and t.price == raced.price and t.amount == raced.remaining
+        assert ex.fetch_order(t.order_id, t.symbol).status == "closed"
+        base, quote = t.symbol.split("/")
+        sign = 1 if t.side == "buy" else -1
+        expect[base] += sign * t.amount
+        expect[quote] -= sign * t.cost + t.fee
     after = ex.fetch_balance()
     assert all(b.used == 0 for b in after.values())
     assert {a: b.total for a, b in after.items()} == expect
+
+
+def test_a_race_left_pending_by_a_kill_fills_in_the_checkers_cancel(tmp_path: Path) -> None:
+    """The flaky SIGKILL failure, made deterministic: the bot died right after
+    ``race_fill_on_cancel`` committed, before its cancel."""
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(T0)
+    params = SimParams(seed=7, maker_fee_bps=D("2"), depth_quote=D("500"))
+    ex = SimExchange.open(path, dict(MARKETS), dict(START), clock=clock, params=params)
+    ex.update_market(BTC, T0, 50_000.0, 50_000.0, 50_000.0, 1.0)
+    ex.create_order(BTC, "buy", "limit", D("0.001"), D("50100.00"), "IOC", "filled")
+    rest = ex.create_order(BTC, "buy", "limit", D("0.001"), D("49000.00"), "GTC", "rest")
+    ex.race_fill_on_cancel(rest.id)  # committed; the process dies here (ex is dropped)
+    with SimExchange.open(path, dict(MARKETS), {}, clock=SimClock(), params=params) as again:
+        trades = again.fetch_my_trades(BTC)
+        expect = dict(START)
+        for t in trades:
+            expect["BTC"] += t.amount
+            expect["USDT"] -= t.cost + t.fee
+        assert {a: b.total for a, b in again.fetch_balance().items()} == expect
+        check_release(again, expect)
+        assert again.fetch_order(rest.id, BTC).status == "closed"  # it did fill

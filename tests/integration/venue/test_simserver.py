@@ -574,6 +574,42 @@ def test_serve_runs_until_sigint() -> None:
                 proc.communicate()
 
 
+def test_sim_server_command_takes_the_venue_and_fault_options() -> None:
+    """The torture starts ``fsmtrader sim-server`` as a subprocess with these flags."""
+    cmd = [
+        sys.executable, "-m", "fsmtrader", "sim-server", "--flavour", "mexc", "--port", "0",
+        "--speed", "0", "--visibility-lag-ms", "250", "--fee-asset", "bnb",
+        "--fault-rate", "0.25", "--fault-seed", "9", "--fault-kind", "rate_limit",
+        "--fault-kind", "ioc_open",
+    ]  # fmt: skip
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert "listening on http://127.0.0.1:" in line, line
+            url = line.rsplit(" ", 1)[1]
+            with urllib.request.urlopen(url + "/__sim/state", timeout=5) as r:
+                state = json.loads(r.read())
+            assert state["fault_rate"] == 0.25 and state["faults_injected"] == {}
+            assert state["venue"]["visibility_lag_ms"] == "250"
+            assert state["venue"]["fee_asset"] == "bnb" and state["venue"]["id"] == "mexc"
+            assert state["balances"]["BNB"]["free"] == "10"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    bad = subprocess.run(
+        [sys.executable, "-m", "fsmtrader", "sim-server", "--port", "0", "--fault-kind", "ioc_open",
+         "--fault-rate", "0.1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "ioc_open" in bad.stderr
+
+
 def test_sim_server_command_without_test_support_is_one_line_hint() -> None:
     """The product does not need fsmtrader_testing; ``sim-server`` says what is missing."""
     code = (
@@ -740,6 +776,256 @@ async def test_mexc_quirk_no_stop_limit() -> None:
     async with running("mexc") as sim:
         with pytest.raises(cx.InvalidOrder, match="30041"):
             await stop_limit(sim.client(), "stop-2")
+
+
+# ---------------------------------------------------------------------------- venue rules
+
+
+@arun
+async def test_binance_client_id_is_unique_among_open_orders_only() -> None:
+    """Binance: newClientOrderId is "a unique id among open orders": refused while the
+    first order is open, ACCEPTED once it is over (a re-send after a filled IOC is a
+    second order); origClientOrderId then answers the most recent one."""
+    async with running() as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        low, ask = round(t["bid"] * 0.97, 2), t["ask"] * 1.002
+        first = await place(ex, "buy", 0.001, low, "reuse-1")
+        with pytest.raises(cx.InvalidOrder, match="Duplicate order sent"):
+            await place(ex, "buy", 0.001, low, "reuse-1")
+        await ex.cancel_order(first["id"], "BTC/USDT")
+        second = await place(ex, "buy", 0.001, low, "reuse-1")
+        assert second["id"] != first["id"] and second["status"] == "open"
+        got = await ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "reuse-1"})
+        assert got["id"] == second["id"]
+        ioc = await place(ex, "buy", 0.001, ask, "reuse-2", timeInForce="IOC")
+        again = await place(ex, "buy", 0.001, ask, "reuse-2", timeInForce="IOC")
+        assert ioc["status"] == again["status"] == "closed" and again["id"] != ioc["id"]
+        by_cid = await ex.cancel_order(None, "BTC/USDT", {"origClientOrderId": "reuse-1"})
+        assert by_cid["id"] == second["id"]
+        state = await sim.state()
+        cids = [o["client_order_id"] for o in state["all_orders"]]
+        assert cids == ["reuse-1", "reuse-1", "reuse-2", "reuse-2"]
+        assert Decimal(state["balances"]["BTC"]["free"]) == Decimal("0.502")  # two fills
+
+
+@arun
+async def test_a_young_order_is_not_found_inside_the_lag_and_found_after() -> None:
+    async with running(visibility_lag_ms=600) as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        low = round(t["bid"] * 0.97, 2)
+        o = await place(ex, "buy", 0.001, low, "young-b1")
+        assert o["status"] == "open"  # the create answer knows it
+        with pytest.raises(cx.OrderNotFound):
+            await ex.fetch_order(o["id"], "BTC/USDT")
+        with pytest.raises(cx.OrderNotFound):
+            await ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "young-b1"})
+        assert await ex.fetch_open_orders("BTC/USDT") == []
+        assert await ex.fetch_orders("BTC/USDT") == []
+        doomed = await place(ex, "buy", 0.001, low, "young-b2")
+        canceled = await ex.cancel_order(doomed["id"], "BTC/USDT")  # Binance's engine has it
+        assert canceled["status"] == "canceled"
+        await asyncio.sleep(0.65)
+        assert (await ex.fetch_order(o["id"], "BTC/USDT"))["clientOrderId"] == "young-b1"
+        assert [x["id"] for x in await ex.fetch_open_orders("BTC/USDT")] == [o["id"]]
+    async with running("mexc", visibility_lag_ms=600) as sim:  # MEXC: nor can it cancel
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        o = await place(ex, "buy", 0.001, round(t["bid"] * 0.97, 2), "young-m1")
+        with pytest.raises(cx.BadRequest, match="-2011"):
+            await ex.cancel_order(o["id"], "BTC/USDT")
+        await asyncio.sleep(0.65)
+        assert (await ex.cancel_order(o["id"], "BTC/USDT"))["status"] == "canceled"
+
+
+async def _commissions(ex: Any) -> list[tuple[str, Decimal, Decimal, Decimal, bool]]:
+    rows = await ex.privateGetMyTrades({"symbol": "BTCUSDT"})
+    return [
+        (
+            r["commissionAsset"],
+            Decimal(r["commission"]),
+            Decimal(r["qty"]),
+            Decimal(r["quoteQty"]),
+            r["isBuyer"],
+        )
+        for r in rows
+    ]
+
+
+@pytest.mark.parametrize("fee_asset", ["received", "bnb"])
+@arun
+async def test_fees_in_base_or_bnb_make_every_balance_exact(fee_asset: str) -> None:
+    async with running(fee_asset=fee_asset) as sim:
+        ex = sim.client()
+        start = {a: Decimal(b["free"]) for a, b in (await sim.state())["balances"].items()}
+        t = await ex.fetch_ticker("BTC/USDT")
+        await place(ex, "buy", 0.01, t["ask"] * 1.002, "fee-1", timeInForce="IOC")
+        await place(ex, "sell", 0.004, t["bid"] * 0.998, "fee-2", timeInForce="IOC")
+        expect = dict(start)
+        fills = await _commissions(ex)
+        assert fills
+        for asset, fee, qty, quote, buyer in fills:
+            sign = 1 if buyer else -1
+            expect["BTC"] += sign * qty
+            expect["USDT"] -= sign * quote
+            expect[asset] -= fee
+            want = "BNB" if fee_asset == "bnb" else ("BTC" if buyer else "USDT")
+            assert asset == want and fee > 0
+        balance = await ex.fetch_balance()
+        for asset, total in expect.items():
+            assert Decimal(str(balance[asset]["total"])) == total, asset
+        raw = (await ex.privateGetAccount())["balances"]
+        if fee_asset == "bnb":
+            assert any(b["asset"] == "BNB" for b in raw)
+
+
+@arun
+async def test_binance_history_pages_cursors_and_the_24h_window() -> None:
+    async with running() as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        ids = []
+        for i in range(5):
+            o = await place(ex, "buy", 0.001, t["ask"] * 1.002, f"hist-{i}", timeInForce="IOC")
+            ids.append(int(o["id"]))
+        page = await ex.privateGetAllOrders({"symbol": "BTCUSDT", "limit": 2})
+        assert [r["orderId"] for r in page] == ids[-2:]  # no cursor: the most recent
+        page = await ex.privateGetAllOrders({"symbol": "BTCUSDT", "orderId": ids[1], "limit": 2})
+        assert [r["orderId"] for r in page] == ids[1:3]  # from the cursor, forward
+        page = await ex.privateGetAllOrders({"symbol": "BTCUSDT", "orderId": ids[-1] + 1})
+        assert page == []  # past the last order: an empty page, not everything again
+        now = (await ex.publicGetTime())["serverTime"]
+        day = 24 * 3_600_000
+        ok = await ex.privateGetAllOrders(
+            {"symbol": "BTCUSDT", "startTime": now - day, "endTime": now}
+        )
+        assert len(ok) == 5
+        with pytest.raises(cx.ExchangeError, match="-1127"):
+            await ex.privateGetAllOrders(
+                {"symbol": "BTCUSDT", "startTime": now - day - 1, "endTime": now}
+            )
+        with pytest.raises(cx.ExchangeError, match="-1127"):
+            await ex.privateGetMyTrades(
+                {"symbol": "BTCUSDT", "startTime": now - day - 1, "endTime": now}
+            )
+        trades = await ex.privateGetMyTrades({"symbol": "BTCUSDT"})
+        assert "clientOrderId" not in trades[0]
+        second = trades[1]["id"]
+        page = await ex.privateGetMyTrades({"symbol": "BTCUSDT", "fromId": second, "limit": 2})
+        assert [r["id"] for r in page] == [r["id"] for r in trades[1:3]]
+        with pytest.raises(cx.ExchangeError, match="-1128"):
+            await ex.privateGetMyTrades({"symbol": "BTCUSDT", "fromId": 1, "startTime": now})
+        all_orders = await ex.fetch_orders("BTC/USDT")
+        assert [int(o["id"]) for o in all_orders] == ids
+
+
+@arun
+async def test_mexc_history_window_limits() -> None:
+    async with running("mexc") as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        await place(ex, "buy", 0.001, t["ask"] * 1.002, "mh-1", timeInForce="IOC")
+        now = (await ex.spotPublicGetTime())["serverTime"]
+        week = 7 * 24 * 3_600_000
+        assert len(await ex.spotPrivateGetAllOrders({"symbol": "BTCUSDT"})) == 1
+        assert (
+            len(
+                await ex.spotPrivateGetAllOrders(
+                    {"symbol": "BTCUSDT", "startTime": now - week, "endTime": now}
+                )
+            )
+            == 1
+        )
+        with pytest.raises(cx.ExchangeError, match="-1127"):
+            await ex.spotPrivateGetAllOrders(
+                {"symbol": "BTCUSDT", "startTime": now - week - 1, "endTime": now}
+            )
+
+
+@arun
+async def test_queued_effect_faults_lag_spike_and_cancel_race() -> None:
+    async with running() as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        low = round(t["bid"] * 0.97, 2)
+        await sim.fault(endpoint="POST /api/v3/order", kind="lag_spike")
+        spiked = await place(ex, "buy", 0.001, low, "spike-1")
+        with pytest.raises(cx.OrderNotFound):
+            await ex.fetch_order(spiked["id"], "BTC/USDT")
+        assert (await sim.state())["orders"]["spike-1"]["status"] == "open"
+        other = await place(ex, "buy", 0.001, low, "race-1")
+        await sim.fault(endpoint="DELETE /api/v3/order", kind="cancel_race")
+        with pytest.raises(cx.OrderNotFound):  # it filled in the instant of the cancel
+            await ex.cancel_order(other["id"], "BTC/USDT")
+        raced = (await sim.state())["orders"]["race-1"]
+        assert raced["status"] == "closed" and Decimal(raced["filled"]) == Decimal("0.001")
+
+
+async def _chaos_run(seed: int, rate: float) -> tuple[list[str], dict[str, int]]:
+    """A fixed request sequence against a server with random faults: each request's
+    outcome class, and what the server says it injected."""
+    async with running(fault_rate=rate, fault_seed=seed) as sim:
+        ex = sim.client()
+        t = await ex.fetch_ticker("BTC/USDT")
+        low = round(t["bid"] * 0.97, 2)
+        outcomes = []
+        for i in range(40):
+            try:
+                if i % 4 == 0:
+                    await place(ex, "buy", 0.001, low, f"chaos-{i}")
+                elif i % 4 == 1:
+                    await ex.fetch_open_orders("BTC/USDT")
+                elif i % 4 == 2:
+                    await ex.fetch_balance()
+                else:
+                    await ex.fetch_my_trades("BTC/USDT")
+                outcomes.append("ok")
+            except cx.BaseError as exc:
+                outcomes.append(type(exc).__name__)
+        return outcomes, (await sim.state())["faults_injected"]
+
+
+@arun
+async def test_random_faults_at_a_rate_are_reproducible_for_a_seed_and_counted() -> None:
+    first, counted = await _chaos_run(seed=11, rate=0.4)
+    again, counted_again = await _chaos_run(seed=11, rate=0.4)
+    other, _ = await _chaos_run(seed=12, rate=0.4)
+    assert first == again and counted == counted_again
+    assert other != first
+    failed = sum(1 for o in first if o != "ok")
+    effects = counted.get("lag_spike", 0) + counted.get("cancel_race", 0)
+    assert failed > 0 and sum(counted.values()) - effects == failed
+    assert set(counted) <= {
+        "timeout_after",
+        "timeout_before",
+        "rate_limit",
+        "unavailable",
+        "error",
+        "lag_spike",
+        "cancel_race",
+    }  # no ioc_open on Binance
+    quiet, none = await _chaos_run(seed=11, rate=0.0)
+    assert set(quiet) == {"ok"} and none == {}
+
+
+def test_random_fault_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="fault_rate"):
+        create_app(flavour="binance", api_key=KEY, api_secret=SECRET, fault_rate=1.5)
+    with pytest.raises(ValueError, match="unknown fault kinds: nope"):
+        create_app(
+            flavour="binance", api_key=KEY, api_secret=SECRET, fault_rate=0.1, fault_kinds=["nope"]
+        )
+    with pytest.raises(ValueError, match="MEXC"):
+        create_app(
+            flavour="binance",
+            api_key=KEY,
+            api_secret=SECRET,
+            fault_rate=0.1,
+            fault_kinds=["ioc_open"],
+        )
+    with pytest.raises(ValueError, match="fee_asset"):
+        create_app(flavour="binance", api_key=KEY, api_secret=SECRET, fee_asset="ETH")  # type: ignore[arg-type]
 
 
 def test_quirk_names_are_the_documented_three() -> None:
