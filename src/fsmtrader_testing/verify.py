@@ -30,7 +30,6 @@ from fsmtrader.orders.states import TERMINAL
 from fsmtrader.portfolio import Portfolio
 from fsmtrader.reconcile import Account, ReconcileReport, reconcile
 from fsmtrader.reconcile.account import BASELINE_META, decode_outside, fees_elsewhere
-from fsmtrader.reconcile.checks import VISIBILITY_MS
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.state.books import Books
 from fsmtrader.state.delta import Snapshot
@@ -38,6 +37,7 @@ from fsmtrader.state.fill import BookedFill
 from fsmtrader.store.sqlite import SqliteStore, store_path
 
 ZERO = Decimal(0)
+MAX_LAG_MS = 700_000  # beyond the longest visibility lag a setting allows (600 s)
 
 
 class Verdict(NamedTuple):
@@ -91,7 +91,7 @@ def verify_session(state: Path, s: Settings) -> Verdict:
     """A paper session: its books against its own simulated exchange file (exact)."""
     filters = session_filters(s)
     books = read_state(state, s, filters)
-    ex = open_sim_exchange(s, state, filters, SimClock(0))
+    ex = open_sim_exchange(s, state, filters, SimClock(after_all(books)))
     try:
         return verify_books(books, ex, s, exact=True)
     finally:
@@ -134,11 +134,22 @@ def _reconcile(books: SessionBooks, exchange: Exchange, exact: bool) -> Reconcil
         account = Account(decode_outside(meta[BASELINE_META]), fees)
     elif exact:
         account = Account({}, fees)
-    created = [r.intent.created_ms for r in books.snap.orders]
-    after_all = max(created, default=0) + VISIBILITY_MS + 1  # the exchange shows them all
     return reconcile(
-        books.books(), exchange, now_ms=after_all, exact_balances=exact, since=0, account=account
+        books.books(),
+        exchange,
+        now_ms=after_all(books),
+        exact_balances=exact,
+        since=0,
+        account=account,
     )
+
+
+def after_all(books: SessionBooks) -> int:
+    """A time at which the exchange shows every order the books know (past any venue's
+    visibility lag), and not so late that a venue's history window has dropped them."""
+    created = [r.intent.created_ms for r in books.snap.orders]
+    last_bar = int(books.snap.meta.get("last_bar_ts", "0") or 0)
+    return max([*created, last_bar], default=0) + MAX_LAG_MS
 
 
 def _reported_drift(rep: ReconcileReport, problems: list[str]) -> Decimal:

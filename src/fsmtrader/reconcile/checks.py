@@ -192,14 +192,14 @@ def _check_fills(
 ) -> None:
     """Every fill of one of our orders is booked, every booked fill of an order we read
     is the exchange's, and the filled amounts agree."""
-    owner = {o.id: iid for iid, found in matched.items() for o in found}
+    # By order id only: the exchange orders placed on intents, and the order ids the
+    # books hold (an order over and older than the look-back, whose late fill is in it).
+    owner = {r.order_id: iid for iid, r in books.records.items() if r.order_id}
+    owner.update((o.id, iid) for iid, found in matched.items() for o in found)
     orphan_ids = {r["order_id"] for r in rep.orphaned_orders}
-    by_coid = {r.client_order_id: r for r in books.records.values()}
     per_intent: dict[str, list[TradeInfo]] = defaultdict(list)
     for t in trades:
         iid = owner.get(t.order_id)
-        if iid is None and t.client_order_id in by_coid:  # a venue that names it
-            iid = by_coid[t.client_order_id].intent.intent_id
         if iid is not None:
             per_intent[iid].append(t)
         elif t.order_id in orphan_ids or t.client_order_id.startswith(CLIENT_ID_PREFIX):

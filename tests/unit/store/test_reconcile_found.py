@@ -220,3 +220,47 @@ def test_a_surplus_is_flagged_live_against_the_recorded_outside_holdings() -> No
     old_rule = env.check(exact=False)
     assert old_rule.ok and old_rule.balance_differences == []
     assert old_rule.notes == ["no outside holdings recorded: only a deficit is checked"]
+
+
+def given_up_sell(env: Env) -> OrderRecord:
+    """A position bought, then a sell the books gave up (every create refused) while
+    one create did reach the venue and sold."""
+    bought = env.router.submit(intent(env, "d-entry"))
+    env.clock.advance(20_000)
+    assert bought.state is OrderState.RECONCILED and env.portfolio.positions[BTC].qty > 0
+    env.faults.inject_fault("create_order", NetworkError("refused"), times=5)
+    rec = env.router.submit(intent(env, "d-exit", side="sell", limit="49900"))
+    for _ in range(5):
+        env.clock.advance(2_000)
+        env.router.run_due(env.clock.now_ms())
+    assert rec.state is OrderState.FAILED_FINAL, rec
+    assert env.portfolio.positions[BTC].sell_locked == 0
+    env.sim.create_order(BTC, "sell", "limit", rec.amount, D("49900"), "IOC", rec.client_order_id)
+    env.clock.advance(20_000)
+    return rec
+
+
+def test_a_given_up_sell_that_sold_is_booked_against_the_position() -> None:
+    env = make_env()
+    rec = given_up_sell(env)
+    order = env.sim.fetch_order_by_client_id(rec.client_order_id, BTC)
+    cash_before = env.portfolio.cash
+    first = env.check()
+    assert not first.ok
+    assert book_found(env.router, first) == [rec]
+    assert rec.state is OrderState.RECONCILED and rec.filled == order.filled > 0
+    pos = env.portfolio.positions[BTC]
+    assert pos.qty == D("0.002") - order.filled and pos.sell_locked == 0 and pos.sell_legs == 1
+    assert env.portfolio.cash == cash_before + order.cost - order.fee
+    assert env.check().ok, env.check().to_dict()
+
+
+def test_a_found_fill_the_portfolio_cannot_take_stays_unexplained() -> None:
+    env = make_env()
+    rec = given_up_sell(env)
+    del env.portfolio.positions[BTC]  # the books no longer hold what the venue sold
+    first = env.check()
+    assert book_found(env.router, first) == [] and first.found_fills == []
+    assert rec.state is OrderState.FAILED_FINAL and not rec.seen_trades
+    again = env.check()
+    assert not again.ok and again.unbooked_fills and again.missing_orders
