@@ -100,11 +100,18 @@ def engine_policy(s: Settings) -> EnginePolicy:
             max_consecutive_errors=s.errors.max_consecutive_errors,
             halt_on_order_race=s.halts.on_order_race,
         ),
-        router=RouterConfig(
-            max_retries=s.router.max_retries,
-            backoff_ms=s.router.backoff_ms,
-            slippage_guard_bps=_dec(s.router.slippage_guard_bps),
-        ),
+        router=router_config(s),
+    )
+
+
+def router_config(s: Settings) -> RouterConfig:
+    """The router's settings; its visibility window is the venue profile's unless
+    ``exchange.visibility_window_ms`` overrides it."""
+    return RouterConfig(
+        max_retries=s.router.max_retries,
+        backoff_ms=s.router.backoff_ms,
+        slippage_guard_bps=_dec(s.router.slippage_guard_bps),
+        visibility_window_ms=s.exchange.window_ms,
     )
 
 

@@ -4,6 +4,7 @@ backtest and the sessions, so what a test plays is what a run does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings, load_settings
 from fsmtrader.config_wiring import build_engine
 from fsmtrader.drive import step
-from fsmtrader.exchange.simulated import FaultInjector, SimExchange
+from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimVenue
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import sim_params
 from fsmtrader.state.records import OrderEvent
@@ -57,18 +58,24 @@ class Harness:
         depth_quote: str = "100000",
         spread_bps: str = "2",
         start_ms: int = T0,
+        venue: SimVenue | None = None,
+        wire: Callable[[SimExchange], FaultInjector[SimExchange]] = FaultInjector,
     ) -> None:
+        """``venue`` replaces the settings' simulated venue (a visibility lag, say);
+        ``wire`` builds what the engine trades through (a test's own answers at the wire)."""
         self.s = s
         self.clock = SimClock(start_ms)
         params = replace(
             sim_params(s), spread_bps=Decimal(spread_bps), depth_quote=Decimal(depth_quote)
         )
+        if venue is not None:
+            params = replace(params, venue=venue)
         markets = params.with_fees(markets)
         balances = {s.market.quote: s.market.starting_balance}
         self.exchange = SimExchange(markets, balances, clock=self.clock, params=params)
         # The engine trades through the injector; tests inject faults there and look at
         # the exchange directly (their own look-ups never consume a fault).
-        self.faults = FaultInjector(self.exchange)
+        self.faults = wire(self.exchange)
         self.sink = MemorySink()
         bus = EventBus()
         bus.subscribe(self.sink)

@@ -23,6 +23,7 @@ def unreachable_settings(s: Settings) -> list[str]:
         *_escalation_over_router_guard(s),
         *_positions_over_exposure(s),
         *_trailing_after_take_profit(s),
+        *_sim_lag_over_window(s),
     ]
 
 
@@ -67,4 +68,17 @@ def _trailing_after_take_profit(s: Settings) -> list[str]:
         f"exit.take_profit_pct ({show(x.take_profit_pct)}): the take-profit sells at the "
         f"price that would start the trailing stop, so it acts only if that sell does not "
         f"happen (set it below take_profit_pct, or 0 to turn trailing off)"
+    ]
+
+
+def _sim_lag_over_window(s: Settings) -> list[str]:
+    """The router believes "not found" once the window is over (docs/orders.md): a
+    simulated venue that hides orders longer makes paper sessions send an intent twice."""
+    lag, window = s.sim.visibility_lag_ms, s.exchange.window_ms
+    if lag is None or lag <= window:
+        return []
+    return [
+        f"sim.visibility_lag_ms: {lag} is longer than the router's visibility window "
+        f"({window} ms, exchange.visibility_window_ms or the venue's): in paper sessions a "
+        f"lost answer's order may be sent twice (set exchange.visibility_window_ms >= {lag})"
     ]

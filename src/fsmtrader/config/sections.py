@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fsmtrader.config.display import show
-from fsmtrader.exchange.ccxt_adapter.venues import ExchangeId
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES, ExchangeId
 
 __all__ = [
     "CROSS",
@@ -309,12 +309,30 @@ class ExchangeSettings(_Section):
     base_url: str = ""
     timeout_ms: Annotated[int, Field(ge=500, le=120000)] = 10000
     poll_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    # How long after a create the venue may not show the order: inside it "not found"
+    # proves nothing, so the router never concludes "not sent" (docs/orders.md). None:
+    # the venue profile's (binance 5000, mexc 10000). Never under a second: a shorter
+    # window turns a venue's read-after-write lag into a second order.
+    visibility_window_ms: Annotated[int, Field(ge=1000, le=600_000)] | None = None
 
     @field_validator("key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         """``key_file = ""`` in the file means no key file, not the current directory."""
         return None if value == "" else value
+
+    @field_validator("visibility_window_ms", mode="before")
+    @classmethod
+    def _empty_is_the_venues_window(cls, value: Any) -> Any:
+        """``visibility_window_ms = ""`` in the file means the venue's own window."""
+        return None if value == "" else value
+
+    @property
+    def window_ms(self) -> int:
+        """The visibility window in force: this setting, else the venue profile's."""
+        if self.visibility_window_ms is not None:
+            return self.visibility_window_ms
+        return VENUES[self.name].visibility_window_ms
 
     @field_validator("base_url")
     @classmethod

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, entry, monitor, report
+from fsmtrader.engine import durable, entry, errors, monitor, report
 from fsmtrader.engine.commands import (
     Decision,
     Fire,
@@ -210,7 +210,7 @@ class Engine:
             if sim is not None and due > sim.now_ms():
                 sim.set(due)
             if r_due is not None and r_due == due:
-                for rec in self.router.run_due(due):  # (drops stale entries too)
+                for rec in self.router.run_due(due, self._order_step_failed):  # (drops stale)
                     self.on_order_update(rec)
                 continue
             _, seq, symbol = heapq.heappop(self._timers)
@@ -238,6 +238,13 @@ class Engine:
         """Run a decision and everything it leads to; commit if a phase moved."""
         if self._run(st, decision):
             self.commit()
+
+    def _order_step_failed(self, rec: OrderRecord, exc: Exception) -> None:
+        """A router retry or look-up raised (a fill it cannot book, a bug): its symbol
+        faults like a failing command, and a broken accounting invariant halts."""
+        st = self.states[rec.intent.symbol]
+        log.error("%s: order %s failed: %s", st.symbol, rec.client_order_id, exc)
+        self._decided(st, errors.fault(st, None, exc))
 
     def on_order_update(self, rec: OrderRecord) -> None:
         """News of an order arriving later (a retry, a look-up, a restart)."""

@@ -3,16 +3,18 @@ state, and the release of whatever an order that is over did not use."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from fsmtrader.errors import ExchangeError, RateLimited
 from fsmtrader.exchange.types import OrderInfo, TradeInfo
-from fsmtrader.orders.ledger import OrderLedger
+from fsmtrader.orders.ledger import FAILED_STEP_RETRY_MS, OrderLedger
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import split_fee
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FillRecord
 
+log = logging.getLogger("fsmtrader.router")
 ZERO = Decimal(0)
 S = OrderState
 
@@ -20,8 +22,24 @@ S = OrderState
 class FillBooking(OrderLedger):
     """Absorbs exchange answers into the records and the portfolio."""
 
-    def _absorb(self, rec: OrderRecord, info: OrderInfo) -> None:
-        """Book new fills and move the order to the state the exchange reports."""
+    def _absorb(self, rec: OrderRecord, info: OrderInfo, where: str) -> None:
+        """Book new fills and move the order to the state the exchange reports. An answer
+        about another order (``where`` names the call) is refused: nothing is booked, it
+        is flagged, and the order becomes UNKNOWN, to be found by its clientOrderId."""
+        if not self._is_ours(rec, info, where):
+            if rec.state is not S.UNKNOWN:
+                self._to_unknown(rec, f"foreign_answer:{where}")
+            return
+        try:
+            self._apply(rec, info)
+        except Exception:
+            # Not booked (a fill the books cannot take, which halts the engine): the
+            # record is looked at again later, never forgotten.
+            if not rec.done:
+                self._set_due(rec, self.clock.now_ms() + FAILED_STEP_RETRY_MS)
+            raise
+
+    def _apply(self, rec: OrderRecord, info: OrderInfo) -> None:
         rec.order_id = info.id or rec.order_id
         rec.due_ms = None  # known now: no look-up pending
         trades = info.trades
@@ -124,8 +142,39 @@ class FillBooking(OrderLedger):
 
     def _to_unknown(self, rec: OrderRecord, reason: str) -> None:
         """Outcome unknown: a look-up by clientOrderId is always scheduled, so an UNKNOWN
-        order can never be forgotten (``_resolve`` reschedules or clears it)."""
+        order can never be forgotten (``_resolve`` reschedules or clears it). Without a
+        saved send time (a file older than schema 2) its window starts now: longer, safe."""
         now = self.clock.now_ms()
-        rec.unknown_since = now
+        if rec.sent_ms is None:
+            rec.sent_ms = now
         self._move(rec, S.UNKNOWN, reason)
         self._set_due(rec, now + self._backoff(1))
+
+    def _is_ours(self, rec: OrderRecord, info: OrderInfo, where: str) -> bool:
+        """Whether an answer is about this record's order: its clientOrderId, its orderId
+        once we know it, and fills of that order only. If not, it is flagged."""
+        ours = info.client_order_id == rec.client_order_id
+        ours = ours and (not rec.order_id or info.id == rec.order_id)
+        ours = ours and all(t.order_id in ("", info.id) for t in info.trades)
+        if not ours:
+            self._flag_foreign(rec, f"{where} answered {info.client_order_id!r} / {info.id!r}")
+        return ours
+
+    def _flag_foreign(self, rec: OrderRecord, detail: str) -> None:
+        """An answer about another order: our books and the venue disagree on who is who,
+        so nothing is booked from it and new entries stop until a person looks."""
+        it = rec.intent
+        detail = f"{detail} for {rec.client_order_id!r} / {rec.order_id!r}"
+        log.error("foreign answer: %s", detail)
+        self.bus.publish(
+            {
+                "kind": "alert",
+                "ts": self.clock.now_ms(),
+                "alert": "foreign_answer",
+                "symbol": it.symbol,
+                "intent_id": it.intent_id,
+                "decision_id": it.decision_id,
+                "detail": detail,
+            }
+        )
+        self.on_fatal(f"foreign exchange answer: {detail}")

@@ -27,6 +27,9 @@ from fsmtrader.state.records import FillRecord, OrderEvent, OrderExtra
 log = logging.getLogger("fsmtrader.router")
 S = OrderState
 _NO_EXTRA: OrderExtra = {}
+# A step that raised something other than an exchange error (a fill the books cannot
+# take, a bug) is tried again this much later: not forgotten, and not spinning.
+FAILED_STEP_RETRY_MS = 60_000
 
 
 class RouterCounters(TypedDict):
@@ -46,7 +49,10 @@ class RouterConfig:
     slippage_guard_bps: Decimal = Decimal(20)
     fee_rate: Decimal = Decimal("0.001")  # fee rate that sizes buy reservations
     client_id_len: int = DEFAULT_CLIENT_ID_LEN
-    unknown_grace_ms: int = 0  # how long "not found" may mean "not visible yet"
+    # How long after a send the venue may not show the order in any look-up (its
+    # profile's ``visibility_window_ms``; 5 s is Binance's): inside it, "not found" proves
+    # nothing. config_wiring sets the venue's, or the [exchange] setting.
+    visibility_window_ms: int = 5_000
     fee_rates: Mapping[str, Decimal] = field(default_factory=dict)  # per symbol (its venue's)
 
     def fee_rate_for(self, symbol: str) -> Decimal:
@@ -173,11 +179,14 @@ class OrderLedger:
             return None
 
     def _trades_of(self, rec: OrderRecord, info: OrderInfo) -> list[TradeInfo]:
-        """Venues that report a fill total without the fills: read them from my-trades."""
+        """Venues that report a fill total without the fills: read them by the order's id
+        (Binance's trades carry no clientOrderId). Another order's fill is never taken."""
+        if not info.id:
+            return list(info.trades)
         try:
-            mine = self.exchange.fetch_my_trades(rec.intent.symbol, since=rec.intent.created_ms)
+            mine = self.exchange.fetch_order_trades(info.id, rec.intent.symbol)
         except ExchangeError as exc:
-            log.warning("my trades for %s failed: %s", rec.client_order_id, exc)
+            log.warning("trades of %s failed: %s", rec.client_order_id, exc)
             return list(info.trades)
         return [t for t in mine if t.order_id == info.id]
 

@@ -1,6 +1,6 @@
-"""Finding out what happened to an order: refresh a live one, find an UNKNOWN one by
-its clientOrderId, cancel (a cancel may turn into a look-up), give up an unsent one
-only after one more look."""
+"""Finding out what happened to an order: refresh a live one, resolve an UNKNOWN one
+(``resolution`` says where it looks and what absence proves), cancel (a cancel may turn
+into a look-up), give up an unsent one only after one more look."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 from fsmtrader.errors import ExchangeError, OrderNotFound
 from fsmtrader.exchange.types import OrderInfo
-from fsmtrader.orders.booking import FillBooking
+from fsmtrader.orders.resolution import OrderResolution
 from fsmtrader.orders.states import OrderState
 from fsmtrader.state.order import OrderRecord
 
@@ -16,7 +16,7 @@ log = logging.getLogger("fsmtrader.router")
 S = OrderState
 
 
-class OrderLookups(FillBooking):
+class OrderLookups(OrderResolution):
     """Exchange look-ups and cancels of orders already sent (or maybe sent)."""
 
     def refresh(self, intent_id: str) -> OrderRecord:
@@ -28,7 +28,7 @@ class OrderLookups(FillBooking):
             except ExchangeError as exc:
                 log.warning("refresh %s failed: %s", rec.client_order_id, exc)
                 return rec
-            self._absorb(rec, info)
+            self._absorb(rec, info, "fetch_order")
         elif rec.state is S.UNKNOWN:
             self._resolve(rec)
         return rec
@@ -61,57 +61,53 @@ class OrderLookups(FillBooking):
             return rec
         if info is None:
             self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
-        else:
-            if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL):
-                # It filled while we were cancelling: the fill is booked, and the race is
-                # reported (a halt condition when configured).
-                self.races += 1
-                self.on_race(rec)
-                self.bus.publish(
-                    {
-                        "kind": "alert",
-                        "ts": self.clock.now_ms(),
-                        "alert": "order_race",
-                        "symbol": rec.intent.symbol,
-                        "intent_id": rec.intent.intent_id,
-                        "decision_id": rec.intent.decision_id,
-                        "detail": "filled while cancelling",
-                    }
-                )
-            self._absorb(rec, info)
+            return rec
+        if not self._is_ours(rec, info, "cancel_order"):  # flagged: never booked
+            self._to_unknown(rec, "foreign_answer:cancel_order")
+            return rec
+        if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL):
+            # It filled while we were cancelling: the fill is booked, and the race is
+            # reported (a halt condition when configured).
+            self.races += 1
+            self.on_race(rec)
+            self.bus.publish(
+                {
+                    "kind": "alert",
+                    "ts": self.clock.now_ms(),
+                    "alert": "order_race",
+                    "symbol": rec.intent.symbol,
+                    "intent_id": rec.intent.intent_id,
+                    "decision_id": rec.intent.decision_id,
+                    "detail": "filled while cancelling",
+                }
+            )
+        self._absorb(rec, info, "cancel_order")
         return rec
 
     def _resolve(self, rec: OrderRecord) -> None:
-        """Find an UNKNOWN order by its clientOrderId."""
+        """Find an UNKNOWN order (see ``resolution``): book it if found; if not, look
+        again while its window lasts, and conclude "never placed" only from a search of
+        everywhere made after the window. An order the venue acknowledged (we hold its
+        orderId) is never concluded absent: it is looked for until it is found."""
         now = self.clock.now_ms()
         try:
-            info = self.exchange.fetch_order_by_client_id(rec.client_order_id, rec.intent.symbol)
-        except OrderNotFound:
-            since = rec.unknown_since if rec.unknown_since is not None else now
-            if now - since < self.cfg.unknown_grace_ms:
-                self._set_due(rec, now + self._backoff(1))
-                return
-            # It never reached the exchange: sending again under the SAME id is safe.
-            self._move(rec, S.RETRY, "not_on_exchange")
-            rec.unknown_since = None
-            if rec.cancel_requested:
-                self._settle_failed(rec, "canceled_before_send")  # just looked: not there
-                return
-            if rec.attempts > self.cfg.max_retries:
-                self._settle_failed(rec, "retries_exhausted")
-                return
-            self._set_due(rec, now + self._backoff(rec.attempts))
-            return
+            info = self._find(rec, everywhere=now >= self._window_end(rec))
         except Exception as exc:
             self._set_due(rec, now + self._backoff(max(rec.attempts, 1)))
             log.warning("resolve %s failed: %s", rec.client_order_id, exc)
             if not isinstance(exc, ExchangeError):
                 raise
             return
-        rec.unknown_since = None
-        self._absorb(rec, info)
-        if rec.cancel_requested and rec.live:
-            self.cancel(rec.intent.intent_id)
+        if info is not None:
+            self._absorb(rec, info, "resolve")
+            if rec.cancel_requested and rec.live:
+                self.cancel(rec.intent.intent_id)
+        elif now < self._window_end(rec):
+            self._set_due(rec, self._next_look(rec, now))
+        elif rec.order_id:
+            self._set_due(rec, now + self._backoff(max(rec.attempts, 1)))
+        else:
+            self._conclude_absent(rec, now)
 
     def _abandon_unsent(self, rec: OrderRecord) -> None:
         """Give up an order we believe was never placed, after one more look by
@@ -128,6 +124,6 @@ class OrderLookups(FillBooking):
             log.warning("final look-up of %s failed: %s", rec.client_order_id, exc)
             self._set_due(rec, self.clock.now_ms() + self._backoff(max(rec.attempts, 1)))
             return
-        self._absorb(rec, info)
+        self._absorb(rec, info, "fetch_order_by_client_id")
         if rec.live:
             self.cancel(rec.intent.intent_id)

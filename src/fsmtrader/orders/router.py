@@ -2,15 +2,17 @@
 
 One intent, one clientOrderId, at most one order on the exchange. Budget is reserved
 before the exchange call and released on every path that does not fill. A lost answer
-makes the order UNKNOWN and it is found again by its clientOrderId; it is never re-sent
-under a new id. This module submits and sends, runs what is due and recovers after a
-restart; look-ups, booking and the ledger live beside it.
+makes the order UNKNOWN: it is looked for, and concluded "never placed" only by a search
+made after the venue's visibility window (docs/orders.md); it is never re-sent under a
+new id. This module submits and sends, runs what is due and recovers after a restart;
+resolution, look-ups, booking and the ledger live beside it.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from fsmtrader import failpoints
@@ -26,7 +28,7 @@ from fsmtrader.errors import (
 )
 from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
 from fsmtrader.orders.intent import Intent, client_order_id
-from fsmtrader.orders.ledger import RouterConfig, intent_terms
+from fsmtrader.orders.ledger import FAILED_STEP_RETRY_MS, RouterConfig, intent_terms
 from fsmtrader.orders.lookups import OrderLookups
 from fsmtrader.orders.states import OrderState
 from fsmtrader.state.order import OrderRecord
@@ -60,8 +62,15 @@ class OrderRouter(OrderLookups):
         self._send(rec)
         return rec
 
-    def run_due(self, now_ms: int) -> list[OrderRecord]:
-        """Run retries and UNKNOWN look-ups that are due; returns the records touched."""
+    def run_due(
+        self, now_ms: int, on_failure: Callable[[OrderRecord, Exception], None] | None = None
+    ) -> list[OrderRecord]:
+        """Run retries and UNKNOWN look-ups that are due; returns the records touched.
+
+        A step that raises (not an exchange error: a fill that cannot be booked, a bug)
+        leaves its record due again later, so it is never forgotten; ``on_failure`` gets
+        it (the engine halts on a broken invariant) and the other records still run.
+        Without ``on_failure`` the exception propagates."""
         touched = []
         while True:
             at = self._next_valid_due()
@@ -70,22 +79,35 @@ class OrderRouter(OrderLookups):
             _, iid = heapq.heappop(self._due)
             rec = self.records[iid]
             rec.due_ms = None
-            if rec.state is S.RETRY and rec.cancel_requested:
-                self._abandon_unsent(rec)
-            elif rec.state is S.RETRY:
-                self._send(rec)
-            elif rec.state is S.UNKNOWN:
-                self._resolve(rec)
-            elif rec.live and rec.cancel_requested:
-                self.cancel(iid)  # an earlier cancel failed: try again
-            elif rec.live:
-                self.refresh(iid)  # fills the venue reported but we could not read yet
+            try:
+                self._run_step(rec)
+            except Exception as exc:
+                if rec.due_ms is None and not rec.done:
+                    self._set_due(rec, self.clock.now_ms() + FAILED_STEP_RETRY_MS)
+                if on_failure is None:
+                    raise
+                on_failure(rec, exc)
+                continue
             touched.append(rec)
         return touched
 
+    def _run_step(self, rec: OrderRecord) -> None:
+        iid = rec.intent.intent_id
+        if rec.state is S.RETRY and rec.cancel_requested:
+            self._abandon_unsent(rec)
+        elif rec.state is S.RETRY:
+            self._send(rec)
+        elif rec.state is S.UNKNOWN:
+            self._resolve(rec)
+        elif rec.live and rec.cancel_requested:
+            self.cancel(iid)  # an earlier cancel failed: try again
+        elif rec.live:
+            self.refresh(iid)  # fills the venue reported but we could not read yet
+
     def recover(self) -> list[OrderRecord]:
-        """After a restart: every intent whose outcome is not known for sure is looked up
-        on the exchange by its clientOrderId; live orders are refreshed. Returns them."""
+        """After a restart: every intent whose outcome is not known for sure is resolved
+        as a maybe-sent order (its window runs from its saved send); live orders are
+        refreshed. Returns them."""
         touched = []
         for rec in self.open_records():
             if rec.state in (S.RESERVED, S.RETRY, S.ERROR):
@@ -171,6 +193,7 @@ class OrderRouter(OrderLookups):
     def _send(self, rec: OrderRecord) -> None:
         it = rec.intent
         rec.attempts += 1
+        rec.sent_ms = self.clock.now_ms()  # saved by the write-ahead commit just below
         self.dirty.add(it.intent_id)
         self.before_send()
         failpoints.hit("after_intent_commit")
@@ -190,7 +213,7 @@ class OrderRouter(OrderLookups):
             if info_or_none is None:
                 self._to_unknown(rec, "duplicate_but_not_found")
             else:
-                self._absorb(rec, info_or_none)
+                self._absorb(rec, info_or_none, "fetch_order_by_client_id")
             return
         except InvalidOrder as exc:
             self.rejections[exc.reason] += 1
@@ -221,4 +244,4 @@ class OrderRouter(OrderLookups):
             self._to_unknown(rec, f"unexpected:{type(exc).__name__}")
             raise
         failpoints.hit("after_exchange_answer")
-        self._absorb(rec, info)
+        self._absorb(rec, info, "create_order")

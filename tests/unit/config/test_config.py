@@ -239,6 +239,11 @@ BAD_VALUES = [
     ("[timeouts]\nexit_ioc_ttl_ms = 10", "timeouts.exit_ioc_ttl_ms", ["between 50 and 60000"]),
     ('[router]\ntime_in_force = "FOK"', "router.time_in_force", ["'IOC', 'GTC'", "got 'FOK'"]),
     ("[router]\nmax_retries = 11", "router.max_retries", ["between 0 and 10", "got 11"]),
+    (
+        "[exchange]\nvisibility_window_ms = 200",
+        "exchange.visibility_window_ms",
+        [">= 1000", "got 200"],
+    ),
     ("[errors]\nbackoff_base_s = 0", "errors.backoff_base_s", ["between 0.1 and 3600"]),
     ("[sim]\ntaker_fee_bps = 101", "sim.taker_fee_bps", ["between 0 and 100", "got 101"]),
     ("[sim]\ndepth_levels = 0", "sim.depth_levels", ["between 1 and 50", "got 0"]),
