@@ -64,7 +64,7 @@ def _absorb_found(
     """An order not over in the books: absorb the exchange's answer as a look-up would."""
     if rec.state is S.ERROR:
         router._move(rec, S.RETRY, REASON)
-    router._absorb(rec, replace(info, trades=list(trades)))
+    router._absorb(rec, replace(info, trades=list(trades)), "reconcile")
 
 
 def _adopt_over(

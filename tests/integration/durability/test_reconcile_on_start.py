@@ -13,6 +13,7 @@ from pathlib import Path
 from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings
 from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.states import OrderState
 from fsmtrader.reconcile.account import BASELINE_META
@@ -86,6 +87,9 @@ def test_a_fill_of_a_given_up_intent_is_booked_on_start_once(tmp_path: Path) -> 
         assert not session.engine.halted
         assert [f["was"] for f in rep.found_fills] == ["FAILED_FINAL"] * len(rep.found_fills)
         assert session.engine.portfolio.positions[SYM].qty == rec.filled > 0
+        # never an IDLE symbol holding an unwatched position (WARMUP hands it on to IDLE,
+        # which takes it as a position)
+        assert session.engine.states[SYM].phase is not Phase.IDLE
     finally:
         session.close()
     audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
