@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
@@ -340,3 +341,32 @@ def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -
         assert engine.portfolio.positions[SYM].qty == again.filled > 0
     finally:
         store.close()
+
+
+class ForeignCreateAnswer(FaultInjector[SimExchange]):
+    """At the wire: the first create is answered with another order's clientOrderId
+    (the order itself is placed as asked)."""
+
+    lied = False
+
+    def create_order(self, *args: Any, **kwargs: Any) -> OrderInfo:
+        info = super().create_order(*args, **kwargs)
+        if not self.lied:
+            self.lied = True
+            info.client_order_id = "someone-else"
+        return info
+
+
+def test_a_create_answered_for_another_order_halts_entries_and_is_resolved() -> None:
+    h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, wire=ForeignCreateAnswer)
+    h.warm(SYM, 50_000.0)
+    h.bar(SYM, 48_400.0)  # the entry: its answer names another order; nothing booked
+    (alert,) = [a for a in h.sink.of_kind("alert") if a["alert"] == "foreign_answer"]
+    assert "someone-else" in alert["detail"]
+    assert h.engine.halted.startswith("foreign exchange answer")
+    h.advance(10_000)  # found by its own clientOrderId: booked once, a managed position
+    (rec,) = [r for r in h.engine.router.records.values() if r.intent.side == "buy"]
+    assert rec.state is OrderState.RECONCILED and rec.attempts == 1
+    assert len(orders_under(h, rec.client_order_id)) == 1
+    assert h.engine.portfolio.positions[SYM].qty == rec.filled > 0
+    assert h.phase(SYM) == "POSITION"

@@ -36,7 +36,7 @@ from test_router import (
 
 from fsmtrader.errors import NetworkError, OrderNotFound
 from fsmtrader.exchange.simulated import BINANCE, MEXC, FaultInjector, SimExchange
-from fsmtrader.exchange.types import OrderInfo
+from fsmtrader.exchange.types import OrderInfo, TradeInfo
 from fsmtrader.orders.intent import client_order_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
@@ -372,3 +372,29 @@ def test_two_venue_orders_under_one_client_id_are_flagged() -> None:
     assert rec.state is S.RECONCILED and rec.order_id == first.id and rec.filled == first.filled
     assert len(alerts(env, "foreign_answer")) >= 1 and halts
     assert "2 orders" in str(alerts(env, "foreign_answer")[0]["detail"])
+
+
+class FillsOnlyByOrderId(FaultInjector[SimExchange]):
+    """At the wire: order answers carry the filled total but not the fills (as some
+    venues' acknowledgements do), and the account's trade list is unavailable: the fills
+    can only be read by the order's id."""
+
+    def create_order(self, *args: object, **kwargs: object) -> OrderInfo:
+        info = super().create_order(*args, **kwargs)  # type: ignore[arg-type]
+        info.trades = []
+        return info
+
+    def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+        raise NetworkError("myTrades down", maybe_sent=False)
+
+
+def test_fills_missing_from_the_answer_are_read_by_order_id() -> None:
+    env = lagged(0)
+    wire = FillsOnlyByOrderId(env.exchange)
+    router = OrderRouter(wire, env.portfolio, dict(MARKETS), env.clock, env.bus, RouterConfig())
+    env.router = router
+    rec = router.submit(intent(env, "d-trades-by-id"))
+    (order,) = orders_of(env, rec)
+    assert order.filled == D("0.002") and order.trades
+    assert rec.state is S.RECONCILED and rec.filled == order.filled
+    assert {f["trade_id"] for f in fills(env, rec.intent.intent_id)} == {t.id for t in order.trades}
