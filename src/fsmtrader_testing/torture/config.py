@@ -4,7 +4,7 @@ that passes ``trade --live``'s rules honestly (``config/live_policy.py``).
 Both run an impatient strategy: many entries, escalating buys, multi-leg exits. The live
 one is on the wall clock, so its timers (entry block, TTLs, timeouts, poll) are the
 smallest the settings allow; the server's prices move ``speed`` times faster than the
-wall, so a 0.25 % dip inside a one-minute anchor window comes every few seconds.
+wall, so a 0.2 % dip inside a one-minute anchor window comes every few seconds.
 Credentials never appear in a file: the bot reads them from the environment.
 """
 
@@ -30,14 +30,14 @@ LIVE_SESSION: dict[str, dict[str, Any]] = {
     "market": {"symbols": LIVE_SYMBOLS, "starting_balance": "1000"},
     "risk": {"position_size": "25", "max_open_positions": 3, "max_total_exposure": "75"},
     "entry": {
-        "drop_trigger_pct": 0.25,
+        "drop_trigger_pct": 0.2,
         "anchor_window_min": 1,
         "entry_block_cooldown_s": 60,
         "buy_escalation_bps": [0, 10, 20],
     },
     "exit": {
-        "take_profit_pct": 0.3,
-        "stop_loss_pct": 0.4,
+        "take_profit_pct": 0.2,
+        "stop_loss_pct": 0.3,
         "trailing_activation_pct": 0,
         "max_hold_min": 1,
         "cooldown_s": 2,

@@ -54,13 +54,14 @@ def oracle_check(verdict: Verdict, state: Path, s: Settings, server: SimServer) 
     )
 
 
-def closed_trades(state: Path) -> int:
-    """Closed trades in the books, read-only while the bot may be writing."""
+def book_counts(state: Path) -> tuple[int, int]:
+    """(intents, closed trades) in the books, read-only while the bot may be writing."""
     path = state / "fsmtrader.db"
     if not path.exists():
-        return 0
+        return 0, 0
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0])
+            intents = int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+            return intents, int(conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0])
     except sqlite3.Error:  # busy or not created yet: the next look will tell
-        return 0
+        return 0, 0

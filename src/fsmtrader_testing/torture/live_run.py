@@ -14,7 +14,7 @@ from fsmtrader.config import load_settings
 from fsmtrader_testing.paper import fsmtrader_argv
 from fsmtrader_testing.torture.bot import RunResult, run_bot
 from fsmtrader_testing.torture.config import live_env, live_toml, redact
-from fsmtrader_testing.torture.live_check import closed_trades, verify_live
+from fsmtrader_testing.torture.live_check import book_counts, verify_live
 from fsmtrader_testing.torture.options import KILL_PACE, TortureOptions
 from fsmtrader_testing.torture.paper_run import TortureFailed
 from fsmtrader_testing.torture.report import Report
@@ -107,7 +107,8 @@ def _soak(opts: TortureOptions, state: Path, config: Path, server: SimServer, sa
             kinds = ", ".join(f"{k}={n}" for k, n in sorted(faults.items()))
             say(
                 f"soak {wall:.0f}/{opts.soak_wall_s:.0f}s wall "
-                f"({wall * opts.price_speed / 3600:.2f} simulated h): {report.orders} orders, "
+                f"({wall * opts.price_speed / 3600:.2f} simulated h): {report.intents} intents, "
+                f"{report.orders} orders, "
                 f"{report.filled_orders} with fills, {report.trades} closed trades; "
                 f"faults {sum(faults.values())} ({kinds or 'none'})"
             )
@@ -129,7 +130,7 @@ def _count(report: Report, server: SimServer, state: Path) -> None:
     orders = server.state()["orders"].values()
     report.orders = len(orders)
     report.filled_orders = sum(1 for o in orders if Decimal(o["filled"]) > 0)
-    report.trades = closed_trades(state)
+    report.intents, report.trades = book_counts(state)
 
 
 def halts(res: RunResult) -> list[str]:

@@ -23,6 +23,7 @@ class Report:
     orders: int = 0
     filled_orders: int = 0
     trades: int = 0  # closed trades in the books
+    intents: int = 0  # order intents in the books (sent or not)
 
     def last_line(self) -> str:
         """``kills=N duplicates=D orphans=O drift=X lost_fills=L``."""
@@ -33,9 +34,9 @@ class Report:
         faults = ", ".join(f"{k}={n}" for k, n in sorted(self.faults.items())) or "none"
         prices = f", {self.sim_hours:.2f} simulated h of prices" if self.sim_hours else ""
         trading = (
-            f"; {self.orders} orders on the exchange ({self.filled_orders} with fills), "
-            f"{self.trades} closed trades"
-            if self.orders
+            f"; {self.intents} intents in the books, {self.orders} orders on the exchange "
+            f"({self.filled_orders} with fills), {self.trades} closed trades"
+            if self.intents or self.orders
             else ""
         )
         deaths = f"; {self.failpoint_deaths} died at their failpoint" if self.kills else ""
