@@ -134,8 +134,11 @@ def _count(report: Report, server: SimServer, state: Path) -> None:
 
 
 def halts(res: RunResult) -> list[str]:
-    """The bot's HALT lines: it stopped opening positions (and says why)."""
-    return [redact(line.strip()) for line in res.stderr.splitlines() if "HALT" in line]
+    """The bot's HALT lines (it stopped opening positions) and start-up reconciles that
+    found a mismatch, each with what it found."""
+    marks = ("HALT", "MISMATCH")
+    lines = res.stderr.splitlines()
+    return [redact(line.strip()) for line in lines if any(m in line for m in marks)]
 
 
 def _say_halts(where: str, res: RunResult, say: Say) -> None:
