@@ -32,10 +32,12 @@ class SimServer:
     seed: int
     fault_rate: float = 0.0
     base_url: str = ""
+    started_ms: int = 0  # wall clock (the server's clock) when it was launched
     proc: subprocess.Popen[str] | None = field(default=None, repr=False)
 
     def start(self) -> SimServer:
         """Launch on a free port and wait for its "listening on" line."""
+        self.started_ms = int(time.time() * 1000)
         args = ["sim-server", "--flavour", self.venue, "--port", "0"]
         args += ["--speed", f"{self.speed:g}", "--seed", str(self.seed), *self.profile()]
         if self.fault_rate:
