@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench torture clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/backtest_speed.py
+
+# A crash torture through the live path on each venue, with wire faults (a few minutes).
+torture: $(STAMP)
+	$(BIN)/python scripts/crash_torture.py --venue binance --kills 10 --seed 1 --fault-rate 0.1
+	$(BIN)/python scripts/crash_torture.py --venue mexc --kills 10 --seed 2 --fault-rate 0.1
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,125 +1,88 @@
-"""Crash torture: run a durable paper session in a subprocess, SIGKILL it at random moments
-(and at the two narrow windows: after an intent's commit before the exchange call, and after
-the exchange's answer before our commit), restart it, repeat; then check the bot's database
-against the simulated exchange's own records.
+"""Crash torture: run the bot in a subprocess, SIGKILL it at random moments and at the two
+narrow windows (after an intent's commit before the exchange call, after the exchange's
+answer before our commit), restart it, repeat; then check the books against the exchange.
 
-    python scripts/crash_torture.py --kills 20 --seed 1
+    python scripts/crash_torture.py --kills 20 --seed 1                  # paper session
+    python scripts/crash_torture.py --venue binance --kills 50 --fault-rate 0.1
+    python scripts/crash_torture.py --venue mexc --kills 0 --hours 24 --fault-rate 0.1
 
-Last line: ``kills=N duplicates=D orphans=O drift=X``; exit status 0 only if D, O, X are 0.
+--venue sim (the default) runs durable paper sessions (`fsmtrader paper`). --venue binance
+or mexc runs `fsmtrader trade --live --confirm-live` against `fsmtrader sim-server` with
+that venue's profile; the server is a separate process that outlives every bot, wire
+faults are injected at --fault-rate, and after the kills the bot trades fault-free for a
+few seconds, stops cleanly, and its books are checked both ways against the venue.
+
+Simulated hours on a live venue: the bot runs on the wall clock; the server's prices move
+--speed simulated seconds per wall second (default 240). A soak (--kills 0 --hours H)
+runs the bot for H * 3600 / speed wall seconds, i.e. H hours of the server's price path,
+with the bot's timers (entry block 60 s, TTLs, timeouts, 0.2 s polls) on the wall clock,
+set as short as the settings allow so trading is dense.
+
+Last line: ``kills=N duplicates=D orphans=O drift=X lost_fills=L``; exit status 0 only if
+D, O, X and L are all 0 (2 if a run failed by itself).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from fsmtrader.config import load_settings
-from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
-from fsmtrader_testing.verify import verify_session
-
-# An impatient strategy on a thin book: many entries, partial fills, multi-leg exits.
-IMPATIENT = {
-    "risk": {"position_size": "25", "max_open_positions": 3, "max_total_exposure": "75"},
-    "entry": {"entry_block_cooldown_s": 60, "buy_escalation_bps": [0, 10, 20]},
-}
-POINTS = ("after_intent_commit", "after_exchange_answer")
+from fsmtrader_testing.torture import TortureFailed, TortureOptions, run_torture
+from fsmtrader_testing.torture.config import redact
+from fsmtrader_testing.torture.options import VENUES
 
 
-def run_once(
-    state: Path,
-    config: Path,
-    *,
-    kill_after: float | None,
-    crash_at: str | None,
-    hours: float,
-    speed: float,
-    run_for: float | None = None,
-) -> tuple[int, str]:
-    env = clean_env(**({"FSMTRADER_CRASH_AT": crash_at} if crash_at else {}))
-    extra = ("--for", str(run_for)) if run_for is not None else ()
-    cmd = fsmtrader_argv(*paper_args(state, config, *extra, hours=hours, speed=speed))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = proc.communicate(timeout=kill_after if kill_after is not None else 120)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate()
-    return proc.returncode, err
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    doc = __doc__ or ""
+    ap = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--venue", choices=VENUES, default="sim")
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--speed", type=float, default=1800.0, help="simulated s per wall s")
-    ap.add_argument("--hours", type=float, default=48.0, help="simulated session length")
+    ap.add_argument("--fault-rate", type=float, default=0.0, help="faults per order (live)")
+    ap.add_argument("--speed", type=float, default=None, help="simulated s per wall s")
+    ap.add_argument(
+        "--hours", type=float, default=48.0, help="paper session length; live soak length"
+    )
     ap.add_argument("--state-dir", type=Path, default=None, help="keep the state here")
     ap.add_argument("--tif", choices=["IOC", "GTC"], default=None)
-    args = ap.parse_args()
-    tmp = None
-    if args.state_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="fsm-torture-")
-        base = Path(tmp.name)
-    else:
-        base = args.state_dir
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    with tempfile.TemporaryDirectory(prefix="fsm-torture-") as tmp:
+        base = args.state_dir or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-    state, config = base / "state", base / "torture.toml"
-    tif = args.tif or ("GTC" if args.seed % 2 else "IOC")
-    config.write_text(session_toml(args.seed, router={"time_in_force": tif}, **IMPATIENT))
-    started = time.monotonic()
-    kills = kill_runs(state, config, args)
-    if kills is None:
-        return 2
-    rc, err = run_once(
-        state, config, kill_after=None, crash_at=None, hours=args.hours, speed=args.speed, run_for=1
-    )
-    if rc != 0:
-        print(f"final run exited {rc}: {err.strip()[-800:]}", file=sys.stderr)
-        return 2
-    dup, orphans, drift, notes = verify_session(state, load_settings(config, env={}))
-    for n in notes[:50]:
-        print(n, file=sys.stderr)
-    print(f"elapsed {time.monotonic() - started:.1f}s, tif={tif}", file=sys.stderr)
-    print(f"kills={kills} duplicates={dup} orphans={orphans} drift={drift}")
-    if tmp is not None:
-        tmp.cleanup()
-    return 0 if (dup == 0 and orphans == 0 and drift == 0) else 1
-
-
-def kill_runs(state: Path, config: Path, args: argparse.Namespace) -> int | None:
-    """``args.kills`` runs, each SIGKILLed after a random delay, half of them at a crash
-    point; returns how many were killed, or None when a run failed by itself."""
-    rng = random.Random(args.seed)
-    kills = 0
-    for i in range(args.kills):
-        crash_at = None
-        if rng.random() < 0.5:
-            crash_at = f"{rng.choice(POINTS)}:{rng.randint(1, 4)}"
-        delay = rng.uniform(0.4, 2.0)
-        rc, err = run_once(
-            state,
-            config,
-            kill_after=delay + (2.0 if crash_at else 0.0),
-            crash_at=crash_at,
+        opts = TortureOptions(
+            base=base,
+            venue=args.venue,
+            kills=args.kills,
+            seed=args.seed,
+            fault_rate=args.fault_rate,
             hours=args.hours,
             speed=args.speed,
+            tif=args.tif,
         )
-        if rc == -signal.SIGKILL:
-            kills += 1
-        elif rc != 0:
-            print(f"run {i}: exited {rc}: {err.strip()[-500:]}", file=sys.stderr)
-            return None
-        print(
-            f"run {i + 1}/{args.kills}: rc={rc} crash_at={crash_at or '-'} delay={delay:.2f}s",
-            file=sys.stderr,
-        )
-    return kills
+        problems = opts.problems()
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 2
+        try:
+            report = run_torture(opts, say=lambda line: print(redact(line), file=sys.stderr))
+        except TortureFailed as exc:
+            print(redact(str(exc)), file=sys.stderr)
+            return 2
+    for note in report.verdict.problems[:50]:
+        print(redact(note), file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+    print(report.last_line())
+    return 0 if report.verdict.ok else 1
 
 
 if __name__ == "__main__":

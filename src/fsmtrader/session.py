@@ -32,7 +32,8 @@ from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.lookups_only import LookupsOnly
 from fsmtrader.markets import MarketFilters
 from fsmtrader.progress import Progress
-from fsmtrader.reconcile import ReconcileReport, reconcile, write_report
+from fsmtrader.reconcile import ReconcileReport, write_report
+from fsmtrader.reconcile.run import reconcile_and_book
 from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
@@ -152,32 +153,28 @@ class DurableSession(ABC):
 
     def _recover(self, now: int) -> ReconcileReport:
         """Resolve every intent whose outcome is unknown (by clientOrderId), feed the
-        answers back to the symbols, fire what timed out while we were down, reconcile."""
+        answers back to the symbols, fire what timed out while we were down, reconcile
+        both ways: what the exchange explains is booked, anything else halts entries."""
         engine = self.engine
         touched = engine.router.recover()
         for rec in touched:
             engine.on_order_update(rec)
         engine.run_timers(now)
-        report = reconcile(
-            engine.books(),
-            engine.exchange,
-            now_ms=engine.clock.now_ms(),
-            exact_balances=self.exact_balances,
-        )
+        report = reconcile_and_book(engine, self.store, self.snap.meta, exact=self.exact_balances)
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)
         if not report.ok and self.s.halts.on_reconcile_mismatch:
-            engine.halt(report.summary())
+            engine.halt(report.halt_reason())
         engine.commit()
         return report
 
     def reconcile_now(self) -> ReconcileReport:
         """On-demand reconciliation: resolve what is uncertain (look-ups only, nothing is
-        sent), compare with the exchange, write the report. No trading."""
+        sent), compare with the exchange both ways, book what it explains (a fill found
+        on the exchange), write the report. No trading."""
         touched = self.engine.router.recover()
-        e = self.engine
-        report = reconcile(
-            e.books(), e.exchange, now_ms=e.clock.now_ms(), exact_balances=self.exact_balances
+        report = reconcile_and_book(
+            self.engine, self.store, self.snap.meta, exact=self.exact_balances
         )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)

@@ -1,123 +1,244 @@
-"""An independent check of a paper session: the bot's database against the simulated
-exchange's own records (used by the crash-torture harness and the recovery tests).
+"""An independent check of a session's books against the exchange's own records, used by
+the crash torture and the recovery tests: the product's two-way reconcile over the whole
+history (no second copy of its rules), plus what only an oracle can know.
 
-Duplicates: more buy legs for one decision than escalation steps, or more bought than the
-budget allows. Orphans: exchange orders the bot does not know, open ones it thinks are
-over, or ones it sent that the exchange does not have. Drift: reservations vs open buy
-intents, positions vs exchange fills, fills unbooked or booked but not the exchange's, the
-quote balance, and realised PnL recomputed from the exchange's fills.
+Duplicates: more than one exchange order for one intent (a venue accepts a reused
+clientOrderId once the first order is over), more buy legs for one decision than
+escalation steps, or more bought than the budget allows. Orphans: exchange orders the
+books cannot place, and orders whose liveness the books and the exchange disagree on.
+Lost fills: exchange fills of our orders that the books did not book. Drift: booked
+fills the exchange lacks, filled amount, cost and fees per order, the fill table against
+the order records, reservations against open buys, positions against the exchange's
+fills, balances, and realised PnL recomputed from the exchange's fills. Fees may be in
+the quote, the base asset (it shrinks what is held) or a third asset (BNB: it costs the
+books nothing and leaves the account's BNB).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from fsmtrader.clock import SimClock
 from fsmtrader.config import Settings
-from fsmtrader.exchange.types import Balance, OrderInfo, TradeInfo
+from fsmtrader.exchange.types import Exchange, TradeInfo
+from fsmtrader.markets import MarketFilters
 from fsmtrader.orders.states import TERMINAL
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.reconcile import Account, ReconcileReport, reconcile
+from fsmtrader.reconcile.account import BASELINE_META, decode_outside, fees_elsewhere
 from fsmtrader.session import open_sim_exchange, session_filters
+from fsmtrader.state.books import Books
 from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.fill import BookedFill
 from fsmtrader.store.sqlite import SqliteStore, store_path
 
 ZERO = Decimal(0)
+MAX_LAG_MS = 700_000  # beyond the longest visibility lag a setting allows (600 s)
+
+
+class Verdict(NamedTuple):
+    """The oracle's verdict: every count is 0 (drift 0) for a sound session."""
+
+    duplicates: int
+    orphans: int
+    drift: Decimal
+    lost_fills: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.duplicates or self.orphans or self.drift or self.lost_fills)
+
+    def last_line(self) -> str:
+        return (
+            f"duplicates={self.duplicates} orphans={self.orphans} drift={self.drift} "
+            f"lost_fills={self.lost_fills}"
+        )
 
 
 @dataclass
-class Books:
-    """Both sides, read once: the bot's committed state and the exchange's records."""
+class SessionBooks:
+    """The bot's committed state, read once from its database, with its markets."""
 
     snap: Snapshot
     portfolio: Portfolio
     fills: list[BookedFill]
-    symbols: list[str]
-    orders: dict[str, OrderInfo]  # every exchange order, by client id
-    trades: list[TradeInfo]
-    balances: dict[str, Balance]
-    notes: list[str] = field(default_factory=list)
+    filters: dict[str, MarketFilters]
+
+    def books(self) -> Books:
+        records = {r.intent.intent_id: r for r in self.snap.orders}
+        return Books(records, self.portfolio, list(self.filters), self.filters)
 
 
-def verify_session(state: Path, s: Settings) -> tuple[int, int, Decimal, list[str]]:
-    """Compare the bot's books with the exchange's own records: (duplicates, orphans,
-    drift, notes). All three numbers are 0 for a sound session."""
-    books = read_books(state, s)
-    dup = duplicates(books, s)
-    orphans = orphaned(books)
-    drift = reservation_drift(books) + holdings_drift(books, s.market.quote) + pnl_drift(books)
-    return dup, orphans, drift, books.notes
-
-
-def read_books(state: Path, s: Settings) -> Books:
+def read_state(state: Path, s: Settings, filters: dict[str, MarketFilters]) -> SessionBooks:
+    """The books in ``state`` (read-only; no lock: the bot must be stopped)."""
     store = SqliteStore(store_path(state, s.database_url), create=False)
-    snap = store.load()
-    fills = store.fills()
-    store.close()
+    try:
+        snap = store.load()
+        fills = store.fills()
+    finally:
+        store.close()
     if snap.portfolio is None:
         raise ValueError(f"{state}: the database holds no portfolio")
+    return SessionBooks(snap, snap.portfolio, fills, filters)
+
+
+def verify_session(state: Path, s: Settings) -> Verdict:
+    """A paper session: its books against its own simulated exchange file (exact)."""
     filters = session_filters(s)
-    ex = open_sim_exchange(s, state, filters, SimClock(0))
+    books = read_state(state, s, filters)
+    ex = open_sim_exchange(s, state, filters, SimClock(after_all(books)))
     try:
-        orders = ex.orders_by_client_id()
-        trades = [t for sym in filters for t in ex.fetch_my_trades(sym)]
-        balances = ex.fetch_balance()
+        return verify_books(books, ex, s, exact=True)
     finally:
         ex.close()
-    return Books(snap, snap.portfolio, fills, list(filters), orders, trades, balances)
 
 
-def duplicates(books: Books, s: Settings) -> int:
-    """An intent with two exchange orders is impossible by clientOrderId; what a lost state
-    would do is send another leg for the same decision. Count decisions whose buy orders
-    exceed the escalation steps, or whose buys exceed the position budget."""
-    recs = {r.client_order_id: r for r in books.snap.orders}
+def verify_live_state(state: Path, exchange: Exchange, s: Settings) -> Verdict:
+    """A live session's state directory against the venue it traded on (e.g. the ccxt
+    adapter on ``fsmtrader sim-server``)."""
+    markets = exchange.load_markets()
+    filters = {sym: markets[sym] for sym in s.market.symbols}
+    return verify_books(read_state(state, s, filters), exchange, s)
+
+
+def verify_books(
+    books: SessionBooks, exchange: Exchange, s: Settings, *, exact: bool = False
+) -> Verdict:
+    """The product's reconcile over the whole history, then the oracle's own checks."""
+    rep = _reconcile(books, exchange, exact)
+    problems = [f"reconcile: {n}" for n in rep.notes] + [f"reconcile: {e}" for e in rep.errors]
+    dup = len(rep.duplicate_orders) + legs_and_budget(books, rep, s, problems)
+    orphans = len(rep.orphaned_orders) + len(rep.missing_orders)
+    lost = len(rep.unbooked_fills)
+    problems += [f"duplicate: {r}" for r in rep.duplicate_orders]
+    problems += [f"orphan: {r}" for r in rep.orphaned_orders]
+    problems += [f"orphan: {r}" for r in rep.missing_orders]
+    problems += [f"lost fill: {r}" for r in rep.unbooked_fills]
+    drift = _reported_drift(rep, problems)
+    drift += order_drift(books, rep, problems) + fill_table_drift(books, problems)
+    drift += reservation_drift(books, problems) + holdings_drift(books, rep, problems)
+    drift += pnl_drift(books, rep, problems)
+    return Verdict(dup, orphans, drift, lost, problems)
+
+
+def _reconcile(books: SessionBooks, exchange: Exchange, exact: bool) -> ReconcileReport:
+    meta = books.snap.meta
+    fees = fees_elsewhere(books.fills, books.filters, books.portfolio.quote)
+    account = None
+    if BASELINE_META in meta:
+        account = Account(decode_outside(meta[BASELINE_META]), fees)
+    elif exact:
+        account = Account({}, fees)
+    return reconcile(
+        books.books(),
+        exchange,
+        now_ms=after_all(books),
+        exact_balances=exact,
+        since=0,
+        account=account,
+    )
+
+
+def after_all(books: SessionBooks) -> int:
+    """A time at which the exchange shows every order the books know (past any venue's
+    visibility lag), and not so late that a venue's history window has dropped them."""
+    created = [r.intent.created_ms for r in books.snap.orders]
+    last_bar = int(books.snap.meta.get("last_bar_ts", "0") or 0)
+    return max([*created, last_bar], default=0) + MAX_LAG_MS
+
+
+def _reported_drift(rep: ReconcileReport, problems: list[str]) -> Decimal:
+    drift = Decimal(len(rep.phantom_fills))
+    problems += [f"drift: booked fill not on the exchange: {r}" for r in rep.phantom_fills]
+    for f in rep.filled_differences:
+        drift += abs(Decimal(f["exchange"]) - Decimal(f["ours"]))
+        problems.append(f"drift: filled {f}")
+    for b in rep.balance_differences:
+        drift += abs(Decimal(b["diff"]))
+        problems.append(f"drift: balance {b}")
+    return drift
+
+
+def legs_and_budget(
+    books: SessionBooks, rep: ReconcileReport, s: Settings, problems: list[str]
+) -> int:
+    """What a lost state would do is send another leg for the same decision: decisions
+    whose buy orders exceed the escalation steps, or whose buys exceed the budget."""
     legs: dict[str, set[int]] = defaultdict(set)
     spent: dict[str, Decimal] = defaultdict(Decimal)
-    for coid, o in books.orders.items():
-        rec = recs.get(coid)
-        if rec is not None and o.side == "buy":
-            legs[rec.intent.decision_id].add(rec.intent.leg)
-            spent[rec.intent.decision_id] += o.cost
+    recs = {r.intent.intent_id: r for r in books.snap.orders}
+    for iid, orders in rep.evidence.orders.items():
+        it = recs[iid].intent
+        for o in orders:
+            if o.side == "buy":
+                legs[it.decision_id].add(it.leg)
+                spent[it.decision_id] += o.cost
     dup = 0
     for did, used in legs.items():
         if len(used) > len(s.entry.buy_escalation_bps):
             dup += 1
-            books.notes.append(f"duplicate: {did} has {len(used)} buy legs")
+            problems.append(f"duplicate: {did} has {len(used)} buy legs")
     limit = s.risk.position_size * Decimal("1.01") + Decimal(10)
     for did, cost in spent.items():
         if cost > limit:
             dup += 1
-            books.notes.append(f"duplicate: {did} bought {cost} > {limit}")
+            problems.append(f"duplicate: {did} bought {cost} > {limit}")
     return dup
 
 
-def orphaned(books: Books) -> int:
-    """Exchange orders the bot does not know, open ones it thinks are over, and orders the
-    bot sent (it holds their exchange id) that the exchange does not have."""
-    recs = {r.client_order_id: r for r in books.snap.orders}
-    orphans = 0
-    for coid, o in books.orders.items():
-        rec = recs.get(coid)
-        if rec is None:
-            orphans += 1
-            books.notes.append(f"orphan: exchange order {o.id} {coid} unknown to the bot")
-        elif o.status == "open" and rec.state in TERMINAL:
-            orphans += 1
-            books.notes.append(f"orphan: {coid} open on the exchange, {rec.state} in the bot")
-    for rec in books.snap.orders:  # the other way: sent, by the bot's books, but not there
-        if rec.order_id and rec.client_order_id not in books.orders:
-            orphans += 1
-            books.notes.append(
-                f"orphan: {rec.client_order_id} ({rec.order_id}) in the bot, not on the exchange"
+def fee_in_quote(t: TradeInfo, m: MarketFilters) -> Decimal:
+    """A fill's fee valued in quote as the books value it: quote as is, base at the fill's
+    price, a third asset (BNB) at 0 (the account pays it, not the books)."""
+    if t.fee_currency == m.base:
+        return t.fee * t.price
+    if t.fee_currency and t.fee_currency != m.quote:
+        return ZERO
+    return t.fee
+
+
+def order_drift(books: SessionBooks, rep: ReconcileReport, problems: list[str]) -> Decimal:
+    """Cost and fees per order: the books' against the sum of the exchange's fills."""
+    drift = ZERO
+    for rec in books.snap.orders:
+        trades = rep.evidence.trades.get(rec.intent.intent_id, [])
+        if not trades and not rec.filled:
+            continue
+        m = books.filters[rec.intent.symbol]
+        cost = sum((t.price * t.amount for t in trades), ZERO)
+        fee = sum((fee_in_quote(t, m) for t in trades), ZERO)
+        for what, ours, theirs in (("cost", rec.cost, cost), ("fee", rec.fee_quote, fee)):
+            if ours != theirs:
+                drift += abs(ours - theirs)
+                problems.append(f"drift: {rec.client_order_id} {what} {ours} != exchange {theirs}")
+    return drift
+
+
+def fill_table_drift(books: SessionBooks, problems: list[str]) -> Decimal:
+    """The fill table and the order records name the same fills (both are the books)."""
+    table: dict[str, set[str]] = defaultdict(set)
+    for f in books.fills:
+        table[f.intent_id].add(f.trade_id)
+    drift = ZERO
+    for rec in books.snap.orders:
+        got = table.pop(rec.intent.intent_id, set())
+        if got != rec.seen_trades:
+            drift += len(got ^ rec.seen_trades)
+            problems.append(
+                f"drift: {rec.client_order_id} fill table {sorted(got)} "
+                f"!= order record {sorted(rec.seen_trades)}"
             )
-    return orphans
+    for iid, ids in table.items():
+        drift += len(ids)
+        problems.append(f"drift: fills {sorted(ids)} of {iid}, an intent the books lack")
+    return drift
 
 
-def reservation_drift(books: Books) -> Decimal:
+def reservation_drift(books: SessionBooks, problems: list[str]) -> Decimal:
     """Reservations against the open buy intents: the same set, the same amounts."""
     pf, drift = books.portfolio, ZERO
     open_buys = {
@@ -127,7 +248,7 @@ def reservation_drift(books: Books) -> Decimal:
     }
     if set(pf.reserved) != set(open_buys):
         drift += 1
-        books.notes.append(
+        problems.append(
             f"drift: reservations {sorted(pf.reserved)} != open buys {sorted(open_buys)}"
         )
     for iid, amount in pf.reserved.items():
@@ -136,65 +257,53 @@ def reservation_drift(books: Books) -> Decimal:
             expect = r.reserved - r.cost - r.fee_quote
             if amount != expect:
                 drift += abs(amount - expect)
-                books.notes.append(f"drift: reservation {iid} {amount} != {expect}")
+                problems.append(f"drift: reservation {iid} {amount} != {expect}")
     return drift
 
 
-def holdings_drift(books: Books, quote_asset: str) -> Decimal:
-    """Positions against the exchange's fills, every fill booked and every booked fill the
-    exchange's, the quote balance."""
+def base_received(t: TradeInfo, m: MarketFilters) -> Decimal:
+    """What a fill moves of the base asset: a buy's amount less a base-asset fee, minus a
+    sell's amount (and a base fee charged on it)."""
+    fee = t.fee if t.fee_currency == m.base else ZERO
+    return t.amount - fee if t.side == "buy" else -t.amount - fee
+
+
+def holdings_drift(books: SessionBooks, rep: ReconcileReport, problems: list[str]) -> Decimal:
+    """Each position (and dust) against the base the exchange's fills of our orders moved."""
     pf, drift = books.portfolio, ZERO
-    by_order = {o.id: o for o in books.orders.values()}
-    base_delta: dict[str, Decimal] = defaultdict(Decimal)
-    for t in books.trades:
-        base_delta[t.symbol] += t.amount if t.side == "buy" else -t.amount
-    for sym in books.symbols:
+    delta: dict[str, Decimal] = defaultdict(Decimal)
+    for trades in rep.evidence.trades.values():
+        for t in trades:
+            delta[t.symbol] += base_received(t, books.filters[t.symbol])
+    for sym in books.filters:
         pos = pf.positions.get(sym)
         ours = (pos.qty if pos else ZERO) + pf.dust.get(sym, ZERO)
-        if ours != base_delta[sym]:
-            drift += abs(ours - base_delta[sym])
-            books.notes.append(f"drift: {sym} position {ours} != exchange fills {base_delta[sym]}")
-    booked = {(f.intent_id, f.trade_id) for f in books.fills}
-    coid_to_intent = {r.client_order_id: r.intent.intent_id for r in books.snap.orders}
-    for t in books.trades:
-        o = by_order[t.order_id]
-        if (coid_to_intent.get(o.client_order_id, "?"), t.id) not in booked:
-            drift += 1
-            books.notes.append(f"drift: exchange fill {t.id} of {o.client_order_id} not booked")
-    theirs_ids = {t.id for t in books.trades}
-    for f in books.fills:  # the other way: booked, but not a fill the exchange made
-        if f.trade_id not in theirs_ids:
-            drift += 1
-            books.notes.append(
-                f"drift: booked fill {f.trade_id} of {f.intent_id} not on the exchange"
-            )
-    quote = books.balances.get(quote_asset)
-    theirs, ours_q = (quote.total if quote else ZERO), pf.cash + pf.reserved_total
-    if theirs != ours_q:
-        drift += abs(theirs - ours_q)
-        books.notes.append(f"drift: quote balance {theirs} != cash+reserved {ours_q}")
+        if ours != delta[sym]:
+            drift += abs(ours - delta[sym])
+            problems.append(f"drift: {sym} position {ours} != exchange fills {delta[sym]}")
     return drift
 
 
-def pnl_drift(books: Books) -> Decimal:
+def pnl_drift(books: SessionBooks, rep: ReconcileReport, problems: list[str]) -> Decimal:
     """Realised PnL recomputed from the exchange's fills of each closed trade."""
     pf = books.portfolio
-    by_order = {o.id: o for o in books.orders.values()}
-    decision_of = {r.client_order_id: r.intent.decision_id for r in books.snap.orders}
-    per: dict[str, list[tuple[str, Decimal, Decimal, Decimal]]] = defaultdict(list)
-    for t in books.trades:
-        owner = decision_of.get(by_order[t.order_id].client_order_id)
-        if owner is not None:
-            per[owner].append((t.side, t.price, t.amount, t.fee))
+    decision_of = {r.intent.intent_id: r.intent.decision_id for r in books.snap.orders}
+    per: dict[str, list[TradeInfo]] = defaultdict(list)
+    for iid, trades in rep.evidence.trades.items():
+        per[decision_of[iid]] += trades
     pnl = ZERO
     for tr in pf.trades:
+        m = books.filters[tr.symbol]
         legs = per[tr.decision_id]
-        bought = sum((a for sd, _, a, _ in legs if sd == "buy"), ZERO)
-        sold = sum((a for sd, _, a, _ in legs if sd == "sell"), ZERO)
-        basis = sum((p * a + f for sd, p, a, f in legs if sd == "buy"), ZERO)
-        proceeds = sum((p * a - f for sd, p, a, f in legs if sd == "sell"), ZERO)
+        buys = [t for t in legs if t.side == "buy"]
+        sells = [t for t in legs if t.side == "sell"]
+        bought = sum((base_received(t, m) for t in buys), ZERO)
+        sold = sum((t.amount for t in sells), ZERO)
+        quote_fees = (t.fee for t in buys if t.fee_currency == m.quote)
+        basis = sum((t.price * t.amount for t in buys), ZERO) + sum(quote_fees, ZERO)
+        proceeds = sum((t.price * t.amount - fee_in_quote(t, m) for t in sells), ZERO)
         pnl += proceeds - (basis * sold / bought if bought else ZERO)
     if abs(pnl - pf.realized_pnl) > Decimal("1e-8"):
-        books.notes.append(f"drift: realised PnL {pf.realized_pnl} != recomputed {pnl}")
+        problems.append(f"drift: realised PnL {pf.realized_pnl} != recomputed {pnl}")
         return abs(pnl - pf.realized_pnl)
     return ZERO

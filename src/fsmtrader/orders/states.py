@@ -32,7 +32,9 @@ ORDER_TABLE: dict[OrderState, frozenset[OrderState]] = {
     S.RETRY: frozenset({S.SENT, S.ERROR, S.UNKNOWN, S.FAILED_FINAL}),
     S.FILLED: frozenset({S.RECONCILED}),
     S.CANCELED: frozenset({S.RECONCILED}),
-    S.FAILED_FINAL: frozenset(),
+    # Only reconcile takes these (orders/found.py): an order given up as never sent that
+    # the exchange shows executed is booked as what it was, then RECONCILED.
+    S.FAILED_FINAL: frozenset({S.FILLED, S.CANCELED}),
     S.RECONCILED: frozenset(),
 }
 TERMINAL: frozenset[OrderState] = frozenset({S.FAILED_FINAL, S.RECONCILED})

@@ -130,6 +130,25 @@ class FillRecord(TypedDict):
     fee_currency: str
 
 
+class FoundFillRecord(TypedDict):
+    """Reconcile found this fill on the exchange and booked it (its ``fill`` record comes
+    just before): an order the books had given up (``was`` FAILED_FINAL) or had not read
+    to the end really executed."""
+
+    kind: Literal["found_fill"]
+    ts: int
+    intent_id: str
+    decision_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    trade_id: str
+    order_id: str
+    amount: str
+    was: str
+    reason: str
+
+
 Record = (
     PhaseRecord
     | RejectedEventRecord
@@ -140,4 +159,5 @@ Record = (
     | HaltRecord
     | OrderEvent
     | FillRecord
+    | FoundFillRecord
 )

@@ -217,6 +217,7 @@ def _application(state: ServerState) -> web.Application:
     app.router.add_get("/__sim/state", _sim_state)
     app.router.add_post("/__sim/fault", _sim_fault)
     app.router.add_delete("/__sim/fault", _sim_fault_clear)
+    app.router.add_post("/__sim/fault-rate", _sim_fault_rate)
     app.router.add_post("/__sim/price", _sim_price)
     app.cleanup_ctx.append(_price_loop)
     app.on_shutdown.append(_on_shutdown)
@@ -440,6 +441,20 @@ async def _sim_fault_clear(request: web.Request) -> web.StreamResponse:
     cleared = len(state.faults)
     state.faults.clear()
     return json_response({"ok": True, "cleared": cleared})
+
+
+async def _sim_fault_rate(request: web.Request) -> web.StreamResponse:
+    """{"rate": r} sets the random fault rate: 0 ends the faults before the crash
+    torture's checked run (the draws go on, so a seed still replays)."""
+    _local_only(request)
+    chaos, data = request.app[STATE].chaos, await request.json()
+    rate = data.get("rate") if isinstance(data, dict) else None
+    top = 1 if chaos is not None else 0
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= top:
+        return _sim_error("rate must be a number in [0, 1] (0 if started without faults)")
+    if chaos is not None:
+        chaos.rate = float(rate)
+    return json_response({"ok": True, "fault_rate": float(rate)})
 
 
 async def _sim_price(request: web.Request) -> web.StreamResponse:

@@ -163,3 +163,78 @@ def test_balances_surplus_and_deficit() -> None:
         assert rep.balance_differences == [
             {"asset": "USDT", "exchange": "1000", "ours": "1001", "diff": "-1"}
         ]
+
+
+def test_two_exchange_orders_for_one_intent_are_a_duplicate() -> None:
+    """Binance accepts a reused clientOrderId once the first order is over: a re-send
+    after an IOC filled is a second order for the same intent."""
+    env = make_env()
+    rec = buy(env, "d-dup", "50100", tif="IOC")
+    env.clock.advance(5_000)
+    assert rec.done and rec.filled > 0, rec
+    assert env.check().ok, env.check().to_dict()
+    again = env.exchange.create_order(
+        BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", rec.client_order_id
+    )
+    env.clock.advance(5_000)
+    rep = env.check()
+    assert rep.duplicate_orders == [
+        {
+            "intent_id": rec.intent.intent_id,
+            "client_order_id": rec.client_order_id,
+            "order_ids": [rec.order_id, again.id],
+        }
+    ]
+    assert not rep.ok and "1 duplicate order(s) for one intent" in rep.summary()
+
+
+def test_a_booked_fill_the_exchange_does_not_have_and_a_filled_amount_that_differs() -> None:
+    env = make_env()
+    rec = buy(env, "d-twice", "50100", tif="IOC")
+    env.clock.advance(5_000)
+    assert env.check().ok
+    rec.seen_trades.add("t-booked-twice")  # the same fill booked again under another id
+    rec.filled += D("0.002")
+    rep = env.check()
+    assert rep.phantom_fills == [
+        {"trade_id": "t-booked-twice", "intent_id": rec.intent.intent_id, "order_id": rec.order_id}
+    ]
+    assert rep.filled_differences == [
+        {
+            "intent_id": rec.intent.intent_id,
+            "client_order_id": rec.client_order_id,
+            "exchange": str(rec.filled - D("0.002")),
+            "ours": str(rec.filled),
+        }
+    ]
+    assert not rep.ok
+
+
+def test_a_filled_order_the_books_gave_up_is_missing_and_its_fills_unbooked() -> None:
+    """The issue's blind spot: trade history without clientOrderId, an intent settled
+    FAILED_FINAL; its exchange order is found by clientOrderId, its fills by order id."""
+    env = make_env()
+    it = Intent.create(
+        decision_id="d-gone",
+        symbol=BTC,
+        side="buy",
+        amount=D("0.002"),
+        limit_price=D("50100"),
+        ref_price=D("50100"),
+        max_slippage_bps=D(50),
+        time_in_force="IOC",
+        leg=0,
+        created_ms=env.clock.now_ms(),
+    )
+    rec = OrderRecord(it, client_order_id(it.intent_id, 32), OrderState.FAILED_FINAL)
+    env.router.restore([rec])
+    o = env.exchange.create_order(
+        BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", rec.client_order_id
+    )
+    env.clock.advance(5_000)
+    rep = env.check()
+    assert [m["detail"] for m in rep.missing_orders] == [
+        f"closed on the exchange (filled {o.filled}), FAILED_FINAL in our books"
+    ]
+    assert {f.get("intent_id") for f in rep.unbooked_fills} == {it.intent_id}
+    assert rep.orphaned_orders == []  # it is ours and placed: not an orphan
