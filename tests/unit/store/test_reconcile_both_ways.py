@@ -238,3 +238,32 @@ def test_a_filled_order_the_books_gave_up_is_missing_and_its_fills_unbooked() ->
     ]
     assert {f.get("intent_id") for f in rep.unbooked_fills} == {it.intent_id}
     assert rep.orphaned_orders == []  # it is ours and placed: not an orphan
+
+
+def test_an_order_is_concluded_absent_only_past_the_visibility_window_of_its_last_send() -> None:
+    env = make_env()
+    env.clock.advance(600_000)
+    it = Intent.create(
+        decision_id="d-hidden",
+        symbol=BTC,
+        side="buy",
+        amount=D("0.002"),
+        limit_price=D("45000"),
+        ref_price=D("45000"),
+        max_slippage_bps=D(50),
+        time_in_force="GTC",
+        leg=0,
+        created_ms=T0 + 60_000,
+    )
+    now = env.clock.now_ms()
+    rec = OrderRecord(it, client_order_id(it.intent_id, 32), OrderState.RECONCILED, order_id="9")
+    rec.sent_ms = now - 4_000  # re-sent 4 s ago: the venue may not show it yet
+    env.router.restore([rec])
+    books = Books(env.router.records, env.portfolio, [BTC], {BTC: BTC_M})
+    hidden = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
+    assert hidden.missing_orders == []
+    rec.sent_ms = now - 6_000
+    absent = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
+    assert [m["detail"] for m in absent.missing_orders] == [
+        "RECONCILED in our books, not on the exchange"
+    ]
