@@ -911,6 +911,9 @@ async def test_binance_history_pages_cursors_and_the_24h_window() -> None:
             )
         trades = await ex.privateGetMyTrades({"symbol": "BTCUSDT"})
         assert "clientOrderId" not in trades[0]
+        of_one = await ex.privateGetMyTrades({"symbol": "BTCUSDT", "orderId": ids[2]})
+        assert of_one and {r["orderId"] for r in of_one} == {ids[2]}
+        assert [r["id"] for r in of_one] == [r["id"] for r in trades if r["orderId"] == ids[2]]
         second = trades[1]["id"]
         page = await ex.privateGetMyTrades({"symbol": "BTCUSDT", "fromId": second, "limit": 2})
         assert [r["id"] for r in page] == [r["id"] for r in trades[1:3]]

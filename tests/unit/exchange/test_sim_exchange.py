@@ -926,3 +926,14 @@ def test_fees_in_bnb_come_from_the_bnb_balance_at_its_price_and_fall_back_when_s
     assert rest and all(t.fee_currency == ("BTC" if t.side == "buy" else "USDT") for t in rest)
     assert totals(ex) == _expected(start, trades)
     assert ex.fetch_balance()["BNB"].free == start["BNB"] - sum(t.fee for t in in_bnb)
+
+
+def test_venue_profiles_refuse_impossible_rules() -> None:
+    with pytest.raises(ValueError, match="visibility_lag_ms"):
+        BINANCE.with_lag(-1)
+    with pytest.raises(ValueError, match="fee_asset"):
+        BINANCE.with_fee_asset("eth")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bnb_price"):
+        BINANCE.with_fee_asset("bnb", D("0"))
+    assert BINANCE.identity() != BINANCE.with_lag(1).identity()
+    assert MEXC.client_id_max_len == 32 and BINANCE.client_id_max_len == MAX_CLIENT_ID_LEN

@@ -268,14 +268,16 @@ class SimExchange:
         ]
 
     def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
-        seen, by_id = self._seen_before(), self._ledger.by_id
-        return [
+        trades = [
             t
             for t in self._matcher.trades
-            if t.symbol == symbol
-            and (since is None or t.timestamp >= since)
-            and by_id[t.order_id].timestamp < seen
+            if t.symbol == symbol and (since is None or t.timestamp >= since)
         ]
+        seen = self._seen_before()
+        if seen == math.inf:
+            return trades
+        by_id = self._ledger.by_id
+        return [t for t in trades if by_id[t.order_id].timestamp < seen]
 
     def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
         self._market(symbol)

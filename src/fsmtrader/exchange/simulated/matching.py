@@ -104,7 +104,11 @@ class Matcher:
         return filled
 
     def fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> None:
-        """Book one trade: move balances exactly, record it, end the order if full."""
+        """Book one trade: move balances exactly, record it, end the order if full.
+
+        The order's ``fee`` sums its fees in its fee asset (that of its first fill); a
+        BNB-paying order whose BNB ran out mid-way has the other fees on its trades only
+        (the balances are exact either way: every trade settles its own fee)."""
         m = self._markets[order.symbol]
         cost = price * qty
         rate = self._maker_rate if maker else self._taker_rate

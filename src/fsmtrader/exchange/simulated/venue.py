@@ -99,8 +99,8 @@ class SimVenue:
     bnb_price: Decimal = Decimal("600")
     # MEXC (ccxt issue 25003): a limit IOC rests like a GTC and is reported open.
     ioc_returns_open: bool = False
-    # MEXC spot (ccxt issue 22104) has no stop-limit orders; the simulator sends none
-    # either way, the local server refuses them as the venue does.
+    # MEXC spot (ccxt issue 22104) has no stop-limit orders. The simulator has no stop
+    # orders at all; False makes the local server refuse them as MEXC does.
     stop_orders: bool = True
     history: HistoryRules = BINANCE_HISTORY
 
@@ -124,7 +124,8 @@ class SimVenue:
 
     def with_fee_asset(self, asset: FeeAsset, bnb_price: Decimal | None = None) -> SimVenue:
         """This venue charging its fees in ``asset`` (and BNB at ``bnb_price``)."""
-        return replace(self, fee_asset=asset, bnb_price=bnb_price or self.bnb_price)
+        price = self.bnb_price if bnb_price is None else bnb_price
+        return replace(self, fee_asset=asset, bnb_price=price)
 
     def unique_forever(self) -> SimVenue:
         """Stricter than the venue: a client id is never accepted twice. Only for a test
