@@ -163,7 +163,10 @@ def _check_orders(
         elif found and not rec.live and (rec.state is S.FAILED_FINAL or not rec.done):
             o = found[0]
             detail = f"{o.status} on the exchange (filled {o.filled}), {rec.state} in our books"
-            _missing(rec, rep, detail)
+            if rec.done and not any(x.filled for x in found):  # given up, and nothing moved
+                rep.notes.append(f"{rec.client_order_id}: {detail}")
+            else:
+                _missing(rec, rep, detail)
         elif found and rec.order_id and rec.order_id not in {o.id for o in found}:
             ids = ", ".join(o.id for o in found)
             _missing(rec, rep, f"order {rec.order_id} in our books, the exchange's is {ids}")

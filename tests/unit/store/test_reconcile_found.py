@@ -289,3 +289,21 @@ def test_an_unknown_order_of_ours_that_filled_nothing_is_a_note_not_an_orphan() 
     rep = env.check()
     assert rep.ok and rep.orphaned_orders == []
     assert rep.notes == [f"order {o.id} ({coid}) unknown, canceled unfilled"]
+
+
+def test_a_given_up_order_that_expired_unfilled_is_a_note_not_a_halt() -> None:
+    """The venue showed it late and it filled nothing: the books, which gave it up, are
+    right about the money; it must not halt every start of the next day."""
+    env = make_env()
+    rec = given_up(env, intent(env, "d-expired", limit="45000"))  # an IOC far below the ask
+    o = env.sim.create_order(
+        BTC, "buy", "limit", D("0.002"), D("45000"), "IOC", rec.client_order_id
+    )
+    env.clock.advance(20_000)
+    assert o.status == "canceled" and o.filled == 0
+    rep = env.check()
+    assert rep.ok, rep.to_dict()
+    assert rep.notes == [
+        f"{rec.client_order_id}: canceled on the exchange (filled 0), FAILED_FINAL in our books"
+    ]
+    assert book_found(env.router, rep) == [] and rec.state is OrderState.FAILED_FINAL
