@@ -14,7 +14,8 @@ from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
-from fsmtrader.reconcile import ReconcileReport, reconcile
+from fsmtrader.reconcile import RECENT_MS, ReconcileReport, reconcile
+from fsmtrader.reconcile.checks import CLOCK_SKEW_MS
 from fsmtrader.state.books import Books
 from fsmtrader.state.order import OrderRecord
 from fsmtrader_testing.harness import mf
@@ -267,3 +268,21 @@ def test_an_order_is_concluded_absent_only_past_the_visibility_window_of_its_las
     assert [m["detail"] for m in absent.missing_orders] == [
         "RECONCILED in our books, not on the exchange"
     ]
+
+
+def test_the_look_back_is_a_day_or_back_to_the_oldest_open_intent() -> None:
+    """Start-up stays cheap: the history read is bounded, not the whole account's."""
+    env = make_env()
+    coid = client_order_id(make_intent_id("d-old", "buy", 0), 32)
+    env.exchange.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", coid)
+    env.clock.advance(5_000)
+    assert env.check().orphaned_orders  # a filled orphan of ours, read while recent
+    env.clock.advance(2 * RECENT_MS)
+    rep = env.check()
+    assert rep.since == env.clock.now_ms() - RECENT_MS
+    assert rep.orphaned_orders == [] and rep.unbooked_fills == []  # two days old: not read
+    rec = buy(env, "d-rest", "45000")  # a resting buy, open for two days
+    env.clock.advance(2 * RECENT_MS)
+    env.router.refresh(rec.intent.intent_id)
+    assert rec.live
+    assert env.check().since == rec.intent.created_ms - CLOCK_SKEW_MS
