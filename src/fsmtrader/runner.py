@@ -25,7 +25,7 @@ from fsmtrader.config_wiring import build_engine
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
-from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams
 from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.feeds import Candles, merge

@@ -135,16 +135,16 @@ class OrderRouter(OrderLookups):
         if it.order_type == "market":
             if it.side != "sell":
                 return self._ghost(rec, "market_buy_not_allowed")
-            ok = it.amount >= f.min_qty and it.amount * it.ref_price >= f.min_notional
-            if not ok:
-                return self._ghost(rec, "below_min_notional")
-            price, amount = None, it.amount
+            pf = preflight(it.side, None, it.amount, f, ref_price=it.ref_price)
+            if not pf.ok:
+                return self._ghost(rec, pf.reason)
+            price, amount = None, pf.amount
         else:
             price, guarded = self._guard_price(it, f, live_ask)
             budget = None
             if it.side == "buy" and it.budget is not None:
                 budget = it.budget / (1 + self.cfg.fee_rate_for(it.symbol))
-            pf = preflight(it.side, price, it.amount, f, budget=budget)
+            pf = preflight(it.side, price, it.amount, f, budget=budget, ref_price=it.ref_price)
             if not pf.ok:
                 return self._ghost(rec, pf.reason)
             price, amount = pf.price, pf.amount
@@ -152,6 +152,8 @@ class OrderRouter(OrderLookups):
                 rec.reason = "slippage_guard_applied"
             if pf.bumped:
                 rec.reason = (rec.reason + " " if rec.reason else "") + "bumped_to_min_notional"
+        if pf.capped:
+            rec.reason = (rec.reason + " " if rec.reason else "") + "capped_to_max"
         rec.price, rec.amount = price, amount
         if it.side == "buy":
             need = (

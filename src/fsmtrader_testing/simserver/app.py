@@ -123,12 +123,15 @@ def _matching_engine(
     seed: int,
     venue: SimVenue,
 ) -> SimExchange:
-    """The simulated exchange behind the wire: a deeper book than the default one."""
+    """The simulated exchange behind the wire: a deeper book than the default one, and
+    every filter the flavour's exchangeInfo states enforced (what a client reads is what
+    the matching engine checks)."""
     params = SimParams(
         seed=seed, depth_levels=20, depth_quote=Decimal(5000), name=f"simserver-{flavour}"
     )
+    wire = MexcWire() if flavour == "mexc" else BinanceWire()
     return SimExchange(
-        {s: spec.filters for s, spec in markets.items()},
+        {s: wire.enforced_filters(spec) for s, spec in markets.items()},
         wallet,
         clock=clock,
         params=replace(params, venue=venue),

@@ -11,15 +11,20 @@ differently.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
+from fsmtrader.exchange.ccxt_adapter.market_filters import raw_limits
 from fsmtrader.exchange.types import Balance, TradeInfo
+from fsmtrader.markets import MarketFilters
 from fsmtrader_testing.simserver.binance_requests import BinanceRequests
 from fsmtrader_testing.simserver.market import Kline, MarketSpec, fmt8
 from fsmtrader_testing.simserver.state import OrderView, ServerState
 
 MINUTE: Final = 60_000
+# The grid comes from the spec itself; an entry's limits add to it.
+_GRID_FIELDS: Final = frozenset({"tick_size", "step_size"})
 
 
 class BinanceWire(BinanceRequests):
@@ -60,6 +65,18 @@ class BinanceWire(BinanceRequests):
         return int(wire_id)
 
     # ------------------------------------------------------------------ rendering
+
+    def symbol_entry(self, spec: MarketSpec) -> dict[str, Any]:
+        """The raw exchangeInfo entry of one market, as this flavour renders it."""
+        return spec.binance_info
+
+    def enforced_filters(self, spec: MarketSpec) -> MarketFilters:
+        """``spec``'s filters plus every limit its rendered entry states (max qty, price
+        band, percent price, max notional, market lot), read the way the adapter reads
+        them, so the matching engine refuses exactly what the venue would."""
+        limits = raw_limits(self.symbol_entry(spec), spec.symbol)
+        extra = {k: v for k, v in limits.items() if k not in _GRID_FIELDS}
+        return replace(spec.filters, **extra)
 
     def exchange_info(self, state: ServerState, specs: list[MarketSpec]) -> dict[str, Any]:
         return {

@@ -46,6 +46,23 @@ BINANCE_ERRORS: Final[Mapping[str, tuple[int, str, int]]] = {
 }
 
 
+# The simulator's rejection reason -> the filter Binance names in its -1013 message.
+_FILTER_FAILURES: Final = {
+    "tick": "PRICE_FILTER",
+    "price": "PRICE_FILTER",
+    "min_price": "PRICE_FILTER",
+    "max_price": "PRICE_FILTER",
+    "step": "LOT_SIZE",
+    "min_qty": "LOT_SIZE",
+    "max_qty": "LOT_SIZE",
+    "amount": "LOT_SIZE",
+    "min_notional": "NOTIONAL",
+    "max_notional": "NOTIONAL",
+    "percent_price": "PERCENT_PRICE_BY_SIDE",
+    "market_lot_size": "MARKET_LOT_SIZE",
+}
+
+
 class BinanceErrors:
     """Every error answer the server gives, in Binance's words."""
 
@@ -152,12 +169,9 @@ class BinanceErrors:
             return self.err(-2010, "Account has insufficient balance for requested action.")
         if isinstance(exc, InvalidOrder):
             reason = exc.reason
-            if reason in ("tick", "price"):
-                return self.err(-1013, "Filter failure: PRICE_FILTER")
-            if reason in ("step", "min_qty", "amount"):
-                return self.err(-1013, "Filter failure: LOT_SIZE")
-            if reason == "min_notional":
-                return self.err(-1013, "Filter failure: NOTIONAL")
+            failure = _FILTER_FAILURES.get(reason)
+            if failure is not None:
+                return self.err(-1013, f"Filter failure: {failure}")
             if reason == "symbol":
                 return self.bad_symbol()
             if reason == "market_buy":

@@ -237,6 +237,9 @@ class MexcWire(BinanceWire):
             "symbols": [self._symbol_info(s) for s in specs],
         }
 
+    def symbol_entry(self, spec: MarketSpec) -> dict[str, Any]:
+        return self._symbol_info(spec)
+
     def _symbol_info(self, spec: MarketSpec) -> dict[str, Any]:
         """ccxt reads baseAssetPrecision / quoteAssetPrecision as decimal counts for
         amount / price precision, baseSizePrecision as the minimum amount and

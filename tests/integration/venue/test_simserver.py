@@ -31,7 +31,7 @@ import ccxt.async_support as ccxta
 import pytest
 from ccxt.base import errors as cx
 
-from fsmtrader.exchange.ccxt_adapter.convert import filters_from_ccxt
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
 from fsmtrader_testing.simserver import QUIRKS, create_app, serve, start_server
 from fsmtrader_testing.simserver.client import CCXT_OPTIONS, point_ccxt_at

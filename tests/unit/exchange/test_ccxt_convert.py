@@ -22,12 +22,12 @@ from fsmtrader.exchange.ccxt_adapter.convert import (
     balances_from_ccxt,
     book_top_from_ccxt,
     candles_from_ccxt,
-    filters_from_ccxt,
     order_from_ccxt,
     ticker_from_ccxt,
     ticker_touch,
     trade_from_ccxt,
 )
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import call_deadline_s
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
@@ -86,6 +86,7 @@ def test_filters_from_ccxt_unified_tick_size_market_without_info() -> None:
         "limits": {"amount": {"min": 0.00001, "max": 9000}, "cost": {"min": 5, "max": None}},
     }
     f = filters_from_ccxt(market)
+    # Issue 8 point 6: the unified amount maximum is read too (it used to be dropped).
     assert f == MarketFilters(
         "BTC/USDT",
         Decimal("0.01"),
@@ -94,6 +95,7 @@ def test_filters_from_ccxt_unified_tick_size_market_without_info() -> None:
         Decimal("5"),
         "BTC",
         "USDT",
+        max_qty=Decimal("9000"),
     )
 
 
@@ -385,3 +387,95 @@ def test_conversions_options_and_urls_load_without_ccxt() -> None:
         "assert 'ccxt' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --------------------------------------------------------------------------- MEXC markets
+
+
+def mexc_entry(symbol: str = "BTC/USDT") -> dict[str, Any]:
+    """A raw MEXC exchangeInfo entry, rendered by the local server's MEXC flavour."""
+    from fsmtrader_testing.simserver.market import build_markets
+    from fsmtrader_testing.simserver.mexc import MexcWire
+
+    spec = build_markets([symbol])[symbol]
+    entry: dict[str, Any] = MexcWire()._symbol_info(spec)
+    return entry
+
+
+def test_mexc_raw_entry_without_unified_fields() -> None:
+    """MEXC has no ``filters``: its limits are fields (issue 8 point 1 and 6)."""
+    info = {
+        **mexc_entry(),
+        "baseAssetPrecision": 6,
+        "quoteAssetPrecision": 2,
+        "baseSizePrecision": "0.000001",
+        "quoteAmountPrecision": "1",
+        "maxQuoteAmount": "2000000",
+        "quoteAmountPrecisionMarket": "2",
+        "maxQuoteAmountMarket": "100000",
+    }
+    assert info["filters"] == []
+    f = filters_from_ccxt({"symbol": "BTC/USDT", "info": info})
+    assert (f.tick_size, f.step_size) == (D("0.01"), D("0.000001"))
+    assert (f.min_qty, f.min_notional) == (D("0.000001"), D("1"))
+    assert f.max_notional == D("2000000")
+    assert (f.market_min_notional, f.market_max_notional) == (D("2"), D("100000"))
+    assert (f.base, f.quote) == ("BTC", "USDT")
+    # quotePrecision (deprecated) stands in when quoteAssetPrecision is missing.
+    del info["quoteAssetPrecision"]
+    info["quotePrecision"] = 3
+    assert filters_from_ccxt({"symbol": "BTC/USDT", "info": info}).tick_size == D("0.001")
+    with pytest.raises(ValueError, match=r"BTC/USDT exchangeInfo\.baseAssetPrecision"):
+        filters_from_ccxt({"symbol": "BTC/USDT", "info": {**info, "baseAssetPrecision": "x"}})
+
+
+def test_mexc_entry_through_a_real_ccxt_parse() -> None:
+    """The server's MEXC entry parsed by ccxt's own mexc class, then read by us: the
+    same filters the server's matching engine enforces."""
+    import ccxt
+
+    from fsmtrader_testing.simserver.market import build_markets
+
+    spec = build_markets(["BTC/USDT"])["BTC/USDT"]
+    client = ccxt.mexc()
+    # Mocked at the wire only: ccxt's exchangeInfo request answers the server's entry.
+    client.spotPublicGetExchangeInfo = lambda params={}: {"symbols": [mexc_entry()]}
+    (market,) = client.fetch_spot_markets()
+    f = filters_from_ccxt(market)
+    sim = spec.filters
+    assert (f.tick_size, f.step_size) == (sim.tick_size, sim.step_size)
+    assert (f.min_qty, f.min_notional) == (sim.min_qty, sim.min_notional)
+    assert f.max_notional == spec.max_notional
+    assert f.market_max_notional == spec.max_notional
+    assert f.maker_fee == D("0.001") and f.taker_fee == D("0.001")
+
+
+def test_notional_flags_for_market_orders() -> None:
+    """Binance's applyMinToMarket / applyToMarket / applyMaxToMarket decide which
+    notional limits a market order meets; the fixture has them one way, flipped here."""
+    markets: dict[str, Any] = load_json("ccxt_binance_spot_markets.json")["markets"]
+    btc = markets["BTC/USDT"]
+    other = [f for f in btc["info"]["filters"] if f["filterType"] != "NOTIONAL"]
+
+    def with_filter(extra: dict[str, Any]) -> MarketFilters:
+        # Without ccxt's unified cost limits, which would say the fixture's NOTIONAL.
+        limits = {k: v for k, v in btc["limits"].items() if k != "cost"}
+        info = {**btc["info"], "filters": [*other, extra]}
+        return filters_from_ccxt({**btc, "limits": limits, "info": info})
+
+    flipped = with_filter(
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": "5.00000000",
+            "applyMinToMarket": False,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": True,
+            "avgPriceMins": "5",
+        }
+    )
+    assert (flipped.min_notional, flipped.market_min_notional) == (D("5"), D("0"))
+    assert flipped.max_notional == flipped.market_max_notional == D("9000000")
+    old = with_filter({"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": False})
+    assert (old.min_notional, old.market_min_notional, old.max_notional) == (D("10"), D("0"), None)
+    kept = with_filter({"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": True})
+    assert kept.market_min_notional is None  # the limit-order minimum applies to both

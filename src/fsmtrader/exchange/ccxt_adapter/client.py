@@ -28,7 +28,6 @@ from fsmtrader.exchange.ccxt_adapter.convert import (
     balances_from_ccxt,
     book_top_from_ccxt,
     candles_from_ccxt,
-    filters_from_ccxt,
     order_from_ccxt,
     ticker_from_ccxt,
     ticker_touch,
@@ -41,6 +40,14 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
     Redactor,
     describe,
 )
+from fsmtrader.exchange.ccxt_adapter.history import (
+    Page,
+    Paging,
+    Row,
+    walk,
+    walk_end_ms,
+)
+from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.retry import GraceWindow, Retrier
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
@@ -382,59 +389,102 @@ class AsyncCcxtExchange:
         return out
 
     async def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
-        """Our fills in ``symbol`` since ``since`` (ms), oldest first. The venue answers
-        one page (500 on Binance/MEXC by default)."""
+        """Our fills in ``symbol`` since ``since`` (ms), oldest first, every page (see
+        :mod:`.history`). Without ``since``: from the first trade where the venue has an
+        id cursor, else as far back as its history reaches (``history_lookback_ms``)."""
         await self._ensure_markets()
-        rows = await self._retry.call(
-            "fetch_my_trades", Op.READ, lambda: self._client.fetch_my_trades(symbol, since)
-        )
-        out: list[TradeInfo] = []
-        for row in rows or []:
-            try:
-                out.append(trade_from_ccxt(row, symbol=symbol, coid_of=self._coid_of))
-            except (ValueError, TypeError, ArithmeticError) as exc:
-                log.warning(
-                    "%s: trade skipped: %s", self.exchange_id, describe(exc, self._redactor)
-                )
-        out.sort(key=lambda t: (t.timestamp, t.id))
-        return out
+        v = self.venue
+        paging = Paging(v.trades_page_limit, v.history_window_ms, v.trades_cursor)
+        now = walk_end_ms()
+        if since is None and v.trades_cursor is None:
+            since = now - (v.history_lookback_ms or v.history_window_ms)
+
+        async def page(start: int | None, end: int | None, extra: dict[str, Any]) -> Any:
+            rows = await self._history_call(
+                "fetch_my_trades", self._client.fetch_my_trades, symbol, start, end, extra, paging
+            )
+            return self._trade_rows(rows, symbol)
+
+        return await walk(page, paging, since, now, f"{self.exchange_id} fetch_my_trades")
 
     async def fetch_orders(self, symbol: str, since: int) -> list[OrderInfo]:
-        """Every order of ``symbol`` created since ``since``, oldest first: page after
-        page from the last order seen, until a page comes back short."""
+        """Every order of ``symbol`` created since ``since``, oldest first: every window
+        from ``since`` to now, every page of each (see :mod:`.history`)."""
         await self._ensure_markets()
-        seen: dict[str, OrderInfo] = {}
-        cursor, limit = since, self.venue.history_page_limit
-        while True:
-            start = cursor
-            rows = await self._retry.call(
-                "fetch_orders",
-                Op.READ,
-                lambda start=start: self._client.fetch_orders(symbol, start, limit),  # type: ignore[misc]
+        v = self.venue
+        paging = Paging(v.history_page_limit, v.history_window_ms, v.orders_cursor)
+
+        async def page(start: int | None, end: int | None, extra: dict[str, Any]) -> Any:
+            rows = await self._history_call(
+                "fetch_orders", self._client.fetch_orders, symbol, start, end, extra, paging
             )
-            rows = rows or []
+            out: Page[OrderInfo] = []
             for row in rows:
                 try:
                     info = self._order(row, OrderHint(symbol=symbol), "fetch_orders")
                 except ExchangeError as exc:
                     log.warning("%s: order skipped: %s", self.exchange_id, exc)
+                    out.append(None)
                     continue
-                seen[info.id] = info
-                cursor = max(cursor, info.timestamp)
-            if len(rows) < limit or cursor == start:
-                break
-        return sorted(seen.values(), key=lambda o: (o.timestamp, o.id))
+                out.append(Row(info.id, info.timestamp, info))
+            return out
+
+        return await walk(page, paging, since, walk_end_ms(), f"{self.exchange_id} fetch_orders")
 
     async def fetch_order_trades(self, order_id: str, symbol: str) -> list[TradeInfo]:
-        """The fills of one order, by its venue id (myTrades with orderId)."""
+        """The fills of one order (myTrades with orderId), every page: by ``fromId``
+        where the venue has it, else (MEXC: without times only the last 24 h) by time
+        from the order's creation, or from as far back as the history reaches."""
         await self._ensure_markets()
+        v = self.venue
+        paging = Paging(v.trades_page_limit, v.history_window_ms, v.trades_cursor)
+        now = walk_end_ms()
+        since: int | None = None
+        if v.trades_cursor is None:
+            try:
+                since = (await self.fetch_order(order_id, symbol)).timestamp
+            except OrderNotFound:
+                since = now - (v.history_lookback_ms or v.history_window_ms)
+
+        async def page(start: int | None, end: int | None, extra: dict[str, Any]) -> Any:
+            fetch, params = self._client.fetch_my_trades, {"orderId": order_id, **extra}
+            rows = await self._history_call(
+                "fetch_order_trades", fetch, symbol, start, end, params, paging
+            )
+            return self._trade_rows(rows, symbol)
+
+        return await walk(page, paging, since, now, f"{self.exchange_id} fetch_order_trades")
+
+    async def _history_call(
+        self,
+        action: str,
+        method: Any,
+        symbol: str,
+        start: int | None,
+        end: int | None,
+        extra: dict[str, Any],
+        paging: Paging,
+    ) -> list[Any]:
+        params = dict(extra)
+        if end is not None:
+            params["until"] = end
         rows = await self._retry.call(
-            "fetch_order_trades",
-            Op.READ,
-            lambda: self._client.fetch_order_trades(order_id, symbol),
+            action, Op.READ, lambda: method(symbol, start, paging.limit, dict(params))
         )
-        out = [trade_from_ccxt(row, symbol=symbol, coid_of=self._coid_of) for row in rows or []]
-        out.sort(key=lambda t: (t.timestamp, t.id))
+        return list(rows or [])
+
+    def _trade_rows(self, rows: list[Any], symbol: str) -> Page[TradeInfo]:
+        out: Page[TradeInfo] = []
+        for row in rows:
+            try:
+                t = trade_from_ccxt(row, symbol=symbol, coid_of=self._coid_of)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                log.warning(
+                    "%s: trade skipped: %s", self.exchange_id, describe(exc, self._redactor)
+                )
+                out.append(None)
+                continue
+            out.append(Row(t.id, t.timestamp, t))
         return out
 
     async def close(self) -> None:

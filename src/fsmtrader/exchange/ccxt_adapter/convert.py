@@ -22,7 +22,7 @@ from fsmtrader.exchange.types import (
     TimeInForce,
     TradeInfo,
 )
-from fsmtrader.markets import ZERO, MarketFilters, Side, plain, to_decimal
+from fsmtrader.markets import ZERO, Side, plain, to_decimal
 
 Candle = tuple[int, float, float, float, float, float]
 
@@ -58,92 +58,6 @@ def decimal_or_zero(*candidates: Any) -> Decimal:
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-# --------------------------------------------------------------------------- markets
-
-
-def filters_from_ccxt(market: Mapping[str, Any]) -> MarketFilters:
-    """Read a ccxt unified market (TICK_SIZE precision mode), with the venue's fees.
-
-    Falls back to the raw Binance/MEXC filters in ``market["info"]`` when a unified
-    field is missing. A unified precision that is a whole number >= 1 while raw filters
-    exist is a DECIMAL_PLACES count from an old fixture, not a tick size: the raw
-    filter wins then. ``maker`` / ``taker`` (fractions) become the fee fields, None when
-    the market does not say them.
-    """
-    symbol = str(market.get("symbol") or market.get("id") or "?")
-    raw = _raw_filters(market.get("info") or {})
-    precision = market.get("precision") or {}
-    limits = market.get("limits") or {}
-    tick = _unified_grid(precision, "price", raw.get("tickSize"), symbol)
-    step = _unified_grid(precision, "amount", raw.get("stepSize"), symbol)
-    if tick is None or step is None:
-        missing = "tick size" if tick is None else "step size"
-        raise ValueError(f"{symbol}: market has no {missing} (precision or info filters)")
-    min_qty = _limit(limits, "amount", symbol)
-    if min_qty is None:
-        min_qty = raw.get("minQty", ZERO)
-    min_notional = _limit(limits, "cost", symbol)
-    if min_notional is None:
-        min_notional = raw.get("minNotional", ZERO)
-    return MarketFilters(
-        symbol=symbol,
-        tick_size=plain(tick),
-        step_size=plain(step),
-        min_qty=plain(min_qty),
-        min_notional=plain(min_notional),
-        base=str(market.get("base") or symbol.split("/")[0]),
-        quote=str(market.get("quote") or symbol.partition("/")[2]),
-        maker_fee=_fee(market, "maker", symbol),
-        taker_fee=_fee(market, "taker", symbol),
-    )
-
-
-def _unified_grid(
-    precision: Mapping[str, Any], key: str, raw_value: Decimal | None, symbol: str
-) -> Decimal | None:
-    value = precision.get(key)
-    if value is None:
-        return raw_value
-    d = to_decimal(value, f"{symbol} precision.{key}")
-    if d == d.to_integral_value() and (raw_value is not None or d == 0):
-        # A whole number here is a DECIMAL_PLACES count (old fixtures), unless it is a
-        # genuine tick like 1 or 10 with no raw filter to say otherwise.
-        return raw_value if raw_value is not None else _ONE.scaleb(-int(d))
-    return d
-
-
-def _limit(limits: Mapping[str, Any], key: str, symbol: str) -> Decimal | None:
-    section = limits.get(key) or {}
-    value = section.get("min")
-    if value is None:
-        return None
-    return to_decimal(value, f"{symbol} limits.{key}.min")
-
-
-def _fee(market: Mapping[str, Any], key: str, symbol: str) -> Decimal | None:
-    value = market.get(key)
-    if value is None:
-        return None
-    return plain(to_decimal(value, f"{symbol} {key} fee"))
-
-
-def _raw_filters(info: Mapping[str, Any]) -> dict[str, Decimal]:
-    """Binance / MEXC exchangeInfo filters, by the field names we need."""
-    out: dict[str, Decimal] = {}
-    for f in info.get("filters") or []:
-        kind = f.get("filterType")
-        if kind == "PRICE_FILTER" and f.get("tickSize") is not None:
-            out["tickSize"] = to_decimal(f["tickSize"], "PRICE_FILTER.tickSize")
-        elif kind == "LOT_SIZE":
-            if f.get("stepSize") is not None:
-                out["stepSize"] = to_decimal(f["stepSize"], "LOT_SIZE.stepSize")
-            if f.get("minQty") is not None:
-                out["minQty"] = to_decimal(f["minQty"], "LOT_SIZE.minQty")
-        elif kind in ("NOTIONAL", "MIN_NOTIONAL") and f.get("minNotional") is not None:
-            out["minNotional"] = to_decimal(f["minNotional"], f"{kind}.minNotional")
-    return out
 
 
 # --------------------------------------------------------------------------- orders

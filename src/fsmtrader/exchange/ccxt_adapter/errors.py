@@ -79,8 +79,11 @@ _MIN_VOLUME: Final = re.compile(
 )
 _FILTER_TEXT: Final = re.compile(r"filter failure|PRICE_FILTER|LOT_SIZE|NOTIONAL", re.I)
 
-# Order matters: MIN_NOTIONAL contains NOTIONAL, MARKET_LOT_SIZE contains LOT_SIZE.
+# Order matters: MIN_NOTIONAL contains NOTIONAL, MARKET_LOT_SIZE contains LOT_SIZE. The
+# codes are the simulator's (``simulated.validate``), so a ghost reads the same either way.
 _REASONS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"PERCENT_PRICE", re.I), "percent_price"),
+    (re.compile(r"MARKET_LOT_SIZE", re.I), "market_lot_size"),
     (re.compile(r"PRICE_FILTER|price precision|tick ?size", re.I), "tick"),
     (re.compile(r"LOT_SIZE|step ?size|amount decimal places|quantity precision", re.I), "step"),
     (
@@ -91,7 +94,7 @@ _REASONS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
         re.compile(r"minimum transaction volume|quantity less than|min(?:imum)? qty", re.I),
         "min_qty",
     ),
-    (re.compile(r"PERCENT_PRICE|price exceeds|price is (?:higher|lower)", re.I), "price"),
+    (re.compile(r"price exceeds|price is (?:higher|lower)", re.I), "price"),
     (re.compile(r"market is closed|trading (?:is )?disabled|suspended", re.I), "market_closed"),
 )
 

@@ -20,7 +20,9 @@ class CcxtOptions:
     the venue's own window (:class:`VenueProfile`). ``retry_attempts`` counts all
     attempts of one call, the first included; ``max_wait_s`` caps one backoff sleep (a
     longer Retry-After goes back to the caller). ``ccxt_options`` are merged over the
-    venue's; ``rate_limit`` is ccxt's client-side throttle.
+    venue's; ``rate_limit`` is ccxt's client-side throttle. ``profile`` replaces the
+    venue's profile (its limits and windows: settings overrides, tests with small pages);
+    it must be the same venue's.
     """
 
     exchange_id: ExchangeId
@@ -34,16 +36,19 @@ class CcxtOptions:
     max_wait_s: float = 10.0
     ccxt_options: Mapping[str, Any] | None = None
     rate_limit: bool = True
+    profile: VenueProfile | None = None
 
     def __post_init__(self) -> None:
         if self.exchange_id not in SUPPORTED:
             raise ValueError(f"exchange_id must be one of {SUPPORTED}, got {self.exchange_id!r}")
+        if self.profile is not None and self.profile.id != self.exchange_id:
+            raise ValueError(f"profile is {self.profile.id}'s, not {self.exchange_id}'s")
         if self.retry_attempts < 1:
             raise ValueError("retry_attempts must be >= 1")
 
     @property
     def venue(self) -> VenueProfile:
-        return VENUES[self.exchange_id]
+        return self.profile if self.profile is not None else VENUES[self.exchange_id]
 
     @property
     def grace_ms(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 from fsmtrader.exchange.types import OrderStatus, OrderType
 
 ExchangeId = Literal["binance", "mexc"]
+_DAY_MS: Final = 86_400_000
 
 #: ccxt's unified order statuses -> ours. Both venues reach us through ccxt's unified
 #: parser, so they share the table; a venue with its own words would get its own.
@@ -47,7 +48,13 @@ class VenueProfile:
     ``visibility_window_ms``: how long after a create the venue may not show the order
     in any look-up; inside it "not found" proves nothing, so the router never concludes
     "not sent" from it.
-    ``history_page_limit``: the most orders or trades one history request returns.
+    ``history_page_limit``: the most orders one allOrders request returns;
+    ``trades_page_limit`` the most trades one myTrades request returns.
+    ``history_window_ms``: the longest startTime..endTime span a history request may ask.
+    ``orders_cursor`` / ``trades_cursor``: the wire parameter that continues a history
+    from an id (Binance ``orderId`` / ``fromId``), None where pages continue by time.
+    ``history_lookback_ms``: how far back trade history reaches when no start is given
+    and there is no id cursor to walk from the first trade (MEXC keeps one month).
     """
 
     id: ExchangeId
@@ -58,6 +65,11 @@ class VenueProfile:
     ccxt_options: MappingProxyType[str, Any]
     visibility_window_ms: int
     history_page_limit: int
+    trades_page_limit: int
+    history_window_ms: int
+    orders_cursor: str | None
+    trades_cursor: str | None
+    history_lookback_ms: int | None
     order_types: frozenset[OrderType] = frozenset({"limit", "market"})
     statuses: MappingProxyType[str, OrderStatus] = field(default_factory=lambda: CCXT_STATUS)
 
@@ -69,7 +81,12 @@ BINANCE: Final = VenueProfile(
     create_acks_only=False,  # newOrderRespType FULL: state and fills in the answer
     markets_fetcher="fetch_markets",  # with fetchMarkets.types = spot below
     visibility_window_ms=5_000,
-    history_page_limit=1000,  # allOrders / myTrades maximum
+    history_page_limit=1000,  # allOrders maximum
+    trades_page_limit=1000,  # myTrades maximum
+    history_window_ms=_DAY_MS,  # startTime..endTime over 24 h: -1127
+    orders_cursor="orderId",  # allOrders: orders with orderId >= n
+    trades_cursor="fromId",  # myTrades: trades with id >= n (not with start/end times)
+    history_lookback_ms=None,  # fromId walks from the first trade
     ccxt_options=MappingProxyType(
         {
             "defaultType": "spot",
@@ -93,7 +110,12 @@ MEXC: Final = VenueProfile(
     # load_markets would also call the contract API; this lists spot only.
     markets_fetcher="fetch_spot_markets",
     visibility_window_ms=10_000,  # not found after create for seconds (ccxt issue 21614)
-    history_page_limit=1000,  # allOrders maximum; myTrades allows 100 per page
+    history_page_limit=1000,  # allOrders maximum
+    trades_page_limit=100,  # myTrades maximum
+    history_window_ms=7 * _DAY_MS,  # allOrders: at most 7 days per query
+    orders_cursor=None,  # no numeric id to continue from: pages go on by time
+    trades_cursor=None,
+    history_lookback_ms=30 * _DAY_MS,  # myTrades reaches one month back
     ccxt_options=MappingProxyType(
         {
             "defaultType": "spot",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from decimal import Context, Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -23,11 +23,12 @@ from fsmtrader.errors import (
     InvalidOrder,
     OrderNotFound,
 )
-from fsmtrader.exchange.simulated.book import Book, Books, liquid, top
+from fsmtrader.exchange.simulated.book import Books, liquid, top
 from fsmtrader.exchange.simulated.matching import Matcher
 from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrder
-from fsmtrader.exchange.simulated.params import PREC, ZERO, SimParams
+from fsmtrader.exchange.simulated.params import PREC, SimParams
 from fsmtrader.exchange.simulated.persistence import SimFile
+from fsmtrader.exchange.simulated.validate import validate
 from fsmtrader.exchange.simulated.venue import BINANCE
 from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
 from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
@@ -368,7 +369,7 @@ class SimExchange:
         if self._ledger.client_id_taken(client_order_id, self.venue.client_ids == "open_only"):
             raise DuplicateOrder(f"client order id {client_order_id} is in use")
         book = self._books.quote(symbol)
-        limit = _validate(m, side, order_type, amount, price, time_in_force, book)
+        limit = validate(m, side, order_type, amount, price, time_in_force, book)
         lock_asset, lock = lock_for(m, side, amount, limit, self._matcher.lock_rate)
         if not self._wallets.lock(lock_asset, lock):
             free = self._wallets.get(lock_asset).free
@@ -402,54 +403,3 @@ class SimExchange:
             else:
                 self._matcher.end(order, "canceled")
         return order
-
-
-def _validate(
-    m: MarketFilters,
-    side: Side,
-    order_type: OrderType,
-    amount: Decimal,
-    price: Decimal | None,
-    time_in_force: TimeInForce,
-    book: Book,
-) -> Decimal:
-    """Filter checks in Binance's order; returns the limit price (0 for market)."""
-    if side not in ("buy", "sell"):
-        raise InvalidOrder(f"bad side {side!r}", reason="side")
-    if order_type not in ("limit", "market"):
-        raise InvalidOrder(f"bad order type {order_type!r}", reason="order_type")
-    if time_in_force not in ("IOC", "GTC"):
-        raise InvalidOrder(f"bad time in force {time_in_force!r}", reason="time_in_force")
-    if order_type == "market":
-        if price is not None:
-            raise InvalidOrder("a market order takes no price", reason="price")
-        if side == "buy":
-            raise InvalidOrder("market buys are not supported", reason="market_buy")
-    elif not isinstance(price, Decimal) or not price.is_finite():
-        raise InvalidOrder("a limit order needs a Decimal price", reason="price")
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise InvalidOrder(f"amount must be a positive Decimal, got {amount!r}", "amount")
-    if price is not None and (price <= 0 or not _on_grid(price, m.tick_size)):
-        raise InvalidOrder(f"price {price} not on tick {m.tick_size}", reason="tick")
-    if not _on_grid(amount, m.step_size):
-        raise InvalidOrder(f"amount {amount} not on step {m.step_size}", reason="step")
-    if amount < m.min_qty:
-        raise InvalidOrder(f"amount {amount} < min qty {m.min_qty}", reason="min_qty")
-    ref = price if price is not None else book.bid  # a market order here is a sell
-    if ref * amount < m.min_notional:
-        raise InvalidOrder(
-            f"notional {ref * amount} < min notional {m.min_notional}", reason="min_notional"
-        )
-    return price if price is not None else ZERO
-
-
-# A Context object's method instead of a localcontext() switch per check: two per order.
-_remainder = Context(prec=PREC).remainder
-
-
-def _on_grid(value: Decimal, unit: Decimal) -> bool:
-    """Whether ``value`` is an exact multiple of ``unit`` (no float, no rounding)."""
-    try:
-        return _remainder(value, unit) == 0
-    except InvalidOperation:  # quotient too large to be exact: certainly not a sane order
-        return False
