@@ -61,6 +61,7 @@ class LiveSession(DurableSession):
             api_secret=secret,
             base_url=ex.base_url or None,
             timeout_ms=ex.timeout_ms,
+            profile=ex.profile,
         )
         # inline: the engine calls from this one thread, so the adapter's loop runs here
         self.venue = CcxtExchange(options, inline=True)

@@ -7,6 +7,7 @@ names the key it is about (see :func:`cross`), so the message can point at that 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fsmtrader.config.display import show
-from fsmtrader.exchange.ccxt_adapter.venues import VENUES, ExchangeId
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES, ExchangeId, VenueProfile
 
 __all__ = [
     "CROSS",
@@ -314,6 +315,9 @@ class ExchangeSettings(_Section):
     # the venue profile's (binance 5000, mexc 10000). Never under a second: a shorter
     # window turns a venue's read-after-write lag into a second order.
     visibility_window_ms: Annotated[int, Field(ge=1000, le=600_000)] | None = None
+    # The most orders one history request asks for (None: the profile's, 1000 on both
+    # venues; their maximum). Smaller pages cost more requests, never an order.
+    history_page_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     @field_validator("key_file", mode="before")
     @classmethod
@@ -321,18 +325,28 @@ class ExchangeSettings(_Section):
         """``key_file = ""`` in the file means no key file, not the current directory."""
         return None if value == "" else value
 
-    @field_validator("visibility_window_ms", mode="before")
+    @field_validator("visibility_window_ms", "history_page_limit", mode="before")
     @classmethod
-    def _empty_is_the_venues_window(cls, value: Any) -> Any:
-        """``visibility_window_ms = ""`` in the file means the venue's own window."""
+    def _empty_is_the_venues(cls, value: Any) -> Any:
+        """An empty value in the file means the venue profile's own."""
         return None if value == "" else value
+
+    @property
+    def profile(self) -> VenueProfile:
+        """The venue profile with these settings' overrides: what the adapter is given
+        (``CcxtOptions.profile``) and where the router's window comes from."""
+        p = VENUES[self.name]
+        window, limit = self.visibility_window_ms, self.history_page_limit
+        return replace(
+            p,
+            visibility_window_ms=p.visibility_window_ms if window is None else window,
+            history_page_limit=p.history_page_limit if limit is None else limit,
+        )
 
     @property
     def window_ms(self) -> int:
         """The visibility window in force: this setting, else the venue profile's."""
-        if self.visibility_window_ms is not None:
-            return self.visibility_window_ms
-        return VENUES[self.name].visibility_window_ms
+        return self.profile.visibility_window_ms
 
     @field_validator("base_url")
     @classmethod

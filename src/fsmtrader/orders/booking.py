@@ -142,11 +142,11 @@ class FillBooking(OrderLedger):
 
     def _to_unknown(self, rec: OrderRecord, reason: str) -> None:
         """Outcome unknown: a look-up by clientOrderId is always scheduled, so an UNKNOWN
-        order can never be forgotten (``_resolve`` reschedules or clears it). Without a
-        saved send time (a file older than schema 2) its window starts now: longer, safe."""
+        order can never be forgotten (``_resolve`` reschedules or clears it). Its window
+        starts now: the venue took the create, if at all, before the call ended (a client
+        may sit on a request before sending it: the call's start proves nothing)."""
         now = self.clock.now_ms()
-        if rec.sent_ms is None:
-            rec.sent_ms = now
+        rec.unknown_since = now
         self._move(rec, S.UNKNOWN, reason)
         self._set_due(rec, now + self._backoff(1))
 

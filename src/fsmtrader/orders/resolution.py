@@ -1,6 +1,6 @@
 """Finding an order whose create may have executed (UNKNOWN), and what its absence may
 prove. The rules are in docs/orders.md; in short: inside the venue's visibility window
-(from the order's last send) a "not found" proves nothing; after it, the order is looked
+(from the end of the order's last send) a "not found" proves nothing; after it, the order is looked
 for by clientOrderId, among the open orders and in the history since the intent was made,
 and only if all three lack it is it absent. A buy absent after its window is sent again
 under the same clientOrderId; a sell is given up, and the exit decides anew."""
@@ -25,14 +25,14 @@ class OrderResolution(FillBooking):
 
     def _window_end(self, rec: OrderRecord) -> int:
         """Until when "not found" may mean "not visible yet"."""
-        start = rec.sent_ms if rec.sent_ms is not None else self.clock.now_ms()
+        start = rec.unknown_since if rec.unknown_since is not None else self.clock.now_ms()
         return start + self.cfg.visibility_window_ms
 
     def _next_look(self, rec: OrderRecord, now: int) -> int:
         """Inside the window: look again after as long as we have waited (a few look-ups
         per window), and once more exactly when it ends."""
         end = self._window_end(rec)
-        waited = now - (rec.sent_ms if rec.sent_ms is not None else now)
+        waited = now - (rec.unknown_since if rec.unknown_since is not None else now)
         return min(end, now + max(self.cfg.backoff_ms, waited, 1))
 
     def _find(self, rec: OrderRecord, everywhere: bool) -> OrderInfo | None:

@@ -106,8 +106,9 @@ class OrderRouter(OrderLookups):
 
     def recover(self) -> list[OrderRecord]:
         """After a restart: every intent whose outcome is not known for sure is resolved
-        as a maybe-sent order (its window runs from its saved send); live orders are
-        refreshed. Returns them."""
+        as a maybe-sent order: an UNKNOWN one from its saved window, one whose send may
+        have been under way when the process died from now (the venue may have taken it
+        up to then); live orders are refreshed. Returns them."""
         touched = []
         for rec in self.open_records():
             if rec.state in (S.RESERVED, S.RETRY, S.ERROR):
@@ -195,7 +196,6 @@ class OrderRouter(OrderLookups):
     def _send(self, rec: OrderRecord) -> None:
         it = rec.intent
         rec.attempts += 1
-        rec.sent_ms = self.clock.now_ms()  # saved by the write-ahead commit just below
         self.dirty.add(it.intent_id)
         self.before_send()
         failpoints.hit("after_intent_commit")

@@ -26,7 +26,7 @@ class OrderRecord:
     reserved: Decimal = ZERO
     attempts: int = 0
     due_ms: int | None = None  # next retry / resolve attempt
-    sent_ms: int | None = None  # write-ahead time of the last send (its window's start)
+    unknown_since: int | None = None  # when its last send ended unknown: its window starts
     reason: str = ""
     seen_trades: set[str] = field(default_factory=set)
     cancel_requested: bool = False  # survives an UNKNOWN phase: never send it later

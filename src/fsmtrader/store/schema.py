@@ -9,7 +9,7 @@ from pathlib import Path
 from fsmtrader.errors import StoreError
 
 APP = "fsmtrader"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 
 
 # Each migration takes the database from version i-1 to i. Version 1 is the first schema.
@@ -65,10 +65,6 @@ MIGRATIONS: dict[int, list[str]] = {
             id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,
             symbol TEXT, record TEXT NOT NULL)""",
     ],
-    # The router measures an order's visibility window from its last send, so that time
-    # must survive a restart. ``unknown_since`` (when the answer was lost, just after the
-    # send) becomes it: an old value is at or after the send, so it only waits longer.
-    2: ["ALTER TABLE orders RENAME COLUMN unknown_since TO sent_ms"],
 }
 
 

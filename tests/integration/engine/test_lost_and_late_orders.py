@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import WallClock
@@ -16,6 +17,7 @@ from fsmtrader.config_wiring import build_engine
 from fsmtrader.errors import NetworkError
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
+from fsmtrader.exchange.ccxt_adapter.venues import VENUES
 from fsmtrader.exchange.simulated import BINANCE as SIM_BINANCE
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange
 from fsmtrader.exchange.types import OrderInfo
@@ -26,7 +28,7 @@ from fsmtrader.portfolio import Portfolio
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, MIN, Harness, mf, settings
 
-from simserver_support import KEY, SECRET, running_server
+from simserver_support import KEY, SECRET, Sim, running_server
 
 SYM = "BTC/USDT"
 ETH = mf("ETH/USDT", "0.01", "0.0001", "0.0001", "5")
@@ -182,6 +184,12 @@ def test_fill_reported_without_trades_is_not_lost_when_my_trades_fails() -> None
 
 
 # --- a maybe-sent entry under Binance's rules (issue 8) -------------------------------------
+def served_under(sim: Sim, client_order_id: str) -> int:
+    """How many orders the local server holds under ``client_order_id`` (every one, not
+    the latest per id)."""
+    return sum(1 for o in sim.state()["all_orders"] if o["client_order_id"] == client_order_id)
+
+
 def orders_under(h: Harness, client_order_id: str) -> list[OrderInfo]:
     return [o for o in h.exchange.all_orders() if o.client_order_id == client_order_id]
 
@@ -279,7 +287,7 @@ def test_lost_answer_through_ccxt_under_binance_lag_is_one_order_and_booked() ->
                 if at is not None:
                     time.sleep(max(0, at - clock.now_ms()) / 1000)
                     router.run_due(clock.now_ms())
-            assert sim.order_count() == 1
+            assert served_under(sim, rec.client_order_id) == 1
             assert rec.state is OrderState.RECONCILED and rec.attempts == 1
             venue = sim.order(rec.client_order_id)
             assert venue is not None and Decimal(venue["filled"]) == rec.filled > 0
@@ -314,8 +322,8 @@ def test_a_sell_lost_before_the_venue_is_given_up_after_the_window_and_sold_anew
 def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -> None:
     """The entry's answer is lost, the process dies 1 s later and a new one starts from
     the SQLite file while the venue still hides the order (4 s lag). Its window runs from
-    the send saved before it (``sent_ms``, schema v2): the new process finds the order
-    once it shows and books it; it never sends the clientOrderId again."""
+    when its answer was lost, saved with it (``unknown_since``): the new process finds the
+    order once it shows and books it; it never sends the clientOrderId again."""
     h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, venue=SIM_BINANCE.with_lag(4_000))
     db = tmp_path / "fsmtrader.db"
     store = SqliteStore(db)
@@ -333,10 +341,101 @@ def test_a_restart_inside_the_lag_resolves_from_the_saved_send(tmp_path: Path) -
     engine.attach_store(store)
     try:
         (again,) = engine.router.recover()
-        assert again.state is OrderState.UNKNOWN and again.sent_ms == rec.sent_ms
+        assert again.state is OrderState.UNKNOWN and again.unknown_since == rec.unknown_since
         engine.run_timers(h.clock.now_ms() + 10_000)
         assert again.state is OrderState.RECONCILED and again.attempts == 1
         assert len(orders_under(h, rec.client_order_id)) == 1
         assert engine.portfolio.positions[SYM].qty == again.filled > 0
     finally:
         store.close()
+
+
+class ForeignCreateAnswer(FaultInjector[SimExchange]):
+    """At the wire: the first create is answered with another order's clientOrderId
+    (the order itself is placed as asked)."""
+
+    lied = False
+
+    def create_order(self, *args: Any, **kwargs: Any) -> OrderInfo:
+        info = super().create_order(*args, **kwargs)
+        if not self.lied:
+            self.lied = True
+            info.client_order_id = "someone-else"
+        return info
+
+
+def test_a_create_answered_for_another_order_halts_entries_and_is_resolved() -> None:
+    h = Harness(settings(market={"symbols": [SYM]}), {SYM: BTC}, wire=ForeignCreateAnswer)
+    h.warm(SYM, 50_000.0)
+    h.bar(SYM, 48_400.0)  # the entry: its answer names another order; nothing booked
+    (alert,) = [a for a in h.sink.of_kind("alert") if a["alert"] == "foreign_answer"]
+    assert "someone-else" in alert["detail"]
+    assert h.engine.halted.startswith("foreign exchange answer")
+    h.advance(10_000)  # found by its own clientOrderId: booked once, a managed position
+    (rec,) = [r for r in h.engine.router.records.values() if r.intent.side == "buy"]
+    assert rec.state is OrderState.RECONCILED and rec.attempts == 1
+    assert len(orders_under(h, rec.client_order_id)) == 1
+    assert h.engine.portfolio.positions[SYM].qty == rec.filled > 0
+    assert h.phase(SYM) == "POSITION"
+
+
+def test_a_lost_buy_missed_by_every_look_up_by_id_is_found_in_the_history_pages() -> None:
+    """Through ccxt on the local Binance server, history two orders a page: the buy's
+    answer is lost after it filled and every look-up by clientOrderId says "not found".
+    After the window the router walks the open orders (five resting buys of other
+    intents, not ours) and the history page after page, finds the buy, reads its fills
+    by orderId and books them; it never sends the id again."""
+    with running_server("binance") as sim:
+        sim.price(SYM, Decimal("90000"), hold=True)
+        profile = replace(VENUES["binance"], history_page_limit=2)
+        options = CcxtOptions(
+            "binance",
+            api_key=KEY,
+            api_secret=SECRET,
+            base_url=sim.base_url,
+            timeout_ms=3000,
+            profile=profile,
+        )
+        ex = CcxtExchange(options)
+        try:
+            filters = {SYM: ex.load_markets()[SYM]}
+            pf = Portfolio(quote="USDT", cash=Decimal(1000))
+            clock = WallClock()
+            cfg = RouterConfig(visibility_window_ms=1_000, backoff_ms=100)
+            router = OrderRouter(ex, pf, filters, clock, EventBus(), cfg)
+
+            def buy(leg: int, limit: str, tif: str) -> Intent:
+                return Intent.create(
+                    decision_id="BTCUSDT-3-entry",
+                    symbol=SYM,
+                    side="buy",
+                    amount=Decimal("0.0003"),
+                    limit_price=Decimal(limit),
+                    ref_price=Decimal(limit),
+                    max_slippage_bps=Decimal(100),
+                    time_in_force=tif,  # type: ignore[arg-type]
+                    leg=leg,
+                    created_ms=clock.now_ms(),
+                )
+
+            for leg in range(5):
+                resting = router.submit(buy(leg, "80000", "GTC"), live_ask=Decimal("90000"))
+                assert resting.state is OrderState.SENT
+            sim.fault("POST /api/v3/order", "timeout_after")
+            sim.fault("GET /api/v3/order", "reject", reason="not_found", times=50)
+            rec = router.submit(buy(5, "90500", "IOC"), live_ask=Decimal("90000"))
+            assert rec.state is OrderState.UNKNOWN
+            deadline = clock.now_ms() + 15_000
+            while not rec.done and clock.now_ms() < deadline:
+                at = router.next_due()
+                if at is not None:
+                    time.sleep(max(0, at - clock.now_ms()) / 1000)
+                    router.run_due(clock.now_ms())
+            assert len(sim.state()["all_orders"]) == 6  # five resting buys and this one
+            assert served_under(sim, rec.client_order_id) == 1
+            assert rec.state is OrderState.RECONCILED and rec.attempts == 1
+            venue = sim.order(rec.client_order_id)
+            assert venue is not None and Decimal(venue["filled"]) == rec.filled > 0
+            assert pf.positions[SYM].qty == rec.filled
+        finally:
+            ex.close()

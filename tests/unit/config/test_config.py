@@ -239,6 +239,8 @@ BAD_VALUES = [
     ("[timeouts]\nexit_ioc_ttl_ms = 10", "timeouts.exit_ioc_ttl_ms", ["between 50 and 60000"]),
     ('[router]\ntime_in_force = "FOK"', "router.time_in_force", ["'IOC', 'GTC'", "got 'FOK'"]),
     ("[router]\nmax_retries = 11", "router.max_retries", ["between 0 and 10", "got 11"]),
+    ("[exchange]\nhistory_page_limit = 1001", "exchange.history_page_limit", ["<= 1000"]),
+    ("[exchange]\nhistory_page_limit = 0", "exchange.history_page_limit", [">= 1", "got 0"]),
     (
         "[exchange]\nvisibility_window_ms = 200",
         "exchange.visibility_window_ms",

@@ -34,9 +34,10 @@ from test_router import (
     states,
 )
 
+from fsmtrader.clock import SimClock
 from fsmtrader.errors import NetworkError, OrderNotFound
 from fsmtrader.exchange.simulated import BINANCE, MEXC, FaultInjector, SimExchange
-from fsmtrader.exchange.types import OrderInfo
+from fsmtrader.exchange.types import OrderInfo, TradeInfo
 from fsmtrader.orders.intent import client_order_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
@@ -223,20 +224,57 @@ def restarted(env: Env) -> OrderRouter:
 
 
 @pytest.mark.parametrize("executed", [True, False])
-def test_after_a_restart_the_window_runs_from_the_saved_send(executed: bool) -> None:
+def test_after_a_restart_the_window_runs_from_the_saved_lost_answer(executed: bool) -> None:
     env = lagged(WINDOW)
     env.faults.inject_fault("create_order", LOST, after=executed)
     rec = env.router.submit(intent(env, f"d-restart-{executed}"))
-    assert rec.state is S.UNKNOWN and rec.sent_ms == T0
+    assert rec.state is S.UNKNOWN and rec.unknown_since == T0
     env.clock.set(T0 + 1_000)  # the process dies; a new one starts 1 s after the send
     router = restarted(env)
     (rec2,) = router.recover()
     assert rec2.state is S.UNKNOWN  # inside the window: not concluded
-    assert rec2.sent_ms == T0 and rec2.due_ms is not None and rec2.due_ms <= T0 + WINDOW
+    assert rec2.unknown_since == T0 and rec2.due_ms is not None and rec2.due_ms <= T0 + WINDOW
     run_until(env, T0 + 60_000)
     assert len(orders_of(env, rec2)) == 1
     assert rec2.state is S.RECONCILED and rec2.filled == D("0.002")
     assert rec2.attempts == (1 if executed else 2)
+
+
+class DiesDuringTheSend(FaultInjector[SimExchange]):
+    """At the wire: the client holds the request back 2 s (a rate limiter), the venue
+    takes it, and the process dies before the answer (BaseException: nothing of ours
+    runs after it, as with a SIGKILL inside the call)."""
+
+    def __init__(self, inner: SimExchange, clock: SimClock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+
+    def create_order(self, *args: object, **kwargs: object) -> OrderInfo:
+        self.clock.set(self.clock.now_ms() + 2_000)
+        super().create_order(*args, **kwargs)  # type: ignore[arg-type]
+        raise SystemExit("killed during the send")
+
+
+def test_a_crash_during_the_send_starts_the_window_at_the_restart() -> None:
+    """The write-ahead committed the intent at T0, the venue stamped the order at T0+2 s
+    and hides it 5 s. A window from T0 would end before it shows, and the order would be
+    sent again (Binance takes a filled IOC's id again): from the restart, it is found."""
+    env = lagged(WINDOW)
+    wire = DiesDuringTheSend(env.exchange, env.clock)
+    router = OrderRouter(wire, env.portfolio, dict(MARKETS), env.clock, env.bus, RouterConfig())
+    env.router = router
+    with pytest.raises(SystemExit):
+        router.submit(intent(env, "d-died"))
+    (rec,) = router.records.values()
+    assert rec.state is S.RESERVED and rec.attempts == 1  # as the write-ahead saved it
+    env.clock.set(T0 + 3_000)  # the new process
+    env.faults = FaultInjector(env.exchange)
+    (rec2,) = restarted(env).recover()
+    assert rec2.state is S.UNKNOWN
+    run_until(env, T0 + 60_000)
+    assert len(orders_of(env, rec2)) == 1
+    assert rec2.state is S.RECONCILED and rec2.filled == D("0.002") and rec2.attempts == 1
+    assert rec2.unknown_since == T0 + 3_000  # the restart
 
 
 def test_a_restart_long_after_the_send_searches_everywhere_at_once() -> None:
@@ -372,3 +410,29 @@ def test_two_venue_orders_under_one_client_id_are_flagged() -> None:
     assert rec.state is S.RECONCILED and rec.order_id == first.id and rec.filled == first.filled
     assert len(alerts(env, "foreign_answer")) >= 1 and halts
     assert "2 orders" in str(alerts(env, "foreign_answer")[0]["detail"])
+
+
+class FillsOnlyByOrderId(FaultInjector[SimExchange]):
+    """At the wire: order answers carry the filled total but not the fills (as some
+    venues' acknowledgements do), and the account's trade list is unavailable: the fills
+    can only be read by the order's id."""
+
+    def create_order(self, *args: object, **kwargs: object) -> OrderInfo:
+        info = super().create_order(*args, **kwargs)  # type: ignore[arg-type]
+        info.trades = []
+        return info
+
+    def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
+        raise NetworkError("myTrades down", maybe_sent=False)
+
+
+def test_fills_missing_from_the_answer_are_read_by_order_id() -> None:
+    env = lagged(0)
+    wire = FillsOnlyByOrderId(env.exchange)
+    router = OrderRouter(wire, env.portfolio, dict(MARKETS), env.clock, env.bus, RouterConfig())
+    env.router = router
+    rec = router.submit(intent(env, "d-trades-by-id"))
+    (order,) = orders_of(env, rec)
+    assert order.filled == D("0.002") and order.trades
+    assert rec.state is S.RECONCILED and rec.filled == order.filled
+    assert {f["trade_id"] for f in fills(env, rec.intent.intent_id)} == {t.id for t in order.trades}

@@ -59,7 +59,7 @@ def order() -> OrderRecord:
         reserved=D("100.2"),
         attempts=2,
         due_ms=5_000,
-        sent_ms=4_000,
+        unknown_since=None,
         reason="open",
         seen_trades={"t2", "t1"},
         cancel_requested=True,
