@@ -181,9 +181,10 @@ def _check_orders(
 
 def _visible(rec: OrderRecord, rep: ReconcileReport, readable: set[str], window: int) -> bool:
     """Would the exchange's history we read show this order if it existed? It was read
-    from the look-back on, and the order's last send is past the visibility window."""
+    from the look-back on, and past the visibility window from its intent and from the
+    end of its last send that ended unknown (``unknown_since``, the router's anchor)."""
     created = rec.intent.created_ms
-    sent = rec.sent_ms if rec.sent_ms is not None else created
+    sent = rec.unknown_since if rec.unknown_since is not None else created
     return (
         rec.intent.symbol in readable
         and created >= rep.since + CLOCK_SKEW_MS

@@ -258,12 +258,12 @@ def test_an_order_is_concluded_absent_only_past_the_visibility_window_of_its_las
     )
     now = env.clock.now_ms()
     rec = OrderRecord(it, client_order_id(it.intent_id, 32), OrderState.RECONCILED, order_id="9")
-    rec.sent_ms = now - 4_000  # re-sent 4 s ago: the venue may not show it yet
+    rec.unknown_since = now - 4_000  # its last send ended 4 s ago: maybe not shown yet
     env.router.restore([rec])
     books = Books(env.router.records, env.portfolio, [BTC], {BTC: BTC_M})
     hidden = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
     assert hidden.missing_orders == []
-    rec.sent_ms = now - 6_000
+    rec.unknown_since = now - 6_000
     absent = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
     assert [m["detail"] for m in absent.missing_orders] == [
         "RECONCILED in our books, not on the exchange"
