@@ -160,7 +160,13 @@ class DurableSession(ABC):
         for rec in touched:
             engine.on_order_update(rec)
         engine.run_timers(now)
-        report = reconcile_and_book(engine, self.store, self.snap.meta, exact=self.exact_balances)
+        report = reconcile_and_book(
+            engine,
+            self.store,
+            self.snap.meta,
+            exact=self.exact_balances,
+            visibility_ms=self.s.exchange.window_ms,
+        )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)
         if not report.ok and self.s.halts.on_reconcile_mismatch:
@@ -174,7 +180,11 @@ class DurableSession(ABC):
         on the exchange), write the report. No trading."""
         touched = self.engine.router.recover()
         report = reconcile_and_book(
-            self.engine, self.store, self.snap.meta, exact=self.exact_balances
+            self.engine,
+            self.store,
+            self.snap.meta,
+            exact=self.exact_balances,
+            visibility_ms=self.s.exchange.window_ms,
         )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)

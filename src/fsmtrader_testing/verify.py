@@ -147,7 +147,7 @@ def _reconcile(books: SessionBooks, exchange: Exchange, exact: bool) -> Reconcil
 def after_all(books: SessionBooks) -> int:
     """A time at which the exchange shows every order the books know (past any venue's
     visibility lag), and not so late that a venue's history window has dropped them."""
-    created = [r.intent.created_ms for r in books.snap.orders]
+    created = [max(r.intent.created_ms, r.unknown_since or 0) for r in books.snap.orders]
     last_bar = int(books.snap.meta.get("last_bar_ts", "0") or 0)
     return max([*created, last_bar], default=0) + MAX_LAG_MS
 

@@ -37,7 +37,8 @@ ZERO = Decimal(0)
 RECENT_MS = 24 * 3_600_000
 CLOCK_SKEW_MS = 60_000  # our clock against the venue's, when reading back to an intent
 # A just-created order may not be visible yet (Binance 5 s, MEXC 10 s): an order the
-# books hold is concluded absent from the exchange only once it is older than this.
+# books hold is concluded absent from the exchange only once its last send is older than
+# this (the default; a session passes the visibility window in force).
 VISIBILITY_MS = 10_000
 
 
@@ -55,16 +56,18 @@ def reconcile(
     exact_balances: bool,
     since: int | None = None,
     account: Account | None = None,
+    visibility_ms: int = VISIBILITY_MS,
 ) -> ReconcileReport:
     """Compare ``books`` with what ``exchange`` reports at ``now_ms``; read-only.
 
     ``since`` overrides the look-back (an oracle reads the whole history with 0);
-    ``account`` holds the outside holdings and third-asset fees for the balance check."""
+    ``account`` holds the outside holdings and third-asset fees for the balance check;
+    ``visibility_ms`` is the venue's visibility window."""
     rep = ReconcileReport(ts=now_ms, exact_balances=exact_balances)
     rep.since = lookback(books, now_ms) if since is None else since
     orders, trades, readable = _read(books, exchange, rep)
     matched = _match_orders(books, orders, rep)
-    _check_orders(books, matched, orders, readable, rep)
+    _check_orders(books, matched, orders, readable, rep, visibility_ms)
     _check_fills(books, matched, trades, rep)
     compare_balances(books, exchange, rep, exact_balances, account)
     return rep
@@ -146,6 +149,7 @@ def _check_orders(
     orders: dict[str, OrderInfo],
     readable: set[str],
     rep: ReconcileReport,
+    visibility_ms: int,
 ) -> None:
     """Live in the books against open on the exchange, both ways; an order the books
     sent that the exchange's history lacks."""
@@ -159,7 +163,10 @@ def _check_orders(
         elif found and not rec.live and (rec.state is S.FAILED_FINAL or not rec.done):
             o = found[0]
             detail = f"{o.status} on the exchange (filled {o.filled}), {rec.state} in our books"
-            _missing(rec, rep, detail)
+            if rec.done and not any(x.filled for x in found):  # given up, and nothing moved
+                rep.notes.append(f"{rec.client_order_id}: {detail}")
+            else:
+                _missing(rec, rep, detail)
         elif found and rec.order_id and rec.order_id not in {o.id for o in found}:
             ids = ", ".join(o.id for o in found)
             _missing(rec, rep, f"order {rec.order_id} in our books, the exchange's is {ids}")
@@ -167,18 +174,21 @@ def _check_orders(
             not found
             and rec.order_id
             and rec.order_id not in orders
-            and _visible(rec, rep, readable)
+            and _visible(rec, rep, readable, visibility_ms)
         ):
             _missing(rec, rep, f"{rec.state} in our books, not on the exchange")
 
 
-def _visible(rec: OrderRecord, rep: ReconcileReport, readable: set[str]) -> bool:
-    """Would the exchange's history we read show this order if it existed?"""
+def _visible(rec: OrderRecord, rep: ReconcileReport, readable: set[str], window: int) -> bool:
+    """Would the exchange's history we read show this order if it existed? It was read
+    from the look-back on, and past the visibility window from its intent and from the
+    end of its last send that ended unknown (``unknown_since``, the router's anchor)."""
     created = rec.intent.created_ms
+    sent = rec.unknown_since if rec.unknown_since is not None else created
     return (
         rec.intent.symbol in readable
         and created >= rep.since + CLOCK_SKEW_MS
-        and created <= rep.ts - VISIBILITY_MS
+        and max(sent, created) <= rep.ts - window
     )
 
 

@@ -24,7 +24,7 @@ from fsmtrader.reconcile.account import (
     fresh,
     outside_of,
 )
-from fsmtrader.reconcile.checks import reconcile
+from fsmtrader.reconcile.checks import VISIBILITY_MS, reconcile
 from fsmtrader.reconcile.report import ReconcileReport
 from fsmtrader.store.sqlite import SqliteStore
 
@@ -32,26 +32,36 @@ log = logging.getLogger("fsmtrader.reconcile")
 
 
 def reconcile_and_book(
-    engine: Engine, store: SqliteStore, meta: dict[str, str], *, exact: bool
+    engine: Engine,
+    store: SqliteStore,
+    meta: dict[str, str],
+    *,
+    exact: bool,
+    visibility_ms: int = VISIBILITY_MS,
 ) -> ReconcileReport:
     """Reconcile ``engine``'s books with its exchange and book the explainable part.
-    ``meta`` is the session's saved meta (it gains the outside holdings on a first start)."""
+    ``meta`` is the session's saved meta (it gains the outside holdings on a first start);
+    ``visibility_ms`` is the venue's visibility window in force."""
     outside = outside_holdings(engine, store, meta)
-    first = _compare(engine, store, outside, exact)
+    first = _compare(engine, store, outside, exact, visibility_ms)
     changed = book_found(engine.router, first)
     if not changed:
         return first
     for rec in changed:
         engine.on_order_update(rec)
     engine.commit()
-    final = _compare(engine, store, outside, exact)
+    final = _compare(engine, store, outside, exact, visibility_ms)
     final.found_fills = first.found_fills
     final.corrected_orders = first.corrected_orders
     return final
 
 
 def _compare(
-    engine: Engine, store: SqliteStore, outside: dict[str, Decimal] | None, exact: bool
+    engine: Engine,
+    store: SqliteStore,
+    outside: dict[str, Decimal] | None,
+    exact: bool,
+    visibility_ms: int,
 ) -> ReconcileReport:
     account = None
     if outside is not None:
@@ -63,6 +73,7 @@ def _compare(
         now_ms=engine.clock.now_ms(),
         exact_balances=exact,
         account=account,
+        visibility_ms=visibility_ms,
     )
 
 

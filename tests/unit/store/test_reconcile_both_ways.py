@@ -14,7 +14,8 @@ from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
-from fsmtrader.reconcile import ReconcileReport, reconcile
+from fsmtrader.reconcile import RECENT_MS, ReconcileReport, reconcile
+from fsmtrader.reconcile.checks import CLOCK_SKEW_MS
 from fsmtrader.state.books import Books
 from fsmtrader.state.order import OrderRecord
 from fsmtrader_testing.harness import mf
@@ -238,3 +239,50 @@ def test_a_filled_order_the_books_gave_up_is_missing_and_its_fills_unbooked() ->
     ]
     assert {f.get("intent_id") for f in rep.unbooked_fills} == {it.intent_id}
     assert rep.orphaned_orders == []  # it is ours and placed: not an orphan
+
+
+def test_an_order_is_concluded_absent_only_past_the_visibility_window_of_its_last_send() -> None:
+    env = make_env()
+    env.clock.advance(600_000)
+    it = Intent.create(
+        decision_id="d-hidden",
+        symbol=BTC,
+        side="buy",
+        amount=D("0.002"),
+        limit_price=D("45000"),
+        ref_price=D("45000"),
+        max_slippage_bps=D(50),
+        time_in_force="GTC",
+        leg=0,
+        created_ms=T0 + 60_000,
+    )
+    now = env.clock.now_ms()
+    rec = OrderRecord(it, client_order_id(it.intent_id, 32), OrderState.RECONCILED, order_id="9")
+    rec.unknown_since = now - 4_000  # its last send ended 4 s ago: maybe not shown yet
+    env.router.restore([rec])
+    books = Books(env.router.records, env.portfolio, [BTC], {BTC: BTC_M})
+    hidden = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
+    assert hidden.missing_orders == []
+    rec.unknown_since = now - 6_000
+    absent = reconcile(books, env.exchange, now_ms=now, exact_balances=True, visibility_ms=5_000)
+    assert [m["detail"] for m in absent.missing_orders] == [
+        "RECONCILED in our books, not on the exchange"
+    ]
+
+
+def test_the_look_back_is_a_day_or_back_to_the_oldest_open_intent() -> None:
+    """Start-up stays cheap: the history read is bounded, not the whole account's."""
+    env = make_env()
+    coid = client_order_id(make_intent_id("d-old", "buy", 0), 32)
+    env.exchange.create_order(BTC, "buy", "limit", D("0.001"), D("50100"), "IOC", coid)
+    env.clock.advance(5_000)
+    assert env.check().orphaned_orders  # a filled orphan of ours, read while recent
+    env.clock.advance(2 * RECENT_MS)
+    rep = env.check()
+    assert rep.since == env.clock.now_ms() - RECENT_MS
+    assert rep.orphaned_orders == [] and rep.unbooked_fills == []  # two days old: not read
+    rec = buy(env, "d-rest", "45000")  # a resting buy, open for two days
+    env.clock.advance(2 * RECENT_MS)
+    env.router.refresh(rec.intent.intent_id)
+    assert rec.live
+    assert env.check().since == rec.intent.created_ms - CLOCK_SKEW_MS

@@ -262,3 +262,48 @@ def test_a_found_fill_the_portfolio_cannot_take_stays_unexplained() -> None:
     assert rec.state is OrderState.FAILED_FINAL and not rec.seen_trades
     again = env.check()
     assert not again.ok and again.unbooked_fills and again.missing_orders
+
+
+def test_a_duplicate_is_not_booked_it_is_left_to_halt() -> None:
+    """Two venue orders under one intent's clientOrderId: which fills belong to the
+    decision is for a person to say; reconcile books neither."""
+    env = make_env()
+    rec = given_up_but_filled(env)
+    env.sim.create_order(BTC, "buy", "limit", D("0.002"), D("50100"), "IOC", rec.client_order_id)
+    env.clock.advance(20_000)
+    first = env.check()
+    assert len(first.duplicate_orders) == 1
+    assert book_found(env.router, first) == [] and not rec.seen_trades
+    assert rec.state is OrderState.FAILED_FINAL and not env.check().ok
+
+
+def test_an_unknown_order_of_ours_that_filled_nothing_is_a_note_not_an_orphan() -> None:
+    """Over, unfilled: nothing moved (e.g. an orphan a person has cancelled), so it does
+    not halt; one that filled does."""
+    env = make_env()
+    coid = client_order_id("unknown-intent-0000000001")
+    o = env.sim.create_order(BTC, "buy", "limit", D("0.002"), D("45000"), "GTC", coid)
+    env.clock.advance(20_000)
+    assert not env.check().ok  # open: an orphan
+    env.sim.cancel_order(o.id, BTC)
+    rep = env.check()
+    assert rep.ok and rep.orphaned_orders == []
+    assert rep.notes == [f"order {o.id} ({coid}) unknown, canceled unfilled"]
+
+
+def test_a_given_up_order_that_expired_unfilled_is_a_note_not_a_halt() -> None:
+    """The venue showed it late and it filled nothing: the books, which gave it up, are
+    right about the money; it must not halt every start of the next day."""
+    env = make_env()
+    rec = given_up(env, intent(env, "d-expired", limit="45000"))  # an IOC far below the ask
+    o = env.sim.create_order(
+        BTC, "buy", "limit", D("0.002"), D("45000"), "IOC", rec.client_order_id
+    )
+    env.clock.advance(20_000)
+    assert o.status == "canceled" and o.filled == 0
+    rep = env.check()
+    assert rep.ok, rep.to_dict()
+    assert rep.notes == [
+        f"{rec.client_order_id}: canceled on the exchange (filled 0), FAILED_FINAL in our books"
+    ]
+    assert book_found(env.router, rep) == [] and rec.state is OrderState.FAILED_FINAL
