@@ -43,6 +43,8 @@ from fsmtrader.store.statedir import SIM_FILE, inspect_state_dir
 
 log = logging.getLogger("fsmtrader.session")
 SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
+# The prefix of a halt that only an unreadable exchange caused (lifted by a clean start).
+INCOMPLETE = "reconcile incomplete: "
 
 
 @dataclass
@@ -169,8 +171,15 @@ class DurableSession(ABC):
         )
         report.recovered_intents = len(touched)
         write_report(report, self.state_dir)
-        if not report.ok and self.s.halts.on_reconcile_mismatch:
+        if report.incomplete:
+            # The exchange could not be read: the books are unproven, so no new entries
+            # until a start that reads everything (which lifts this halt, and only this).
+            if not engine.halted:
+                engine.halt(INCOMPLETE + report.halt_reason())
+        elif not report.ok and self.s.halts.on_reconcile_mismatch:
             engine.halt(report.halt_reason())
+        elif report.ok and engine.halted.startswith(INCOMPLETE):
+            engine.resume_entries()
         engine.commit()
         return report
 

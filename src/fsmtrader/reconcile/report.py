@@ -140,7 +140,10 @@ class ReconcileReport:
     @property
     def ok(self) -> bool:
         """Nothing left that the books cannot explain (what was booked is not a mismatch)."""
-        return not (
+        return not (self._differences() or self.errors)
+
+    def _differences(self) -> bool:
+        return bool(
             self.orphaned_orders
             or self.missing_orders
             or self.unbooked_fills
@@ -148,8 +151,12 @@ class ReconcileReport:
             or self.phantom_fills
             or self.filled_differences
             or self.duplicate_orders
-            or self.errors
         )
+
+    @property
+    def incomplete(self) -> bool:
+        """Only reads failed: nothing was found, and nothing was proven either."""
+        return bool(self.errors) and not self._differences()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "evidence"}

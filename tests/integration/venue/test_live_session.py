@@ -277,3 +277,42 @@ def test_download_data_command_writes_what_backtest_reads(bsim: Sim, tmp_path: P
         cwd=tmp_path,
     )
     assert again.returncode == 0 and "resumed" in again.stderr
+
+
+def test_a_start_that_cannot_read_the_exchange_halts_entries_until_one_that_can(
+    bsim: Sim, tmp_path: Path
+) -> None:
+    """An unreadable order history proves nothing either way: entries stop (the books are
+    unproven) without calling it a mismatch, and the next start that reads everything
+    lifts that halt, and only that one."""
+    state = tmp_path / "unread"
+    first = LiveSession(live_settings(bsim), state, paper=False)
+    first.start()
+    first.close()
+    bsim.fault("GET /api/v3/allOrders", "unavailable", times=50)
+    blind = LiveSession(live_settings(bsim), state, paper=False)
+    try:
+        report = blind.start()
+        assert report.incomplete and not report.ok
+        assert blind.engine.halted.startswith("reconcile incomplete: ")
+    finally:
+        blind.close()
+    admin_clear(bsim)
+    clear = LiveSession(live_settings(bsim), state, paper=False)
+    try:
+        assert clear.start().ok
+        assert clear.engine.halted == ""
+        clear.engine.halt("a person stopped entries")
+        clear.engine.commit()
+    finally:
+        clear.close()
+    again = LiveSession(live_settings(bsim), state, paper=False)
+    try:
+        assert again.start().ok
+        assert again.engine.halted == "a person stopped entries"  # not ours to lift
+    finally:
+        again.close()
+
+
+def admin_clear(sim: Sim) -> None:
+    sim._request("DELETE", "/__sim/fault")

@@ -290,8 +290,17 @@ def map_error(
         _order_verdict(failure)
         or _request_refused(failure)
         or _transport_failure(failure)
-        or ExchangeError(failure.message)
+        or _unclassified(failure)
     )
+
+
+def _unclassified(f: _Failure) -> ExchangeError:
+    """An error the venue gave no class for (MEXC's -1000 "unknown error" is a plain
+    ccxt ExchangeError). A read is idempotent and nothing said the request was wrong, so
+    it counts as the venue's trouble and is retried; anything else is reported as is."""
+    if f.op is Op.READ:
+        return ExchangeUnavailable(f"{f.message} (unclassified)", maybe_sent=False)
+    return ExchangeError(f.message)
 
 
 def _order_verdict(f: _Failure) -> ExchangeError | None:
