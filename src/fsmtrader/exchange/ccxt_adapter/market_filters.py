@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from fsmtrader.markets import ZERO, MarketFilters, PercentPrice, plain, to_decimal
 
 _ONE: Final = Decimal(1)
+Reader = Literal["limit", "num"]
 Raw = dict[str, Any]  # our field name -> Decimal (or PercentPrice), as the venue said it
 
 
@@ -137,37 +138,44 @@ def _put(out: Raw, **values: Any) -> None:
     out.update({k: v for k, v in values.items() if v is not None})
 
 
+# Binance's grid and quantity filters, as data: filterType -> (our field, its key, reader).
+# ``_limit`` reads a bound where Binance writes 0 for "none"; ``_num`` a plain value.
+_GRID_FILTERS: Final[dict[str, tuple[tuple[str, str, Reader], ...]]] = {
+    "PRICE_FILTER": (
+        ("tick_size", "tickSize", "limit"),
+        ("min_price", "minPrice", "limit"),
+        ("max_price", "maxPrice", "limit"),
+    ),
+    "LOT_SIZE": (
+        ("step_size", "stepSize", "limit"),
+        ("min_qty", "minQty", "num"),
+        ("max_qty", "maxQty", "limit"),
+    ),
+    "MARKET_LOT_SIZE": (
+        ("market_step_size", "stepSize", "limit"),
+        ("market_min_qty", "minQty", "limit"),
+        ("market_max_qty", "maxQty", "limit"),
+    ),
+}
+
+
 def _binance_filters(filters: list[Any], symbol: str) -> Raw:
+    """Every limit Binance's ``filters`` list states, by our field names."""
     out: Raw = {}
     for f in filters:
         kind = str(f.get("filterType") or "")
         where = f"{symbol} {kind}"
-        if kind == "PRICE_FILTER":
-            _put(
-                out,
-                tick_size=_limit(f, "tickSize", where),
-                min_price=_limit(f, "minPrice", where),
-                max_price=_limit(f, "maxPrice", where),
-            )
-        elif kind == "LOT_SIZE":
-            _put(
-                out,
-                step_size=_limit(f, "stepSize", where),
-                min_qty=_num(f, "minQty", where),
-                max_qty=_limit(f, "maxQty", where),
-            )
-        elif kind == "MARKET_LOT_SIZE":
-            _put(
-                out,
-                market_step_size=_limit(f, "stepSize", where),
-                market_min_qty=_limit(f, "minQty", where),
-                market_max_qty=_limit(f, "maxQty", where),
-            )
+        fields = _GRID_FILTERS.get(kind)
+        if fields is not None:
+            _put(out, **{name: _READ[how](f, key, where) for name, key, how in fields})
         elif kind in ("PERCENT_PRICE", "PERCENT_PRICE_BY_SIDE"):
             out["percent_price"] = _percent_price(f, kind, where)
         elif kind in ("MIN_NOTIONAL", "NOTIONAL"):
             out.update(_notional(f, kind, where))
     return out
+
+
+_READ: Final = {"limit": _limit, "num": _num}
 
 
 def _percent_price(f: Mapping[str, Any], kind: str, where: str) -> PercentPrice:
