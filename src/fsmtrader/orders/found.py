@@ -86,12 +86,12 @@ def _adopt_over(
         return False
     given_up = rec.state is S.FAILED_FINAL
     rec.order_id = info.id
+    for t in new:  # fills first, as ``_absorb`` does: the move's record then carries them
+        router._book_fill(rec, t)
+        rec.seen_trades.add(t.id)
     if given_up:
         router.final_states[S.FAILED_FINAL.value] -= 1  # it was not final after all
         router._move(rec, S.FILLED if info.status == "closed" else S.CANCELED, REASON)
-    for t in new:
-        router._book_fill(rec, t)
-        rec.seen_trades.add(t.id)
     if it.side == "buy":
         pf.release(it.intent_id)
     elif given_up:

@@ -95,6 +95,17 @@ def test_a_fill_of_a_given_up_intent_is_booked_on_start_once(tmp_path: Path) -> 
     audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
     found = [r for r in audit if r["kind"] == "found_fill"]
     assert found and {r["order_id"] for r in found} == {order_id}
+    # DESIGN invariant 8: the audit rebuilds the correction reconcile made (given up,
+    # then found filled) like any fill: FAILED_FINAL -> FILLED with what filled, then
+    # RECONCILED, decision_id throughout
+    moves = [r for r in audit if r["kind"] == "order" and r["intent_id"] == it.intent_id]
+    assert [(r["from"], r["state"]) for r in moves] == [
+        ("FAILED_FINAL", "FILLED"),
+        ("FILLED", "RECONCILED"),
+    ]
+    assert moves[0]["filled"] == moves[1]["filled"] == "0.0002"
+    assert all(r["decision_id"] == it.decision_id for r in moves)
+    assert all(r["decision_id"] == it.decision_id for r in moves)
     session = PaperSession(s, state, hours=2, speed=1.0)  # again: nothing more to book
     try:
         again = session.start()
