@@ -202,6 +202,13 @@ class Portfolio:
         pos.buy_fee_cash += fee_cash
         self.fees_paid += fee_quote
 
+    def buy_spend(self, trade: TradeInfo, base: str) -> Decimal:
+        """The quote a buy fill takes from the books: its cost plus a fee paid in quote (a
+        fee in the base asset shrinks the position instead; one in BNB is the venue's): what
+        apply_buy_fill takes, asked before booking (it stays inline there: hot path)."""
+        fee_quote, _ = split_fee(trade, base, self.quote)
+        return trade.price * trade.amount + (fee_quote if trade.fee_currency != base else ZERO)
+
     def lock_for_sell(self, symbol: str, qty: Decimal) -> bool:
         self.dirty = True
         pos = self.positions.get(symbol)

@@ -19,7 +19,6 @@ from fsmtrader.errors import PortfolioError
 from fsmtrader.exchange.types import OrderInfo, TradeInfo
 from fsmtrader.orders.booking import FillBooking
 from fsmtrader.orders.states import OrderState
-from fsmtrader.portfolio import split_fee
 from fsmtrader.reconcile.report import ReconcileReport
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import FoundFillRecord
@@ -76,10 +75,7 @@ def _adopt_over(
     it, pf = rec.intent, router.portfolio
     f = router.filters[it.symbol]
     if it.side == "buy":
-        spend = ZERO
-        for t in new:
-            fee_q, _ = split_fee(t, f.base, f.quote)
-            spend += t.price * t.amount + (fee_q if t.fee_currency != f.base else ZERO)
+        spend = sum((pf.buy_spend(t, f.base) for t in new), ZERO)
         if spend > pf.cash + pf.reserved.get(it.intent_id, ZERO):
             return False
     elif not pf.lock_for_sell(it.symbol, sum((t.amount for t in new), ZERO)):

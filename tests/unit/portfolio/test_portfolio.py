@@ -519,3 +519,19 @@ def test_random_operations_keep_books_non_negative(sequence: list[Op]) -> None:
         for sym, pos in p.positions.items():
             assert pos.qty == m.qty[sym]
             assert pos.qty >= 0 and 0 <= pos.sell_locked <= pos.qty
+
+
+@pytest.mark.parametrize("fee_currency", ["USDT", "BTC", "BNB"])
+def test_buy_spend_is_what_a_buy_fill_takes_from_cash_and_reservation(fee_currency: str) -> None:
+    """Reconcile asks ``buy_spend`` before it books a found fill; it must be exactly what
+    ``apply_buy_fill`` then takes, whatever asset the fee was charged in."""
+    pf = Portfolio(quote="USDT", cash=D("1000"))
+    assert pf.reserve("i1", D("50"))
+    t = fill(
+        "buy", "30000", "0.002", "0.00000123" if fee_currency != "USDT" else "0.06", fee_currency
+    )
+    before = pf.cash + pf.reserved_total
+    spend = pf.buy_spend(t, "BTC")
+    pf.apply_buy_fill("i1", "d1", t, "BTC")
+    assert before - (pf.cash + pf.reserved_total) == spend
+    assert spend == D("60") + (D("0.06") if fee_currency == "USDT" else 0)
