@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -466,5 +466,6 @@ class Metrics:
         self._web.inc(self._web.dropped)
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition of everything, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition of everything, and its content type (format
+        0.0.4, which every Prometheus reads: all our names are plain legacy names)."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
