@@ -272,7 +272,7 @@ class _BookCollector:
             phase, held = Phase(row["phase"]), _dec(row.get("position"))
             by_phase[phase.value] += 1
             errors.add_metric([row["symbol"]], float(row.get("error_count") or 0))
-            state = SymbolState(row["symbol"], phase, now - int(row["time_in_phase_ms"]))
+            state = SymbolState(row["symbol"], phase, int(row["entered_ms"]))
             stuck += is_stuck(state, held, now, self._timeouts)
             positions += held > 0
             order = row.get("open_order") or {}
