@@ -130,11 +130,12 @@ class LiveSession(DurableSession):
             ticks += self._poll_round()
             engine.run_timers(self.clock.now_ms())
             engine.check_stuck()
+            self.service()
             if progress is not None:
                 progress(ticks, 0)
             if wall_stop is not None and time.monotonic() >= wall_stop:
                 break
-            time.sleep(max(poll - (time.monotonic() - started), 0.0))
+            self.idle(max(poll - (time.monotonic() - started), 0.0))
         return engine.summary()
 
     def _poll_round(self) -> int:

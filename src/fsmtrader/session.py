@@ -23,6 +23,8 @@ from fsmtrader.audit import EventBus, JsonlWriter, align_mirror
 from fsmtrader.clock import Clock, WallClock
 from fsmtrader.config import Settings
 from fsmtrader.config_wiring import build_engine
+from fsmtrader.control.desk import ControlDesk
+from fsmtrader.control.execute import run_control
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import CommitFailed, StoreError
@@ -45,6 +47,7 @@ log = logging.getLogger("fsmtrader.session")
 SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
 # The prefix of a halt that only an unreadable exchange caused (lifted by a clean start).
 INCOMPLETE = "reconcile incomplete: "
+MARKS_EVERY_S = 2.0  # how often the last prices are saved for `fsmtrader status`
 
 
 @dataclass
@@ -75,6 +78,10 @@ class DurableSession(ABC):
         self.state_dir = state_dir
         self.send = send  # False: creates and cancels are held back (reconcile, recover)
         self.held_back: list[str] = []
+        # Controls from other threads (the API), run by the loop between two stimuli.
+        self.desk = ControlDesk()
+        self.marks: dict[str, float] = {}  # last price per symbol: replaced, never mutated
+        self._marks_saved = 0.0
         db = store_path(state_dir, settings.database_url)
         inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing
         self.lock = StateLock(state_dir).acquire()
@@ -200,9 +207,27 @@ class DurableSession(ABC):
         self.engine.commit()
         return report
 
+    # --- between two stimuli: controls, marks -------------------------------------------
+    def service(self) -> None:
+        """Run the controls that came in, and publish the last prices (a new dict, so a
+        reader in another thread never sees one half-written); save them now and then
+        for `fsmtrader status`."""
+        self.desk.serve(lambda action, args, who: run_control(self, action, args, who))
+        marks = {sym: st.signal.last_close for sym, st in self.engine.states.items()}
+        self.marks = marks
+        wall = time.monotonic()
+        if wall - self._marks_saved >= MARKS_EVERY_S and not self.store.broken:
+            self._marks_saved = wall
+            self.store.set_meta("marks", json.dumps(marks))
+
+    def idle(self, seconds: float) -> None:
+        """Wait for the next round, at once when a control arrives."""
+        self.desk.wait(seconds)
+
     def close(self) -> None:
         """Commit what is left (not after a failed write: the file stays as it was, and
         the next start resolves and reconciles from there), release everything."""
+        self.desk.close()
         try:
             if not self.store.broken:
                 self.engine.commit()
@@ -309,6 +334,7 @@ class PaperSession(DurableSession):
                 done += 1
             engine.run_timers(now)
             engine.check_stuck()
+            self.service()
             if progress is not None:
                 progress(done, total)
             if (
@@ -317,7 +343,7 @@ class PaperSession(DurableSession):
                 or should_stop()
             ):
                 break
-            time.sleep(poll_s)
+            self.idle(poll_s)
         return engine.summary()
 
     def _seen(self, ts: int) -> None:

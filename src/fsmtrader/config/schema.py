@@ -19,7 +19,9 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fsmtrader.config.sections import (
+    ApiSettings,
     DemoSettings,
+    DisplaySettings,
     EntrySettings,
     ErrorSettings,
     ExchangeSettings,
@@ -80,6 +82,8 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
 
     @field_validator("seed", mode="before")
     @classmethod

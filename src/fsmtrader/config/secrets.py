@@ -18,20 +18,25 @@ from fsmtrader.errors import ConfigError
 __all__ = ["SECRET_KEYS", "credentials", "secrets_in_file"]
 
 SECRET_KEYS = ("api_key", "api_secret")
+# (section, secret keys, the setting naming the 0600 file that may hold them instead)
+SECRET_FIELDS = (("exchange", SECRET_KEYS, "key_file"), ("api", ("token",), "token_file"))
 
 
 def secrets_in_file(file_data: Mapping[str, Any], file_path: Path | None) -> list[str]:
-    """One problem per secret found in the config file's ``[exchange]`` (value never shown)."""
-    section = file_data.get("exchange")
-    if not isinstance(section, Mapping):
-        return []
-    return [
-        f"exchange.{key} (from {file_path}): secrets are never read from the config "
-        f"file; set {ENV_PREFIX}EXCHANGE__{key.upper()} or exchange.key_file "
-        "(a file only you can read, mode 0600)"
-        for key in SECRET_KEYS
-        if key in section
-    ]
+    """One problem per secret found in the config file (value never shown)."""
+    problems = []
+    for section, keys, file_key in SECRET_FIELDS:
+        table = file_data.get(section)
+        if not isinstance(table, Mapping):
+            continue
+        problems += [
+            f"{section}.{key} (from {file_path}): secrets are never read from the config "
+            f"file; set {ENV_PREFIX}{section.upper()}__{key.upper()} or {section}.{file_key} "
+            "(a file only you can read, mode 0600)"
+            for key in keys
+            if key in table
+        ]
+    return problems
 
 
 def credentials(s: Settings) -> tuple[str, str] | None:

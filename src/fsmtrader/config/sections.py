@@ -29,7 +29,10 @@ from fsmtrader.exchange.ccxt_adapter.venues import VENUES, ExchangeId, VenueProf
 
 __all__ = [
     "CROSS",
+    "LOOPBACK_HOSTS",
+    "ApiSettings",
     "DemoSettings",
+    "DisplaySettings",
     "EntrySettings",
     "ErrorSettings",
     "ExchangeSettings",
@@ -411,6 +414,49 @@ class SimSettings(_Section):
     def _empty_is_the_venues(cls, value: Any) -> Any:
         """``visibility_lag_ms = ""`` in the file means the venue's own lag."""
         return None if value == "" else value
+
+
+class ApiSettings(_Section):
+    """The control plane: a REST API, push stream, dashboard and metrics served by the
+    bot's own process (``paper``, ``trade``). Off by default; on loopback unless
+    ``allow_remote`` says otherwise. The token comes from FSMTRADER_API__TOKEN or
+    ``token_file`` (mode 0600), never from this file."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    allow_remote: bool = False
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    stream_queue: Annotated[int, Field(ge=10, le=100_000)] = 1000
+
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """``token_file = ""`` in the file means no file (the environment gives it)."""
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> ApiSettings:
+        if not self.allow_remote and self.host not in LOOPBACK_HOSTS:
+            raise cross(
+                "api.host",
+                "must be 127.0.0.1, ::1 or localhost unless api.allow_remote = true "
+                "(the API can stop and exit positions: expose it deliberately)",
+                self.host,
+            )
+        return self
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class DisplaySettings(_Section):
+    """The live status table of ``paper`` and ``trade``."""
+
+    refresh_per_s: Annotated[float, Field(ge=0.2, le=30)] = 4.0
+    hide_idle: bool = False
+    hide_warmup: bool = False
 
 
 class DemoSettings(_Section):

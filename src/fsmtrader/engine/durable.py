@@ -22,6 +22,7 @@ def delta(engine: EngineParts) -> StateDelta | None:
     if router.dirty or pf.dirty or meta_signature(engine) != engine.meta_saved:
         meta = {
             "halted": engine.halted,
+            "entries_stopped": engine.entries_stopped,
             "counters": json.dumps(engine.persistent_counters(), sort_keys=True),
         }
     states = engine.states
@@ -38,9 +39,14 @@ def delta(engine: EngineParts) -> StateDelta | None:
     )
 
 
-def meta_signature(engine: EngineParts) -> tuple[str, int]:
-    """What the saved meta (halt, counters) depends on, besides orders and the portfolio."""
-    return (engine.halted, engine.counts.total() - engine.counts["transitions"])
+def meta_signature(engine: EngineParts) -> tuple[str, str, int]:
+    """What the saved meta (halt, stop, counters) depends on, besides orders and the
+    portfolio."""
+    return (
+        engine.halted,
+        engine.entries_stopped,
+        engine.counts.total() - engine.counts["transitions"],
+    )
 
 
 def check_restorable(snap: Snapshot, known: set[str]) -> None:

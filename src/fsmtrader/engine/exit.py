@@ -56,12 +56,17 @@ def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> D
     return Decision(changes, [])
 
 
+FORCE_EXIT = "force_exit"  # the exit reason of a control's force-exit
+
+
 def evaluate_exit(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
     """Confirm an exit signal on the bid (a bar's close is not a price we can sell at);
     the max-hold timeout exits whatever the price."""
     ticker = v.quote
     if t.event is E.TIMEOUT:
         reason = "max_hold"
+    elif t.reason == FORCE_EXIT:  # a person asked: sell whatever the levels say
+        reason = FORCE_EXIT
     else:
         reason = ""
         if ticker is not None:

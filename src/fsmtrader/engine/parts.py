@@ -34,9 +34,10 @@ class EngineParts(Protocol):
     states: dict[str, SymbolState]
     counts: Counter[str]
     halted: str
+    entries_stopped: str
     dirty: set[str]
     pending_audit: list[Record]
-    meta_saved: tuple[str, int] | None
+    meta_saved: tuple[str, str, int] | None
 
     @property
     def portfolio(self) -> Portfolio: ...

@@ -34,6 +34,7 @@ from fsmtrader.engine.commands import (
     decide,
 )
 from fsmtrader.engine.executor import Executor
+from fsmtrader.engine.exit import FORCE_EXIT
 from fsmtrader.engine.live_view import LiveView
 from fsmtrader.engine.outcomes import order_update
 from fsmtrader.engine.policy import EnginePolicy
@@ -105,11 +106,12 @@ class Engine:
         }
         self._timers: list[tuple[int, int, str]] = []
         self.halted = ""
+        self.entries_stopped = ""  # who stopped new entries (a control), "" = not
         self.counts: Counter[str] = Counter()
         self.store: SqliteStore | None = None
         self.dirty: set[str] = set()  # symbols changed since the last commit
         self.pending_audit: list[Record] = []  # bus records since the last commit (with a store)
-        self.meta_saved: tuple[str, int] | None = None  # (halted, counts) last saved
+        self.meta_saved: tuple[str, str, int] | None = None  # (halt, stop, counts) saved
         # Quotes fetched during one stimulus, until the next order or cancel (see quote).
         self._quotes: dict[str, Ticker | None] = {}
         self._views = {sym: LiveView(self, sym) for sym in self.symbols}
@@ -167,7 +169,11 @@ class Engine:
         sig.update(ts, close, vol)
         check = ON_BAR.get(st.phase)
         if check is ENTRY:  # the common case, inline: no trigger costs two comparisons
-            if sig.triggered(close) and ts >= st.entry_block_until and not self.halted:
+            if (
+                sig.triggered(close)
+                and ts >= st.entry_block_until
+                and not (self.halted or self.entries_stopped)
+            ):
                 self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
         elif check is not None:
             self._on_bar[check](st, ts, close)
@@ -303,6 +309,7 @@ class Engine:
         durable.restore_symbols(self, snap, self.policy.exit.rule)
         self.router.restore(snap.orders)
         self.halted = snap.meta.get("halted", "")
+        self.entries_stopped = snap.meta.get("entries_stopped", "")
         counters = json.loads(snap.meta.get("counters", "{}") or "{}")
         self.counts.update(counters.get("engine", {}))
         self.router.restore_counters(counters)
@@ -348,6 +355,15 @@ class Engine:
         if (st.phase, E.RECOVER) not in TABLE:  # (only ERROR takes it)
             return False
         self.fire(st, E.RECOVER, "manual recovery")
+        return True
+
+    def force_exit(self, symbol: str) -> bool:
+        """A person's exit of a held position, down the exit ladder like any other; False
+        when the symbol is not in POSITION (nothing held, or an order in flight)."""
+        st = self.states[symbol]
+        if st.phase is not P.POSITION:
+            return False
+        self.fire(st, E.EXIT_SIGNAL, FORCE_EXIT)
         return True
 
     def resume_entries(self) -> None:

@@ -74,6 +74,19 @@ class HaltRecord(TypedDict):
     reason: str
 
 
+class ControlRecord(TypedDict):
+    """A person steered the bot (stop entries, resume, force exit, recover, reconcile):
+    who asked, what, and what came of it."""
+
+    kind: Literal["control"]
+    ts: int
+    action: str
+    who: str
+    symbol: str
+    result: int
+    message: str
+
+
 class OrderExtra(TypedDict, total=False):
     """What an order event adds when it has it: the intent's terms on the first event,
     price and amount once reserved."""
@@ -157,6 +170,7 @@ Record = (
     | AlertRecord
     | ResumeRecord
     | HaltRecord
+    | ControlRecord
     | OrderEvent
     | FillRecord
     | FoundFillRecord

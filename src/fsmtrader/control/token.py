@@ -1,0 +1,57 @@
+"""The API's bearer token: from the environment or a 0600 file only, never the config file,
+never echoed (the same rule as the venue's keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsmtrader.config import Settings
+from fsmtrader.config.sources import ENV_PREFIX
+from fsmtrader.errors import ConfigError
+
+MIN_LENGTH = 16
+
+
+def api_token(s: Settings) -> str | None:
+    """The token: FSMTRADER_API__TOKEN first, else ``api.token_file``; None when neither."""
+    api = s.api
+    if api.token is not None:
+        token = api.token.get_secret_value().strip()
+        where = f"{ENV_PREFIX}API__TOKEN"
+    elif api.token_file is not None:
+        token, where = _read_token_file(api.token_file.expanduser()), "api.token_file"
+    else:
+        return None
+    if len(token) < MIN_LENGTH:
+        raise ConfigError(
+            f"{where}: the API token must be at least {MIN_LENGTH} characters "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return token
+
+
+def require_token(s: Settings) -> str:
+    """The token, or the one-line reason the API cannot start without it."""
+    token = api_token(s)
+    if token is None:
+        raise ConfigError(
+            f"api.enabled: the API needs a token; set {ENV_PREFIX}API__TOKEN or "
+            "api.token_file (a file only you can read, mode 0600)"
+        )
+    return token
+
+
+def _read_token_file(p: Path) -> str:
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        raise ConfigError(f"api.token_file: {p} not found") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"api.token_file: {p} has mode {mode & 0o777:04o}; it must be readable by you "
+            f"only (chmod 600 {p})"
+        )
+    try:
+        return p.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"api.token_file: {p} is not a readable text file") from None
