@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group, JustifyMethod, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -99,13 +99,19 @@ def _errors(row: Mapping[str, Any]) -> Text:
 
 def status_rows_table(status: Mapping[str, Any], display: DisplaySettings, title: str) -> Table:
     """The status as a Rich table: the rows ``control.status`` sorted, those at rest in
-    a hidden phase left out (counted in the caption), and the books' totals below."""
+    a hidden phase left out (counted in the caption), and the books' totals below. The
+    symbol and phase never fold; the order and error columns give way on a narrow screen."""
     rows, hidden = visible_rows(
         status, hide_idle=display.hide_idle, hide_warmup=display.hide_warmup
     )
     t = Table(title=title, caption=_caption(status, hidden), caption_justify="left")
-    for name, justify in _COLUMNS:
-        t.add_column(name, justify=justify)
+    widest = max((len(r["symbol"]) for r in rows), default=6)
+    t.add_column("symbol", no_wrap=True, min_width=widest)
+    t.add_column("phase", no_wrap=True, min_width=max(len(p) for p in PHASE_STYLE))
+    for name in ("in phase", "position", "entry", "last", "uPnL"):
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("order")
+    t.add_column("errors")
     for row in rows:
         t.add_row(
             row["symbol"],
@@ -121,36 +127,27 @@ def status_rows_table(status: Mapping[str, Any], display: DisplaySettings, title
     return t
 
 
-_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
-    ("symbol", "left"),
-    ("phase", "left"),
-    ("in phase", "right"),
-    ("position", "right"),
-    ("entry", "right"),
-    ("last", "right"),
-    ("uPnL", "right"),
-    ("order", "left"),
-    ("errors", "left"),
-)
-
-
 def _caption(status: Mapping[str, Any], hidden: Mapping[str, int]) -> Text:
-    tot = status["totals"]
-    text = Text()
+    """Short lines (a caption folds at the table's width): the halt and stop of entries,
+    the money, what is hidden."""
+    tot, q = status["totals"], status["totals"]["quote"]
+    lines: list[Text] = []
     if status["halted"]:
-        text.append(f"HALTED: {status['halted']}  ", style="bold red")
+        lines.append(Text(f"HALTED: {status['halted']}", style="bold red"))
     if status["entries_stopped"]:
-        text.append(f"entries stopped: {status['entries_stopped']}  ", style="bold yellow")
-    q = tot["quote"]
-    text.append(f"positions {tot['positions']}  uPnL {_fixed(tot['unrealized_pnl'])} {q}")
+        lines.append(Text(f"entries stopped: {status['entries_stopped']}", style="bold yellow"))
+    money = Text(f"positions {tot['positions']}  uPnL {_fixed(tot['unrealized_pnl'])} {q}")
     if tot["unpriced"]:
-        text.append(f" (no price: {', '.join(tot['unpriced'])})", style="yellow")
+        money.append(f" (no price: {', '.join(tot['unpriced'])})", style="yellow")
+    lines.append(money)
     if tot["realized_pnl"] is not None:
-        text.append(f"  realised {_fixed(tot['realized_pnl'])} {q}  cash {_fixed(tot['cash'])}")
+        lines.append(
+            Text(f"realised {_fixed(tot['realized_pnl'])} {q}  cash {_fixed(tot['cash'])}")
+        )
     if hidden:
         parts = ", ".join(f"{n} {phase}" for phase, n in sorted(hidden.items()))
-        text.append(f"  hidden: {parts}", style="dim")
-    return text
+        lines.append(Text(f"hidden: {parts}", style="dim"))
+    return Text("\n").join(lines)
 
 
 def _fixed(text: str | None) -> str:
