@@ -4,6 +4,7 @@ summary, and it never changes a byte or creates a file."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -16,8 +17,11 @@ from typing import Any
 import pytest
 
 from fsmtrader.control.clocks import session_clock
-from fsmtrader.control.reads import BookReader
+from fsmtrader.control.reads import BookReader, saved_marks
+from fsmtrader.control.status import build_status, order_view
 from fsmtrader.errors import StoreError
+from fsmtrader.store.schema import readonly_uri
+from fsmtrader.store.sqlite import open_store
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
 
 pytestmark = pytest.mark.timeout(120)
@@ -126,7 +130,7 @@ def test_reads_during_and_after_a_paper_session(tmp_path: Path) -> None:
     assert data["ghosts"]["by_reason"] == summary["ghosts_by_reason"]
     assert data["reconcile"] is not None and data["reconcile"]["ok"] is True
     # the SIGNAL count is the audit trail's, and one signal per entry decision at most
-    with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True) as c:
+    with contextlib.closing(sqlite3.connect(readonly_uri(db), uri=True)) as c:
         signals = c.execute(
             'SELECT COUNT(*) FROM audit WHERE record LIKE \'%"event":"SIGNAL"%\''
         ).fetchone()[0]
@@ -139,6 +143,39 @@ def test_reads_during_and_after_a_paper_session(tmp_path: Path) -> None:
         (t["id"] for t in data["trades"]), reverse=True
     )
     assert files(state) == before
+
+    # The reader's rows are the store's own: a copy (with what its WAL holds: the open
+    # reader kept the bot from folding it in) loaded as a start loads it.
+    reader.close()
+    copy = tmp_path / "copy" / "fsmtrader.db"
+    copy.parent.mkdir()
+    with (
+        contextlib.closing(sqlite3.connect(readonly_uri(db), uri=True)) as src,
+        contextlib.closing(sqlite3.connect(copy)) as dst,
+    ):
+        src.backup(dst)
+    store = open_store(copy)
+    try:
+        snap = store.load()
+    finally:
+        store.close()
+    assert data["orders"] == [order_view(r) for r in snap.orders if not r.done]
+    assert snap.portfolio is not None
+    now = st["now_ms"]
+    marks = saved_marks(snap.meta)
+    assert marks and set(marks) == set(snap.symbols)
+    assert st == {
+        **build_status(
+            [snap.symbols[s] for s in sorted(snap.symbols)],
+            snap.orders,
+            snap.portfolio,
+            marks=marks,
+            now_ms=now,
+            halted=snap.meta.get("halted", ""),
+            entries_stopped=snap.meta.get("entries_stopped", ""),
+        ),
+        "marks_from": "saved",
+    }
 
 
 def test_the_reader_refuses_to_write_and_what_is_not_a_state_database(tmp_path: Path) -> None:
