@@ -25,6 +25,7 @@ from fsmtrader.store.owner import held_owner
 from fsmtrader.store.sqlite import store_path
 
 LOCK_FILE = "fsmtrader.lock"  # the name store.lock.StateLock gives it
+API_FILE = "api.json"  # control.plane writes it while the API is up
 
 
 def lock_holder(state_dir: Path) -> dict[str, Any]:
@@ -69,8 +70,20 @@ def read_status(state_dir: Path, db_path: Path) -> dict[str, Any]:
     owner = held_owner(meta)
     status["session"] = owner.kind if owner is not None else ""
     status["lock"] = lock
+    status["api"] = api_address(state_dir) if lock["state"] == "running" else None
     status["state_dir"] = str(state_dir)
     return status
+
+
+def api_address(state_dir: Path) -> dict[str, Any] | None:
+    """Where the running bot's API listens (``api.json``: host, port, pid; no token)."""
+    try:
+        info = json.loads((state_dir / API_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not {"host", "port"} <= info.keys():
+        return None
+    return {k: info[k] for k in ("host", "port", "pid") if k in info}
 
 
 def status(
@@ -98,7 +111,9 @@ def _lock_line(st: dict[str, Any]) -> str:
     lock, kind = st["lock"], st["session"] or "session"
     pid = lock["pid"]
     if lock["state"] == "running":
-        return f"{kind}: running (pid {pid if pid is not None else '?'})"
+        api = st["api"]
+        at = f", API on {api['host']}:{api['port']}" if api else ""
+        return f"{kind}: running (pid {pid if pid is not None else '?'}{at})"
     if lock["state"] == "stopped":
         return f"{kind}: stopped" + (f" (last pid {pid})" if pid is not None else "")
     if lock["state"] == "none":

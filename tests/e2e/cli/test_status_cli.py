@@ -22,6 +22,7 @@ from fsmtrader_testing.paper import (
 )
 
 pytestmark = pytest.mark.timeout(120)
+TOKEN = "status-cli-test-token-0123456789abcdef"
 
 
 def status_json(state: Path, cwd: Path) -> dict[str, Any]:
@@ -44,13 +45,13 @@ def tree(folder: Path) -> dict[str, tuple[str, int]]:
 
 def test_status_of_a_running_then_stopped_paper_session(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(session_toml(7))
+    cfg.write_text(session_toml(7, api={"enabled": True, "port": 0}))
     state = tmp_path / "state"
     args = paper_args(state, cfg, "--for", "5", hours=12, speed=3000)
     proc = subprocess.Popen(
         fsmtrader_argv(*args),
         cwd=tmp_path,
-        env=clean_env(),
+        env=clean_env(FSMTRADER_API__TOKEN=TOKEN),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,6 +71,10 @@ def test_status_of_a_running_then_stopped_paper_session(tmp_path: Path) -> None:
     assert running["lock"]["state"] == "running"
     assert running["lock"]["pid"] == proc.pid
     assert running["session"] == "paper"
+    api = running["api"]
+    assert api is not None and api["host"] == "127.0.0.1" and api["port"] > 0
+    assert api["pid"] == proc.pid
+    assert TOKEN not in json.dumps(running)
     assert {r["symbol"] for r in running["symbols"]} == {
         "BTC/USDT",
         "ETH/USDT",
@@ -77,7 +82,8 @@ def test_status_of_a_running_then_stopped_paper_session(tmp_path: Path) -> None:
         "DOGE/USDT",
     }
     assert table.returncode == 0, table.stderr
-    assert f"paper: running (pid {proc.pid})" in table.stdout
+    assert f"paper: running (pid {proc.pid}, API on 127.0.0.1:{api['port']})" in table.stdout
+    assert TOKEN not in table.stdout + table.stderr
     assert "symbol" in table.stdout and "uPnL" in table.stdout
 
     summary = json.loads(out)
@@ -85,6 +91,7 @@ def test_status_of_a_running_then_stopped_paper_session(tmp_path: Path) -> None:
     stopped = status_json(state, tmp_path)
     assert tree(state) == before, "status changed or created a file"
     assert stopped["lock"] == {**running["lock"], "state": "stopped"}
+    assert stopped["api"] is None
     assert stopped["totals"]["by_phase"] == summary["phases"]
     assert stopped["totals"]["realized_pnl"] == summary["realized_pnl"]
     assert stopped["totals"]["cash"] == summary["cash"]
