@@ -245,15 +245,6 @@ def progress_title(done: int, total: int, label: str = "") -> str:
     return f"{label} {done:,}/{total:,} bars ({100 * done / total:.0f}%)".strip()
 
 
-def status_table(
-    done: int, total: int, engine: Engine, display: DisplaySettings | None = None
-) -> Table:
-    """The table of an engine in memory under a progress title (in the engine's thread)."""
-    return status_rows_table(
-        engine_status(engine), display or DisplaySettings(), progress_title(done, total)
-    )
-
-
 class _EngineView:
     """The last status built in the engine's thread; Rich draws it from its own."""
 
