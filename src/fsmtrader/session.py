@@ -48,6 +48,7 @@ log = logging.getLogger("fsmtrader.session")
 SESSION_START_MS = 1_767_225_600_000  # the synthetic market's first bar (2026-01-01)
 # The prefix of a halt that only an unreadable exchange caused (lifted by a clean start).
 INCOMPLETE = "reconcile incomplete: "
+SERVE_EVERY_BARS = 500  # controls are served at least this often while catching up
 MARKS_EVERY_S = 2.0  # how often the last prices are saved for `fsmtrader status`
 
 
@@ -342,6 +343,8 @@ class PaperSession(DurableSession):
             for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
                 step(engine, ex, ts, sym, h, lo, c, v, None, self._seen)
                 done += 1
+                if done % SERVE_EVERY_BARS == 0:  # a long catch-up still takes controls
+                    self.service()
             engine.run_timers(now)
             engine.check_stuck()
             self.service()
