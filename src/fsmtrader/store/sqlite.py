@@ -18,10 +18,12 @@ from typing import NoReturn
 
 from fsmtrader.audit import dumps
 from fsmtrader.errors import CommitFailed, ConfigError, StoreError
-from fsmtrader.portfolio import Portfolio
+from fsmtrader.portfolio import ClosedTrade, Portfolio
 from fsmtrader.state.delta import Snapshot, StateDelta
 from fsmtrader.state.fill import FILL_COLUMNS, BookedFill
+from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import Record
+from fsmtrader.state.symbol import SymbolState
 from fsmtrader.store.codec import (
     GHOST,
     ORDER,
@@ -191,34 +193,7 @@ class SqliteStore:
 
     # --- reading ------------------------------------------------------------------------
     def load(self) -> Snapshot:
-        c = self.conn
-        snap = Snapshot()
-        snap.meta = dict(c.execute("SELECT key, value FROM engine_meta").fetchall())
-        for row in c.execute(_select("symbol_state", SYMBOL_COLUMNS)):
-            st = SYMBOL.decode(row[:-1], history=history_from(row[-1]))
-            snap.symbols[st.symbol] = st
-        snap.orders = [
-            ORDER.decode(r) for r in c.execute(_select("orders", ORDER.columns, "rowid"))
-        ]
-        snap.portfolio = self._load_portfolio()
-        return snap
-
-    def _load_portfolio(self) -> Portfolio | None:
-        c = self.conn
-        prow = c.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
-        if prow is None:
-            return None
-        D = Decimal
-        pf = Portfolio(
-            quote=prow[0], cash=D(prow[1]), fees_paid=D(prow[2]), realized_pnl=D(prow[3])
-        )
-        pf.reserved = {k: D(v) for k, v in c.execute("SELECT intent_id, amount FROM reservations")}
-        positions = [POSITION.decode(r) for r in c.execute(_select("positions", POSITION.columns))]
-        pf.positions = {p.symbol: p for p in positions}
-        pf.dust = {k: D(v) for k, v in c.execute("SELECT symbol, qty FROM dust")}
-        pf.trades = [TRADE.decode(r) for r in c.execute(_select("trades", TRADE.columns, "id"))]
-        pf.ghosts = [GHOST.decode(r) for r in c.execute(_select("ghosts", GHOST.columns, "id"))]
-        return pf
+        return load_snapshot(self.conn)
 
     def last_audit_id(self) -> int:
         row = self.conn.execute("SELECT MAX(id) FROM audit").fetchone()
@@ -231,6 +206,84 @@ class SqliteStore:
 
     def fills(self) -> list[BookedFill]:
         return [BookedFill(*r) for r in self.conn.execute(_select("fills", FILL_COLUMNS))]
+
+
+# --- reading rows back (module level: a read-only connection uses them too) -----------
+_OPEN = "state NOT IN ('RECONCILED', 'FAILED_FINAL')"  # the orders_open index's condition
+
+
+def load_snapshot(conn: sqlite3.Connection) -> Snapshot:
+    """Everything a start restores, decoded by the entities' codecs."""
+    snap = Snapshot()
+    snap.meta = read_meta_rows(conn)
+    snap.symbols = read_symbols(conn)
+    snap.orders = read_orders(conn)
+    snap.portfolio = read_portfolio(conn)
+    return snap
+
+
+def read_meta_rows(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM engine_meta").fetchall())
+
+
+def read_symbols(conn: sqlite3.Connection) -> dict[str, SymbolState]:
+    out = {}
+    for row in conn.execute(_select("symbol_state", SYMBOL_COLUMNS)):
+        st = SYMBOL.decode(row[:-1], history=history_from(row[-1]))
+        out[st.symbol] = st
+    return out
+
+
+def read_orders(conn: sqlite3.Connection, *, open_only: bool = False) -> list[OrderRecord]:
+    """Every order in the order they were made; ``open_only``: the non-terminal ones."""
+    sql = _select("orders", ORDER.columns)
+    sql += f" WHERE {_OPEN} ORDER BY rowid" if open_only else " ORDER BY rowid"
+    return [ORDER.decode(r) for r in conn.execute(sql)]
+
+
+def read_portfolio(conn: sqlite3.Connection, *, history: bool = True) -> Portfolio | None:
+    """The portfolio as saved; ``history=False`` leaves its closed trades and ghosts out
+    (a status read needs the money and the positions, not every trade so far)."""
+    prow = conn.execute("SELECT quote, cash, fees_paid, realized_pnl FROM portfolio").fetchone()
+    if prow is None:
+        return None
+    D = Decimal
+    pf = Portfolio(quote=prow[0], cash=D(prow[1]), fees_paid=D(prow[2]), realized_pnl=D(prow[3]))
+    pf.reserved = {k: D(v) for k, v in conn.execute("SELECT intent_id, amount FROM reservations")}
+    positions = [POSITION.decode(r) for r in conn.execute(_select("positions", POSITION.columns))]
+    pf.positions = {p.symbol: p for p in positions}
+    pf.dust = {k: D(v) for k, v in conn.execute("SELECT symbol, qty FROM dust")}
+    if history:
+        pf.trades = [t for _, t in read_trades(conn)]
+        pf.ghosts = [GHOST.decode(r) for r in conn.execute(_select("ghosts", GHOST.columns, "id"))]
+    return pf
+
+
+def read_trades(
+    conn: sqlite3.Connection,
+    *,
+    symbol: str | None = None,
+    since_ms: int | None = None,
+    last: int | None = None,
+) -> list[tuple[int, ClosedTrade]]:
+    """(id, trade) in the order they closed; filtered by ``symbol`` and exit time
+    ``>= since_ms``; ``last``: only the latest that many."""
+    where: list[str] = []
+    args: list[str | int] = []
+    if symbol is not None:
+        where.append("symbol = ?")
+        args.append(symbol)
+    if since_ms is not None:
+        where.append("exit_ms >= ?")
+        args.append(since_ms)
+    sql = f"SELECT id, {', '.join(TRADE.columns)} FROM trades"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?" if last is not None else " ORDER BY id"
+    rows = conn.execute(sql, (*args, last) if last is not None else args).fetchall()
+    if last is not None:
+        rows.reverse()
+    return [(r[0], TRADE.decode(r[1:])) for r in rows]
 
 
 def store_path(state_dir: Path, database_url: str) -> Path:

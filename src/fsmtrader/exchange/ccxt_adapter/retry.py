@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,6 +34,34 @@ from fsmtrader.exchange.ccxt_adapter.errors import (
 log = logging.getLogger("fsmtrader.exchange.ccxt")
 
 T = TypeVar("T")
+
+
+class RetryStats:
+    """How often calls were tried again, per action, and how long rate limits made them
+    wait: counted on the adapter's loop as the retries happen, read by the metrics scrape
+    from another thread (hence the lock). Counting only: nothing here changes a retry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._retries: Counter[str] = Counter()
+        self._rate_limit_waits = 0
+        self._rate_limit_wait_s = 0.0
+
+    def note_retry(self, action: str, sleep_s: float, rate_limited: bool) -> None:
+        with self._lock:
+            self._retries[action] += 1
+            if rate_limited:
+                self._rate_limit_waits += 1
+                self._rate_limit_wait_s += sleep_s
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"retries": {action: n}, "rate_limit_waits": n, "rate_limit_wait_seconds": s}``."""
+        with self._lock:
+            return {
+                "retries": dict(self._retries),
+                "rate_limit_waits": self._rate_limit_waits,
+                "rate_limit_wait_seconds": self._rate_limit_wait_s,
+            }
 
 
 class Retrier:
@@ -56,6 +85,7 @@ class Retrier:
         self._last_headers = last_headers
         base = max(base_s, 0.0)
         self._backoff = wait_exponential_jitter(multiplier=base, max=max_wait_s, jitter=base)
+        self.stats = RetryStats()
 
     async def once(
         self, action: str, op: Op, fn: Callable[[], Awaitable[T]], quote: str | None = None
@@ -117,6 +147,7 @@ class Retrier:
     def _log_retry(self, action: str, rs: RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome is not None else None
         sleep = rs.next_action.sleep if rs.next_action is not None else 0.0
+        self.stats.note_retry(action, sleep, isinstance(exc, RateLimited))
         log.warning(
             "%s %s failed (attempt %d/%d), retrying in %.2fs: %s",
             self.venue,

@@ -157,6 +157,11 @@ class CcxtExchange:
             f"{self.exchange_id}: call abandoned after {self._deadline_s:.0f}s", maybe_sent=True
         )
 
+    def retry_stats(self) -> dict[str, Any]:
+        """What the adapter's retries have counted so far (read-only copy, any thread):
+        ``{"retries": {action: n}, "rate_limit_waits": n, "rate_limit_wait_seconds": s}``."""
+        return self._core._retry.stats.snapshot()
+
     async def submit(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine of :attr:`core` on the adapter's loop thread and await it from
         the caller's own event loop (the one way for async callers; threaded mode only)."""

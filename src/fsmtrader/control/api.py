@@ -1,0 +1,163 @@
+"""The control plane's web app: the read API, the controls, the push stream, Prometheus
+metrics and the dashboard page, every one behind the bearer token.
+
+It runs on uvicorn's loop in a thread of the bot's own process (``control.server``) and
+never touches engine objects: reads go through one read-only ``BookReader`` owned by
+that loop's thread, records come through the ``RecordFeed``, controls go to the
+``ControlDesk`` (run by the engine's own thread between two stimuli).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from fsmtrader.control.auth import BearerAuth
+from fsmtrader.control.desk import ControlDesk
+from fsmtrader.control.feed import RecordFeed
+from fsmtrader.control.metrics import Metrics
+from fsmtrader.control.reads import BookReader
+from fsmtrader.control.routes_control import control_routes
+from fsmtrader.control.routes_read import read_routes
+from fsmtrader.control.stream import StreamHub
+from fsmtrader.errors import StoreError
+
+STATIC = Path(__file__).with_name("static")
+DASHBOARD_FILE = "dashboard.html"
+PAGE_HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+
+
+@dataclass
+class ApiContext:
+    """What the app needs from the running bot (built by ``control.plane``)."""
+
+    token: str  # never logged, never in a response
+    db_path: Path
+    state_dir: Path
+    feed: RecordFeed
+    desk: ControlDesk
+    metrics: Metrics
+    settings_view: dict[str, Any]  # Settings.redacted_dict()
+    marks: Callable[[], Mapping[str, float]]
+    now_ms: Callable[[], int]
+    stream_queue: int  # per-client bound; a full queue drops that client
+
+    def __repr__(self) -> str:  # a traceback's locals must not show the token
+        return f"ApiContext(db_path={self.db_path!s}, token=<hidden>)"
+
+
+class Reads:
+    """The one BookReader of the web loop's thread, opened on first use (the database
+    exists once the session has started)."""
+
+    def __init__(self, db_path: Path, state_dir: Path) -> None:
+        self.db_path = db_path
+        self.state_dir = state_dir
+        self._reader: BookReader | None = None
+
+    def __call__(self) -> BookReader:
+        if self._reader is None:
+            self._reader = BookReader(self.db_path, self.state_dir)
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+class Problem(BaseModel):
+    """An error answer: one line for people, and the fields at fault when there are any."""
+
+    ok: bool = False
+    message: str
+    detail: list[dict[str, Any]] | str | None = None
+
+
+def make_app(ctx: ApiContext, *, heartbeat_s: float | None = None) -> FastAPI:
+    """The app for one running bot; ``heartbeat_s`` shortens the stream's idle comment
+    (tests)."""
+    app = FastAPI(
+        title="fsmtrader control plane",
+        version="1",
+        description=(
+            "Watch and steer a running fsmtrader bot. Every request needs "
+            "`Authorization: Bearer <token>` (401 otherwise). Money values are strings of "
+            "decimals."
+        ),
+        docs_url=None,  # Swagger UI would load its scripts from a CDN
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    reads = Reads(ctx.db_path, ctx.state_dir)
+    hub = StreamHub(
+        ctx.feed,
+        ctx.metrics,
+        queue_size=ctx.stream_queue,
+        audit=reads,
+        **({"heartbeat_s": heartbeat_s} if heartbeat_s is not None else {}),
+    )
+    app.state.hub = hub
+    app.state.reads = reads
+    app.include_router(read_routes(ctx, reads, hub))
+    app.include_router(control_routes(ctx))
+    _pages(app, ctx)
+    _errors(app)
+    app.add_middleware(BearerAuth, token=ctx.token, on_failure=ctx.metrics.auth_failure)
+    return app
+
+
+def _pages(app: FastAPI, ctx: ApiContext) -> None:
+    @app.get("/", summary="The dashboard page", response_class=FileResponse)
+    async def dashboard() -> Response:
+        """One self-contained HTML page (inline script and style). The token may be given
+        once as `?token=`; the page keeps it in memory and strips it from the address."""
+        page = STATIC / DASHBOARD_FILE
+        if not page.is_file():
+            return JSONResponse(
+                {"ok": False, "message": "the dashboard page is not installed"}, 404
+            )
+        return FileResponse(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        """The text exposition format (`fsmtrader_` prefix)."""
+        body, content_type = ctx.metrics.render()
+        return Response(body, media_type=content_type)
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming the field; the input itself is not echoed back."""
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        body = Problem(message=f"{where}: {first['msg']}", detail=detail)
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        """404, 405, a bad header: one line, in the same shape as every other error."""
+        body = Problem(message=str(exc.detail), detail=str(exc.detail))
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StoreError)
+    async def unreadable(_request: Request, exc: StoreError) -> JSONResponse:
+        """The database cannot be read now (not created yet, or a read failed)."""
+        return JSONResponse(Problem(message=str(exc)).model_dump(), status_code=503)

@@ -1,0 +1,146 @@
+"""The controls (POST ``/api/v1/...``) and the dashboard's push-lag report.
+
+A control is handed to the ControlDesk and run by the engine's own thread between two
+stimuli; this side only waits for its answer, at most ``CONTROL_TIMEOUT_S`` (503 after
+that). The ControlResult's status is the HTTP status: 200 done, 400 bad input, 409
+refused in the bot's present state, 503 the bot is not there to do it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from fsmtrader.control.api import ApiContext
+
+CONTROL_TIMEOUT_S = 10.0
+MAX_LAG_SAMPLES = 10_000  # one report at most (the page posts every second)
+CLOCK_SLACK_MS = 1000.0  # a page's clock may read a little behind the bot's: counted as 0
+
+
+class ControlAnswer(BaseModel):
+    ok: bool
+    message: str
+    data: dict[str, Any]
+
+
+class SymbolBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbol: Annotated[
+        str, Field(min_length=1, max_length=40, description="e.g. BTC/USDT, or all (forceexit)")
+    ]
+
+
+class LagBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    samples_ms: Annotated[list[float], Field(max_length=MAX_LAG_SAMPLES)]
+
+    @field_validator("samples_ms")
+    @classmethod
+    def _finite(cls, samples: list[float]) -> list[float]:
+        for ms in samples:
+            if not math.isfinite(ms) or ms < -CLOCK_SLACK_MS:
+                raise ValueError(
+                    f"each sample is a finite lag in ms >= -{CLOCK_SLACK_MS:g} (got {ms!r})"
+                )
+        return samples
+
+
+class LagAnswer(BaseModel):
+    ok: bool
+    observed: int
+
+
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ControlAnswer, "description": what}
+    for code, what in (
+        (400, "bad input (an unknown symbol)"),
+        (409, "refused in the bot's present state; the message says why"),
+        (503, "the bot is stopping, or did not answer within 10 s"),
+    )
+}
+
+
+def control_routes(ctx: ApiContext) -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["control"])
+
+    async def run(action: str, args: dict[str, str]) -> JSONResponse:
+        fut = ctx.desk.submit(action, args, who="api")
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(fut), CONTROL_TIMEOUT_S)
+        except TimeoutError:
+            body = ControlAnswer(
+                ok=False,
+                message=f"{action}: the bot did not answer within {CONTROL_TIMEOUT_S:g} s",
+                data={},
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(result.to_json(), status_code=result.status)
+
+    @r.post(
+        "/stopentry", response_model=ControlAnswer, responses=ANSWERS, summary="Stop new entries"
+    )
+    async def stopentry() -> JSONResponse:
+        """Open positions are still managed; persisted, so a restart stays stopped.
+        Refused (409) when entries are already stopped."""
+        return await run("stopentry", {})
+
+    @r.post(
+        "/resume",
+        response_model=ControlAnswer,
+        responses=ANSWERS,
+        summary="Allow new entries again",
+    )
+    async def resume() -> JSONResponse:
+        """Lifts a stop; lifts a halt only when a reconcile finds the books right."""
+        return await run("resume", {})
+
+    @r.post(
+        "/forceexit",
+        response_model=ControlAnswer,
+        responses=ANSWERS,
+        summary="Exit a held position now",
+    )
+    async def forceexit(body: SymbolBody) -> JSONResponse:
+        """Down the exit ladder, like any exit; ``{"symbol": "all"}`` exits every symbol
+        in POSITION. Refused (409) for a symbol that holds nothing or is busy."""
+        return await run("forceexit", {"symbol": body.symbol})
+
+    @r.post(
+        "/recover",
+        response_model=ControlAnswer,
+        responses=ANSWERS,
+        summary="Take a symbol out of ERROR",
+    )
+    async def recover(body: SymbolBody) -> JSONResponse:
+        """Refused (409) when the symbol is not in ERROR."""
+        return await run("recover", {"symbol": body.symbol})
+
+    @r.post(
+        "/reconcile",
+        response_model=ControlAnswer,
+        responses=ANSWERS,
+        summary="Reconcile with the exchange now",
+    )
+    async def reconcile() -> JSONResponse:
+        """Look-ups only; ``data.reconcile`` is the report; a difference halts entries as
+        at a start."""
+        return await run("reconcile", {})
+
+    @r.post(
+        "/lag",
+        response_model=LagAnswer,
+        tags=["dashboard"],
+        summary="Report push lags a dashboard measured",
+    )
+    async def lag(body: LagBody) -> LagAnswer:
+        """Commit-to-browser lags in ms, exported as ``fsmtrader_push_lag_seconds``."""
+        ctx.metrics.observe_push_lag(body.samples_ms)
+        return LagAnswer(ok=True, observed=len(body.samples_ms))
+
+    return r
