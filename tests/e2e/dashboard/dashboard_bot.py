@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -90,6 +91,7 @@ def running_bot(
     run_for_s: float = 240,
     start_timeout_s: float = 90,
     api: bool = True,
+    token: str | None = None,
 ) -> Iterator[Bot]:
     """``fsmtrader paper`` with the API, until the block ends (SIGTERM, then SIGKILL).
     ``run_for_s`` bounds the bot's life even if this process dies. ``api=False`` is the
@@ -99,12 +101,12 @@ def running_bot(
     config = folder / "bot.toml"
     config.write_text(toml)
     state = folder / "state"
-    token = secrets.token_urlsafe(24)
+    token = token or secrets.token_urlsafe(24)
     argv = fsmtrader_argv(
         "paper", "--state-dir", str(state), "--config", str(config), "--hours", f"{hours:g}",
         "--speed", f"{speed:g}", "--for", f"{run_for_s:g}", "--quiet",
     )  # fmt: skip
-    log = (folder / "bot.log").open("w")
+    log = (folder / "bot.log").open("a")
     env = clean_env(FSMTRADER_API__TOKEN=token)
     proc = subprocess.Popen(
         argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
@@ -131,6 +133,8 @@ def _wait_for_api(state: Path, proc: subprocess.Popen[str], log: Path, timeout_s
         if info.exists():
             try:
                 where = json.loads(info.read_text())
+                if where["pid"] != proc.pid:
+                    raise ValueError("the file of an earlier bot")
                 base = f"http://{where['host']}:{where['port']}"
                 httpx.get(base + "/api/v1/health", timeout=2)
                 return base
@@ -138,6 +142,14 @@ def _wait_for_api(state: Path, proc: subprocess.Popen[str], log: Path, timeout_s
                 pass  # written but not complete, or not answering yet
         time.sleep(0.05)
     raise RuntimeError(f"no API in {state} after {timeout_s:g} s: {log.read_text()[-2000:]}")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a bot that must come back on the same)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _wait_for_line(proc: subprocess.Popen[str], log: Path, text: str, timeout_s: float) -> None:

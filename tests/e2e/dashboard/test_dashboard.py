@@ -6,6 +6,7 @@ on how long a broken page may take to fail."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -64,9 +65,7 @@ def test_the_token_is_taken_once_and_sent_on_every_call(page: Page, bot: Bot) ->
     assert all(bot.token not in r.url for r in calls)
 
 
-def test_a_wrong_token_gets_the_form_and_the_right_one_opens_the_page(
-    page: Page, bot: Bot
-) -> None:
+def test_a_wrong_token_gets_the_form_and_the_right_one_opens_the_page(page: Page, bot: Bot) -> None:
     """The bot answers a wrong token with its login form (401); the token typed there is
     sent once as ?token=, and the page strips it from the address."""
     answer = page.goto(f"{bot.base_url}/?token=not-the-token-at-all")
@@ -137,6 +136,43 @@ def test_the_push_lag_is_measured_and_exported(page: Page, bot: Bot) -> None:
     page.wait_for_function("document.getElementById('lag-p95').textContent !== '-'")
     float(page.text_content("#lag-p50") or "x")
     float(page.text_content("#lag-p95") or "x")
+
+
+def control_records(bot: Bot) -> list[dict[str, Any]]:
+    lines = (bot.state_dir / "audit.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, filter(None, lines)) if r.get("kind") == "control"]
+
+
+def test_the_row_and_reconcile_buttons_send_their_control(page: Page, bot: Bot) -> None:
+    """Force exit on a row sends that row's symbol; the line shown is the bot's own answer,
+    the one its audit record of that control holds. Recover shows only on a row in ERROR."""
+    page.on("dialog", lambda d: d.accept())
+    open_dashboard(page, bot)
+    for tr in page.query_selector_all("#symbols tbody tr"):
+        recover = tr.query_selector("button[data-action=recover]")
+        assert recover is not None
+        assert recover.is_visible() == (tr.get_attribute("data-phase") == "ERROR")
+    symbol = page.get_attribute("#symbols tbody tr", "data-symbol")
+    assert symbol
+    page.click(f'tr[data-symbol="{symbol}"] button[data-action=forceexit]')
+    prefix = f"forceexit {symbol}: "
+    page.wait_for_function(
+        f"document.getElementById('result').textContent.startsWith({json.dumps(prefix)})"
+        " && !document.getElementById('result').textContent.endsWith(': sent')",
+        timeout=WAIT_MS,
+    )
+    code, _, message = (page.text_content("#result") or "")[len(prefix) :].partition(" ")
+    assert code in ("200", "409"), code
+    rec = [r for r in control_records(bot) if r["action"] == "forceexit"][-1]
+    assert (rec["symbol"], rec["result"], rec["message"]) == (symbol, int(code), message)
+
+    page.click("#reconcile")
+    page.wait_for_function(
+        "document.getElementById('result').textContent.startsWith('reconcile: 200 ')",
+        timeout=WAIT_MS,
+    )
+    rec = [r for r in control_records(bot) if r["action"] == "reconcile"][-1]
+    assert page.text_content("#result") == f"reconcile: 200 {rec['message']}"
 
 
 def test_the_stop_button_asks_then_stops_entries(page: Page, bot: Bot) -> None:
