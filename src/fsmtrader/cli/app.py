@@ -9,6 +9,7 @@ import typer
 from fsmtrader.cli.backtest import backtest
 from fsmtrader.cli.data import download_data
 from fsmtrader.cli.state import reconcile, recover
+from fsmtrader.cli.status import status
 from fsmtrader.cli.tools import show_config, show_fsm, sim_server
 from fsmtrader.cli.trading import demo, paper, trade
 
@@ -27,6 +28,7 @@ app.command("trade")(trade)
 app.command("sim-server")(sim_server)
 app.command("download-data")(download_data)
 app.command("recover")(recover)
+app.command("status")(status)
 
 
 def main() -> None:
