@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 from dashboard_bot import Bot, phase_records
 from playwright.sync_api import Dialog, Page, Request, Route
@@ -173,6 +174,23 @@ def test_the_row_and_reconcile_buttons_send_their_control(page: Page, bot: Bot) 
     )
     rec = [r for r in control_records(bot) if r["action"] == "reconcile"][-1]
     assert page.text_content("#result") == f"reconcile: 200 {rec['message']}"
+
+
+def test_text_from_the_bot_is_never_markup(page: Page, bot: Bot) -> None:
+    """A refused control names what it was given; that text reaches the page (the alerts
+    list) as text: the tag shows literally, its handler never runs."""
+    hostile = "<img src=x onerror=window.__x=1>"
+    resp = httpx.post(
+        f"{bot.base_url}/api/v1/forceexit", json={"symbol": hostile}, headers=bot.headers()
+    )
+    assert resp.status_code == 400 and hostile in resp.json()["message"]
+    open_dashboard(page, bot)
+    page.wait_for_function(
+        f"document.getElementById('alerts').textContent.includes({json.dumps(hostile)})",
+        timeout=WAIT_MS,
+    )
+    assert page.query_selector("#alerts img") is None
+    assert page.evaluate("window.__x") is None
 
 
 def test_the_stop_button_asks_then_stops_entries(page: Page, bot: Bot) -> None:
