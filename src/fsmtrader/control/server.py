@@ -70,6 +70,20 @@ class ApiServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        hub = getattr(app.state, "hub", None)
+        if hub is not None:
+            hub.abort_connection = self._abort
+
+    def _abort(self, peer: tuple[object, ...]) -> None:
+        """Abort the connection from ``peer`` (the web loop's thread): a dropped push
+        client's socket is closed now, not once it has read what is buffered for it."""
+        server = self._server
+        if server is None:
+            return
+        for conn in list(server.server_state.connections):
+            transport = getattr(conn, "transport", None)
+            if getattr(conn, "client", None) == peer and transport is not None:
+                transport.abort()
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Bind, serve in a daemon thread, return once uvicorn listens."""

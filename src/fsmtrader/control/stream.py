@@ -83,6 +83,8 @@ class StreamHub:
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._n = 0  # len(clients), read by the engine thread
+        # Set by ApiServer: abort the connection of a peer (host, port) now.
+        self.abort_connection: Callable[[tuple[Any, ...]], None] | None = None
         feed.listen(self._from_engine)
 
     # --- the engine thread ---------------------------------------------------------------
@@ -167,6 +169,12 @@ class StreamHub:
     def disconnect(self, client: Client) -> None:
         self._remove(client)
 
+    def abort(self, peer: Any) -> None:
+        """Cut a dropped client's connection at once, unsent bytes and all (a close
+        would wait for a reader that never reads); the server sets ``abort_connection``."""
+        if self.abort_connection is not None and peer is not None:
+            self.abort_connection(tuple(peer))
+
 
 class PushResponse(Response):
     """An ASGI response that streams a client's events until it disconnects or is
@@ -206,6 +214,8 @@ class PushResponse(Response):
                     await task
             if pump in done and pump.exception() is not None:
                 log.warning("push stream failed: %s", type(pump.exception()).__name__)
+            if dropped in done:
+                self.hub.abort(scope.get("client"))
         finally:
             self.hub.disconnect(self.client)
         # Returning without the final body makes uvicorn close the connection: what a
