@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,9 @@ class LiveSession(DurableSession):
             step(self.engine, sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
             ticks += 1
         return ticks
+
+    def retry_stats(self) -> Mapping[str, Any]:
+        return self.venue.retry_stats() if self.venue is not None else {}
 
     def close(self) -> None:
         try:

@@ -13,7 +13,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +29,7 @@ from fsmtrader.drive import step
 from fsmtrader.engine import Engine
 from fsmtrader.errors import CommitFailed, StoreError
 from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.exchange.timed import CallStats, TimedExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.feeds import merge, synthetic_market
 from fsmtrader.lookups_only import LookupsOnly
@@ -70,6 +71,7 @@ class DurableSession(ABC):
     reconciliation on start. Subclasses provide the clock, the exchange and the prices."""
 
     exact_balances = True  # the bot owns the whole (simulated) account
+    clock: Clock  # each session's own: accelerated simulated time, or the wall clock
 
     def __init__(
         self, settings: Settings, state_dir: Path, owner: Owner, *, send: bool = True
@@ -81,6 +83,8 @@ class DurableSession(ABC):
         # Controls from other threads (the API), run by the loop between two stimuli.
         self.desk = ControlDesk()
         self.marks: dict[str, float] = {}  # last price per symbol: replaced, never mutated
+        # With the control plane on, every exchange call is timed for the metrics.
+        self.calls: CallStats | None = CallStats() if settings.api.enabled else None
         self._marks_saved = 0.0
         db = store_path(state_dir, settings.database_url)
         inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing
@@ -110,6 +114,8 @@ class DurableSession(ABC):
     ) -> Engine:
         snap = self.snap
         self.bus = EventBus()
+        if self.calls is not None:
+            exchange = TimedExchange(exchange, self.calls)
         if not self.send:
             lookups = LookupsOnly(exchange)
             self.held_back = lookups.held_back
@@ -206,6 +212,10 @@ class DurableSession(ABC):
         write_report(report, self.state_dir)
         self.engine.commit()
         return report
+
+    def retry_stats(self) -> Mapping[str, Any]:
+        """What the venue adapter's retries counted (nothing to count on the simulator)."""
+        return {}
 
     # --- between two stimuli: controls, marks -------------------------------------------
     def service(self) -> None:

@@ -24,6 +24,7 @@ from fsmtrader.feeds import synthetic_market
 from fsmtrader.runner import filters_for
 
 if TYPE_CHECKING:
+    from fsmtrader.control.plane import ControlPlane
     from fsmtrader.live import LiveSession
     from fsmtrader.session import PaperSession
 
@@ -87,7 +88,9 @@ def paper(
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
         session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
+        plane = None
         try:
+            plane = _open_plane(session)
             report = session.start()
             state = "restored" if session.restored else "new"
             err.print(
@@ -102,7 +105,7 @@ def paper(
                 )
             summary = _run_watched(session, run_for=run_for, stop=stop, quiet=quiet)
         finally:
-            session.close()
+            _close(session, plane)
         out.print_json(json.dumps(summary, default=str))
 
     guard(run)
@@ -132,7 +135,9 @@ def trade(
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
         session = LiveSession(s, folder, paper=not live)
+        plane = None
         try:
+            plane = _open_plane(session)
             report = session.start()
             where = s.exchange.base_url or s.exchange.name
             err.print(
@@ -146,7 +151,7 @@ def trade(
                 session, run_for=run_for, stop=stop, quiet=quiet, bars_known=False
             )
         finally:
-            session.close()
+            _close(session, plane)
         out.print_json(json.dumps(summary, default=str))
 
     guard(run)
@@ -172,6 +177,28 @@ def _run_watched(
                 status_table(done, total if bars_known else 0, session.engine)
             ),
         )
+
+
+def _open_plane(session: PaperSession | LiveSession) -> ControlPlane | None:
+    """The API, push stream, dashboard and metrics, when ``[api]`` enables them: listening
+    before the session starts, so the start's own recovery is pushed and counted too."""
+    if not session.s.api.enabled:
+        return None
+    from fsmtrader.control.plane import ControlPlane
+
+    plane = ControlPlane(session)
+    plane.start()
+    err.print(f"api: dashboard and API at {plane.url}/ (token required), metrics at /metrics")
+    return plane
+
+
+def _close(session: PaperSession | LiveSession, plane: ControlPlane | None) -> None:
+    """The API goes first (no control may arrive at a closing session), then the session."""
+    try:
+        if plane is not None:
+            plane.close()
+    finally:
+        session.close()
 
 
 def _refuse_unready_live(s: Settings, *, confirm_live: bool) -> None:

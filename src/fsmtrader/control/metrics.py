@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from fsmtrader.control.feed import FeedItem
 from fsmtrader.engine.monitor import is_stuck
 from fsmtrader.engine.policy import TimeoutPolicy
 from fsmtrader.exchange.timed import CallStats, Histograms
@@ -79,16 +80,6 @@ _REJECTIONS = {
     "authentication_failed": "authentication",
 }
 _FINAL_VIA_RECONCILED = (OrderState.FILLED.value, OrderState.CANCELED.value)
-
-
-class FeedItemLike(Protocol):
-    """What :meth:`Metrics.observe` reads of a ``control.feed.FeedItem``."""
-
-    @property
-    def committed_ms(self) -> float: ...
-
-    @property
-    def record(self) -> Mapping[str, Any]: ...
 
 
 class _Counts:
@@ -268,6 +259,7 @@ class _BookCollector:
     def _status_families(self, st: Mapping[str, Any]) -> list[Metric]:
         now = int(st["now_ms"])
         rows: list[Mapping[str, Any]] = list(st["symbols"])
+        totals: Mapping[str, Any] = st["totals"]
         phases = GaugeMetricFamily(PREFIX + "symbols", "Symbols by phase.", labels=["phase"])
         by_phase = dict.fromkeys((p.value for p in Phase), 0)
         errors = GaugeMetricFamily(
@@ -296,6 +288,12 @@ class _BookCollector:
             _gauge("open_positions", "Symbols holding a position.", float(positions)),
             _gauge(
                 "open_orders_unknown", "Open orders whose outcome is unknown now.", float(unknown)
+            ),
+            _gauge("open_orders", "Orders not over yet.", float(totals["open_orders"])),
+            _gauge(
+                "unrealized_pnl_quote",
+                "Unrealised PnL of the held symbols that have a last price.",
+                float(_dec(totals["unrealized_pnl"])),
             ),
             _gauge("halted", "1 while new entries are halted.", 1.0 if st["halted"] else 0.0),
             _gauge(
@@ -437,7 +435,7 @@ class Metrics:
         for collector in (self._records, book, _ExchangeCollector(calls, retries), web):
             self.registry.register(collector)
 
-    def observe(self, items: Sequence[FeedItemLike]) -> None:
+    def observe(self, items: Sequence[FeedItem]) -> None:
         """Count a batch of committed records (a RecordFeed listener; never raises)."""
         rc = self._records
         with rc.lock:

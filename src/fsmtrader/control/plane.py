@@ -1,0 +1,113 @@
+"""The control plane of one running session, assembled: the record feed on the store's
+commits, metrics on the feed, the API app on uvicorn in a daemon thread, and
+``STATE_DIR/api.json`` telling local tools where the bot listens (never the token).
+
+The engine's thread only ever appends to the feed and serves the control desk; everything
+else runs in the server's thread and reads the database read-only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fsmtrader.config.sections import LOOPBACK_HOSTS
+from fsmtrader.control.api import ApiContext, make_app
+from fsmtrader.control.feed import RecordFeed
+from fsmtrader.control.metrics import Metrics
+from fsmtrader.control.reads import BookReader
+from fsmtrader.control.server import ApiServer
+from fsmtrader.control.token import require_token
+from fsmtrader.store.sqlite import store_path
+
+if TYPE_CHECKING:
+    from fsmtrader.session import DurableSession
+
+log = logging.getLogger("fsmtrader.control")
+API_FILE = "api.json"
+
+
+class ControlPlane:
+    def __init__(self, session: DurableSession) -> None:
+        s = session.s
+        self.session = session
+        self.state_dir = session.state_dir
+        self.db_path = store_path(session.state_dir, s.database_url)
+        token = require_token(s)
+        self.feed = RecordFeed(start_after=session.store.last_audit_id())
+        self._local = threading.local()
+        self.metrics = Metrics(
+            status=lambda: self.reader().status(session.clock.now_ms(), session.marks),
+            balance=lambda: self.reader().balance(),
+            calls=session.calls,
+            retries=session.retry_stats,
+            timeouts=session.engine.policy.timeouts,
+        )
+        self.feed.listen(self.metrics.observe)
+        ctx = ApiContext(
+            token=token,
+            db_path=self.db_path,
+            state_dir=self.state_dir,
+            feed=self.feed,
+            desk=session.desk,
+            metrics=self.metrics,
+            settings_view=s.redacted_dict(),
+            marks=lambda: session.marks,
+            now_ms=session.clock.now_ms,
+            stream_queue=s.api.stream_queue,
+        )
+        self.server = ApiServer(make_app(ctx), s.api.host, s.api.port)
+        self._attached = False
+
+    def reader(self) -> BookReader:
+        """This thread's read-only connection (sqlite3 connections stay in their thread)."""
+        reader: BookReader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = BookReader(self.db_path, self.state_dir)
+        return reader
+
+    def start(self) -> None:
+        """Listen (before the session's start, so its recovery's records are pushed too),
+        then tell local tools where: ``api.json`` is written whole or not at all."""
+        s = self.session.s
+        self.session.store.on_committed.append(self.feed.on_committed)
+        self._attached = True
+        if s.api.host not in LOOPBACK_HOSTS:
+            log.warning(
+                "api.host %s: the control API is reachable from other machines (it can stop "
+                "entries and exit positions); keep the token secret",
+                s.api.host,
+            )
+        self.server.start()
+        info: dict[str, Any] = {"host": s.api.host, "port": self.server.port, "pid": os.getpid()}
+        path = self.state_dir / API_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(info) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @property
+    def url(self) -> str:
+        host = self.session.s.api.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.server.port}"
+
+    def close(self) -> None:
+        """Stop listening and remove ``api.json`` (only ours: another bot may own it now)."""
+        path = self.state_dir / API_FILE
+        try:
+            if _pid_in(path) == os.getpid():
+                path.unlink()
+        finally:
+            self.server.stop()
+            if self._attached:
+                self.session.store.on_committed.remove(self.feed.on_committed)
+                self._attached = False
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
