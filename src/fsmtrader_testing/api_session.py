@@ -1,9 +1,9 @@
 """A real paper session with its control plane, for the API's tests and benchmarks.
 
-Two ways: in this process (``serve_session``: the PaperSession, the RecordFeed on its
-store, Metrics, the app and a real uvicorn on 127.0.0.1, the session's loop run by the
-caller's thread as ``fsmtrader paper`` runs it), or as ``fsmtrader paper`` in a
-subprocess with ``[api] enabled`` (``start_bot``), found through ``STATE_DIR/api.json``.
+Two ways: in this process (``serve_session``: the PaperSession and its ControlPlane — the
+record feed, metrics, the app on a real uvicorn on 127.0.0.1 — with the session's loop
+run by the caller's thread as ``fsmtrader paper`` runs it), or as ``fsmtrader paper`` in
+a subprocess with ``[api] enabled`` (``start_bot``), found through ``STATE_DIR/api.json``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,11 @@ from typing import Any
 import httpx
 
 from fsmtrader.config import Settings
-from fsmtrader.control.api import ApiContext, make_app
-from fsmtrader.control.feed import RecordFeed
-from fsmtrader.control.metrics import Metrics
-from fsmtrader.control.reads import BookReader
-from fsmtrader.control.server import ApiServer
+from fsmtrader.control.plane import ControlPlane
+from fsmtrader.control.stream import StreamHub
 from fsmtrader.session import PaperSession
-from fsmtrader.store.sqlite import store_path
-from fsmtrader_testing.paper import clean_env, fsmtrader_argv, session_toml
+from fsmtrader_testing.harness import settings
+from fsmtrader_testing.paper import PAPER_SESSION, clean_env, fsmtrader_argv, session_toml
 
 TOKEN_ENV = "FSMTRADER_API__TOKEN"
 
@@ -41,17 +38,22 @@ def new_token() -> str:
 
 @dataclass
 class LiveApi:
-    """A paper session serving its API in this process."""
+    """A paper session serving its API in this process, wired by the bot's own
+    ControlPlane."""
 
     session: PaperSession
-    server: ApiServer
-    ctx: ApiContext
+    plane: ControlPlane
     token: str
     bars: list[int] = field(default_factory=lambda: [0])  # bars the loop got through
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+        return self.plane.url
+
+    @property
+    def hub(self) -> StreamHub:
+        hub: StreamHub = self.plane.server.app.state.hub
+        return hub
 
     def client(self, *, token: str | None = None, timeout: float = 15.0) -> httpx.Client:
         """An HTTP client with the right token (or ``token``; "" sends none)."""
@@ -90,68 +92,43 @@ class LiveApi:
         return wall
 
 
-def context_for(
-    session: PaperSession, token: str, *, stream_queue: int | None = None
-) -> ApiContext:
-    """The control plane of an in-process session: the feed on its store's commits, the
-    metrics reading the books through their own reader (on the web loop's thread)."""
-    s = session.s
-    feed = RecordFeed()
-    session.store.on_committed.append(feed.on_committed)
-    db = store_path(session.state_dir, s.database_url)
-    readers: dict[str, BookReader] = {}
-
-    def reader() -> BookReader:
-        if "r" not in readers:
-            readers["r"] = BookReader(db, session.state_dir)
-        return readers["r"]
-
-    metrics = Metrics(
-        status=lambda: reader().status(session.clock.now_ms(), session.marks),
-        balance=lambda: reader().balance(),
-        calls=None,
-        retries=None,
-    )
-    feed.listen(metrics.observe)
-    return ApiContext(
-        token=token,
-        db_path=db,
-        state_dir=session.state_dir,
-        feed=feed,
-        desk=session.desk,
-        metrics=metrics,
-        settings_view=s.redacted_dict(),
-        marks=lambda: session.marks,
-        now_ms=session.clock.now_ms,
-        stream_queue=stream_queue or s.api.stream_queue,
+def api_settings(seed: int, token: str, **api: Any) -> Settings:
+    """:data:`PAPER_SESSION` with ``[api]`` on, any free port, and ``token``."""
+    return settings(
+        seed=seed, **PAPER_SESSION, api={"enabled": True, "port": 0, "token": token, **api}
     )
 
 
 @contextlib.contextmanager
 def serve_session(
-    s: Settings,
     state_dir: Path,
     *,
+    seed: int = 7,
     hours: float = 48,
     speed: float = 1800,
     token: str | None = None,
-    stream_queue: int | None = None,
     heartbeat_s: float | None = None,
+    **api: Any,
 ) -> Iterator[LiveApi]:
-    """A started paper session with its API listening on 127.0.0.1 (any free port)."""
+    """A started paper session with its API listening on 127.0.0.1 (any free port), as
+    ``fsmtrader paper`` starts it: the control plane first, then the session's start."""
     tok = token or new_token()
+    s = api_settings(seed, tok, **api)
     session = PaperSession(s, state_dir, hours=hours, speed=speed)
-    server: ApiServer | None = None
+    plane: ControlPlane | None = None
     try:
-        ctx = context_for(session, tok, stream_queue=stream_queue)
+        plane = ControlPlane(session)
+        if heartbeat_s is not None:
+            plane.server.app.state.hub.heartbeat_s = heartbeat_s
+        plane.start()
         session.start()
-        server = ApiServer(make_app(ctx, heartbeat_s=heartbeat_s), "127.0.0.1", 0)
-        server.start()
-        yield LiveApi(session, server, ctx, tok)
+        yield LiveApi(session, plane, tok)
     finally:
-        if server is not None:
-            server.stop()
-        session.close()
+        try:
+            if plane is not None:
+                plane.close()
+        finally:
+            session.close()
 
 
 # --- the bot in a subprocess ---------------------------------------------------------------

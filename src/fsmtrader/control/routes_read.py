@@ -140,6 +140,7 @@ def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub
         "/stream",
         summary="Push stream of committed records (Server-Sent Events)",
         response_class=PushResponse,
+        status_code=200,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def stream(
