@@ -7,6 +7,7 @@ import logging
 import typer
 
 from fsmtrader.cli.backtest import backtest
+from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.tools import show_config, show_fsm, sim_server
@@ -27,6 +28,7 @@ app.command("trade")(trade)
 app.command("sim-server")(sim_server)
 app.command("download-data")(download_data)
 app.command("recover")(recover)
+app.add_typer(control_app, name="control")
 
 
 def main() -> None:

@@ -128,7 +128,13 @@ def _fail(code: int, line: str) -> NoReturn:
 def _command(
     action: str, args: dict[str, str], config: Path | None, state_dir: Path | None, as_json: bool
 ) -> None:
-    guard(lambda: _run(config, state_dir, action, args, as_json))
+    def run() -> None:
+        try:
+            _run(config, state_dir, action, args, as_json)
+        except NoBot as exc:  # printed here: its "[api]" is text, not markup
+            _fail(2, str(exc))
+
+    guard(run)
 
 
 @control_app.command("stopentry")

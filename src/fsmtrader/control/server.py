@@ -143,6 +143,9 @@ class ApiServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        hub = getattr(self.app.state, "hub", None)
+        if hub is not None:
+            hub.close()  # open push streams end now instead of at uvicorn's grace timeout
         server.should_exit = True
         thread.join(timeout_s / 2)
         if thread.is_alive():

@@ -185,6 +185,19 @@ class StreamHub:
             event["replay"] = True
         return event
 
+    def close(self) -> None:
+        """End every stream now (any thread): the server is stopping, and an open stream
+        must not hold its shutdown up."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone already
+                loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        for client in list(self.clients):
+            self._remove(client)
+            client.dropped.set()
+
     def disconnect(self, client: Client) -> None:
         self._remove(client)
 

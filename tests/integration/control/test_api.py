@@ -286,6 +286,12 @@ def test_a_port_in_use_is_one_line_and_stop_is_bounded(tmp_path: Path) -> None:
         assert api.hub.clients
         started = time.monotonic()
         api.plane.server.stop(timeout_s=2.0)
-        assert time.monotonic() - started < 2.5
-        assert not api.plane.server.running
+        assert time.monotonic() - started < 3.0  # stop(timeout_s=2) returns by then, hung or not
+        assert not api.plane.server.running and not api.hub.clients
+        stalled.settimeout(3)
+        try:
+            while stalled.recv(65536):
+                pass  # what was sent before the stop, then the end of the stream
+        except ConnectionResetError:
+            pass
         stalled.close()
