@@ -25,9 +25,11 @@ class StateLock:
             fh.seek(0)
             holder = fh.read().strip() or "?"
             fh.close()
+            where = self.path.parent
             raise StoreError(
-                f"{self.path.parent}: another fsmtrader (pid {holder}) is using this state "
-                "directory; refusing to start a second one"
+                f"{where}: another fsmtrader (pid {holder}) is using this state directory; "
+                f"refusing to start a second one (to watch it: fsmtrader status --state-dir "
+                f"{where}; to steer it: fsmtrader control ... --state-dir {where}, with [api] on)"
             ) from None
         fh.seek(0)
         fh.truncate()
