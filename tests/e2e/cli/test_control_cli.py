@@ -87,6 +87,8 @@ def test_a_stale_api_file_or_a_silent_port_is_no_bot(tmp_path: Path) -> None:
     (state / "api.json").write_text(json.dumps({"host": "127.0.0.1", "port": 9, "pid": dead.pid}))
     line = one_line(control(tmp_path, state, config, "stopentry", token=new_token()), 2)
     assert f"(pid {dead.pid}) is not running" in line
-    (state / "api.json").write_text(json.dumps({"host": "127.0.0.1", "port": 9, "pid": os.getpid()}))
+    (state / "api.json").write_text(
+        json.dumps({"host": "127.0.0.1", "port": 9, "pid": os.getpid()})
+    )
     line = one_line(control(tmp_path, state, config, "stopentry", token=new_token()), 2)
     assert "no bot answers at http://127.0.0.1:9" in line

@@ -201,14 +201,12 @@ def test_controls_answer_with_the_bots_status_and_words(tmp_path: Path) -> None:
             assert "stopped by api" in stop.json()["message"]
             assert again.status_code == 409 and "already stopped" in again.json()["message"]
             assert c.get("/api/v1/status").json()["entries_stopped"]
-            resume = c.post("/api/v1/resume")
-            assert resume.status_code == 200 and "new entries allowed" in resume.json()["message"]
-            assert c.post("/api/v1/resume").status_code == 409
-            idle = next(
-                r["symbol"]
-                for r in c.get("/api/v1/status").json()["symbols"]
-                if r["phase"] in ("IDLE", "COOLDOWN")
+            # entries are stopped: an idle symbol stays without a position meanwhile
+            resting = ("IDLE", "COOLDOWN")
+            st = wait_for(
+                c, "/api/v1/status", lambda b: [r for r in b["symbols"] if r["phase"] in resting]
             )
+            idle = next(r["symbol"] for r in st["symbols"] if r["phase"] in resting)
             refused = c.post("/api/v1/forceexit", json={"symbol": idle})
             assert refused.status_code == 409 and idle in refused.json()["message"]
             unknown = c.post("/api/v1/forceexit", json={"symbol": "XRP/USDT"})
@@ -221,6 +219,9 @@ def test_controls_answer_with_the_bots_status_and_words(tmp_path: Path) -> None:
             assert extra.status_code == 422 and "x" in extra.json()["message"]
             recover = c.post("/api/v1/recover", json={"symbol": "BTC/USDT"})
             assert recover.status_code == 409 and "not in ERROR" in recover.json()["message"]
+            resume = c.post("/api/v1/resume")
+            assert resume.status_code == 200 and "new entries allowed" in resume.json()["message"]
+            assert c.post("/api/v1/resume").status_code == 409
             seen["forced"] = force_exit_a_position(c)
             rec = c.post("/api/v1/reconcile")
             assert rec.status_code == 200 and rec.json()["ok"] is True
