@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fsmtrader.control import routes_control
 from fsmtrader.control.server import ApiServer
 from fsmtrader.errors import ConfigError
 from fsmtrader_testing.api_session import LiveApi, serve_session
@@ -296,3 +297,30 @@ def test_a_port_in_use_is_one_line_and_stop_is_bounded(tmp_path: Path) -> None:
         except ConnectionResetError:
             pass
         stalled.close()
+
+
+def test_a_control_the_bot_does_not_take_in_time_is_503_and_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_control, "CONTROL_TIMEOUT_S", 0.3)
+    with serve_session(tmp_path / "state", speed=60) as api:
+        with api.client() as c:  # the session's loop is not running: nobody takes it
+            late = c.post("/api/v1/stopentry")
+            assert late.status_code == 503, late.text
+            assert late.json() == {
+                "ok": False,
+                "message": "stopentry: the bot did not answer within 0.3 s",
+                "data": {},
+            }
+
+        def script(api: LiveApi) -> None:
+            time.sleep(0.3)  # the loop serves its desk: the given-up control is not run
+            with api.client() as c:
+                assert c.get("/api/v1/status").json()["entries_stopped"] == ""
+                assert c.post("/api/v1/stopentry").status_code == 200
+
+        api.run(script, limit_s=10)
+        api.session.desk.close()  # the bot on its way out: controls are refused
+        with api.client() as c:
+            closing = c.post("/api/v1/resume")
+        assert closing.status_code == 503 and "stopping" in closing.json()["message"]
