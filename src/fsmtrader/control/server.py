@@ -132,6 +132,9 @@ class ApiServer:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+            reads = getattr(self.app.state, "reads", None)
+            if reads is not None:
+                reads.close()  # the loop thread's reader, closed in that thread
 
     @property
     def running(self) -> bool:

@@ -107,6 +107,8 @@ def check_reads(api: LiveApi, bodies: list[str]) -> None:
         page = c.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-store"
+        asset = c.get("/static/dashboard.html")
+        assert asset.status_code == 200 and asset.text == page.text
 
 
 def check_auth(api: LiveApi, bodies: list[str]) -> None:
@@ -122,6 +124,7 @@ def check_auth(api: LiveApi, bodies: list[str]) -> None:
         for action in CONTROLS:
             assert none.post(f"/api/v1/{action}", json={"symbol": "BTC/USDT"}).status_code == 401
         assert wrong.post("/api/v1/lag", json={"samples_ms": [1.0]}).status_code == 401
+        assert none.get("/static/dashboard.html").status_code == 401
         # the page: a form without the token, the page with it once in the address
         form = none.get("/")
         assert form.status_code == 401 and 'name="token"' in form.text
