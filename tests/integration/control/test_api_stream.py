@@ -155,9 +155,9 @@ def cut(sock: socket.socket, limit_s: float = 5.0) -> bool:
 
 
 def run_measured(tmp: Path, *, stalled: bool) -> dict[str, Any]:
-    """A 12-hour paper session played in ~3 s: bars per second of engine time (the wall
+    """A 24-hour paper session played in ~4 s: bars per second of engine time (the wall
     time the loop was not waiting for the market clock)."""
-    hours, wall_s = 12.0, 3.0
+    hours, wall_s = 24.0, 4.0
     with serve_session(tmp, hours=hours, speed=hours * 3600 / wall_s, stream_queue=10) as api:
         sock = stalled_client(api.plane.server.port, api.token) if stalled else None
         idle = [0.0]
@@ -198,7 +198,7 @@ def test_a_stalled_client_is_dropped_and_does_not_stall_trading(tmp_path: Path) 
     alone = run_measured(tmp_path / "alone", stalled=False)
     stalled = run_measured(tmp_path / "stalled", stalled=True)
     print(
-        f"\nengine decisions (bars) per second of engine time, 12 h of 4 symbols: "
+        f"\nengine decisions (bars) per second of engine time, 24 h of 4 symbols: "
         f"no client {alone['bars_per_s']:.0f}/s ({alone['bars']} bars, {alone['records']} "
         f"records in {alone['busy_s']:.2f} s); a stalled push client "
         f"{stalled['bars_per_s']:.0f}/s ({stalled['bars']} bars, {stalled['records']} "
