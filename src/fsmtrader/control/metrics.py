@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -272,7 +272,7 @@ class _BookCollector:
             phase, held = Phase(row["phase"]), _dec(row.get("position"))
             by_phase[phase.value] += 1
             errors.add_metric([row["symbol"]], float(row.get("error_count") or 0))
-            state = SymbolState(row["symbol"], phase, now - int(row["time_in_phase_ms"]))
+            state = SymbolState(row["symbol"], phase, int(row["entered_ms"]))
             stuck += is_stuck(state, held, now, self._timeouts)
             positions += held > 0
             order = row.get("open_order") or {}
@@ -466,5 +466,6 @@ class Metrics:
         self._web.inc(self._web.dropped)
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition of everything, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition of everything, and its content type (format
+        0.0.4, which every Prometheus reads: all our names are plain legacy names)."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

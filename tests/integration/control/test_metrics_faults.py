@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
+from fsmtrader.engine.monitor import stuck_symbols
 from fsmtrader.errors import InsufficientFunds, InvalidOrder, NetworkError
 from fsmtrader.exchange.simulated import BINANCE as SIM_BINANCE
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange
@@ -108,6 +109,18 @@ def test_rejections_ghosts_and_unknowns_agree_with_the_audit_table(tmp_path: Pat
         wire.faults.inject_fault("create_order", lost, after=True)
         h.bar(SYM, 48_400.0)
         unknown_now = parse(metrics.render()[0])["fsmtrader_open_orders_unknown"][()]
+        # The same books scraped as if an hour went by with the engine not moving: the
+        # symbol waiting on its order is stuck, as the engine's own monitor says.
+        later = h.clock.now_ms() + 3_600_000
+        frozen = Metrics(
+            status=lambda: reader.status(later), balance=reader.balance, calls=None, retries=None
+        )
+        stuck_later = parse(frozen.render()[0])["fsmtrader_symbols_stuck"][()]
+        engine = h.engine
+        expected_stuck = stuck_symbols(
+            engine.states.values(), engine.held, later, engine.policy.timeouts
+        )
+        stuck_now = parse(metrics.render()[0])["fsmtrader_symbols_stuck"][()]
         h.advance(6_000)
         for _ in range(3):
             h.bar(SYM, 49_500.0)
@@ -152,6 +165,7 @@ def test_rejections_ghosts_and_unknowns_agree_with_the_audit_table(tmp_path: Pat
     became_unknown = sum(r["state"] == "UNKNOWN" and r["from"] != "UNKNOWN" for r in orders)
     assert samples["fsmtrader_orders_unknown_total"][()] == became_unknown == 1
     assert unknown_now == 1  # the gauge while it was unknown
+    assert stuck_now == 0 and stuck_later == len(expected_stuck) == 1
     assert samples["fsmtrader_open_orders_unknown"][()] == 0  # found and booked since
     moves = Counter((r["from"] or "", r["state"]) for r in orders)
     assert by(samples, "fsmtrader_order_moves_total", "from", "to") == {
