@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
 
 from fsmtrader.cli.console import err, out
-from fsmtrader.cli.display import print_summary, run_with_display, status_table
+from fsmtrader.cli.display import print_summary, progress_title, run_with_display, watch_table
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, RunForOpt, settings_from
 from fsmtrader.config import Settings, live_problems
@@ -169,14 +168,20 @@ def _run_watched(
     live status table unless ``quiet``; a live session has no known bar total."""
     if quiet:
         return session.run(stop_after_s=run_for, should_stop=stop)
-    with Live(console=err, refresh_per_second=4) as view:
-        return session.run(
-            stop_after_s=run_for,
-            should_stop=stop,
-            progress=lambda done, total: view.update(
-                status_table(done, total if bars_known else 0, session.engine)
-            ),
-        )
+    seen = {"done": 0, "total": 0}  # written by the engine's thread, read by Rich's
+
+    def progress(done: int, total: int) -> None:
+        seen["done"], seen["total"] = done, total if bars_known else 0
+
+    with watch_table(
+        session.store.path,
+        session.state_dir,
+        marks=lambda: session.marks,
+        now_ms=session.clock.now_ms,
+        display=session.s.display,
+        title=lambda: progress_title(seen["done"], seen["total"], str(session.state_dir)),
+    ):
+        return session.run(stop_after_s=run_for, should_stop=stop, progress=progress)
 
 
 def _open_plane(session: PaperSession | LiveSession) -> ControlPlane | None:

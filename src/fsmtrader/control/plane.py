@@ -39,6 +39,7 @@ class ControlPlane:
         token = require_token(s)
         self.feed = RecordFeed(start_after=session.store.last_audit_id())
         self._local = threading.local()
+        self._readers: list[BookReader] = []  # closed with the plane: the WAL folds back
         self.metrics = Metrics(
             status=lambda: self.reader().status(session.clock.now_ms(), session.marks),
             balance=lambda: self.reader().balance(),
@@ -67,6 +68,7 @@ class ControlPlane:
         reader: BookReader | None = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._local.reader = BookReader(self.db_path, self.state_dir)
+            self._readers.append(reader)
         return reader
 
     def start(self) -> None:
@@ -101,6 +103,9 @@ class ControlPlane:
                 path.unlink()
         finally:
             self.server.stop()
+            for reader in self._readers:  # (no thread uses them once the server stopped)
+                reader.close()
+            self._readers.clear()
             if self._attached:
                 self.session.store.on_committed.remove(self.feed.on_committed)
                 self._attached = False

@@ -8,7 +8,9 @@ each call is one read transaction, so what it returns is one committed state, an
 writer is never blocked. Rows are decoded by the store's own codecs.
 
 One reader per thread (its sqlite3 connection is not shared between threads at once);
-it is cheap to open.
+it is cheap to open. A reader open when the bot closes its store keeps the bot from
+folding the WAL back into the file (it is not the last connection): nothing is lost, the
+-wal stays until the next writer; so a bot closes its own readers first.
 """
 
 from __future__ import annotations
