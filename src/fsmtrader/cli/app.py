@@ -7,6 +7,7 @@ import logging
 import typer
 
 from fsmtrader.cli.backtest import backtest
+from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
@@ -29,6 +30,7 @@ app.command("sim-server")(sim_server)
 app.command("download-data")(download_data)
 app.command("recover")(recover)
 app.command("status")(status)
+app.add_typer(control_app, name="control")
 
 
 def main() -> None:

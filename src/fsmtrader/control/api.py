@@ -9,78 +9,26 @@ that loop's thread, records come through the ``RecordFeed``, controls go to the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from fsmtrader.control.auth import BearerAuth
-from fsmtrader.control.desk import ControlDesk
-from fsmtrader.control.feed import RecordFeed
-from fsmtrader.control.metrics import Metrics
-from fsmtrader.control.reads import BookReader
+from fsmtrader.control.routes_common import ApiContext, Problem, Reads
 from fsmtrader.control.routes_control import control_routes
 from fsmtrader.control.routes_read import read_routes
 from fsmtrader.control.stream import StreamHub
 from fsmtrader.errors import StoreError
 
+__all__ = ["ApiContext", "make_app"]
+
 STATIC = Path(__file__).with_name("static")
 DASHBOARD_FILE = "dashboard.html"
 PAGE_HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
-
-
-@dataclass
-class ApiContext:
-    """What the app needs from the running bot (built by ``control.plane``)."""
-
-    token: str  # never logged, never in a response
-    db_path: Path
-    state_dir: Path
-    feed: RecordFeed
-    desk: ControlDesk
-    metrics: Metrics
-    settings_view: dict[str, Any]  # Settings.redacted_dict()
-    marks: Callable[[], Mapping[str, float]]
-    now_ms: Callable[[], int]
-    stream_queue: int  # per-client bound; a full queue drops that client
-
-    def __repr__(self) -> str:  # a traceback's locals must not show the token
-        return f"ApiContext(db_path={self.db_path!s}, token=<hidden>)"
-
-
-class Reads:
-    """The one BookReader of the web loop's thread, opened on first use (the database
-    exists once the session has started)."""
-
-    def __init__(self, db_path: Path, state_dir: Path) -> None:
-        self.db_path = db_path
-        self.state_dir = state_dir
-        self._reader: BookReader | None = None
-
-    def __call__(self) -> BookReader:
-        if self._reader is None:
-            self._reader = BookReader(self.db_path, self.state_dir)
-        return self._reader
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-
-
-class Problem(BaseModel):
-    """An error answer: one line for people, and the fields at fault when there are any."""
-
-    ok: bool = False
-    message: str
-    detail: list[dict[str, Any]] | str | None = None
 
 
 def make_app(ctx: ApiContext, *, heartbeat_s: float | None = None) -> FastAPI:

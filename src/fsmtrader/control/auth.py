@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DASHBOARD = "/"
-UNAUTHORIZED = {"detail": "missing or wrong bearer token (Authorization: Bearer <token>)"}
+REFUSED = "missing or wrong bearer token (Authorization: Bearer <token>)"
+UNAUTHORIZED = {"ok": False, "message": REFUSED, "detail": REFUSED}
 LOGIN_FORM = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fsmtrader</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from fsmtrader.control.api import ApiContext
+from fsmtrader.control.routes_common import ApiContext
 
 CONTROL_TIMEOUT_S = 10.0
 MAX_LAG_SAMPLES = 10_000  # one report at most (the page posts every second)
@@ -66,10 +66,16 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
+Run = Callable[[str, dict[str, str]], Awaitable[JSONResponse]]
+
+
 def control_routes(ctx: ApiContext) -> APIRouter:
+    """Every POST of ``/api/v1``."""
     r = APIRouter(prefix="/api/v1", tags=["control"])
 
     async def run(action: str, args: dict[str, str]) -> JSONResponse:
+        """Hand the control to the engine's thread; its answer, or 503 after 10 s (a
+        control not started by then is cancelled)."""
         fut = ctx.desk.submit(action, args, who="api")
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(fut), CONTROL_TIMEOUT_S)
@@ -82,6 +88,12 @@ def control_routes(ctx: ApiContext) -> APIRouter:
             return JSONResponse(body.model_dump(), status_code=503)
         return JSONResponse(result.to_json(), status_code=result.status)
 
+    _controls(r, run)
+    _lag_route(r, ctx)
+    return r
+
+
+def _controls(r: APIRouter, run: Run) -> None:
     @r.post(
         "/stopentry", response_model=ControlAnswer, responses=ANSWERS, summary="Stop new entries"
     )
@@ -132,6 +144,8 @@ def control_routes(ctx: ApiContext) -> APIRouter:
         at a start."""
         return await run("reconcile", {})
 
+
+def _lag_route(r: APIRouter, ctx: ApiContext) -> None:
     @r.post(
         "/lag",
         response_model=LagAnswer,
@@ -142,5 +156,3 @@ def control_routes(ctx: ApiContext) -> APIRouter:
         """Commit-to-browser lags in ms, exported as ``fsmtrader_push_lag_seconds``."""
         ctx.metrics.observe_push_lag(body.samples_ms)
         return LagAnswer(ok=True, observed=len(body.samples_ms))
-
-    return r

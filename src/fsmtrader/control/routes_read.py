@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel
 
 from fsmtrader.control.reads import MAX_LIMIT, BookReader
+from fsmtrader.control.routes_common import ApiContext, Json, Rows
 from fsmtrader.control.stream import PushResponse, StreamHub
 
-if TYPE_CHECKING:
-    from fsmtrader.control.api import ApiContext
-
-Json = dict[str, Any]
-Rows = list[dict[str, Any]]
+Reader = Callable[[], BookReader]
 REDACTED = "***"
 
 
@@ -59,9 +56,17 @@ def last_event_id(header: str | None, after: int | None) -> int | None:
     return value
 
 
-def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub) -> APIRouter:
+def read_routes(ctx: ApiContext, reads: Reader, hub: StreamHub) -> APIRouter:
+    """Every GET of ``/api/v1``."""
     r = APIRouter(prefix="/api/v1", tags=["read"])
+    _bot_routes(r, ctx, reads, hub)
+    _money_routes(r, ctx, reads)
+    _record_routes(r, reads)
+    _stream_route(r, hub)
+    return r
 
+
+def _bot_routes(r: APIRouter, ctx: ApiContext, reads: Reader, hub: StreamHub) -> None:
     @r.get("/health", response_model=Health, summary="The bot is up")
     async def health() -> Health:
         """Answers as long as the bot's process serves the API: its pid, the session
@@ -86,6 +91,12 @@ def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub
         """The orders not yet in a final state, oldest first."""
         return reads().orders()
 
+    @r.get("/settings", summary="The effective settings, secrets redacted")
+    async def settings() -> Json:
+        return dict(scrub(ctx.settings_view, ctx.token))
+
+
+def _money_routes(r: APIRouter, ctx: ApiContext, reads: Reader) -> None:
     @r.get("/trades", summary="Closed trades, newest first")
     async def trades(
         symbol: Annotated[str | None, Query(description="Only this symbol")] = None,
@@ -115,6 +126,8 @@ def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub
         """Orders decided but never sent: count, by reason, per entry signal."""
         return reads().ghosts()
 
+
+def _record_routes(r: APIRouter, reads: Reader) -> None:
     @r.get("/reconcile", response_model=ReconcileAnswer, summary="The latest reconcile report")
     async def reconcile() -> ReconcileAnswer:
         """``report`` is null when no reconcile has run in this state directory yet."""
@@ -132,14 +145,13 @@ def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub
         """Oldest first; each is the committed record plus its ``audit_id``."""
         return reads().audit(after, limit)
 
-    @r.get("/settings", summary="The effective settings, secrets redacted")
-    async def settings() -> Json:
-        return dict(scrub(ctx.settings_view, ctx.token))
 
+def _stream_route(r: APIRouter, hub: StreamHub) -> None:
     @r.get(
         "/stream",
         summary="Push stream of committed records (Server-Sent Events)",
         response_class=PushResponse,
+        status_code=200,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def stream(
@@ -155,5 +167,3 @@ def read_routes(ctx: ApiContext, reads: Callable[[], BookReader], hub: StreamHub
         ``api.stream_queue`` records behind is dropped (reconnect from the last id)."""
         client = hub.connect(last_event_id(last_event, after))
         return PushResponse(hub, client)
-
-    return r

@@ -70,6 +70,20 @@ class ApiServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        hub = getattr(app.state, "hub", None)
+        if hub is not None:
+            hub.abort_connection = self._abort
+
+    def _abort(self, peer: tuple[object, ...]) -> None:
+        """Abort the connection from ``peer`` (the web loop's thread): a dropped push
+        client's socket is closed now, not once it has read what is buffered for it."""
+        server = self._server
+        if server is None:
+            return
+        for conn in list(server.server_state.connections):
+            transport = getattr(conn, "transport", None)
+            if getattr(conn, "client", None) == peer and transport is not None:
+                transport.abort()
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Bind, serve in a daemon thread, return once uvicorn listens."""
@@ -118,6 +132,9 @@ class ApiServer:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+            reads = getattr(self.app.state, "reads", None)
+            if reads is not None:
+                reads.close()  # the loop thread's reader, closed in that thread
 
     @property
     def running(self) -> bool:
@@ -129,6 +146,9 @@ class ApiServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        hub = getattr(self.app.state, "hub", None)
+        if hub is not None:
+            hub.close()  # open push streams end now instead of at uvicorn's grace timeout
         server.should_exit = True
         thread.join(timeout_s / 2)
         if thread.is_alive():

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,7 +31,8 @@ from fsmtrader.control.feed import FeedItem, RecordFeed
 
 log = logging.getLogger("fsmtrader.control")
 HEARTBEAT_S = 15.0
-REPLAY_CHUNK = 500
+REPLAY_CHUNK = 500  # audit rows read from the database at a time
+WRITE_BATCH = 100  # events written to a client in one send
 
 
 class AuditSource(Protocol):
@@ -50,7 +52,8 @@ def sse_event(item: dict[str, Any]) -> bytes:
 
 def replayed(row: dict[str, Any]) -> dict[str, Any]:
     """An audit row (``audit_id`` + the record) as a feed item; ``committed_ms`` is not
-    known any more (null) and ``replay`` tells the page not to count it as push lag."""
+    known any more (null). ``replay`` marks what was committed before the client came
+    (not push lag)."""
     record = {k: v for k, v in row.items() if k != "audit_id"}
     return {"id": int(row["audit_id"]), "committed_ms": None, "record": record, "replay": True}
 
@@ -60,6 +63,7 @@ class Client:
     queue: asyncio.Queue[FeedItem]
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     last_id: int = 0
+    connected_ms: float = field(default_factory=lambda: time.time() * 1000)
 
 
 class StreamHub:
@@ -83,6 +87,8 @@ class StreamHub:
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._n = 0  # len(clients), read by the engine thread
+        # Set by ApiServer: abort the connection of a peer (host, port) now.
+        self.abort_connection: Callable[[tuple[Any, ...]], None] | None = None
         feed.listen(self._from_engine)
 
     # --- the engine thread ---------------------------------------------------------------
@@ -130,19 +136,25 @@ class StreamHub:
         return client
 
     async def events(self, client: Client) -> AsyncIterator[bytes]:
-        """The replay, then the live tail, with a heartbeat comment when idle."""
+        """The replay, then the live tail, with a heartbeat comment when idle. What is
+        queued is written in one go (one write per burst, not per record)."""
         yield b": fsmtrader push stream\nretry: 2000\n\n"
         async for chunk in self._replay(client):
             yield chunk
+        queue = client.queue
         while True:
             try:
-                item = await asyncio.wait_for(client.queue.get(), self.heartbeat_s)
+                first = await asyncio.wait_for(queue.get(), self.heartbeat_s)
             except TimeoutError:
                 yield b": heartbeat\n\n"
                 continue
-            if item.id > client.last_id:
-                client.last_id = item.id
-                yield sse_event(item.to_json())
+            batch = [first]
+            while len(batch) < WRITE_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            fresh = [item for item in batch if item.id > client.last_id]
+            if fresh:
+                client.last_id = fresh[-1].id
+                yield b"".join(sse_event(item.to_json()) for item in fresh)
 
     async def _replay(self, client: Client) -> AsyncIterator[bytes]:
         """What came after ``client.last_id``: the audit table up to where the ring starts,
@@ -150,22 +162,50 @@ class StreamHub:
         while True:
             ring = self.feed.since(client.last_id)
             if ring is not None:
-                for item in ring:
-                    if item.id > client.last_id:
-                        client.last_id = item.id
-                        yield sse_event({**item.to_json(), "replay": True})
+                items = [self._ring_event(client, i) for i in ring if i.id > client.last_id]
+                for at in range(0, len(items), WRITE_BATCH):
+                    part = items[at : at + WRITE_BATCH]
+                    client.last_id = part[-1]["id"]
+                    yield b"".join(sse_event(event) for event in part)
                 return
             rows = self.audit().audit(client.last_id, REPLAY_CHUNK)
-            if not rows:
+            events = [e for e in map(replayed, rows) if e["id"] > client.last_id]
+            if not events:
                 return
-            for row in rows:
-                event = replayed(row)
-                if event["id"] > client.last_id:
-                    client.last_id = event["id"]
-                    yield sse_event(event)
+            for at in range(0, len(events), WRITE_BATCH):
+                part = events[at : at + WRITE_BATCH]
+                client.last_id = part[-1]["id"]
+                yield b"".join(sse_event(event) for event in part)
+
+    @staticmethod
+    def _ring_event(client: Client, item: FeedItem) -> dict[str, Any]:
+        """A ring item; ``replay`` when it was committed before the client connected."""
+        event = item.to_json()
+        if item.committed_ms < client.connected_ms:
+            event["replay"] = True
+        return event
+
+    def close(self) -> None:
+        """End every stream now (any thread): the server is stopping, and an open stream
+        must not hold its shutdown up."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone already
+                loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        for client in list(self.clients):
+            self._remove(client)
+            client.dropped.set()
 
     def disconnect(self, client: Client) -> None:
         self._remove(client)
+
+    def abort(self, peer: Any) -> None:
+        """Cut a dropped client's connection at once, unsent bytes and all (a close
+        would wait for a reader that never reads); the server sets ``abort_connection``."""
+        if self.abort_connection is not None and peer is not None:
+            self.abort_connection(tuple(peer))
 
 
 class PushResponse(Response):
@@ -206,6 +246,8 @@ class PushResponse(Response):
                     await task
             if pump in done and pump.exception() is not None:
                 log.warning("push stream failed: %s", type(pump.exception()).__name__)
+            if dropped in done:
+                self.hub.abort(scope.get("client"))
         finally:
             self.hub.disconnect(self.client)
         # Returning without the final body makes uvicorn close the connection: what a
@@ -214,6 +256,7 @@ class PushResponse(Response):
     async def _pump(self, send: Send) -> None:
         async for chunk in self.hub.events(self.client):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(0)  # a send that did not wait must not starve the loop
 
 
 async def _disconnected(receive: Receive) -> None:
