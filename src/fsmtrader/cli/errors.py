@@ -44,7 +44,7 @@ def guard(fn: Callable[[], T]) -> T:
         _internal_error(exc)
     except FsmTraderError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")

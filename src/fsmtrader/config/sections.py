@@ -440,7 +440,7 @@ class ApiSettings(_Section):
     def _loopback_unless_allowed(self) -> ApiSettings:
         if not self.allow_remote and self.host not in LOOPBACK_HOSTS:
             raise cross(
-                "api.host",
+                "host",
                 "must be 127.0.0.1, ::1 or localhost unless api.allow_remote = true "
                 "(the API can stop and exit positions: expose it deliberately)",
                 self.host,

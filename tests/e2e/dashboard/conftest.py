@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_bot import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, Bot, bot_toml, running_bot
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from .dashboard_bot import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, Bot, bot_toml, running_bot
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_bot import Bot, phase_records
 from playwright.sync_api import Dialog, Page, Request, Route
 from prometheus_client.parser import text_string_to_metric_families
+
+from .dashboard_bot import Bot, phase_records
 
 WAIT_MS = 60_000
 

@@ -8,8 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from dashboard_bot import bot_toml, free_port, running_bot
 from playwright.sync_api import Browser, Request
+
+from .dashboard_bot import bot_toml, free_port, running_bot
 
 WAIT_MS = 60_000
 # How many times a phase cell showed another phase than before, counted from the DOM.

@@ -61,7 +61,9 @@ def test_a_token_in_the_config_file_is_refused_without_showing_it(tmp_path: Path
 
 
 def test_only_loopback_unless_allowed(tmp_path: Path) -> None:
-    with pytest.raises(FsmTraderError, match=r"api.host: must be 127.0.0.1, ::1 or localhost"):
+    with pytest.raises(
+        FsmTraderError, match=r"api.host \(from .*\): must be 127.0.0.1, ::1 or localhost"
+    ):
         load_settings(write(tmp_path, '[api]\nhost = "0.0.0.0"\n'), env={})
     s = load_settings(write(tmp_path, '[api]\nhost = "0.0.0.0"\nallow_remote = true\n'), env={})
     assert s.api.host == "0.0.0.0" and s.api.enabled is False and s.api.port == 8080

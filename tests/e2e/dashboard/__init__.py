@@ -1,0 +1,1 @@
+"""The dashboard in a real browser (a package, so its conftest never shadows tests/conftest.py)."""
