@@ -15,7 +15,7 @@ from fsmtrader.config.schema import Settings
 from fsmtrader.config.sources import ENV_PREFIX
 from fsmtrader.errors import ConfigError
 
-__all__ = ["SECRET_KEYS", "credentials", "secrets_in_file"]
+__all__ = ["SECRET_KEYS", "credentials", "private_text", "secrets_in_file"]
 
 SECRET_KEYS = ("api_key", "api_secret")
 # (section, secret keys, the setting naming the 0600 file that may hold them instead)
@@ -49,17 +49,8 @@ def credentials(s: Settings) -> tuple[str, str] | None:
         return None
     path = ex.key_file.expanduser()
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        raise ConfigError(f"exchange.key_file: {path} not found") from None
-    if mode & 0o077:
-        raise ConfigError(
-            f"exchange.key_file: {path} has mode {mode & 0o777:04o}; it must be readable by "
-            f"you only (chmod 600 {path})"
-        )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(private_text(path, "exchange.key_file"))
+    except tomllib.TOMLDecodeError:
         raise ConfigError(
             f"exchange.key_file: {path} is not a TOML file with api_key and api_secret"
         ) from None
@@ -67,3 +58,21 @@ def credentials(s: Settings) -> tuple[str, str] | None:
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
         raise ConfigError(f"exchange.key_file: {path} must define api_key and api_secret")
     return key, secret
+
+
+def private_text(path: Path, setting: str) -> str:
+    """The text of a secrets file only its owner can read (mode 0600); a missing, shared
+    or unreadable one is refused in one line naming ``setting`` (the content never)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise ConfigError(f"{setting}: {path} not found") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"{setting}: {path} has mode {mode & 0o777:04o}; it must be readable by you "
+            f"only (chmod 600 {path})"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"{setting}: {path} is not a readable text file") from None

@@ -3,9 +3,8 @@ never echoed (the same rule as the venue's keys)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fsmtrader.config import Settings
+from fsmtrader.config.secrets import private_text
 from fsmtrader.config.sources import ENV_PREFIX
 from fsmtrader.errors import ConfigError
 
@@ -19,7 +18,8 @@ def api_token(s: Settings) -> str | None:
         token = api.token.get_secret_value().strip()
         where = f"{ENV_PREFIX}API__TOKEN"
     elif api.token_file is not None:
-        token, where = _read_token_file(api.token_file.expanduser()), "api.token_file"
+        token = private_text(api.token_file.expanduser(), "api.token_file").strip()
+        where = "api.token_file"
     else:
         return None
     if len(token) < MIN_LENGTH:
@@ -39,19 +39,3 @@ def require_token(s: Settings) -> str:
             "api.token_file (a file only you can read, mode 0600)"
         )
     return token
-
-
-def _read_token_file(p: Path) -> str:
-    try:
-        mode = p.stat().st_mode
-    except OSError:
-        raise ConfigError(f"api.token_file: {p} not found") from None
-    if mode & 0o077:
-        raise ConfigError(
-            f"api.token_file: {p} has mode {mode & 0o777:04o}; it must be readable by you "
-            f"only (chmod 600 {p})"
-        )
-    try:
-        return p.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        raise ConfigError(f"api.token_file: {p} is not a readable text file") from None

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
@@ -19,21 +18,13 @@ from fsmtrader.errors import ExchangeError, InvalidOrder
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.timed import CallStats, TimedExchange
+from fsmtrader_testing.metrics_text import parse
 
 from simserver_support import KEY, SECRET, Sim, running_server
 
 pytestmark = pytest.mark.timeout(60)
 SYM = "BTC/USDT"
 ACCOUNT = "GET /api/v3/account"
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def parse(body: bytes) -> Samples:
-    out: Samples = {}
-    for fam in text_string_to_metric_families(body.decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
@@ -32,24 +31,10 @@ from fsmtrader.exchange.timed import CallStats, TimedExchange
 from fsmtrader.orders.intent import Intent
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, Harness, settings
+from fsmtrader_testing.metrics_text import by, parse
 
 pytestmark = pytest.mark.timeout(60)
 SYM = "BTC/USDT"
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def parse(body: bytes) -> Samples:
-    out: Samples = {}
-    for fam in text_string_to_metric_families(body.decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def by(samples: Samples, name: str, *labels: str) -> dict[tuple[str, ...], float]:
-    return {
-        tuple(dict(k)[label] for label in labels): v for k, v in samples.get(name, {}).items() if v
-    }
 
 
 class Wire:

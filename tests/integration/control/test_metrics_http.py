@@ -15,26 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from fsmtrader_testing.metrics_text import Samples, by, parse
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
 
 pytestmark = pytest.mark.timeout(90)
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def parse(text: str) -> Samples:
-    out: Samples = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def by(samples: Samples, name: str, *labels: str) -> dict[tuple[str, ...], float]:
-    return {
-        tuple(dict(k)[label] for label in labels): v for k, v in samples.get(name, {}).items() if v
-    }
 
 
 def wait_for_api(state: Path, bot: subprocess.Popen[str]) -> str:

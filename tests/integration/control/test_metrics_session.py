@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fsmtrader.config import load_settings
 from fsmtrader.control.execute import run_control
@@ -27,30 +26,10 @@ from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.session import PaperSession
+from fsmtrader_testing.metrics_text import Samples, by, parse
 from fsmtrader_testing.paper import session_toml
 
 pytestmark = pytest.mark.timeout(120)
-
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def parse(body: bytes) -> Samples:
-    """Every sample of the exposition: name -> {sorted label pairs: value}."""
-    out: Samples = {}
-    for fam in text_string_to_metric_families(body.decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def by(samples: Samples, name: str, *labels: str) -> dict[tuple[str, ...], float]:
-    """The samples of ``name`` keyed by the values of ``labels``, zeros dropped."""
-    got: dict[tuple[str, ...], float] = {}
-    for key, value in samples.get(name, {}).items():
-        d = dict(key)
-        if value:
-            got[tuple(d[label] for label in labels)] = value
-    return got
 
 
 @dataclass

@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fsmtrader.clock import SimClock
 from fsmtrader.control.feed import RecordFeed
@@ -26,18 +25,10 @@ from fsmtrader.exchange.timed import CallStats, Histograms, TimedExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, T0
+from fsmtrader_testing.metrics_text import parse
 
 SYM = "BTC/USDT"
 D = Decimal
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
-
-
-def parse(body: bytes) -> Samples:
-    out: Samples = {}
-    for fam in text_string_to_metric_families(body.decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return out
 
 
 @pytest.fixture
