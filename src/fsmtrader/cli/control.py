@@ -79,7 +79,7 @@ def post(base: str, token: str, action: str, body: dict[str, str]) -> httpx.Resp
         return httpx.post(
             f"{base}/api/v1/{action}",
             json=body,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", "X-Fsmtrader-Client": "cli"},
             timeout=TIMEOUT_S,
         )
     except httpx.TimeoutException:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,17 +66,31 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-Run = Callable[[str, dict[str, str]], Awaitable[JSONResponse]]
+Run = Callable[[str, dict[str, str], str], Awaitable[JSONResponse]]
+
+# Who asked, for the control's audit record: the client names itself in a header; only
+# these names are taken (anything else is recorded as plain "api").
+CLIENT_HEADER = "X-Fsmtrader-Client"
+CLIENTS = ("cli", "dashboard", "telegram")
+
+
+async def _who(
+    x_fsmtrader_client: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    return f"api/{x_fsmtrader_client}" if x_fsmtrader_client in CLIENTS else "api"
+
+
+Who = Annotated[str, Depends(_who)]
 
 
 def control_routes(ctx: ApiContext) -> APIRouter:
     """Every POST of ``/api/v1``."""
     r = APIRouter(prefix="/api/v1", tags=["control"])
 
-    async def run(action: str, args: dict[str, str]) -> JSONResponse:
+    async def run(action: str, args: dict[str, str], who: str) -> JSONResponse:
         """Hand the control to the engine's thread; its answer, or 503 after 10 s (a
         control not started by then is cancelled)."""
-        fut = ctx.desk.submit(action, args, who="api")
+        fut = ctx.desk.submit(action, args, who=who)
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(fut), CONTROL_TIMEOUT_S)
         except TimeoutError:
@@ -97,10 +111,10 @@ def _controls(r: APIRouter, run: Run) -> None:
     @r.post(
         "/stopentry", response_model=ControlAnswer, responses=ANSWERS, summary="Stop new entries"
     )
-    async def stopentry() -> JSONResponse:
+    async def stopentry(who: Who) -> JSONResponse:
         """Open positions are still managed; persisted, so a restart stays stopped.
         Refused (409) when entries are already stopped."""
-        return await run("stopentry", {})
+        return await run("stopentry", {}, who)
 
     @r.post(
         "/resume",
@@ -108,9 +122,9 @@ def _controls(r: APIRouter, run: Run) -> None:
         responses=ANSWERS,
         summary="Allow new entries again",
     )
-    async def resume() -> JSONResponse:
+    async def resume(who: Who) -> JSONResponse:
         """Lifts a stop; lifts a halt only when a reconcile finds the books right."""
-        return await run("resume", {})
+        return await run("resume", {}, who)
 
     @r.post(
         "/forceexit",
@@ -118,10 +132,10 @@ def _controls(r: APIRouter, run: Run) -> None:
         responses=ANSWERS,
         summary="Exit a held position now",
     )
-    async def forceexit(body: SymbolBody) -> JSONResponse:
+    async def forceexit(body: SymbolBody, who: Who) -> JSONResponse:
         """Down the exit ladder, like any exit; ``{"symbol": "all"}`` exits every symbol
         in POSITION. Refused (409) for a symbol that holds nothing or is busy."""
-        return await run("forceexit", {"symbol": body.symbol})
+        return await run("forceexit", {"symbol": body.symbol}, who)
 
     @r.post(
         "/recover",
@@ -129,9 +143,9 @@ def _controls(r: APIRouter, run: Run) -> None:
         responses=ANSWERS,
         summary="Take a symbol out of ERROR",
     )
-    async def recover(body: SymbolBody) -> JSONResponse:
+    async def recover(body: SymbolBody, who: Who) -> JSONResponse:
         """Refused (409) when the symbol is not in ERROR."""
-        return await run("recover", {"symbol": body.symbol})
+        return await run("recover", {"symbol": body.symbol}, who)
 
     @r.post(
         "/reconcile",
@@ -139,10 +153,10 @@ def _controls(r: APIRouter, run: Run) -> None:
         responses=ANSWERS,
         summary="Reconcile with the exchange now",
     )
-    async def reconcile() -> JSONResponse:
+    async def reconcile(who: Who) -> JSONResponse:
         """Look-ups only; ``data.reconcile`` is the report; a difference halts entries as
         at a start."""
-        return await run("reconcile", {})
+        return await run("reconcile", {}, who)
 
 
 def _lag_route(r: APIRouter, ctx: ApiContext) -> None:

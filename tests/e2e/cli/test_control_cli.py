@@ -75,7 +75,7 @@ def test_control_commands_steer_a_running_bot(tmp_path: Path) -> None:
     assert "no api.json" in gone and "[api] enabled = true" in gone
     audit = [json.loads(ln) for ln in (state / "audit.jsonl").read_text().splitlines()]
     asked = [r for r in audit if r["kind"] == "control"]
-    assert {r["who"] for r in asked} == {"api"} and len(asked) >= 6
+    assert {r["who"] for r in asked} == {"api/cli"} and len(asked) >= 6
 
 
 def test_a_stale_api_file_or_a_silent_port_is_no_bot(tmp_path: Path) -> None:

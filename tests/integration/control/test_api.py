@@ -231,6 +231,16 @@ def test_controls_answer_with_the_bots_status_and_words(tmp_path: Path) -> None:
             assert rec.status_code == 200 and rec.json()["ok"] is True
             seen["report"] = rec.json()["data"]["reconcile"]
             time.sleep(1.0)  # the forced exit goes down the ladder
+            named = {"X-Fsmtrader-Client": "cli"}
+            assert (
+                c.post("/api/v1/recover", json={"symbol": "BTC/USDT"}, headers=named).status_code
+                == 409
+            )
+            made_up = {"X-Fsmtrader-Client": "<script>"}
+            assert (
+                c.post("/api/v1/recover", json={"symbol": "BTC/USDT"}, headers=made_up).status_code
+                == 409
+            )
             seen["alerts"] = c.get("/api/v1/alerts").json()
 
     with serve_session(tmp_path / "state", speed=SPEED) as api:
@@ -240,9 +250,12 @@ def test_controls_answer_with_the_bots_status_and_words(tmp_path: Path) -> None:
     assert forced["ok"] and forced["symbol"] in forced["data"]["symbols"]
     assert isinstance(seen["report"], dict) and seen["report"]
     controls = [r for r in seen["alerts"]["records"] if r["kind"] == "control"]
-    assert {r["who"] for r in controls} == {"api"}
+    # a client may name itself from a short list; anything else is plain "api"
+    assert [r["who"] for r in controls if r["who"] != "api"] == ["api/cli"]
     assert {r["action"] for r in controls} == set(CONTROLS)
     audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    asked = [r["who"] for r in audit if r["kind"] == "control"]
+    assert asked[-2:] == ["api/cli", "api"]
     exits = [
         r
         for r in audit
