@@ -20,13 +20,14 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from fsmtrader.clock import WallClock
+from fsmtrader.clock import Clock
 from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams, SimVenue
 from fsmtrader.exchange.simulated.venue import BNB, FEE_ASSETS, FeeAsset
 from fsmtrader.markets import to_decimal
 from fsmtrader_testing.simserver.binance import BinanceWire
 from fsmtrader_testing.simserver.chaos import RandomFaults
 from fsmtrader_testing.simserver.endpoints import routes
+from fsmtrader_testing.simserver.host_clock import HostClock
 from fsmtrader_testing.simserver.market import MarketSpec, PriceDriver, build_markets
 from fsmtrader_testing.simserver.mexc import MexcWire
 from fsmtrader_testing.simserver.routing import (
@@ -96,7 +97,7 @@ def create_app(
     )
     chaos = RandomFaults.build(fault_rate, fault_seed, fault_kinds, flavour)
     markets = build_markets(tuple(symbols), markets_file)
-    clock = WallClock()
+    clock = HostClock()
     sim = _matching_engine(flavour, markets, _wallet(markets, balances, venue), clock, seed, venue)
     driver = PriceDriver(sim, markets, seed=seed, speed=speed, now_ms=clock.now_ms())
     state = ServerState(
@@ -119,7 +120,7 @@ def _matching_engine(
     flavour: str,
     markets: Mapping[str, MarketSpec],
     wallet: Mapping[str, Decimal],
-    clock: WallClock,
+    clock: Clock,
     seed: int,
     venue: SimVenue,
 ) -> SimExchange:
