@@ -33,6 +33,7 @@ from fsmtrader.config.sections import (
     RouterSettings,
     SimSettings,
     StoreSettings,
+    TelegramSettings,
     TimeoutSettings,
 )
 from fsmtrader.config.sources import ENV_NESTED_DELIMITER, ENV_PREFIX, sources_for
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     display: DisplaySettings = Field(default_factory=DisplaySettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     @field_validator("seed", mode="before")
     @classmethod

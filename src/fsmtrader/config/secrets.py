@@ -19,7 +19,11 @@ __all__ = ["SECRET_KEYS", "credentials", "private_text", "secrets_in_file"]
 
 SECRET_KEYS = ("api_key", "api_secret")
 # (section, secret keys, the setting naming the 0600 file that may hold them instead)
-SECRET_FIELDS = (("exchange", SECRET_KEYS, "key_file"), ("api", ("token",), "token_file"))
+SECRET_FIELDS = (
+    ("exchange", SECRET_KEYS, "key_file"),
+    ("api", ("token",), "token_file"),
+    ("telegram", ("token",), "token_file"),
+)
 
 
 def secrets_in_file(file_data: Mapping[str, Any], file_path: Path | None) -> list[str]:

@@ -391,6 +391,12 @@ class _WebCounters:
         )
         self.dropped = _Counts("stream_dropped", "Push clients dropped as too slow.")
         self.book_errors = _Counts("book_read_errors", "Scrapes that could not read the books.")
+        self.tg_sent = _Counts(
+            "telegram_messages", "Telegram messages by kind and outcome.", ["kind", "outcome"]
+        )
+        self.tg_foreign = _Counts(
+            "telegram_foreign_updates", "Telegram updates from chats not configured (ignored)."
+        )
         self.clients = 0
         self.lag = Histograms(PUSH_LAG_BUCKETS_S)
 
@@ -400,7 +406,10 @@ class _WebCounters:
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:
-            copies = [(c, dict(c.values)) for c in (self.auth, self.dropped, self.book_errors)]
+            copies = [
+                (c, dict(c.values))
+                for c in (self.auth, self.dropped, self.book_errors, self.tg_sent, self.tg_foreign)
+            ]
             clients = self.clients
         for c, values in copies:
             yield c.family(values)
@@ -464,6 +473,14 @@ class Metrics:
 
     def stream_dropped(self) -> None:
         self._web.inc(self._web.dropped)
+
+    def telegram_message(self, kind: str, outcome: str) -> None:
+        """A notification or reply: ``outcome`` is sent, dropped_full (the queue was full),
+        dropped_rate (rate-limited), failed (retries gave up)."""
+        self._web.inc(self._web.tg_sent, kind, outcome)
+
+    def telegram_foreign(self) -> None:
+        self._web.inc(self._web.tg_foreign)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of everything, and its content type (format

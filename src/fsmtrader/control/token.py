@@ -39,3 +39,21 @@ def require_token(s: Settings) -> str:
             "api.token_file (a file only you can read, mode 0600)"
         )
     return token
+
+
+def telegram_token(s: Settings) -> str:
+    """The Telegram bot token: FSMTRADER_TELEGRAM__TOKEN first, else
+    ``telegram.token_file``; a one-line refusal when neither (never the value)."""
+    tg = s.telegram
+    if tg.token is not None:
+        token = tg.token.get_secret_value().strip()
+    elif tg.token_file is not None:
+        token = private_text(tg.token_file.expanduser(), "telegram.token_file").strip()
+    else:
+        token = ""
+    if not token:
+        raise ConfigError(
+            f"telegram.enabled: Telegram needs the bot's token; set {ENV_PREFIX}TELEGRAM__TOKEN "
+            "or telegram.token_file (a file only you can read, mode 0600)"
+        )
+    return token
