@@ -16,7 +16,7 @@ from typing import Any
 
 from fsmtrader.control.desk import ControlDesk
 from fsmtrader.control.reads import BookReader
-from fsmtrader.control.telegram.messages import clip, daily_summary, day_of, signed
+from fsmtrader.control.telegram.messages import clip, daily_summary, day_of, money, signed
 
 CONFIRM_TTL_S = 120.0
 MAX_PENDING = 50
@@ -168,7 +168,7 @@ class Commands:
         return "\n".join(
             f"{day_of(int(t['exit_ms']))} {t['symbol']} {t['exit_reason']}: "
             f"{t['sold_qty']} {t['avg_entry']} -> {t['avg_exit']}, "
-            f"PnL {signed(str(t['realized_pnl']))}"
+            f"PnL {signed(money(t['realized_pnl']))}"
             for t in rows
         )
 
@@ -176,12 +176,12 @@ class Commands:
         p = self.reader.profit()
         lines = [
             f"trades {p.get('trades')}, won {p.get('wins')}, win rate {_pct(p.get('win_rate'))}",
-            f"realised PnL {signed(str(p.get('realized_pnl')))}, fees {p.get('fees')}",
+            f"realised PnL {signed(money(p.get('realized_pnl')))}, fees {money(p.get('fees'))}",
         ]
         for name in ("best", "worst"):
             t = p.get(name)
             if t:
-                lines.append(f"{name}: {t['symbol']} {signed(str(t['realized_pnl']))}")
+                lines.append(f"{name}: {t['symbol']} {signed(money(t['realized_pnl']))}")
         return "\n".join(lines)
 
     def _daily(self, args: list[str]) -> str:
@@ -221,7 +221,7 @@ def _symbol_line(r: Mapping[str, Any], *, detail: bool) -> str:
     if r.get("position") not in (None, "0", ""):
         line += f" pos {r['position']} @ {r.get('entry_price')}"
         if r.get("unrealized_pnl") is not None:
-            line += f" uPnL {signed(str(r['unrealized_pnl']))}"
+            line += f" uPnL {signed(money(r['unrealized_pnl']))}"
     order = r.get("open_order")
     if order:
         side, state = order.get("side"), order.get("state")

@@ -50,6 +50,13 @@ def shown(d: Decimal, places: int = 8) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def money(value: Any) -> str:
+    """A money string of a record for display (at most 8 decimals, no trailing zeros);
+    as it is when it is not a number."""
+    d = dec(value)
+    return shown(d) if d is not None else str(value)
+
+
 def signed(text: str) -> str:
     return text if text.startswith("-") else "+" + text
 
@@ -70,7 +77,7 @@ def entry_note(r: Mapping[str, Any]) -> Note:
     text = (
         f"🟢 BUY {r.get('symbol', '?')} filled\n"
         f"{r.get('qty')} @ {r.get('avg_entry')}\n"
-        f"cost {cost}, fees {r.get('fees')}" + _tail(r)
+        f"cost {cost}, fees {money(r.get('fees'))}" + _tail(r)
     )
     return Note("entry", text)
 
@@ -88,7 +95,7 @@ def exit_note(r: Mapping[str, Any]) -> Note:
     buy_fee, sell_fee = dec(r.get("buy_fees")), dec(r.get("sell_fees"))
     fees = shown(buy_fee + sell_fee) if buy_fee is not None and sell_fee is not None else "?"
     pct = trade_pct(r)
-    pnl = str(r.get("realized_pnl"))
+    pnl = money(r.get("realized_pnl"))
     mark = "✅" if not pnl.startswith("-") else "🔻"
     pct_text = f" ({signed(str(pct))}%)" if pct is not None else ""
     legs = r.get("sell_legs")
@@ -180,12 +187,12 @@ def daily_summary(days: Sequence[Mapping[str, Any]], profit: Mapping[str, Any]) 
     lines = ["📅 Daily summary (UTC)"]
     for d in days:
         lines.append(
-            f"{d.get('day')}: {d.get('trades')} trades, {d.get('wins')} won, "
-            f"PnL {signed(str(d.get('realized_pnl')))}, fees {d.get('fees')}"
+            f"{d.get('day')}: {d.get('trades')} trades ({d.get('wins')} won), "
+            f"PnL {signed(money(d.get('realized_pnl')))}, fees {money(d.get('fees'))}"
         )
     lines.append(
-        f"Total: {profit.get('trades')} trades, win rate {_rate(profit.get('win_rate'))}, "
-        f"PnL {signed(str(profit.get('realized_pnl')))}, fees {profit.get('fees')}"
+        f"Total: {profit.get('trades')} trades, won {_rate(profit.get('win_rate'))}, "
+        f"PnL {signed(money(profit.get('realized_pnl')))}, fees {money(profit.get('fees'))}"
     )
     return Note("daily", clip("\n".join(lines)))
 
