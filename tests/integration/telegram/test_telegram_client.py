@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from fsmtrader.control.execute import run_control
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
-from fsmtrader.control.telegram.client import TelegramClient
+from fsmtrader.control.telegram.client import TelegramClient, next_daily_s
 from fsmtrader.session import PaperSession
 from fsmtrader_testing.metrics_text import by, parse
 from fsmtrader_testing.paper import session_toml
@@ -88,6 +89,7 @@ def make_bot(book: Book) -> Iterator[Callable[..., Bot]]:
     def make(**over: Any) -> Bot:
         cm = running_bot_api(TOKEN)
         fake = cm.__enter__()
+        wall = over.pop("wall", time.time)
         s = TelegramSettings(enabled=True, chat_ids=CHATS, api_base_url=fake.base_url, **over)
         reader = BookReader(book.session.store.path, book.session.state_dir)
         metrics = Metrics(
@@ -108,6 +110,7 @@ def make_bot(book: Book) -> Iterator[Callable[..., Bot]]:
             poll_timeout_s=2,
             send_timeout_s=2.0,
             control_timeout_s=5.0,
+            wall=wall,
         )
         client.start()
         made.append((client, cm, reader))
@@ -304,7 +307,25 @@ def test_the_token_is_never_logged_even_when_refused(
     )
     wrong.start()
     wrong.say("start", "never")
-    wait(lambda: "Unauthorized" in caplog.text or "InvalidToken" in caplog.text)
+    wait(lambda: "getUpdates failed: InvalidToken" in caplog.text)
+    wait(lambda: "was not sent: InvalidToken" in caplog.text)
     wrong.close(3.0)
-    assert "getUpdates failed" in caplog.text
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
+def test_the_daily_summary_comes_at_its_utc_time(
+    book: Book, make_bot: Callable[..., Bot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the wall clock reads 0.5 s before 07:30 UTC
+    at = datetime(2026, 1, 2, 7, 30, tzinfo=UTC).timestamp()
+    start = time.time()
+    bot = make_bot(daily_summary_utc="07:30", wall=lambda: at - 0.5 + (time.time() - start))
+    m = bot.fake.wait_sent(lambda m: m["text"].startswith("📅 Daily summary"), timeout_s=5)
+    reader = BookReader(book.session.store.path, book.session.state_dir)
+    profit = reader.profit()
+    reader.close()
+    assert f"Total: {profit['trades']} trades" in m["text"]
+    wait(lambda: counted(bot, "daily", "sent") == len(CHATS))
+    assert next_daily_s("07:30", at - 0.5) == 0.5
+    assert next_daily_s("07:30", at) == 86_400.0
+    assert next_daily_s("00:00", at) == 16.5 * 3600

@@ -89,6 +89,7 @@ class TelegramClient:
         send_timeout_s: float = 5.0,
         attempts: int = 4,
         control_timeout_s: float = 10.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.s = settings
         self._token = token
@@ -97,6 +98,7 @@ class TelegramClient:
         self._metrics = metrics
         self.poll_timeout_s, self.send_timeout_s = poll_timeout_s, send_timeout_s
         self.attempts, self.control_timeout_s = attempts, control_timeout_s
+        self._wall = wall  # the daily summary's clock (UTC wall time, as people read it)
         self._queue: deque[Note] = deque()
         self._lock = threading.Lock()
         self._ghosts: deque[float] = deque()
@@ -107,6 +109,7 @@ class TelegramClient:
         self._ready = threading.Event()
         self._listening = False
         self._sending = False
+        self._closed = False
         self.outcomes: dict[tuple[str, str], int] = {}  # what the metrics were told
 
     # --- any thread ----------------------------------------------------------------------
@@ -133,6 +136,7 @@ class TelegramClient:
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop polling, give the queue up to half the time to be sent, then stop; never
         waits longer than ``timeout_s``."""
+        self._closed = True  # the feed keeps its listener: from now on it does nothing
         thread, loop, stop = self._thread, self._loop, self._stop
         if thread is None:
             return
@@ -151,12 +155,16 @@ class TelegramClient:
     # --- the engine thread ---------------------------------------------------------------
     def _on_items(self, items: list[FeedItem]) -> None:
         """The feed's listener: turn records into notes and queue them; returns at once."""
+        if self._closed:
+            return
         for item in items:
             note = notification(item.record, self.s)
             if note is not None:
                 self._put(note)
 
     def _put(self, note: Note) -> None:
+        if self._closed:
+            return
         with self._lock:
             if note.kind == "ghost" and not self._ghost_allowed(time.monotonic()):
                 outcome = "dropped_rate"
@@ -312,6 +320,10 @@ class TelegramClient:
     async def _poller(self, bot: Bot, commands: Commands) -> None:
         offset: int | None = None
         pause = 0.5
+        try:  # a webhook left set would make every getUpdates a 409 Conflict
+            await bot.delete_webhook()
+        except TelegramError as exc:
+            log.warning("telegram: deleteWebhook failed: %s", self._scrub(exc))
         while True:
             try:
                 updates = await bot.get_updates(
@@ -346,7 +358,10 @@ class TelegramClient:
             return
         cq = update.callback_query
         if cq is not None:
-            await bot.answer_callback_query(cq.id)
+            try:  # a stale query id is refused: the press is still handled
+                await bot.answer_callback_query(cq.id)
+            except TelegramError as exc:
+                log.warning("telegram: answerCallbackQuery failed: %s", self._scrub(exc))
             text = await commands.on_button(cq.data or "")
             if cq.message is not None:
                 await bot.edit_message_text(
@@ -370,7 +385,7 @@ class TelegramClient:
 
     async def _daily(self, reader: BookReader) -> None:
         while True:
-            await asyncio.sleep(next_daily_s(self.s.daily_summary_utc, time.time()))
+            await asyncio.sleep(next_daily_s(self.s.daily_summary_utc, self._wall()))
             try:
                 note = daily_summary(reader.daily(2, self._now_ms()), reader.profit())
             except Exception as exc:
