@@ -20,7 +20,8 @@ from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
 from fsmtrader.control.server import ApiServer
-from fsmtrader.control.token import require_token
+from fsmtrader.control.telegram.client import TelegramClient
+from fsmtrader.control.token import require_token, telegram_token
 from fsmtrader.store.sqlite import store_path
 
 if TYPE_CHECKING:
@@ -48,7 +49,21 @@ class ControlPlane:
         )
         self.feed.listen(self.metrics.observe)
         self.server = self._api_server() if s.api.enabled else None
+        self.telegram = self._telegram() if s.telegram.enabled else None
         self._attached = False
+
+    def _telegram(self) -> TelegramClient:
+        session = self.session
+        return TelegramClient(
+            session.s.telegram,
+            token=telegram_token(session.s),
+            feed=self.feed,
+            desk=session.desk,
+            reader_factory=lambda: BookReader(self.db_path, self.state_dir),
+            now_ms=session.clock.now_ms,
+            marks=lambda: session.marks,
+            metrics=self.metrics,
+        )
 
     def _api_server(self) -> ApiServer:
         session, s = self.session, self.session.s
@@ -81,6 +96,14 @@ class ControlPlane:
         self._attached = True
         if self.server is not None:
             self._serve(self.server)
+        if self.telegram is not None:
+            self.telegram.start()
+            s = self.session.s
+            self.telegram.say(
+                "start",
+                f"fsmtrader started: {type(self.session).__name__.replace('Session', '').lower()}"
+                f" session, {len(s.market.symbols)} symbols ({', '.join(s.market.symbols)})",
+            )
 
     def _serve(self, server: ApiServer) -> None:
         """Listen, then tell local tools where: ``api.json`` is written whole or not at all."""
@@ -107,6 +130,9 @@ class ControlPlane:
     def close(self) -> None:
         """Stop listening and remove ``api.json`` (only ours: another bot may own it now)."""
         path = self.state_dir / API_FILE
+        if self.telegram is not None:
+            self.telegram.say("stop", "fsmtrader stopping: open positions stay on the exchange")
+            self.telegram.close()
         try:
             if self.server is not None and _pid_in(path) == os.getpid():
                 path.unlink()

@@ -103,7 +103,11 @@ def test_long_poll_answers_as_soon_as_an_update_is_queued(fake: FakeTelegram) ->
     msg = update.message
     assert msg is not None and msg.from_user is not None
     assert (msg.chat.id, msg.chat.type, msg.from_user.id, msg.text) == (
-        CHAT, "private", 7, "/status BTC/USDT")
+        CHAT,
+        "private",
+        7,
+        "/status BTC/USDT",
+    )
     assert msg.parse_entities(["bot_command"]) != {}  # a CommandHandler would see /status
     assert list(msg.parse_entities().values()) == ["/status"]
 
@@ -145,12 +149,12 @@ def test_a_pressed_button_is_a_callback_query_that_can_be_answered_once(
         assert await query.answer("done") is True
         with pytest.raises(BadRequest, match=r"(?i)query id is invalid"):
             await query.answer("twice")
-        edited = await bot.edit_message_text("BTC: exit sent", chat_id=CHAT,
-                                             message_id=asked.message_id)
+        edited = await bot.edit_message_text(
+            "BTC: exit sent", chat_id=CHAT, message_id=asked.message_id
+        )
         assert isinstance(edited, telegram.Message) and edited.edit_date is not None
         with pytest.raises(BadRequest, match="not modified"):
-            await bot.edit_message_text("BTC: exit sent", chat_id=CHAT,
-                                        message_id=asked.message_id)
+            await bot.edit_message_text("BTC: exit sent", chat_id=CHAT, message_id=asked.message_id)
         with pytest.raises(BadRequest, match="not found"):
             await bot.edit_message_text("x", chat_id=CHAT, message_id=999_999)
 
@@ -225,14 +229,21 @@ def test_a_wrong_token_is_unauthorized(fake: FakeTelegram) -> None:
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=5)
     assert caught.value.code == 401
     assert json.loads(caught.value.read()) == {
-        "ok": False, "error_code": 401, "description": "Unauthorized"}
+        "ok": False,
+        "error_code": 401,
+        "description": "Unauthorized",
+    }
     assert fake.sent() == []
 
 
 def test_json_bodies_are_read_like_form_bodies(fake: FakeTelegram) -> None:
     body = json.dumps({"chat_id": CHAT, "text": "json", "reply_markup": {"inline_keyboard": []}})
-    req = urllib.request.Request(f"{fake.base_url}/bot{TOKEN}/sendMessage", data=body.encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"{fake.base_url}/bot{TOKEN}/sendMessage",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=5) as r:
         answer = json.loads(r.read())
     assert answer["ok"] is True and answer["result"]["text"] == "json"
@@ -270,9 +281,11 @@ def test_leaving_the_block_stops_the_server_while_clients_wait() -> None:
 
         def client() -> None:
             async def body(bot: Bot) -> None:
-                await asyncio.gather(bot.get_updates(timeout=30),
-                                     bot.send_message(CHAT, "held", read_timeout=30),
-                                     return_exceptions=True)
+                await asyncio.gather(
+                    bot.get_updates(timeout=30),
+                    bot.send_message(CHAT, "held", read_timeout=30),
+                    return_exceptions=True,
+                )
 
             try:
                 with_bot(fake, body)

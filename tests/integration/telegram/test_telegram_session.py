@@ -139,7 +139,9 @@ def test_a_trade_is_told_with_the_books_numbers_and_commands_steer(
     assert trade["avg_entry"].rstrip("0").rstrip(".") in entry[0]["text"].replace(",", "")
     exit_text = seen["exit"]["text"].replace(",", "")
     pnl = Decimal(trade["realized_pnl"])
-    assert f"{pnl:.4f}".lstrip("+") in exit_text or str(pnl) in exit_text
+    assert f"PnL {pnl.quantize(Decimal('1e-8')).normalize():f} " in exit_text
+    fees = Decimal(trade["buy_fees"]) + Decimal(trade["sell_fees"])  # every leg, both sides
+    assert f"fees {fees.quantize(Decimal('1e-8')).normalize():f}" in exit_text
     assert all(m["chat_id"] == CHAT for m in messages)  # the stranger got nothing
     foreign = by(parse(seen["metrics"]), "fsmtrader_telegram_foreign_updates_total")
     assert foreign == {(): 1.0}
