@@ -85,7 +85,9 @@ class DurableSession(ABC):
         self.desk = ControlDesk()
         self.marks: dict[str, float] = {}  # last price per symbol: replaced, never mutated
         # With the control plane on, every exchange call is timed for the metrics.
-        self.calls: CallStats | None = CallStats() if settings.api.enabled else None
+        self.calls: CallStats | None = (
+            CallStats() if settings.api.enabled or settings.telegram.enabled else None
+        )
         self._marks_saved = 0.0
         db = store_path(state_dir, settings.database_url)
         inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing

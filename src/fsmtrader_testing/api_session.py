@@ -24,6 +24,7 @@ import httpx
 
 from fsmtrader.config import Settings
 from fsmtrader.control.plane import ControlPlane
+from fsmtrader.control.server import ApiServer
 from fsmtrader.control.stream import StreamHub
 from fsmtrader.session import PaperSession
 from fsmtrader_testing.harness import settings
@@ -52,7 +53,7 @@ class LiveApi:
 
     @property
     def hub(self) -> StreamHub:
-        hub: StreamHub = self.plane.server.app.state.hub
+        hub: StreamHub = api_server(self.plane).app.state.hub
         return hub
 
     def client(self, *, token: str | None = None, timeout: float = 15.0) -> httpx.Client:
@@ -119,7 +120,7 @@ def serve_session(
     try:
         plane = ControlPlane(session)
         if heartbeat_s is not None:
-            plane.server.app.state.hub.heartbeat_s = heartbeat_s
+            api_server(plane).app.state.hub.heartbeat_s = heartbeat_s
         plane.start()
         session.start()
         yield LiveApi(session, plane, tok)
@@ -228,3 +229,10 @@ def _healthy(bot: BotProcess) -> bool:
 def env_with_token(token: str, **extra: str) -> dict[str, str]:
     """A clean environment holding the token, for ``fsmtrader control`` subprocesses."""
     return clean_env(**{TOKEN_ENV: token, **extra, "PATH": os.environ.get("PATH", "")})
+
+
+def api_server(plane: ControlPlane) -> ApiServer:
+    """The plane's API server (these sessions always enable it)."""
+    if plane.server is None:
+        raise RuntimeError("the session's [api] is not enabled")
+    return plane.server

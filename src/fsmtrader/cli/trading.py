@@ -187,13 +187,15 @@ def _run_watched(
 def _open_plane(session: PaperSession | LiveSession) -> ControlPlane | None:
     """The API, push stream, dashboard and metrics, when ``[api]`` enables them: listening
     before the session starts, so the start's own recovery is pushed and counted too."""
-    if not session.s.api.enabled:
+    s = session.s
+    if not (s.api.enabled or s.telegram.enabled):
         return None
     from fsmtrader.control.plane import ControlPlane
 
     plane = ControlPlane(session)
     plane.start()
-    err.print(f"api: dashboard and API at {plane.url}/ (token required), metrics at /metrics")
+    if plane.server is not None:
+        err.print(f"api: dashboard and API at {plane.url}/ (token required), metrics at /metrics")
     return plane
 
 

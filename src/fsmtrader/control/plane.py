@@ -20,7 +20,8 @@ from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
 from fsmtrader.control.server import ApiServer
-from fsmtrader.control.token import require_token
+from fsmtrader.control.telegram.client import TelegramClient
+from fsmtrader.control.token import require_token, telegram_token
 from fsmtrader.store.sqlite import store_path
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ class ControlPlane:
         self.session = session
         self.state_dir = session.state_dir
         self.db_path = store_path(session.state_dir, s.database_url)
-        token = require_token(s)
         self.feed = RecordFeed(start_after=session.store.last_audit_id())
         self._local = threading.local()
         self._readers: list[BookReader] = []  # closed with the plane: the WAL folds back
@@ -48,8 +48,27 @@ class ControlPlane:
             timeouts=session.engine.policy.timeouts,
         )
         self.feed.listen(self.metrics.observe)
+        self.server = self._api_server() if s.api.enabled else None
+        self.telegram = self._telegram() if s.telegram.enabled else None
+        self._attached = False
+
+    def _telegram(self) -> TelegramClient:
+        session = self.session
+        return TelegramClient(
+            session.s.telegram,
+            token=telegram_token(session.s),
+            feed=self.feed,
+            desk=session.desk,
+            reader_factory=lambda: BookReader(self.db_path, self.state_dir),
+            now_ms=session.clock.now_ms,
+            marks=lambda: session.marks,
+            metrics=self.metrics,
+        )
+
+    def _api_server(self) -> ApiServer:
+        session, s = self.session, self.session.s
         ctx = ApiContext(
-            token=token,
+            token=require_token(s),
             db_path=self.db_path,
             state_dir=self.state_dir,
             feed=self.feed,
@@ -60,8 +79,7 @@ class ControlPlane:
             now_ms=session.clock.now_ms,
             stream_queue=s.api.stream_queue,
         )
-        self.server = ApiServer(make_app(ctx), s.api.host, s.api.port)
-        self._attached = False
+        return ApiServer(make_app(ctx), s.api.host, s.api.port)
 
     def reader(self) -> BookReader:
         """This thread's read-only connection (sqlite3 connections stay in their thread)."""
@@ -72,19 +90,32 @@ class ControlPlane:
         return reader
 
     def start(self) -> None:
-        """Listen (before the session's start, so its recovery's records are pushed too),
-        then tell local tools where: ``api.json`` is written whole or not at all."""
-        s = self.session.s
+        """Attach to the commits and listen (before the session's start, so its recovery's
+        records are pushed and counted too)."""
         self.session.store.on_committed.append(self.feed.on_committed)
         self._attached = True
+        if self.server is not None:
+            self._serve(self.server)
+        if self.telegram is not None:
+            self.telegram.start()
+            s = self.session.s
+            self.telegram.say(
+                "start",
+                f"fsmtrader started: {type(self.session).__name__.replace('Session', '').lower()}"
+                f" session, {len(s.market.symbols)} symbols ({', '.join(s.market.symbols)})",
+            )
+
+    def _serve(self, server: ApiServer) -> None:
+        """Listen, then tell local tools where: ``api.json`` is written whole or not at all."""
+        s = self.session.s
         if s.api.host not in LOOPBACK_HOSTS:
             log.warning(
                 "api.host %s: the control API is reachable from other machines (it can stop "
                 "entries and exit positions); keep the token secret",
                 s.api.host,
             )
-        self.server.start()
-        info: dict[str, Any] = {"host": s.api.host, "port": self.server.port, "pid": os.getpid()}
+        server.start()
+        info: dict[str, Any] = {"host": s.api.host, "port": server.port, "pid": os.getpid()}
         path = self.state_dir / API_FILE
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(info) + "\n", encoding="utf-8")
@@ -93,16 +124,21 @@ class ControlPlane:
     @property
     def url(self) -> str:
         host = self.session.s.api.host
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.server.port}"
+        port = self.server.port if self.server is not None else 0
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
     def close(self) -> None:
         """Stop listening and remove ``api.json`` (only ours: another bot may own it now)."""
         path = self.state_dir / API_FILE
+        if self.telegram is not None:
+            self.telegram.say("stop", "fsmtrader stopping: open positions stay on the exchange")
+            self.telegram.close()
         try:
-            if _pid_in(path) == os.getpid():
+            if self.server is not None and _pid_in(path) == os.getpid():
                 path.unlink()
         finally:
-            self.server.stop()
+            if self.server is not None:
+                self.server.stop()
             for reader in self._readers:  # (no thread uses them once the server stopped)
                 reader.close()
             self._readers.clear()

@@ -97,8 +97,13 @@ class BotApiApp:
         return ok(self.state.bot)
 
     async def _webhook_info(self, params: JSON) -> web.Response:
-        return ok({"url": "", "has_custom_certificate": False,
-                   "pending_update_count": self.state.pending_count()})
+        return ok(
+            {
+                "url": "",
+                "has_custom_certificate": False,
+                "pending_update_count": self.state.pending_count(),
+            }
+        )
 
     async def _get_updates(self, params: JSON) -> web.Response:
         """Long poll: answers once an update is there, else after ``timeout`` seconds; a
@@ -119,8 +124,11 @@ class BotApiApp:
                 return ok(updates)
             await self._wait_change(left)
             if mine != self._poll_generation:
-                return error(409, "Conflict: terminated by other getUpdates request; make "
-                             "sure that only one bot instance is running")
+                return error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make "
+                    "sure that only one bot instance is running",
+                )
 
     async def _send_message(self, params: JSON) -> web.Response:
         failure = await self._failure_mode()
@@ -168,8 +176,10 @@ class BotApiApp:
         query_id = params.get("callback_query_id")
         answer: JSON = {k: params[k] for k in ("text", "show_alert", "url") if k in params}
         if not isinstance(query_id, str) or not self.state.answer_query(query_id, answer):
-            return error(400, "Bad Request: query is too old and response timeout expired "
-                         "or query ID is invalid")
+            return error(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         return ok(True)
 
 

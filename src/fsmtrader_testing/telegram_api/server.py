@@ -20,8 +20,9 @@ from fsmtrader_testing.telegram_api.state import BotState
 class FakeTelegram:
     """The test's side of one running fake Bot API (thread-safe)."""
 
-    def __init__(self, base_url: str, state: BotState, api: BotApiApp,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, base_url: str, state: BotState, api: BotApiApp, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.base_url = base_url  # the bot appends /bot<token>/<method>
         self._state = state
         self._api = api
