@@ -6,6 +6,7 @@ confirmation step, the desk's own refusals) and the token never logged."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
 from fsmtrader.control.telegram.client import TelegramClient, next_daily_s
+from fsmtrader.control.telegram.commands import CONFIRM_TTL_S, Commands
 from fsmtrader.session import PaperSession
 from fsmtrader_testing.metrics_text import by, parse
 from fsmtrader_testing.paper import session_toml
@@ -329,3 +331,26 @@ def test_the_daily_summary_comes_at_its_utc_time(
     assert next_daily_s("07:30", at - 0.5) == 0.5
     assert next_daily_s("07:30", at) == 86_400.0
     assert next_daily_s("00:00", at) == 16.5 * 3600
+
+
+def test_a_confirmation_expires_and_a_control_without_symbol_asks_for_one(book: Book) -> None:
+    now = [1000.0]
+    reader = BookReader(book.session.store.path, book.session.state_dir)
+    cmds = Commands(
+        reader=reader,
+        desk=book.desk,
+        now_ms=book.session.clock.now_ms,
+        marks=dict,
+        clock=lambda: now[0],
+    )
+    try:
+        usage = asyncio.run(cmds.on_text("/forceexit"))
+        assert usage is not None and usage.text == "usage: /forceexit <symbol|all>"
+        assert asyncio.run(cmds.on_text("hello")) is None  # not a command: no answer
+        ask = asyncio.run(cmds.on_text("/recover@fsm_bot eth/usdt"))
+        assert ask is not None and ask.text == "Recover ETH/USDT from ERROR?"
+        now[0] += CONFIRM_TTL_S + 1
+        assert "expired" in asyncio.run(cmds.on_button(ask.buttons[0][1]))
+        assert book.desk.serve(lambda *a: pytest.fail("an expired confirmation runs nothing")) == 0
+    finally:
+        reader.close()
