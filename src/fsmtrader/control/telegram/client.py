@@ -110,6 +110,7 @@ class TelegramClient:
         self._listening = False
         self._sending = False
         self._closed = False
+        self._drain_s = 2.0  # what close() leaves the queue to be sent in
         self.outcomes: dict[tuple[str, str], int] = {}  # what the metrics were told
 
     # --- any thread ----------------------------------------------------------------------
@@ -134,9 +135,11 @@ class TelegramClient:
             self._put(Note(kind, clip(text)))
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop polling, give the queue up to half the time to be sent, then stop; never
-        waits longer than ``timeout_s``."""
+        """Stop polling, give the queue up to half the time (2 s at most) to be sent, then
+        stop; never waits longer than ``timeout_s`` (a thread still closing its connections
+        then is a daemon and ends on its own)."""
         self._closed = True  # the feed keeps its listener: from now on it does nothing
+        self._drain_s = min(2.0, timeout_s / 2)
         thread, loop, stop = self._thread, self._loop, self._stop
         if thread is None:
             return
@@ -268,12 +271,13 @@ class TelegramClient:
         others = [asyncio.create_task(self._poller(bot, commands))]
         if self.s.daily_summary_utc and self.s.notify_daily:
             others.append(asyncio.create_task(self._daily(reader)))
-        await self._stop.wait()
+        if not self._closed:
+            await self._stop.wait()
         for t in others:
             t.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        with contextlib.suppress(TimeoutError):  # the last ones (the stop notice) get 2 s
-            await asyncio.wait_for(self._drained(), 2.0)
+        with contextlib.suppress(TimeoutError):  # the last ones (the stop notice)
+            await asyncio.wait_for(self._drained(), self._drain_s)
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
 
