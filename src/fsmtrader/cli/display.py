@@ -25,7 +25,7 @@ from rich.text import Text
 
 from fsmtrader.cli.console import err, out
 from fsmtrader.config import Settings
-from fsmtrader.config.sections import DisplaySettings
+from fsmtrader.config.control_sections import DisplaySettings
 from fsmtrader.control.reads import BookReader
 from fsmtrader.control.status import build_status, visible_rows
 from fsmtrader.engine import Engine

@@ -18,10 +18,9 @@ from pydantic import Field, SecretBytes, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from fsmtrader.config.control_sections import ApiSettings, DisplaySettings, TelegramSettings
 from fsmtrader.config.sections import (
-    ApiSettings,
     DemoSettings,
-    DisplaySettings,
     EntrySettings,
     ErrorSettings,
     ExchangeSettings,
@@ -33,7 +32,6 @@ from fsmtrader.config.sections import (
     RouterSettings,
     SimSettings,
     StoreSettings,
-    TelegramSettings,
     TimeoutSettings,
 )
 from fsmtrader.config.sources import ENV_NESTED_DELIMITER, ENV_PREFIX, sources_for

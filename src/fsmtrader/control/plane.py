@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsmtrader.config.sections import LOOPBACK_HOSTS
+from fsmtrader.config.control_sections import LOOPBACK_HOSTS
 from fsmtrader.control.api import ApiContext, make_app
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fsmtrader.config import load_settings
-from fsmtrader.config.sections import TelegramSettings
+from fsmtrader.config.control_sections import TelegramSettings
 from fsmtrader.control.desk import ControlDesk
 from fsmtrader.control.execute import run_control
 from fsmtrader.control.feed import RecordFeed

@@ -26,7 +26,7 @@ from fsmtrader.cli.display import (
     watch_table,
 )
 from fsmtrader.config import load_settings
-from fsmtrader.config.sections import DisplaySettings
+from fsmtrader.config.control_sections import DisplaySettings
 from fsmtrader.control.reads import BookReader
 from fsmtrader.exchange.types import TradeInfo
 from fsmtrader.feeds import synthetic_market

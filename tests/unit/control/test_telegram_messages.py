@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fsmtrader.config import load_settings
-from fsmtrader.config.sections import TelegramSettings
+from fsmtrader.config.control_sections import TelegramSettings
 from fsmtrader.control.reads import BookReader
 from fsmtrader.control.telegram.messages import (
     daily_summary,

@@ -26,7 +26,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, 
 from telegram.request import HTTPXRequest
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from fsmtrader.config.sections import TelegramSettings
+from fsmtrader.config.control_sections import TelegramSettings
 from fsmtrader.control.desk import ControlDesk
 from fsmtrader.control.feed import FeedItem, RecordFeed
 from fsmtrader.control.metrics import Metrics
@@ -266,13 +266,15 @@ class TelegramClient:
                     log.warning("telegram: closing the connection: %s", self._scrub(exc))
 
     async def _serve(self, bot: Bot, commands: Commands, reader: BookReader) -> None:
-        assert self._stop is not None
+        stop = self._stop
+        if stop is None:  # _run sets it before serving: a bug, even under python -O
+            raise RuntimeError("telegram: serving before the loop was set up")
         sender = asyncio.create_task(self._sender(bot))
         others = [asyncio.create_task(self._poller(bot, commands))]
         if self.s.daily_summary_utc and self.s.notify_daily:
             others.append(asyncio.create_task(self._daily(reader)))
         if not self._closed:
-            await self._stop.wait()
+            await stop.wait()
         for t in others:
             t.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -290,10 +292,12 @@ class TelegramClient:
             return self._queue.popleft() if self._queue else None
 
     async def _sender(self, bot: Bot) -> None:
-        assert self._wake is not None
+        wake = self._wake
+        if wake is None:  # _run sets it before sending: a bug, even under python -O
+            raise RuntimeError("telegram: sending before the loop was set up")
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             while (note := self._pop()) is not None:
                 self._sending = True
                 try:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fsmtrader.config.sections import TelegramSettings
+from fsmtrader.config.control_sections import TelegramSettings
 
 MAX_TEXT = 4000  # Telegram refuses a message over 4096 characters
 RECONCILE_HALT = ("reconcile MISMATCH", "reconcile incomplete")
