@@ -6,7 +6,6 @@ an audit record naming who asked. A stop of new entries survives a restart."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from fsmtrader.control.desk import ControlDesk, ControlResult
 from fsmtrader.session import PaperSession
 from fsmtrader_testing.harness import settings
 from fsmtrader_testing.paper import PAPER_SESSION
+from fsmtrader_testing.steer import run_steered
 
 SPEED = 1800.0  # half an hour of market per wall second
 
@@ -30,26 +30,8 @@ def ask(desk: ControlDesk, action: str, symbol: str = "") -> ControlResult:
 
 
 def run_with(session: PaperSession, script: Callable[[ControlDesk], None], limit_s: float) -> None:
-    """Run the session in this thread while ``script`` steers it from another; the session
-    stops when the script is done (or after ``limit_s``)."""
-    done = threading.Event()
-    failure: list[BaseException] = []
-
-    def steer() -> None:
-        try:
-            script(session.desk)
-        except BaseException as exc:  # reported in the test's thread
-            failure.append(exc)
-        finally:
-            done.set()
-
-    t = threading.Thread(target=steer, daemon=True)
-    t.start()
-    session.run(stop_after_s=limit_s, should_stop=done.is_set)
-    t.join(5)
-    if failure:
-        raise failure[0]
-    assert done.is_set(), "the script did not finish while the session ran"
+    """Run the session in this thread while ``script`` steers it from another."""
+    run_steered(session, lambda: script(session.desk), limit_s)
 
 
 def audit(state: Path) -> list[dict[str, Any]]:

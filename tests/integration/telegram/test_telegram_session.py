@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from fsmtrader.control.plane import ControlPlane
 from fsmtrader.session import PaperSession
 from fsmtrader_testing.metrics_text import by, parse
 from fsmtrader_testing.paper import PAPER_SESSION
+from fsmtrader_testing.steer import run_steered
 from fsmtrader_testing.telegram_api import FakeTelegram, running_bot_api
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,26 +57,6 @@ def bot(
     finally:
         plane.close()
         session.close()
-
-
-def run_steered(session: PaperSession, script: Callable[[], None], limit_s: float) -> None:
-    done = threading.Event()
-    failure: list[BaseException] = []
-
-    def steer() -> None:
-        try:
-            script()
-        except BaseException as exc:
-            failure.append(exc)
-        finally:
-            done.set()
-
-    t = threading.Thread(target=steer, daemon=True)
-    t.start()
-    session.run(stop_after_s=limit_s, should_stop=done.is_set)
-    t.join(5)
-    if failure:
-        raise failure[0]
 
 
 def audit(state: Path) -> list[dict[str, Any]]:
