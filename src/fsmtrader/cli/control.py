@@ -21,10 +21,10 @@ from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.config.sources import ENV_PREFIX
+from fsmtrader.control.api_file import API_FILE, read_api_file
 from fsmtrader.control.token import api_token
 from fsmtrader.errors import FsmTraderError
 
-API_FILE = "api.json"
 TIMEOUT_S = 15.0  # the bot answers within 10 s (503 after that)
 ENABLE_HINT = (
     f"enable the API in the bot's config ([api] enabled = true) and set {ENV_PREFIX}API__TOKEN"
@@ -49,19 +49,15 @@ class NoBot(FsmTraderError):
 
 def find_bot(state_dir: Path) -> str:
     """The base URL of the bot serving ``state_dir``'s API."""
-    path = state_dir / API_FILE
     try:
-        info = json.loads(path.read_text())
-        host, port, pid = str(info["host"]), int(info["port"]), int(info["pid"])
-    except FileNotFoundError:
-        raise NoBot(
-            f"no running bot with its API in {state_dir} (no {API_FILE}); {ENABLE_HINT}"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise NoBot(f"{path}: not a bot's API file (host, port, pid)") from None
-    if not _alive(pid):
-        raise NoBot(f"the bot that served {state_dir} (pid {pid}) is not running")
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        address = read_api_file(state_dir)
+    except ValueError as exc:
+        raise NoBot(str(exc)) from None
+    if address is None:
+        raise NoBot(f"no running bot with its API in {state_dir} (no {API_FILE}); {ENABLE_HINT}")
+    if not _alive(address.pid):
+        raise NoBot(f"the bot that served {state_dir} (pid {address.pid}) is not running")
+    return address.url
 
 
 def _alive(pid: int) -> bool:

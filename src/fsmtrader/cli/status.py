@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,14 +19,13 @@ from fsmtrader.cli.console import out
 from fsmtrader.cli.display import status_rows_table
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
+from fsmtrader.control.api_file import read_api_file
 from fsmtrader.control.clocks import session_clock
 from fsmtrader.control.reads import BookReader
 from fsmtrader.errors import FsmTraderError
+from fsmtrader.store.lock import LOCK_FILE
 from fsmtrader.store.owner import held_owner
 from fsmtrader.store.sqlite import store_path
-
-LOCK_FILE = "fsmtrader.lock"  # the name store.lock.StateLock gives it
-API_FILE = "api.json"  # control.plane writes it while the API is up
 
 
 def lock_holder(state_dir: Path) -> dict[str, Any]:
@@ -78,12 +78,10 @@ def read_status(state_dir: Path, db_path: Path) -> dict[str, Any]:
 def api_address(state_dir: Path) -> dict[str, Any] | None:
     """Where the running bot's API listens (``api.json``: host, port, pid; no token)."""
     try:
-        info = json.loads((state_dir / API_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        address = read_api_file(state_dir)
+    except ValueError:
         return None
-    if not isinstance(info, dict) or not {"host", "port"} <= info.keys():
-        return None
-    return {k: info[k] for k in ("host", "port", "pid") if k in info}
+    return asdict(address) if address is not None else None
 
 
 def status(

@@ -7,15 +7,14 @@ else runs in the server's thread and reads the database read-only."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fsmtrader.config.control_sections import LOOPBACK_HOSTS
 from fsmtrader.control.api import ApiContext, make_app
+from fsmtrader.control.api_file import ApiAddress, remove_api_file, write_api_file
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from fsmtrader.session import DurableSession
 
 log = logging.getLogger("fsmtrader.control")
-API_FILE = "api.json"
 
 
 class ControlPlane:
@@ -115,27 +113,25 @@ class ControlPlane:
                 s.api.host,
             )
         server.start()
-        info: dict[str, Any] = {"host": s.api.host, "port": server.port, "pid": os.getpid()}
-        path = self.state_dir / API_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(info) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_api_file(self.state_dir, self.address(server))
+
+    def address(self, server: ApiServer) -> ApiAddress:
+        return ApiAddress(self.session.s.api.host, server.port, os.getpid())
 
     @property
     def url(self) -> str:
-        host = self.session.s.api.host
-        port = self.server.port if self.server is not None else 0
-        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        if self.server is None:
+            raise RuntimeError("the plane serves no API ([api] is off)")
+        return self.address(self.server).url
 
     def close(self) -> None:
         """Stop listening and remove ``api.json`` (only ours: another bot may own it now)."""
-        path = self.state_dir / API_FILE
         if self.telegram is not None:
             self.telegram.say("stop", "fsmtrader stopping: open positions stay on the exchange")
             self.telegram.close()
         try:
-            if self.server is not None and _pid_in(path) == os.getpid():
-                path.unlink()
+            if self.server is not None:
+                remove_api_file(self.state_dir, os.getpid())
         finally:
             if self.server is not None:
                 self.server.stop()
@@ -145,10 +141,3 @@ class ControlPlane:
             if self._attached:
                 self.session.store.on_committed.remove(self.feed.on_committed)
                 self._attached = False
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

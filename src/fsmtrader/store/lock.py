@@ -10,11 +10,13 @@ from typing import IO
 
 from fsmtrader.errors import StoreError
 
+LOCK_FILE = "fsmtrader.lock"
+
 
 class StateLock:
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "fsmtrader.lock"
+        self.path = state_dir / LOCK_FILE
         self._fh: IO[str] | None = None
 
     def acquire(self) -> StateLock:
