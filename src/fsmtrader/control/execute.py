@@ -6,20 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from fsmtrader.config import Settings
 from fsmtrader.control import rules
 from fsmtrader.control.desk import ControlResult
+from fsmtrader.engine import Engine
+from fsmtrader.reconcile import ReconcileReport
 
-if TYPE_CHECKING:
-    from fsmtrader.session import DurableSession
+
+class Steered(Protocol):
+    """What a control needs of a running session (a ``Steered`` is one)."""
+
+    s: Settings
+    engine: Engine
+
+    def reconcile_now(self) -> ReconcileReport: ...
+
 
 ALL = "all"
 
 
-def run_control(
-    session: DurableSession, action: str, args: Mapping[str, str], who: str
-) -> ControlResult:
+def run_control(session: Steered, action: str, args: Mapping[str, str], who: str) -> ControlResult:
     """One control on a running session (the desk's runner)."""
     symbol = args.get("symbol", "")
     if action == "stopentry":
@@ -48,7 +56,7 @@ def run_control(
     return result
 
 
-def _stopentry(session: DurableSession, who: str) -> ControlResult:
+def _stopentry(session: Steered, who: str) -> ControlResult:
     engine = session.engine
     why = rules.refuse_stopentry(engine.entries_stopped)
     if why:
@@ -60,7 +68,7 @@ def _stopentry(session: DurableSession, who: str) -> ControlResult:
     )
 
 
-def _resume(session: DurableSession) -> ControlResult:
+def _resume(session: Steered) -> ControlResult:
     """Lift a person's stop; lift a halt only on books a reconcile finds right (the same
     rule as ``recover --clear-halt``)."""
     engine = session.engine
@@ -81,7 +89,7 @@ def _resume(session: DurableSession) -> ControlResult:
     return ControlResult(200, "; ".join(said) + "; new entries allowed")
 
 
-def _forceexit(session: DurableSession, symbol: str) -> ControlResult:
+def _forceexit(session: Steered, symbol: str) -> ControlResult:
     engine = session.engine
     if symbol == ALL:
         started = [s for s in engine.symbols if engine.force_exit(s)]
@@ -104,7 +112,7 @@ def _forceexit(session: DurableSession, symbol: str) -> ControlResult:
     )
 
 
-def _recover(session: DurableSession, symbol: str) -> ControlResult:
+def _recover(session: Steered, symbol: str) -> ControlResult:
     engine = session.engine
     why = rules.unknown_symbol(symbol, engine.symbols)
     if why:
@@ -117,7 +125,7 @@ def _recover(session: DurableSession, symbol: str) -> ControlResult:
     return ControlResult(200, f"{symbol}: recovered, now {now}", {"symbols": {symbol: now}})
 
 
-def _reconcile(session: DurableSession) -> ControlResult:
+def _reconcile(session: Steered) -> ControlResult:
     """Reconcile now, halting on a difference exactly as a start does."""
     engine = session.engine
     report = session.reconcile_now()
