@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fsmtrader.config.control_sections import ApiSettings, DisplaySettings, TelegramSettings
+from fsmtrader.config.rollout_sections import BreakerSettings, ProtectSettings
 from fsmtrader.config.sections import (
     DemoSettings,
     EntrySettings,
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     halts: HaltSettings = Field(default_factory=HaltSettings)
+    breakers: BreakerSettings = Field(default_factory=BreakerSettings)
+    protect: ProtectSettings = Field(default_factory=ProtectSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)

@@ -104,6 +104,10 @@ class MarketSettings(_Section):
         default_factory=lambda: ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"]
     )
     starting_balance: Annotated[Decimal, Field(gt=0)] = Decimal("1000")
+    # Per-symbol modes (off, observe, paper, live): `modes` names a symbol's own, the rest
+    # take `default_mode`. A mode changes on restart only while the symbol is flat.
+    default_mode: Literal["off", "observe", "paper", "live"] = "live"
+    modes: dict[str, Literal["off", "observe", "paper", "live"]] = Field(default_factory=dict)
 
     @field_validator("quote")
     @classmethod
@@ -145,7 +149,21 @@ class MarketSettings(_Section):
                 f"(bad: {', '.join(wrong)})",
                 self.symbols,
             )
+        unknown = [s for s in self.modes if s not in self.symbols]
+        if unknown:
+            raise cross(
+                "modes",
+                f"names a symbol not in market.symbols: {', '.join(unknown)} "
+                f"(symbols: {', '.join(self.symbols)})",
+                self.modes,
+            )
+        if all(self.mode_of(s) == "off" for s in self.symbols):
+            raise cross("modes", "every symbol is off: nothing would run", self.modes)
         return self
+
+    def mode_of(self, symbol: str) -> str:
+        """The configured mode of ``symbol``: its own, else ``default_mode``."""
+        return self.modes.get(symbol, self.default_mode)
 
 
 class RiskSettings(_Section):
