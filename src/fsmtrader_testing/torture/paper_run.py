@@ -13,7 +13,7 @@ from fsmtrader_testing.torture.config import paper_toml
 from fsmtrader_testing.torture.options import TortureOptions
 from fsmtrader_testing.torture.report import Report
 from fsmtrader_testing.torture.schedule import Kill, kill_schedule
-from fsmtrader_testing.verify import verify_session
+from fsmtrader.smoke.verify import verify_session
 
 READY = "paper: "
 

@@ -29,7 +29,7 @@ from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, Harness, settings
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
-from fsmtrader_testing.verify import verify_session
+from fsmtrader.smoke.verify import verify_session
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -20,7 +20,7 @@ from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.fill import BookedFill
 from fsmtrader.state.order import OrderRecord
 from fsmtrader_testing.harness import mf, settings
-from fsmtrader_testing.verify import SessionBooks, Verdict, verify_books
+from fsmtrader.smoke.verify import SessionBooks, Verdict, verify_books
 
 D = Decimal
 BTC = "BTC/USDT"
