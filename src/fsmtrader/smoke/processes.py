@@ -6,11 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fsmtrader.config import Settings
+from fsmtrader.smoke.recovery import run_d
 from fsmtrader.smoke.report import ScenarioResult, verdict
-
-
-def run_d(user: Settings, folder: Path) -> ScenarioResult:
-    return verdict("D", ["not implemented yet"], {}, [])
 
 
 def run_e(user: Settings, folder: Path) -> ScenarioResult:
