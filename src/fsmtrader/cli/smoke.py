@@ -83,5 +83,5 @@ class _Shown:
         mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
         why = f" — {escape(result.reason)}" if result.reason else ""
         err.print(
-            f"smoke {name}: {mark} {escape(title)} ({result.wall_s:.1f} s){why}", highlight=False
+            f"smoke {name}: {mark} {escape(title)} ({result.wall_s:.2f} s){why}", highlight=False
         )

@@ -24,7 +24,8 @@ Table = dict[str, Any]
 # folder, with no control plane, notifier or breaker of the user's to interfere.
 OWN: dict[str, Table] = {
     "market": {"default_mode": "paper", "modes": {}},
-    "api": {"enabled": False},
+    "api": {"enabled": False, "token_file": ""},
+    "exchange": {"key_file": ""},
     "telegram": {"enabled": False},
     "breakers": {"max_daily_loss": 0, "max_drawdown_pct": 0, "max_consecutive_losses": 0},
     "protect": {"enabled": False},

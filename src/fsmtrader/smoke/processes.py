@@ -6,12 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fsmtrader.config import Settings
+from fsmtrader.smoke.dashboard import run_e
 from fsmtrader.smoke.recovery import run_d
-from fsmtrader.smoke.report import ScenarioResult, verdict
-
-
-def run_e(user: Settings, folder: Path) -> ScenarioResult:
-    return verdict("E", ["not implemented yet"], {}, [])
-
+from fsmtrader.smoke.report import ScenarioResult
 
 RUNNERS: dict[str, Callable[[Settings, Path], ScenarioResult]] = {"D": run_d, "E": run_e}
