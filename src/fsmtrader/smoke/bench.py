@@ -20,6 +20,7 @@ from fsmtrader.runner import sim_params
 T0 = 1_767_225_600_000  # 2026-01-01
 MIN = 60_000
 SECOND = 1_000
+PAST_LAG_MS = 700_000  # beyond the longest visibility lag a setting allows (600 s)
 Doc = dict[str, Any]  # a published record, read as plain data
 
 
@@ -96,6 +97,11 @@ class Bench:
         while self.phase() not in until and waited < limit_ms:
             self.advance(SECOND)
             waited += SECOND
+
+    def past_lag(self) -> None:
+        """Move the clock past any venue's visibility lag (MEXC's: a new order or fill is
+        not seen at once), so what the scenario reads of the exchange is all there is."""
+        self.clock.set(self.ts + PAST_LAG_MS)
 
     def phase(self) -> str:
         return self.engine.states[self.symbol].phase.value

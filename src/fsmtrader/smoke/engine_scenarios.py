@@ -18,6 +18,7 @@ from fsmtrader.smoke.report import ScenarioResult, verdict
 BLESS = market("BLESS/USDT", "0.000001", "1", "1", "5")
 BTC = market("BTC/USDT", "0.01", "0.00001", "0.00001", "10")
 BLESS_PRICE, BTC_PRICE = 0.0125, 50_000.0
+ESCALATION = (0, 10, 25)  # bps above the ask: B's and C's entry walks the thin book
 THIN_BOOK = "12"  # quote per level: a 40-60 USDT order takes several levels
 AFTER_ENTRY = frozenset({"POSITION", "IDLE", "COOLDOWN", "ERROR"})
 EXCERPT = 40  # audit records kept per scenario
@@ -57,6 +58,7 @@ def run_a(user: Settings) -> ScenarioResult:
     s = scenario_settings(user, own)
     b = Bench(s, BLESS, depth_quote="100000")
     enter(b, BLESS_PRICE)
+    b.past_lag()
     buys = b.records("order", side="buy")
     new = next((r for r in buys if r["state"] == "NEW"), None)
     reserved = None
@@ -75,11 +77,15 @@ def run_a(user: Settings) -> ScenarioResult:
 
 
 def thin(user: Settings, position: str) -> Settings:
-    """BTC/USDT on a thin book, the scenario's own size and account."""
+    """BTC/USDT on a thin book, the scenario's own size and account, and its own entry:
+    IOC steps that escalate through the book (a GTC buy, or a single step, buys at one
+    price, and C needs a position larger than the bids after the jump)."""
     return scenario_settings(
         user,
         {
             "market": {"symbols": [BTC.symbol], "starting_balance": "1000"},
+            "router": {"time_in_force": "IOC"},
+            "entry": {"buy_escalation_bps": list(ESCALATION), "max_entry_slippage_bps": 50},
             "risk": {
                 "position_size": position,
                 "max_open_positions": 1,
@@ -93,10 +99,12 @@ def run_b(user: Settings) -> ScenarioResult:
     """B: a 40 USDT entry into a book of ~12 USDT levels fills in parts."""
     b = Bench(thin(user, "40"), BTC, depth_quote=THIN_BOOK)
     enter(b, BTC_PRICE)
+    b.past_lag()
     fills = [t for t in b.exchange.fetch_my_trades(BTC.symbol) if t.side == "buy"]
     orders = [o for o in b.exchange.orders_by_client_id().values() if o.side == "buy"]
     pos = b.engine.portfolio.positions.get(BTC.symbol)
     fig: dict[str, Any] = {"position_size": b.s.risk.position_size, "depth_quote": THIN_BOOK}
+    fig["buy_escalation_bps"] = list(b.s.entry.buy_escalation_bps)
     fig["buy_intents"] = len({r["intent_id"] for r in b.records("order", side="buy")})
     failures = judge_partials(b.filters, fills, orders, pos, blocked_reasons(b.all()), fig)
     kinds = frozenset({"order", "fill", "position"})
@@ -118,6 +126,7 @@ def run_c(user: Settings) -> ScenarioResult:
         b.bar(pump)
         if BTC.symbol not in b.engine.portfolio.positions:
             break
+    b.past_lag()
     ex = b.exchange
     sells = [o for o in ex.orders_by_client_id().values() if o.side == "sell"]
     intents = {str(r["client_order_id"]): r for r in b.records("order", side="sell", state="NEW")}

@@ -93,7 +93,8 @@ def judge_partials(
     fig: Figures,
 ) -> list[str]:
     """B: the entry filled in parts at several prices; the position is the exchange's
-    fills to the last digit: quantity, weighted average (exact Decimal) and fees."""
+    fills to the last digit: quantity, weighted average (exact Decimal: Σ price·qty / Σ
+    qty, the qty net of a fee the venue takes in the base asset) and fees."""
     partial = [o for o in orders if ZERO < o.filled < o.amount]
     fig.update(
         fills=len(buys),
@@ -103,16 +104,18 @@ def judge_partials(
     )
     if pos is None:
         return [f"no position: {'; '.join(refusals) or 'the entry filled nothing'}"]
-    bought = sum((t.amount for t in buys), ZERO)
-    held = sum((base_received(t, f) for t in buys), ZERO)
+    gross = sum((t.amount for t in buys), ZERO)
+    held = sum((base_received(t, f) for t in buys), ZERO)  # net of a fee in the base asset
     cost = sum((t.price * t.amount for t in buys), ZERO)
     fees = sum((fee_in_quote(t, f) for t in buys), ZERO)
-    avg = cost / bought if bought else ZERO
+    per_unit = cost / held if held else ZERO  # what the books call the average entry
     fig.update(
-        sum_fill_qty=bought,
+        sum_fill_qty=gross,
+        sum_qty_received=held,
         position_qty=pos.qty,
         position_bought_qty=pos.bought_qty,
-        weighted_avg=avg,
+        weighted_avg_price=cost / gross if gross else ZERO,
+        cost_per_unit_received=per_unit,
         position_avg_entry=pos.avg_entry,
         sum_fill_fees=fees,
         position_fees=pos.buy_fees,
@@ -126,9 +129,9 @@ def judge_partials(
     if not partial:
         failures.append("no order was partially filled")
     for what, ours, theirs in (
-        ("bought qty", pos.bought_qty, bought),
+        ("bought qty", pos.bought_qty, held),
         ("held qty", pos.qty, held),
-        ("average entry", pos.avg_entry, avg),
+        ("average entry", pos.avg_entry, per_unit),
         ("buy fees", pos.buy_fees, fees),
     ):
         if ours != theirs:
