@@ -9,8 +9,8 @@ import typer
 from fsmtrader.cli.backtest import backtest
 from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
-from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.smoke import smoke
+from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
 from fsmtrader.cli.tools import show_config, show_fsm, sim_server
 from fsmtrader.cli.trading import demo, paper, trade

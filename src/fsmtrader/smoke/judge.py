@@ -159,7 +159,7 @@ def judge_ladder(
     exit attempt step down, no market order is ever sent, and the setting that forbids
     them is on (with it off, the engine would market-sell past the ladder)."""
     failures = []
-    fig.update(never_market_sells=never_market_sells, exit_ladder_bps=list(ladder))
+    fig.update(never_market_sells=never_market_sells, exit_ladder_bps=[float(b) for b in ladder])
     if not never_market_sells:
         failures.append(
             "exit.never_market_sells = false: past the ladder the engine sends a market sell"

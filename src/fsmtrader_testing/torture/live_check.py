@@ -14,9 +14,9 @@ from fsmtrader.config import Settings
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.types import OrderInfo, TradeInfo
+from fsmtrader.smoke.verify import Verdict, verify_live_state
 from fsmtrader.store.sqlite import SqliteStore, store_path
 from fsmtrader_testing.torture.server import API_KEY, API_SECRET, SimServer
-from fsmtrader.smoke.verify import Verdict, verify_live_state
 
 
 def verify_live(state: Path, s: Settings, server: SimServer) -> Verdict:
