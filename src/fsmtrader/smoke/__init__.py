@@ -9,6 +9,7 @@ from fsmtrader.smoke.report import (
     ScenarioResult,
     SmokeReport,
     parse_scenarios,
+    read_report,
     write_report,
 )
 from fsmtrader.smoke.run import run_smoke
@@ -19,6 +20,7 @@ __all__ = [
     "ScenarioResult",
     "SmokeReport",
     "parse_scenarios",
+    "read_report",
     "run_smoke",
     "write_report",
 ]

@@ -4,6 +4,9 @@ backtest or a paper session does, in milliseconds."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
@@ -116,3 +119,28 @@ class Bench:
             for r in self.all()
             if r["kind"] == kind and all(r.get(k) == v for k, v in match.items())
         ]
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def engine_log(into: list[str]) -> Iterator[None]:
+    """What the engine logs while a scenario runs goes to the scenario's report, not to
+    the terminal (where it would break up the progress lines)."""
+    logger = logging.getLogger("fsmtrader")
+    kept, before = _Kept(), logger.propagate
+    logger.addHandler(kept)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(kept)
+        logger.propagate = before
+        into.extend(kept.lines)

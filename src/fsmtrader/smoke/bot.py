@@ -71,6 +71,10 @@ class Bot:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        except BaseException:  # we are interrupted: it must not linger
+            self.proc.kill()
+            self.proc.wait()
+            raise
         finally:
             self.close()
 

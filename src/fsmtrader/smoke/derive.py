@@ -6,6 +6,7 @@ scenario trades on the simulated exchange; the API token of E goes by environmen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -58,6 +59,13 @@ def _value(v: Any) -> Any:
     if isinstance(v, list | tuple | set | frozenset):
         return [_value(x) for x in v]
     return v
+
+
+def settings_digest(s: Settings) -> str:
+    """SHA-256 of every setting but the secrets: a report says which settings it tested,
+    and a reader (``fsmtrader preflight``) can tell whether they are still the same."""
+    text = json.dumps(settings_table(s), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def merge(base: Table, top: Mapping[str, Any]) -> Table:

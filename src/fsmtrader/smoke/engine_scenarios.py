@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsmtrader.config import Settings
-from fsmtrader.smoke.bench import SECOND, Bench, Doc, market
+from fsmtrader.smoke.bench import SECOND, Bench, Doc, engine_log, market
 from fsmtrader.smoke.derive import scenario_settings
 from fsmtrader.smoke.judge import blocked_reasons, judge_bump, judge_ladder, judge_partials
 from fsmtrader.smoke.report import ScenarioResult, verdict
@@ -52,6 +52,22 @@ def of_decision(b: Bench, kinds: frozenset[str]) -> Callable[[Doc], bool]:
     )
 
 
+def logged(fn: Callable[[Settings], ScenarioResult]) -> Callable[[Settings], ScenarioResult]:
+    """``fn`` with the engine's warnings counted in its figures (the first few kept)."""
+
+    def run(user: Settings) -> ScenarioResult:
+        lines: list[str] = []
+        with engine_log(lines):
+            result = fn(user)
+        result.figures["engine_warnings"] = len(lines)
+        if lines:
+            result.figures["engine_log"] = lines[:10]
+        return result
+
+    return run
+
+
+@logged
 def run_a(user: Settings) -> ScenarioResult:
     """A: a 4 USDT entry on a 5 USDT-minimum market, within the user's budget."""
     own = {"market": {"symbols": [BLESS.symbol]}, "risk": {"position_size": "4"}}
@@ -95,6 +111,7 @@ def thin(user: Settings, position: str) -> Settings:
     )
 
 
+@logged
 def run_b(user: Settings) -> ScenarioResult:
     """B: a 40 USDT entry into a book of ~12 USDT levels fills in parts."""
     b = Bench(thin(user, "40"), BTC, depth_quote=THIN_BOOK)
@@ -111,6 +128,7 @@ def run_b(user: Settings) -> ScenarioResult:
     return verdict("B", failures, fig, excerpt(b, of_decision(b, kinds)))
 
 
+@logged
 def run_c(user: Settings) -> ScenarioResult:
     """C: the price jumps well past the take-profit, where the bids hold a fraction of the
     position: every attempt walks the user's ladder to its end, then must wait."""

@@ -89,7 +89,7 @@ def watch(bot: Bot, db: Path) -> dict[str, Any] | None:
 def run_d(user: Settings, folder: Path) -> ScenarioResult:
     state, config = folder / "state", folder / "scenario-d.toml"
     s = write_config(user, OWN, config)
-    argv = paper_argv(state, config, hours=48, speed=SPEED)
+    argv = paper_argv(state, config, "--for", f"{WATCH_S + 10:g}", hours=48, speed=SPEED)
     bot = Bot.start(argv, folder / "first.log")
     try:
         at_kill = watch(bot, state / "fsmtrader.db")

@@ -93,6 +93,7 @@ class SmokeReport:
     started_at: str = ""  # ISO 8601, UTC
     wall_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)  # what the scenarios used
+    settings_sha256: str = ""  # of the user's settings, secrets left out (derive.py)
 
     @property
     def passed(self) -> bool:
@@ -116,8 +117,45 @@ class SmokeReport:
             "started_at": self.started_at,
             "wall_s": round(self.wall_s, 3),
             "settings": plain(self.settings),
+            "settings_sha256": self.settings_sha256,
             "scenarios": [r.to_json() for r in self.scenarios],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SmokeReport:
+        """A report as :meth:`to_json` wrote it (figures and audit as JSON values)."""
+        results = [
+            ScenarioResult(
+                str(r["name"]),
+                str(r["title"]),
+                bool(r["passed"]),
+                dict(r.get("figures") or {}),
+                list(r.get("audit") or []),
+                str(r.get("reason", "")),
+                float(r.get("wall_s", 0.0)),
+            )
+            for r in data["scenarios"]
+        ]
+        return cls(
+            results,
+            str(data.get("started_at", "")),
+            float(data.get("wall_s", 0.0)),
+            dict(data.get("settings") or {}),
+            str(data.get("settings_sha256", "")),
+        )
+
+
+def read_report(path: Path) -> SmokeReport:
+    """A report file; a missing or foreign file is one line naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != REPORT_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, not {REPORT_VERSION}")
+        return SmokeReport.from_json(data)
+    except FileNotFoundError:
+        raise FsmTraderError(f"{path}: smoke report not found") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FsmTraderError(f"{path}: not a smoke report ({exc})") from None
 
 
 def write_report(report: SmokeReport, path: Path) -> Path:

@@ -4,6 +4,7 @@ with its reason, never a crash of the whole run."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmtrader.config import Settings
+from fsmtrader.smoke.derive import settings_digest
 from fsmtrader.smoke.engine_scenarios import run_a, run_b, run_c
 from fsmtrader.smoke.report import SCENARIOS, ScenarioResult, SmokeReport, parse_scenarios
 
@@ -64,16 +66,16 @@ def run_smoke(
     work_dir: Path,
     progress: Progress | None = None,
 ) -> SmokeReport:
-    """Run ``scenarios`` ("A".."E"; empty: all) on the user's ``settings``; scenario
-    folders go under ``work_dir`` (kept, for a look after a failure)."""
+    """Run ``scenarios`` ("A".."E"; empty: all) on the user's ``settings``; each
+    scenario's folder is a new one under ``work_dir`` (kept, for a look after a failure)."""
     names = parse_scenarios(scenarios)
     started, wall = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
     results = []
     for name in names:
         if progress is not None:
             progress(name, SCENARIOS[name], None)
-        folder = work_dir / f"scenario-{name}"
-        folder.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"scenario-{name}-", dir=work_dir))
         t0 = time.monotonic()
         try:
             result = RUNNERS[name](settings, folder)
@@ -85,4 +87,10 @@ def run_smoke(
         results.append(result)
         if progress is not None:
             progress(name, SCENARIOS[name], result)
-    return SmokeReport(results, started, time.monotonic() - wall, used_settings(settings))
+    return SmokeReport(
+        results,
+        started,
+        time.monotonic() - wall,
+        used_settings(settings),
+        settings_digest(settings),
+    )

@@ -113,7 +113,8 @@ def test_d_recovers_on_the_mexc_profile_without_drift(tmp_path: Path) -> None:
     assert (f["duplicates"], f["orphans"], f["drift"], f["lost_fills"]) == (0, 0, 0, 0)
     opened = {o["intent_id"] for o in f["at_kill"]["open_orders"]}
     assert opened and opened <= {x["intent_id"] for x in r.audit}
-    config = (tmp_path / "scenario-D" / "scenario-d.toml").read_text()
+    (config_file,) = tmp_path.glob("scenario-D-*/scenario-d.toml")
+    config = config_file.read_text()
     assert 'venue = "mexc"' in config and secret not in config
     assert "token =" not in config and "api_secret" not in config
     assert secret not in json.dumps(report.to_json())

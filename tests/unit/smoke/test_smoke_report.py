@@ -12,8 +12,14 @@ import pytest
 
 from fsmtrader.config import load_settings
 from fsmtrader.errors import FsmTraderError
-from fsmtrader.smoke import ScenarioResult, SmokeReport, parse_scenarios, write_report
-from fsmtrader.smoke.derive import scenario_settings, scenario_table, to_toml
+from fsmtrader.smoke import (
+    ScenarioResult,
+    SmokeReport,
+    parse_scenarios,
+    read_report,
+    write_report,
+)
+from fsmtrader.smoke.derive import scenario_settings, scenario_table, settings_digest, to_toml
 from fsmtrader.smoke.judge_runs import judge_lag, judge_recovery, lag_figures
 from fsmtrader.smoke.verify import Verdict
 
@@ -40,6 +46,13 @@ def test_the_report_is_written_whole_and_replaces_the_old_one(tmp_path: Path) ->
     assert data["scenarios"][1]["reason"] == "1 market sell order(s) sent"
     assert sorted(p.name for p in path.parent.iterdir()) == ["smoke_test_report.json"]
     assert SmokeReport([]).passed is False  # nothing run is not a pass
+    back = read_report(path)
+    assert back.to_json() == data and back.failed == ["C"]
+    (tmp_path / "other.json").write_text('{"version": 99}')
+    for name, why in (("other.json", "not a smoke report (version 99"), ("no.json", "not found")):
+        with pytest.raises(FsmTraderError) as exc:
+            read_report(tmp_path / name)
+        assert why in str(exc.value) and name in str(exc.value)
 
 
 def test_a_scenario_takes_the_users_settings_and_no_secret(tmp_path: Path) -> None:
@@ -64,6 +77,8 @@ def test_a_scenario_takes_the_users_settings_and_no_secret(tmp_path: Path) -> No
     path = tmp_path / "c.toml"
     path.write_text(text)
     assert load_settings(path, env={}) == s  # the file says what the scenario ran
+    assert settings_digest(user) == settings_digest(user.model_copy())
+    assert settings_digest(user) != settings_digest(s)
 
 
 def test_d_fails_on_a_restart_that_fails_or_on_any_drift() -> None:
