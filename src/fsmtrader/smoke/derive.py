@@ -61,11 +61,12 @@ def _value(v: Any) -> Any:
     return v
 
 
-def settings_digest(s: Settings) -> str:
-    """SHA-256 of every setting but the secrets: a report says which settings it tested,
-    and a reader (``fsmtrader preflight``) can tell whether they are still the same."""
-    text = json.dumps(settings_table(s), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def config_sha256(s: Settings) -> str:
+    """The fingerprint of a configuration that a smoke report and ``fsmtrader preflight``
+    agree on: SHA-256 of the redacted settings as canonical JSON (sorted keys, no spaces;
+    a secret is ``***``, so the fingerprint never depends on or reveals its value)."""
+    text = json.dumps(s.redacted_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def merge(base: Table, top: Mapping[str, Any]) -> Table:

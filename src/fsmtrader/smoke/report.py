@@ -93,7 +93,8 @@ class SmokeReport:
     started_at: str = ""  # ISO 8601, UTC
     wall_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)  # what the scenarios used
-    settings_sha256: str = ""  # of the user's settings, secrets left out (derive.py)
+    config_sha256: str = ""  # of the user's settings (derive.config_sha256)
+    generated_ms: int = 0  # wall clock, epoch ms, when the run ended
 
     @property
     def passed(self) -> bool:
@@ -117,7 +118,8 @@ class SmokeReport:
             "started_at": self.started_at,
             "wall_s": round(self.wall_s, 3),
             "settings": plain(self.settings),
-            "settings_sha256": self.settings_sha256,
+            "config_sha256": self.config_sha256,
+            "generated_ms": self.generated_ms,
             "scenarios": [r.to_json() for r in self.scenarios],
         }
 
@@ -141,7 +143,8 @@ class SmokeReport:
             str(data.get("started_at", "")),
             float(data.get("wall_s", 0.0)),
             dict(data.get("settings") or {}),
-            str(data.get("settings_sha256", "")),
+            str(data.get("config_sha256", "")),
+            int(data.get("generated_ms", 0)),
         )
 
 

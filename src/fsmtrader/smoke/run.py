@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmtrader.config import Settings
-from fsmtrader.smoke.derive import settings_digest
+from fsmtrader.smoke.derive import config_sha256
 from fsmtrader.smoke.engine_scenarios import run_a, run_b, run_c
 from fsmtrader.smoke.report import SCENARIOS, ScenarioResult, SmokeReport, parse_scenarios
 
@@ -92,5 +92,6 @@ def run_smoke(
         started,
         time.monotonic() - wall,
         used_settings(settings),
-        settings_digest(settings),
+        config_sha256(settings),
+        int(time.time() * 1000),
     )

@@ -5,10 +5,13 @@ market-sell fails C with exit code 1; bad input is one line and exit code 2."""
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fsmtrader.config import load_settings
+from fsmtrader.smoke.derive import config_sha256
 from fsmtrader_testing.paper import run_fsmtrader
 
 
@@ -31,6 +34,8 @@ def test_smoke_runs_every_scenario_and_writes_the_report(tmp_path: Path) -> None
     rep = report_of(tmp_path / "smoke_test_report.json")  # the default, in the cwd
     assert rep["passed"] is True and rep["failed"] == []
     assert rep["settings"]["exit.exit_ladder_bps"] == [0, 5, 15, 40]
+    assert rep["config_sha256"] == config_sha256(load_settings(config, env={}))
+    assert abs(rep["generated_ms"] / 1000 - time.time()) < 120
     by = {r["name"]: r for r in rep["scenarios"]}
     assert list(by) == list("ABCDE")
     for r in by.values():

@@ -3,6 +3,7 @@ validated, never a secret) and the verdicts of D and E on the figures they judge
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from decimal import Decimal
@@ -19,7 +20,7 @@ from fsmtrader.smoke import (
     read_report,
     write_report,
 )
-from fsmtrader.smoke.derive import scenario_settings, scenario_table, settings_digest, to_toml
+from fsmtrader.smoke.derive import config_sha256, scenario_settings, scenario_table, to_toml
 from fsmtrader.smoke.judge_runs import judge_lag, judge_recovery, lag_figures
 from fsmtrader.smoke.verify import Verdict
 
@@ -77,8 +78,11 @@ def test_a_scenario_takes_the_users_settings_and_no_secret(tmp_path: Path) -> No
     path = tmp_path / "c.toml"
     path.write_text(text)
     assert load_settings(path, env={}) == s  # the file says what the scenario ran
-    assert settings_digest(user) == settings_digest(user.model_copy())
-    assert settings_digest(user) != settings_digest(s)
+    assert config_sha256(user) == config_sha256(user.model_copy())
+    # the contract with `fsmtrader preflight`: the canonical JSON of the redacted settings
+    canonical = json.dumps(user.redacted_dict(), sort_keys=True, separators=(",", ":"))
+    assert config_sha256(user) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert config_sha256(user) != config_sha256(s)
 
 
 def test_d_fails_on_a_restart_that_fails_or_on_any_drift() -> None:
