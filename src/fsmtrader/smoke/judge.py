@@ -148,6 +148,7 @@ def judge_ladder(
     f: MarketFilters,
     ladder: Sequence[Decimal],
     never_market_sells: bool,
+    exhausted: int,
     sells: Sequence[OrderInfo],
     intents: Mapping[str, Record],
     trade: ClosedTrade | None,
@@ -157,7 +158,9 @@ def judge_ladder(
 ) -> list[str]:
     """C: every sell is a limit IOC at its rung's price below the bid, the rungs of an
     exit attempt step down, no market order is ever sent, and the setting that forbids
-    them is on (with it off, the engine would market-sell past the ladder)."""
+    them is on (with it off, the engine would market-sell past the ladder). ``exhausted``
+    counts the attempts that reached the ladder's end and waited: without one, the path
+    that must not market-sell was never taken."""
     failures = []
     fig.update(never_market_sells=never_market_sells, exit_ladder_bps=[float(b) for b in ladder])
     if not never_market_sells:
@@ -188,7 +191,10 @@ def judge_ladder(
             failures.append(f"an exit attempt did not step down: {prices}")
     if not any(len(a) >= 2 and a[0].price != a[-1].price for a in attempts):
         failures.append("no exit attempt stepped down the ladder (fewer than two sell legs)")
-    return failures + _sell_books(f, trade, buy_fills, sell_fills, fig)
+    failures += _sell_books(f, trade, buy_fills, sell_fills, fig)
+    if not exhausted and not market and not failures:
+        failures.append("the ladder was never exhausted: the no-market-sell path was not taken")
+    return failures
 
 
 def _rung(rec: Record) -> int | None:
