@@ -7,6 +7,7 @@ ladder sells, and a stop that sold the position is a trade with exit reason
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from fsmtrader.drive import step
@@ -77,7 +78,7 @@ def test_a_rising_trailing_stop_replaces_the_order_never_two_resting() -> None:
     assert h.phase(SYM) == "POSITION"
     # armed at 49,200 (> +1 %): the stop follows 0.5 % under the peak, in steps >= 25 bps
     assert seen[-1] == D("49352.00")  # 49,600 * 0.995, floored
-    assert all(b >= a * D("1.0025") for a, b in zip(seen, seen[1:], strict=False))
+    assert all(b >= a * D("1.0025") for a, b in pairwise(seen))
     old = [o for o in h.exchange.all_orders() if o.stop_price is not None][:-1]
     assert old and all(o.status == "canceled" for o in old)
 
