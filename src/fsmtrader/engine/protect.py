@@ -4,9 +4,10 @@ position is guarded while the bot is down. Off unless ``protect.enabled``
 (``EnginePolicy.protect``); pure decisions, the shell runs what they return.
 
 - ``sync_stop`` places it when a position opens or the symbol comes back to it, for all
-  that is held, through the router as an intent of its own (its own decision id, its leg
-  from the symbol's sell legs, so it is written ahead and found by clientOrderId after a
-  crash), and replaces it (a cancel, then a new one once the cancel has settled: never
+  that is held, through the router as an intent of its own (the position's decision id,
+  as every order of the trade carries it, and its own leg from the symbol's sell legs:
+  its own intent id and clientOrderId, written ahead and found after a crash), and
+  replaces it (a cancel, then a new one once the cancel has settled: never
   two resting) when the trailing stop rose by ``min_move_bps`` or more than it covers is
   held. One that cannot be placed (below the venue's minimum, a stop the last price is
   already under) is not placed, and an ``alert`` record says why.
@@ -114,7 +115,7 @@ def place_stop(
     if why or pf is None:
         return _skipped(ts, st.symbol, why) if report else decide()
     intent = Intent.create(
-        decision_id=f"{pos.decision_id}-stop",
+        decision_id=pos.decision_id,  # the entry caused it: the trade's fills share it
         symbol=st.symbol,
         side="sell",
         amount=pf.amount,

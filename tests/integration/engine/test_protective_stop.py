@@ -57,7 +57,8 @@ def test_the_stop_rests_after_the_entry_at_the_stop_loss_for_what_is_held() -> N
     assert pos.sell_locked == pos.qty and pos.sellable == 0
     assert h.engine.portfolio.reserved == {}  # nothing reserved in quote for a sell
     [placed] = h.orders(state="SENT", side="sell")
-    assert placed["decision_id"] == f"{pos.decision_id}-stop"
+    assert placed["decision_id"] == pos.decision_id  # every order of the trade carries it
+    assert placed["intent_id"] != h.orders(side="buy")[0]["intent_id"]
     new = h.orders(state="NEW", client_order_id=stop.client_order_id)
     assert [r.get("stop_price") for r in new] == [str(expect)]
     assert placed["client_order_id"] == stop.client_order_id
