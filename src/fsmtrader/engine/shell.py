@@ -189,7 +189,8 @@ class Engine:
         if ex.peak != peak and self.store is not None:
             self.dirty.add(st.symbol)
             self.commit()
-        if self.policy.protect is not None and self._protect_bar(st, ts, low, ex.peak != peak):
+        moved = ex.peak != peak and not reason  # (an exit cancels the stop anyway)
+        if self.policy.protect is not None and self._protect_bar(st, ts, low, moved):
             return  # the protective stop sold the position
         if reason and ts >= st.exit_block_until:
             self.fire(st, E.EXIT_SIGNAL, reason)
