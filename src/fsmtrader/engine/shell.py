@@ -271,11 +271,14 @@ class Engine:
         """News of an order arriving later (a retry, a look-up, a restart)."""
         st = self.states[rec.intent.symbol]
         if rec.intent.stop_price is not None:  # the protective stop's (engine/protect.py)
-            news = protect.stop_news(self.clock.now_ms(), st, self.view(st.symbol), self.policy)
-            if self._run(st, news):
-                self.commit()
+            now = self.clock.now_ms()
+            self._run(st, protect.stop_news(now, st, self.view(st.symbol), self.policy))
+            self.commit()
             return
         if self._run(st, order_update(st, rec, self.held(st.symbol))):
+            self.commit()
+        if self.policy.protect is not None and rec.intent.side == "buy" and st.phase is P.POSITION:
+            self._run(st, decide(protect.sync(self.clock.now_ms())))  # a late buy fill too
             self.commit()
 
     def _run(self, st: SymbolState, first: Decision) -> bool:
