@@ -19,6 +19,7 @@ from fsmtrader.engine.policy import (
     EntryPolicy,
     ErrorPolicy,
     ExitPolicy,
+    ProtectPolicy,
     RiskLimits,
     TimeoutPolicy,
 )
@@ -101,7 +102,16 @@ def engine_policy(s: Settings) -> EnginePolicy:
             halt_on_order_race=s.halts.on_order_race,
         ),
         router=router_config(s),
+        protect=protect_policy(s),
     )
+
+
+def protect_policy(s: Settings) -> ProtectPolicy | None:
+    """The protective stop's policy, None when ``protect.enabled`` is off."""
+    p = s.protect
+    if not p.enabled:
+        return None
+    return ProtectPolicy(_dec(p.limit_offset_bps), _dec(p.min_move_bps))
 
 
 def router_config(s: Settings) -> RouterConfig:

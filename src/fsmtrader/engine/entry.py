@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from fsmtrader.engine import protect
 from fsmtrader.engine.commands import (
     Cancel,
     Count,
@@ -170,4 +171,5 @@ def open_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
         "fees": str(pos.buy_fees),
     }
     levels = open_exit(float(pos.avg_entry), p.exit.rule)
-    return decide(Publish(record), active_intent=None, exit=levels, sell_leg=0)
+    guard = [protect.sync(t.ts)] if p.protect is not None else []  # the resting stop
+    return decide(Publish(record), *guard, active_intent=None, exit=levels, sell_leg=0)

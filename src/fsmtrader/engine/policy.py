@@ -100,6 +100,15 @@ class ErrorPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectPolicy:
+    """The resting protective stop (engine/protect.py): its limit this far below the
+    stop, and a trailing stop's order replaced only when the stop rises this much."""
+
+    limit_offset_bps: Decimal = Decimal(100)
+    min_move_bps: Decimal = Decimal(25)
+
+
+@dataclass(frozen=True, slots=True)
 class EnginePolicy:
     """Everything the engine is told, besides its plugs."""
 
@@ -113,3 +122,4 @@ class EnginePolicy:
     risk: RiskLimits = field(default_factory=RiskLimits)
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     router: RouterConfig = field(default_factory=RouterConfig)
+    protect: ProtectPolicy | None = None  # None: no protective stop (the default)

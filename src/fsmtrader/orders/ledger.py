@@ -238,7 +238,7 @@ class OrderLedger:
 def intent_terms(it: Intent) -> OrderExtra:
     """An intent's terms, as its first order event carries them."""
     f = it.to_record()
-    return {
+    terms: OrderExtra = {
         "amount": f["amount"],
         "limit_price": f["limit_price"],
         "ref_price": f["ref_price"],
@@ -248,3 +248,6 @@ def intent_terms(it: Intent) -> OrderExtra:
         "created_ms": f["created_ms"],
         "budget": f["budget"],
     }
+    if "stop_price" in f:
+        terms["stop_price"] = f["stop_price"]
+    return terms

@@ -100,6 +100,7 @@ class OrderExtra(TypedDict, total=False):
     leg: int
     created_ms: int
     budget: str | None
+    stop_price: str
 
 
 _OrderBase = TypedDict(

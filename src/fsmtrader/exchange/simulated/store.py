@@ -42,8 +42,8 @@ from fsmtrader.markets import MarketFilters
 
 KIND: Final = "fsmtrader-sim-exchange"
 # 2: client ids may repeat (Binance reuses them once the earlier order is over) and the
-# venue profile is recorded.
-SCHEMA_VERSION: Final = 2
+# venue profile is recorded. 3: stop-limit orders (stop_price, triggered).
+SCHEMA_VERSION: Final = 3
 _MAGIC: Final = b"SQLite format 3\x00"
 
 
