@@ -18,8 +18,8 @@ from typing import Any
 from fsmtrader.clock import SimClock
 from fsmtrader.config import load_settings
 from fsmtrader.session import open_sim_exchange, session_filters
+from fsmtrader.smoke.verify import verify_session
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
-from fsmtrader_testing.verify import verify_session
 
 
 def resting_stop(db: Path) -> dict[str, Any] | None:

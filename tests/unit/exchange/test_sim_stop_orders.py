@@ -4,6 +4,7 @@ MEXC profile refuses them, and a reopened file keeps them."""
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from fsmtrader.clock import SimClock
 from fsmtrader.errors import InvalidOrder
 from fsmtrader.exchange.simulated import SimExchange, SimParams
+from fsmtrader.exchange.simulated.rows import SCHEMA
 from fsmtrader.exchange.simulated.venue import MEXC
 from fsmtrader_testing.harness import mf
 
@@ -121,3 +123,63 @@ def test_a_reopened_file_keeps_an_untriggered_stop_and_triggers_it_later(tmp_pat
     with SimExchange.open(path, {BTC: BTC_M}, START, clock=clock) as third:
         assert third.fetch_order(o.id, BTC).filled == D("0.1")
         assert third.fetch_balance()["BTC"].total == D("0.9")
+
+
+def _as_version_2(path: Path) -> None:
+    """Turn a current file back into what version 2 wrote: no stop columns."""
+    create = next(part for part in SCHEMA.split(";") if "CREATE TABLE orders" in part)
+    lines = create.strip().splitlines()
+    kept = [ln for ln in lines if not ln.strip().startswith(("stop_price", "triggered"))]
+    kept[-2] = kept[-2].rstrip(",")  # fee_currency is version 2's last column
+    cols = [ln.split()[0] for ln in kept[1:-1]]
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("ALTER TABLE orders RENAME TO orders_v3")
+        conn.execute("\n".join(kept))
+        conn.execute(f"INSERT INTO orders SELECT {', '.join(cols)} FROM orders_v3")
+        conn.execute("DROP TABLE orders_v3")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_a_version_2_file_is_adopted_with_its_orders_and_takes_stops_after(
+    tmp_path: Path,
+) -> None:
+    """A paper session's exchange file from before stop orders is migrated on open (its
+    orders and balances kept), not refused: the session it belongs to carries on."""
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(1_000)
+    with SimExchange.open(path, {BTC: BTC_M}, START, clock=clock) as ex:
+        ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 1.0)
+        resting = ex.create_order(BTC, "buy", "limit", D("0.1"), D("40000.00"), "GTC", "b1")
+        balances = ex.fetch_balance()
+    _as_version_2(path)
+    with SimExchange.open(path, {BTC: BTC_M}, START, clock=clock) as again:
+        back = again.fetch_order(resting.id, BTC)
+        assert (back.status, back.price, back.stop_price) == ("open", D("40000.00"), None)
+        assert again.fetch_balance() == balances
+        assert balances["USDT"].used >= D("4000")  # the resting buy's lock came through
+        stop = again.create_order(
+            BTC, "sell", "limit", D("0.1"), D("47500.00"), "GTC", "s1", D("48000.00")
+        )
+    conn = sqlite3.connect(path)
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert version == ("3",)
+    with SimExchange.open(path, {BTC: BTC_M}, START, clock=clock) as third:
+        assert third.fetch_order(stop.id, BTC).stop_price == D("48000.00")
+
+
+def test_a_file_of_an_unknown_version_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ex.sqlite"
+    clock = SimClock(1_000)
+    with SimExchange.open(path, {BTC: BTC_M}, START, clock=clock) as ex:
+        ex.update_market(BTC, 1_000, 50_000.0, 50_100.0, 49_900.0, 1.0)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="schema version '1', this code reads 3"):
+        SimExchange.open(path, {BTC: BTC_M}, START, clock=clock)
+    assert path.read_bytes() == before
