@@ -38,6 +38,7 @@ class LiveSession(DurableSession):
     ) -> None:
         super().__init__(settings, state_dir, live_owner(settings, paper=paper), send=send)
         self.paper = paper
+        self.live_venue = not paper
         self.venue: CcxtExchange | None = None
         # paper trading: the simulator standing in for the venue, which the prices drive
         self.sim: SimExchange | None = None
@@ -94,7 +95,7 @@ class LiveSession(DurableSession):
         venue = self._venue()
         now = self.clock.now_ms()
         window = self.s.entry.anchor_window_min
-        for sym in self.s.market.symbols:
+        for sym in self.engine.symbols:
             try:
                 bars = venue.fetch_ohlcv(
                     sym, "1m", since=now - (window + 2) * 60_000, limit=window + 5
@@ -142,7 +143,7 @@ class LiveSession(DurableSession):
         """One ticker per symbol, each a bar at the time of its poll; returns how many."""
         venue, ticks = self._venue(), 0
         sim = self.sim
-        for sym in self.s.market.symbols:
+        for sym in self.engine.symbols:
             try:
                 t = venue.fetch_ticker(sym)
             except ExchangeError as exc:

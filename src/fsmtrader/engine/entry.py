@@ -113,6 +113,7 @@ def plan_buy(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> 
         created_ms=t.ts,
         reason=f"entry step {leg} (+{step_bps} bps)",
         budget=budget(v, p.risk),
+        mode=p.mode(st.symbol),
     )
     # The active intent is a state change, applied before the router's write-ahead commit:
     # the commit must record which intent this symbol waits for, or a crash orphans it.

@@ -131,6 +131,7 @@ def plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) ->
         leg=st.sell_leg,
         created_ms=t.ts,
         reason=f"{st.exit_reason} rung {rung}",
+        mode=p.mode(st.symbol),
     )
     # Set before the router's write-ahead commit (see plan_buy).
     return decide(Place(intent), sell_leg=st.sell_leg + 1, active_intent=intent.intent_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from fsmtrader.exchange.types import OrderType, TimeInForce
 from fsmtrader.markets import Side
@@ -35,6 +35,7 @@ class IntentFields(TypedDict):
     created_ms: int
     reason: str
     budget: str | None
+    mode: NotRequired[str]  # absent in rows saved before per-symbol modes
 
 
 # Our cap, not a venue's: it must fit every venue profile (exchange/ccxt_adapter/venues.py,
@@ -74,6 +75,9 @@ class Intent:
     created_ms: int
     reason: str = ""
     budget: Decimal | None = None  # quote a buy may spend (min_notional bump limit)
+    # where it executes: "paper" (simulator) or "live" (venue); "" in a row saved before
+    # per-symbol modes (the session adopts it as the mode its kind always had)
+    mode: str = ""
 
     @classmethod
     def create(
@@ -91,6 +95,7 @@ class Intent:
         created_ms: int,
         reason: str = "",
         budget: Decimal | None = None,
+        mode: str = "",
     ) -> Intent:
         return cls(
             intent_id=make_intent_id(decision_id, side, leg),
@@ -106,6 +111,7 @@ class Intent:
             created_ms=created_ms,
             reason=reason,
             budget=budget,
+            mode=mode,
         )
 
     @property
@@ -127,4 +133,5 @@ class Intent:
             "created_ms": self.created_ms,
             "reason": self.reason,
             "budget": None if self.budget is None else str(self.budget),
+            "mode": self.mode,
         }

@@ -120,6 +120,7 @@ _OrderBase = TypedDict(
         "avg_price": str | None,
         "fee": str,
         "reason": str,
+        "mode": str,
     },
 )
 

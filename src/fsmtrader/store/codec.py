@@ -148,8 +148,15 @@ _INTENT_FIELDS = tuple(
 )
 
 
+# Fields an older row may lack, with the value such a row means (before per-symbol
+# modes an intent had no mode: "" until the session adopts it, see ``adopt_mode``).
+_INTENT_SINCE = {"mode": ""}
+
+
 def _intent_from(v: Sequence[Any]) -> Intent:
     raw = json.loads(v[4])
+    for name, old in _INTENT_SINCE.items():
+        raw.setdefault(name, old)
     return Intent(**{n: raw[n] if back is None else back(raw[n]) for n, back in _INTENT_FIELDS})
 
 
