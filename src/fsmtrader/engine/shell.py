@@ -433,5 +433,10 @@ class Engine:
 
     def summary(self) -> dict[str, Any]:
         return report.summary(
-            self.portfolio, self.router, self.counts, self.states.values(), self.halted
+            self.portfolio,
+            self.router,
+            self.counts,
+            self.states.values(),
+            self.halted,
+            self.policy.modes,
         )

@@ -28,6 +28,22 @@ PhaseRecord = TypedDict(
 )
 
 
+class ObservedRecord(TypedDict):
+    """The buy an observed symbol would have placed (``engine.observe``; Decimals as
+    exact text); ``reason`` says how it was priced, or why the router would have refused
+    it (``ghost: ...``)."""
+
+    kind: Literal["observed"]
+    ts: int
+    symbol: str
+    decision_id: str
+    side: Literal["buy"]
+    price: str
+    amount: str
+    notional: str
+    reason: str
+
+
 class RejectedEventRecord(TypedDict):
     kind: Literal["rejected_event"]
     ts: int
@@ -164,7 +180,8 @@ class FoundFillRecord(TypedDict):
 
 
 Record = (
-    PhaseRecord
+    ObservedRecord
+    | PhaseRecord
     | RejectedEventRecord
     | PositionRecord
     | TradeRecord
