@@ -30,9 +30,11 @@ def config(tmp: Path, **modes: str) -> Settings:
     return s.model_copy(update={"market": market})
 
 
-def run_session(s: Settings, state: Path, hours: float = 12) -> tuple[PaperSession, dict[str, Any]]:
+def run_session(s: Settings, state: Path, hours: float = 8) -> tuple[PaperSession, dict[str, Any]]:
     """A whole session, to its simulated end (closed)."""
-    session = PaperSession(s, state, hours=hours, speed=200_000)
+    session = PaperSession(
+        s, state, hours=hours, speed=12_000
+    )  # 2.4 s: it trades, not only catches up
     try:
         assert session.start().ok
         summary = session.run()
