@@ -18,7 +18,14 @@ from typing import Any
 from fsmtrader.clock import WallClock
 from fsmtrader.config import Settings, credentials
 from fsmtrader.drive import step
-from fsmtrader.errors import ConfigError, ExchangeError
+from fsmtrader.engine.modes import PAPER, session_modes
+from fsmtrader.errors import ConfigError, ExchangeError, StoreError
+from fsmtrader.exchange.by_mode import (
+    DEPOSIT_META,
+    ByModeExchange,
+    decode_amounts,
+    encode_amounts,
+)
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.simulated import SimExchange
@@ -28,6 +35,7 @@ from fsmtrader.reconcile import ReconcileReport
 from fsmtrader.runner import sim_params
 from fsmtrader.session import DurableSession, open_sim_exchange
 from fsmtrader.store.owner import Owner, account_fingerprint
+from fsmtrader.store.statedir import SIM_FILE
 
 log = logging.getLogger("fsmtrader.live")
 
@@ -45,6 +53,8 @@ class LiveSession(DurableSession):
         try:
             self._open()
         except BaseException:
+            if self.sim is not None:
+                self.sim.close()
             if self.venue is not None:
                 self.venue.close()
             self.store.close()
@@ -76,19 +86,43 @@ class LiveSession(DurableSession):
         self.filters = {sym: markets[sym] for sym in s.market.symbols}
         self.clock = WallClock()
         cash: Decimal | None = None
-        exchange: SimExchange | CcxtExchange
+        exchange: SimExchange | CcxtExchange | ByModeExchange
         if self.paper:  # the simulator is the venue: its fees, not the real venue's
             self.filters = sim_params(s).with_fees(self.filters)
             exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages
-            exchange = self.venue
+            exchange = self._canary(self.venue) or self.venue
             if not (self.snap.symbols or self.snap.orders):
                 free = self.venue.fetch_balance().get(s.market.quote)
                 have = free.free if free is not None else Decimal(0)
                 cash = min(s.market.starting_balance, have)  # never budget what isn't there
         self.exchange = exchange
         self._make_engine(self.clock, exchange, self.filters, starting_cash=cash)
+
+    def _canary(self, venue: CcxtExchange) -> ByModeExchange | None:
+        """Live with paper symbols (or a simulator from an earlier run of some): their
+        orders go to a simulator in the state directory, fed by the venue's tickers, the
+        live ones' to the venue (``exchange.by_mode``). None: every order is live."""
+        s, path = self.s, self.state_dir / SIM_FILE
+        modes = session_modes(s, live=True)
+        if PAPER not in modes.values() and not path.exists():
+            return None
+        deposit_text = self.snap.meta.get(DEPOSIT_META)
+        if deposit_text is None and path.exists():
+            raise StoreError(
+                f"{path}: a simulator this live session did not create (no {DEPOSIT_META} "
+                "recorded); move it away to trade paper symbols here"
+            )
+        sim_filters = sim_params(s).with_fees(self.filters)  # its fees, not the venue's
+        self.sim = open_sim_exchange(s, self.state_dir, sim_filters, self.clock)
+        if deposit_text is None:  # created now: what it holds is what it was funded with
+            deposit_text = encode_amounts({a: b.total for a, b in self.sim.fetch_balance().items()})
+            self.store.set_meta(DEPOSIT_META, deposit_text)
+        for sym, mode in modes.items():
+            if mode == PAPER:
+                self.filters[sym] = sim_filters[sym]
+        return ByModeExchange(venue, self.sim, modes, decode_amounts(deposit_text))
 
     def start(self) -> ReconcileReport:
         """Warm the anchors from the venue's candles, then recover and reconcile."""
@@ -142,7 +176,7 @@ class LiveSession(DurableSession):
     def _poll_round(self) -> int:
         """One ticker per symbol, each a bar at the time of its poll; returns how many."""
         venue, ticks = self._venue(), 0
-        sim = self.sim
+        sim, mode = self.sim, self.engine.mode
         for sym in self.engine.symbols:
             try:
                 t = venue.fetch_ticker(sym)
@@ -152,9 +186,11 @@ class LiveSession(DurableSession):
             if t.bid <= 0 or t.ask <= 0:
                 continue
             price, vol = float((t.bid + t.ask) / 2), float(t.volume)
-            # live, the polled ticker is the venue's quote: the engine reuses it
-            quote: Ticker | None = None if sim else t
-            step(self.engine, sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
+            # a paper symbol's bar moves the simulator, whose book quotes it; live, the
+            # polled ticker is the venue's quote: the engine reuses it
+            on_sim = sim if sim is not None and (self.paper or mode(sym) == PAPER) else None
+            quote: Ticker | None = None if on_sim else t
+            step(self.engine, on_sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
             ticks += 1
         return ticks
 

@@ -1,0 +1,148 @@
+"""A canary in one process and one state directory: ``trade --live`` semantics against
+the local Binance server (real ccxt, real HTTP, real signing) with one live symbol, one
+observed and one on paper. The venue sees orders of the live symbol only; the paper
+symbol fills on the simulator in the state directory, fed by the venue's tickers; the
+observed one sends nothing and is audited. Every order carries its mode, the summary
+and the API split by mode, a restart reconciles the mixed books both ways, and a mode
+change starts once the symbol is flat."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsmtrader.config import Settings, load_settings
+from fsmtrader.control.reads import BookReader
+from fsmtrader.exchange.by_mode import PAPER_ID, ByModeExchange
+from fsmtrader.live import LiveSession
+
+from simserver_support import KEY, SECRET, Sim, running_server
+
+pytestmark = pytest.mark.timeout(180)
+ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
+LIVE, OBSERVED, PAPER = "BTC/USDT", "ETH/USDT", "DOGE/USDT"
+SYMBOLS = (LIVE, OBSERVED, PAPER)
+
+
+def canary_settings(sim: Sim, modes: dict[str, str]) -> Settings:
+    return load_settings(
+        None,
+        env=ENV,
+        overrides={
+            "market": {"symbols": list(SYMBOLS), "modes": modes},
+            "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
+            "exit": {
+                "take_profit_pct": 0.5,
+                "stop_loss_pct": 5.0,
+                "trailing_activation_pct": 0,
+                "max_hold_min": 60,
+                "cooldown_s": 1,
+            },
+            "exchange": {
+                "name": sim.flavour,
+                "base_url": sim.base_url,
+                "poll_s": 0.1,
+                "timeout_ms": 3000,
+            },
+        },
+    )
+
+
+MODES = {LIVE: "live", OBSERVED: "observe", PAPER: "paper"}
+
+
+def steer(sim: Sim, start: dict[str, Decimal], stop: threading.Event) -> None:
+    """A 2 % drop of every symbol (each buys or is observed), then +2 % (take-profit)."""
+    for factor, wait in (("1", 0.5), ("0.98", 4.0), ("1.0", 4.0), ("1.02", 6.0)):
+        if stop.is_set():
+            return
+        for sym in SYMBOLS:
+            sim.price(sym, start[sym] * Decimal(factor), hold=True)
+        stop.wait(wait)
+
+
+def start_prices(sim: Sim) -> dict[str, Decimal]:
+    prices = sim.state()["prices"]
+    out = {sym: Decimal(str(prices[sym])) for sym in SYMBOLS}
+    for sym, p in out.items():
+        sim.price(sym, p, hold=True)
+    return out
+
+
+@pytest.fixture
+def bsim() -> Iterator[Sim]:
+    with running_server("binance", symbols=SYMBOLS) as sim:
+        yield sim
+
+
+def audit(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+
+
+def test_a_canary_sends_only_the_live_symbol_to_the_venue(bsim: Sim, tmp_path: Path) -> None:
+    state = tmp_path / "st"
+    before = bsim.state()
+    session = LiveSession(canary_settings(bsim, MODES), state, paper=False)
+    stop = threading.Event()
+    driver = threading.Thread(target=steer, args=(bsim, start_prices(bsim), stop), daemon=True)
+    try:
+        assert isinstance(session.exchange, ByModeExchange)
+        report = session.start()
+        assert report.ok, report.to_dict()
+        driver.start()
+        summary = session.run(stop_after_s=16)
+        records = list(session.engine.router.records.values())
+        assert session.sim is not None
+        paper_orders = session.sim.fetch_orders(PAPER, since=0)
+    finally:
+        stop.set()
+        session.close()
+        driver.join(5)
+
+    after = bsim.state()
+    ours = {c: o for c, o in after["orders"].items() if c not in before["orders"]}
+    assert ours and {o["symbol"] for o in ours.values()} == {LIVE}  # the venue: live only
+    assert {r.intent.symbol: r.intent.mode for r in records} == {LIVE: "live", PAPER: "paper"}
+    assert paper_orders and all(
+        r.order_id.startswith(PAPER_ID) for r in records if r.intent.symbol == PAPER
+    )
+    assert {r.client_order_id for r in records if r.intent.symbol == LIVE} == set(ours)
+
+    trail = audit(state)
+    for r in (x for x in trail if x["kind"] == "order"):
+        assert r["mode"] == MODES[r["symbol"]]  # each order record carries its mode
+    observed = [r for r in trail if r["kind"] == "observed"]
+    assert observed and {r["symbol"] for r in observed} == {OBSERVED}
+    by_mode = summary["by_mode"]
+    assert by_mode["live"]["orders"] >= 2 and by_mode["paper"]["orders"] >= 2
+    assert by_mode["live"]["trades"] >= 1 and by_mode["paper"]["trades"] >= 1, by_mode
+    assert by_mode["observe"] == {**by_mode["observe"], "orders": 0, "trades": 0}
+    assert by_mode["observe"]["observed"] == len(observed)
+
+    with BookReader(state / "fsmtrader.db", state) as reader:  # the API's view
+        status = reader.status(0)
+        profit = reader.profit()
+        open_orders = reader.orders()
+    assert {row["symbol"]: row["mode"] for row in status["symbols"]} == MODES
+    assert all(o["mode"] == MODES[o["symbol"]] for o in open_orders)
+    assert profit["by_mode"]["live"]["trades"] == by_mode["live"]["trades"]
+    assert profit["by_mode"]["paper"]["realized_pnl"] == by_mode["paper"]["realized_pnl"]
+    assert Decimal(profit["realized_pnl"]) == sum(
+        Decimal(m["realized_pnl"]) for m in profit["by_mode"].values()
+    )
+
+    # a restart reconciles the mixed books both ways, and a flat symbol may change mode
+    again = LiveSession(canary_settings(bsim, {**MODES, OBSERVED: "paper"}), state, paper=False)
+    try:
+        report = again.start()
+        assert report.ok, report.to_dict()
+        assert again.restored and again.engine.mode(OBSERVED) == "paper"
+        assert len(again.engine.portfolio.trades) == summary["trades"]
+    finally:
+        again.close()
