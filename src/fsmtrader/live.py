@@ -21,6 +21,7 @@ from fsmtrader.drive import step
 from fsmtrader.engine.modes import PAPER, session_modes
 from fsmtrader.errors import ConfigError, ExchangeError, StoreError
 from fsmtrader.exchange.by_mode import (
+    CANARY_SIM_FILE,
     DEPOSIT_META,
     ByModeExchange,
     decode_amounts,
@@ -32,10 +33,9 @@ from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport
-from fsmtrader.runner import sim_params
+from fsmtrader.runner import sim_exchange, sim_params
 from fsmtrader.session import DurableSession, open_sim_exchange
 from fsmtrader.store.owner import Owner, account_fingerprint
-from fsmtrader.store.statedir import SIM_FILE
 
 log = logging.getLogger("fsmtrader.live")
 
@@ -104,7 +104,7 @@ class LiveSession(DurableSession):
         """Live with paper symbols (or a simulator from an earlier run of some): their
         orders go to a simulator in the state directory, fed by the venue's tickers, the
         live ones' to the venue (``exchange.by_mode``). None: every order is live."""
-        s, path = self.s, self.state_dir / SIM_FILE
+        s, path = self.s, self.state_dir / CANARY_SIM_FILE
         modes = session_modes(s, live=True)
         if PAPER not in modes.values() and not path.exists():
             return None
@@ -115,7 +115,10 @@ class LiveSession(DurableSession):
                 "recorded); move it away to trade paper symbols here"
             )
         sim_filters = sim_params(s).with_fees(self.filters)  # its fees, not the venue's
-        self.sim = open_sim_exchange(s, self.state_dir, sim_filters, self.clock)
+        try:
+            self.sim = sim_exchange(s, sim_filters, self.clock, path=path)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         if deposit_text is None:  # created now: what it holds is what it was funded with
             deposit_text = encode_amounts({a: b.total for a, b in self.sim.fetch_balance().items()})
             self.store.set_meta(DEPOSIT_META, deposit_text)

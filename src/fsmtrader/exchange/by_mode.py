@@ -42,6 +42,9 @@ from fsmtrader.exchange.types import (
 from fsmtrader.markets import MarketFilters, Side
 
 PAPER_ID = "paper:"  # the prefix of the simulator's order and trade ids
+# The paper symbols' simulator in a live state directory: not ``sim-exchange.db``, which
+# marks a paper directory (store.statedir refuses it to a live session).
+CANARY_SIM_FILE = "canary-sim.db"
 DEPOSIT_META = "paper_deposit"  # engine meta: what the simulator was funded with (JSON)
 ZERO = Decimal(0)
 
