@@ -170,9 +170,10 @@ def record_trade(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy)
     return decide(ClosePosition(st.exit_reason, t.ts), active_intent=None, exit=None)
 
 
-def trade_recorded(trade: ClosedTrade, ts: int) -> Decision:
-    """The closed trade is booked: publish it; a completed trade ends an error streak."""
-    record: TradeRecord = {"kind": "trade", "ts": ts, **trade.to_record()}
+def trade_recorded(trade: ClosedTrade, ts: int, mode: str = "") -> Decision:
+    """The closed trade is booked: publish it (with the mode it ran in); a completed
+    trade ends an error streak."""
+    record: TradeRecord = {"kind": "trade", "ts": ts, "mode": mode, **trade.to_record()}
     return decide(
         Publish(record), Fire(E.TRADE_RECORDED, f"pnl={trade.realized_pnl}"), error_count=0
     )

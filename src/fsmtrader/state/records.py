@@ -65,6 +65,7 @@ class PositionRecord(TypedDict):
 class TradeRecord(TradeFields):
     kind: Literal["trade"]
     ts: int
+    mode: NotRequired[str]  # observe, paper or live (absent before per-symbol modes)
 
 
 class AlertRecord(TypedDict):
@@ -158,6 +159,7 @@ class FillRecord(TypedDict):
     amount: str
     fee: str
     fee_currency: str
+    mode: NotRequired[str]  # the order's (absent before per-symbol modes)
 
 
 class FoundFillRecord(TypedDict):
