@@ -59,26 +59,33 @@ class RecordCounters:
         self.records = c("records", "Committed records by kind.", ["kind"])
         self.transitions = c("transitions", "Phase transitions.", ["from", "to", "event"])
         self.rejected = c("rejected_events", "Events the phase table refused.", ["phase", "event"])
-        self.order_moves = c("order_moves", "Order state moves.", ["from", "to"])
+        self.order_moves = c("order_moves", "Order state moves.", ["from", "to", "mode"])
         self.final = c(
             "orders_final",
             "Orders that ended: FAILED_FINAL when given up, FILLED or CANCELED when settled "
             "(RECONCILED). The router's FAILED_FINAL count is this minus "
             "orders_found_after_given_up_total.",
-            ["state"],
+            ["state", "mode"],
         )
         self.found_after = c(
             "orders_found_after_given_up",
             "Orders given up (FAILED_FINAL) that reconcile found executed, by what they were.",
-            ["state"],
+            ["state", "mode"],
         )
         self.unknown = c("orders_unknown", "Orders whose outcome became unknown (answer lost).")
-        self.rejections = c("order_rejections", "Orders the exchange refused.", ["reason"])
-        self.ghosts = c("ghosts", "Ghost orders (intents that never traded).", ["reason"])
-        self.fills = c("fills", "Fills booked.", ["side"])
-        self.fill_quote = c("fills_quote", "Quote value of the fills booked.", ["side"])
+        self.rejections = c("order_rejections", "Orders the exchange refused.", ["reason", "mode"])
+        self.ghosts = c("ghosts", "Ghost orders (intents that never traded).", ["reason", "mode"])
+        self.fills = c("fills", "Fills booked.", ["side", "mode"])
+        self.fill_quote = c("fills_quote", "Quote value of the fills booked.", ["side", "mode"])
         self.found_fills = c("found_fills", "Fills reconcile found on the exchange and booked.")
-        self.trades = c("trades", "Closed trades by exit reason.", ["exit_reason"])
+        self.trades = c("trades", "Closed trades by exit reason.", ["exit_reason", "mode"])
+        self.trade_pnl = c(
+            "trade_pnl_quote",
+            "Realised PnL of the closed trades since the bot started, gains and losses apart "
+            "(sign: gain or loss; the net is gain minus loss).",
+            ["sign", "mode"],
+        )
+        self.observed = c("observed", "Entries observe mode audited instead of placing.")
         self.alerts = c("alerts", "Alerts by kind.", ["alert"])
         self.halts = c("halts", "Entry halts.")
         self.resumes = c("resumes", "Halts lifted.")
@@ -107,12 +114,18 @@ class RecordCounters:
         elif kind == "order":
             self._order(r)
         elif kind == "fill":
-            self.fills.inc(r["side"])
-            self.fill_quote.inc(r["side"], by=float(Decimal(r["price"]) * Decimal(r["amount"])))
+            mode = str(r.get("mode", ""))
+            self.fills.inc(r["side"], mode)
+            value = float(Decimal(r["price"]) * Decimal(r["amount"]))
+            self.fill_quote.inc(r["side"], mode, by=value)
         elif kind == "rejected_event":
             self.rejected.inc(r["phase"], r["event"])
         elif kind == "trade":
-            self.trades.inc(r["exit_reason"])
+            mode, pnl = str(r.get("mode", "")), Decimal(r["realized_pnl"])
+            self.trades.inc(r["exit_reason"], mode)
+            self.trade_pnl.inc("gain" if pnl >= 0 else "loss", mode, by=float(abs(pnl)))
+        elif kind == "observed":
+            self.observed.inc()
         elif kind == "found_fill":
             self.found_fills.inc()
         elif kind == "alert":
@@ -127,22 +140,23 @@ class RecordCounters:
     def _order(self, r: Mapping[str, Any]) -> None:
         """Counted as the router counts (orders/ledger.py ``_move``, booking.py ``_fail``)."""
         state, src, reason = r["state"], r["from"] or "", r["reason"] or ""
-        self.order_moves.inc(src, state)
+        mode = str(r.get("mode", ""))
+        self.order_moves.inc(src, state, mode)
         if state == OrderState.UNKNOWN and src != OrderState.UNKNOWN:
             self.unknown.inc()
         elif state == OrderState.RECONCILED and src in _FINAL_VIA_RECONCILED:
-            self.final.inc(src)
+            self.final.inc(src, mode)
         elif src == OrderState.FAILED_FINAL:  # reconcile: it executed after all
-            self.found_after.inc(state)
+            self.found_after.inc(state, mode)
         elif state == OrderState.ERROR:
             rejection = _rejection(reason)
             if rejection is not None:
-                self.rejections.inc(rejection)
+                self.rejections.inc(rejection, mode)
         elif state == OrderState.FAILED_FINAL:
-            self.final.inc(state)
+            self.final.inc(state, mode)
             ghost = _ghost_reason(src, reason)
             if ghost is not None:
-                self.ghosts.inc(ghost)
+                self.ghosts.inc(ghost, mode)
 
 
 def _rejection(reason: str) -> str | None:

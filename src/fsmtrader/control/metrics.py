@@ -101,14 +101,35 @@ class _BookCollector:
 
     def collect(self) -> Iterator[Metric]:
         try:
-            families = self._status_families(self._status()) + self._balance_families(
-                self._balance()
+            status = self._status()
+            families = (
+                self._status_families(status)
+                + self._mode_families(status.get("by_mode", {}))
+                + self._balance_families(self._balance())
             )
         except Exception:
             log.warning("metrics: reading the books failed", exc_info=True)
             self._failed()
             return
         yield from families
+
+    @staticmethod
+    def _mode_families(by_mode: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
+        """The status's per-mode totals (observe, paper, live: a canary's parts apart)."""
+        symbols = GaugeMetricFamily(PREFIX + "mode_symbols", "Symbols by mode.", labels=["mode"])
+        held = GaugeMetricFamily(
+            PREFIX + "mode_open_positions", "Symbols holding a position, by mode.", labels=["mode"]
+        )
+        pnl = GaugeMetricFamily(
+            PREFIX + "mode_unrealized_pnl_quote",
+            "Unrealised PnL of the held symbols that have a last price, by mode.",
+            labels=["mode"],
+        )
+        for mode, m in sorted(by_mode.items()):
+            symbols.add_metric([mode], float(m["symbols"]))
+            held.add_metric([mode], float(m["positions"]))
+            pnl.add_metric([mode], float(_dec(m["unrealized_pnl"])))
+        return [symbols, held, pnl]
 
     def _status_families(self, st: Mapping[str, Any]) -> list[Metric]:
         now = int(st["now_ms"])

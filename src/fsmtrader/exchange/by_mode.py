@@ -135,17 +135,20 @@ class ByModeExchange:
         **extra: Any,
     ) -> OrderInfo:
         mode = self.modes.get(symbol, "")
-        args = (symbol, side, order_type, amount, price, time_in_force, client_order_id)
-        if mode == "paper":
-            return _order(self.sim.create_order(*args, **extra))
-        if mode == "live":
-            return self.venue.create_order(*args, **extra)
-        raise InvalidOrder(f"{symbol}: mode {mode or 'unknown'} sends no order")
+        if mode not in ("paper", "live"):
+            raise InvalidOrder(f"{symbol}: mode {mode or 'unknown'} sends no order")
+        # a plug under the router (as exchange.timed is): it only picks the exchange
+        place = self.sim.create_order if mode == "paper" else self.venue.create_order
+        info = place(
+            symbol, side, order_type, amount, price, time_in_force, client_order_id, **extra
+        )
+        return _order(info) if mode == "paper" else info
 
     def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:
-        if order_id.startswith(PAPER_ID):
-            return _order(self.sim.cancel_order(order_id.removeprefix(PAPER_ID), symbol))
-        return self.venue.cancel_order(order_id, symbol)
+        paper = order_id.startswith(PAPER_ID)
+        cancel = self.sim.cancel_order if paper else self.venue.cancel_order
+        info = cancel(order_id.removeprefix(PAPER_ID) if paper else order_id, symbol)
+        return _order(info) if paper else info
 
     def fetch_order(self, order_id: str, symbol: str) -> OrderInfo:
         if order_id.startswith(PAPER_ID):
