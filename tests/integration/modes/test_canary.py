@@ -20,6 +20,7 @@ import pytest
 from fsmtrader.config import Settings, load_settings
 from fsmtrader.control.reads import BookReader
 from fsmtrader.exchange.by_mode import PAPER_ID, ByModeExchange
+from fsmtrader.exchange.types import Exchange
 from fsmtrader.live import LiveSession
 
 from simserver_support import KEY, SECRET, Sim, running_server
@@ -146,3 +147,31 @@ def test_a_canary_sends_only_the_live_symbol_to_the_venue(bsim: Sim, tmp_path: P
         assert len(again.engine.portfolio.trades) == summary["trades"]
     finally:
         again.close()
+
+    # both ways on each route: an order of ours the books lack, on the simulator and on
+    # the venue, is an orphan on restart, and what it bought a balance surplus
+    third = LiveSession(canary_settings(bsim, MODES), state, paper=False)
+    try:
+        assert third.sim is not None and third.venue is not None
+        paper_id = ioc_buy(third.sim, PAPER, "fsmorphanpaper01")
+        live_id = ioc_buy(third.venue, LIVE, "fsmorphanlive001")
+        report = third.start()
+    finally:
+        third.close()
+    orphans = {o["symbol"]: o["order_id"] for o in report.orphaned_orders}
+    assert orphans == {PAPER: PAPER_ID + paper_id, LIVE: live_id}, report.to_dict()
+    surplus = {d["asset"] for d in report.balance_differences if Decimal(d["diff"]) > 0}
+    assert {"DOGE", "BTC"} <= surplus, report.to_dict()
+
+
+def ioc_buy(ex: Exchange, sym: str, coid: str) -> str:
+    """A buy of about 20 USDT that fills at once, placed behind the bot's back."""
+    ask = ex.fetch_ticker(sym).ask
+    tick, step = (
+        (Decimal("0.01"), Decimal("0.00001")) if sym == LIVE else (Decimal("0.00001"), Decimal(1))
+    )
+    price = (ask * Decimal("1.01")).quantize(tick)
+    amount = (Decimal(20) / ask).quantize(step)
+    order = ex.create_order(sym, "buy", "limit", amount, price, "IOC", coid)
+    assert order.filled > 0, order
+    return order.id
