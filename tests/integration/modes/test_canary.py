@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 
 from fsmtrader.config import Settings, load_settings
+from fsmtrader.control.feed import RecordFeed
+from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
 from fsmtrader.exchange.by_mode import PAPER_ID, ByModeExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.live import LiveSession
+from fsmtrader_testing.metrics_text import by, parse
 
 from simserver_support import KEY, SECRET, Sim, running_server
 
@@ -92,6 +95,13 @@ def test_a_canary_sends_only_the_live_symbol_to_the_venue(bsim: Sim, tmp_path: P
     session = LiveSession(canary_settings(bsim, MODES), state, paper=False)
     stop = threading.Event()
     driver = threading.Thread(target=steer, args=(bsim, start_prices(bsim), stop), daemon=True)
+    feed = RecordFeed(start_after=session.store.last_audit_id())
+    session.store.on_committed.append(feed.on_committed)
+    reader = BookReader(session.store.path, session.state_dir)
+    metrics = Metrics(
+        status=lambda: reader.status(0), balance=reader.balance, calls=None, retries=None
+    )
+    feed.listen(metrics.observe)
     try:
         assert isinstance(session.exchange, ByModeExchange)
         report = session.start()
@@ -101,8 +111,10 @@ def test_a_canary_sends_only_the_live_symbol_to_the_venue(bsim: Sim, tmp_path: P
         records = list(session.engine.router.records.values())
         assert session.sim is not None
         paper_orders = session.sim.fetch_orders(PAPER, since=0)
+        samples = parse(metrics.render()[0])
     finally:
         stop.set()
+        reader.close()
         session.close()
         driver.join(5)
 
@@ -125,6 +137,25 @@ def test_a_canary_sends_only_the_live_symbol_to_the_venue(bsim: Sim, tmp_path: P
     assert by_mode["live"]["trades"] >= 1 and by_mode["paper"]["trades"] >= 1, by_mode
     assert by_mode["observe"] == {**by_mode["observe"], "orders": 0, "trades": 0}
     assert by_mode["observe"]["observed"] == len(observed)
+
+    # metrics: the order, fill and trade counters and the gauges split by mode
+    sent = by(samples, "fsmtrader_order_moves_total", "to", "mode")
+    assert sent[("SENT", "live")] >= 2 and sent[("SENT", "paper")] >= 2
+    assert ("SENT", "observe") not in sent
+    fills = by(samples, "fsmtrader_fills_total", "mode")
+    assert set(fills) == {("live",), ("paper",)}
+    trades = by(samples, "fsmtrader_trades_total", "mode")
+    assert trades == {(m,): float(by_mode[m]["trades"]) for m in ("live", "paper")}
+    pnl = by(samples, "fsmtrader_trade_pnl_quote_total", "sign", "mode")
+    for m in ("live", "paper"):
+        net = pnl.get(("gain", m), 0.0) - pnl.get(("loss", m), 0.0)
+        assert net == pytest.approx(float(by_mode[m]["realized_pnl"]))
+    assert samples["fsmtrader_observed_total"][()] == len(observed)
+    assert by(samples, "fsmtrader_mode_symbols", "mode") == {
+        ("live",): 1.0,
+        ("observe",): 1.0,
+        ("paper",): 1.0,
+    }
 
     with BookReader(state / "fsmtrader.db", state) as reader:  # the API's view
         status = reader.status(0)
