@@ -18,7 +18,7 @@ from typing import Any
 from fsmtrader.clock import WallClock
 from fsmtrader.config import Settings, credentials
 from fsmtrader.drive import step
-from fsmtrader.engine.modes import PAPER, session_modes
+from fsmtrader.engine.modes import LIVE, PAPER, check_mode_change, saved_modes, session_modes
 from fsmtrader.errors import ConfigError, ExchangeError, StoreError
 from fsmtrader.exchange.by_mode import (
     CANARY_SIM_FILE,
@@ -106,6 +106,8 @@ class LiveSession(DurableSession):
         live ones' to the venue (``exchange.by_mode``). None: every order is live."""
         s, path = self.s, self.state_dir / CANARY_SIM_FILE
         modes = session_modes(s, live=True)
+        # a refused mode change must leave the directory as it was: check before creating
+        check_mode_change(self.snap, saved_modes(self.snap, LIVE), modes)
         if PAPER not in modes.values() and not path.exists():
             return None
         deposit_text = self.snap.meta.get(DEPOSIT_META)

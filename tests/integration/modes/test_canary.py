@@ -21,7 +21,8 @@ from fsmtrader.config import Settings, load_settings
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
-from fsmtrader.exchange.by_mode import PAPER_ID, ByModeExchange
+from fsmtrader.errors import ConfigError
+from fsmtrader.exchange.by_mode import CANARY_SIM_FILE, PAPER_ID, ByModeExchange
 from fsmtrader.exchange.types import Exchange
 from fsmtrader.live import LiveSession
 from fsmtrader_testing.metrics_text import by, parse
@@ -206,3 +207,25 @@ def ioc_buy(ex: Exchange, sym: str, coid: str) -> str:
     order = ex.create_order(sym, "buy", "limit", amount, price, "IOC", coid)
     assert order.filled > 0, order
     return order.id
+
+
+def test_a_live_symbol_holding_a_position_keeps_its_mode(bsim: Sim, tmp_path: Path) -> None:
+    """Live to paper while the venue holds the position: refused, and nothing created."""
+    state = tmp_path / "st"
+    only_live = {LIVE: "live", OBSERVED: "observe", PAPER: "observe"}
+    start = start_prices(bsim)
+    session = LiveSession(canary_settings(bsim, only_live), state, paper=False)
+    try:
+        assert session.start().ok
+        session.run(stop_after_s=1)  # the anchor sees the start price
+        bsim.price(LIVE, start[LIVE] * Decimal("0.98"), hold=True)  # a drop: it buys
+        session.run(should_stop=lambda: LIVE in session.engine.portfolio.positions, stop_after_s=20)
+        pos = session.engine.portfolio.positions.get(LIVE)
+    finally:
+        session.close()
+    assert pos is not None and pos.qty > 0
+    with pytest.raises(ConfigError) as err:
+        LiveSession(canary_settings(bsim, {**only_live, LIVE: "paper"}), state, paper=False)
+    assert f"{LIVE} was live and is now paper, but it holds a position" in str(err.value)
+    assert f"keep mode live for {LIVE}" in str(err.value)
+    assert not (state / CANARY_SIM_FILE).exists()  # the refusal created nothing
