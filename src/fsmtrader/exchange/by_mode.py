@@ -1,9 +1,9 @@
 """One exchange for a canary: each symbol's orders go where its mode says.
 
 In ``trade --live`` with per-symbol modes, "live" symbols trade on the venue and "paper"
-symbols on a simulated exchange in the state directory, fed by the venue's tickers;
-"observe" symbols send nothing (a create for one is refused: a bug, never a trade). The
-engine, the router and reconcile see one exchange:
+symbols on a simulated exchange in the state directory (``canary-sim.db``), fed by the
+venue's tickers; "observe" symbols send nothing (a create for one is refused: a bug,
+never a trade). The engine, the router and reconcile see one exchange:
 
 - a new order goes by its symbol's mode; an existing one by its id: the simulator's ids
   carry the prefix ``paper:`` (the venue's and the simulator's own ids may collide), so
