@@ -297,6 +297,9 @@ class PaperSession(DurableSession):
         try:
             self._open(hours, speed)
         except BaseException:
+            sim = getattr(self, "exchange", None)  # opened before a refused start
+            if sim is not None:
+                sim.close()
             self.store.close()
             self.lock.release()
             raise
