@@ -27,6 +27,16 @@ from fsmtrader.control.desk import ControlDesk
 from fsmtrader.control.execute import run_control
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
+from fsmtrader.engine.modes import (
+    LIVE,
+    MODES_META,
+    PAPER,
+    adopt_modes,
+    check_mode_change,
+    encode_modes,
+    saved_modes,
+    without_off,
+)
 from fsmtrader.errors import CommitFailed, StoreError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.timed import CallStats, TimedExchange
@@ -72,6 +82,7 @@ class DurableSession(ABC):
     reconciliation on start. Subclasses provide the clock, the exchange and the prices."""
 
     exact_balances = True  # the bot owns the whole (simulated) account
+    live_venue = False  # "live" symbols go to a real venue (trade --live), else "paper"
     clock: Clock  # each session's own: accelerated simulated time, or the wall clock
 
     def __init__(
@@ -130,15 +141,30 @@ class DurableSession(ABC):
             filters=filters,
             bus=self.bus,
             starting_cash=starting_cash,
+            live=self.live_venue,
         )
+        adopted = self._start_modes(engine.policy.modes)
         self.restored = bool(snap.symbols or snap.orders)
         if self.restored:
             engine.restore(snap)
+            engine.router.dirty.update(adopted)  # saved again, with their mode
         engine.attach_store(self.store)
         self._open_jsonl()
         self.store.on_committed.append(self._write_jsonl)
         self.engine = engine
         return engine
+
+    def _start_modes(self, modes: Mapping[str, str]) -> list[str]:
+        """Refuse a mode change of a symbol that is not flat (nothing written then), give
+        older intents their mode, leave off symbols out, save the modes in force."""
+        kind_mode = LIVE if self.live_venue else PAPER
+        before = saved_modes(self.snap, kind_mode)
+        check_mode_change(self.snap, before, modes)
+        adopted = adopt_modes(self.snap.orders, before, kind_mode)
+        without_off(self.snap, modes)
+        self.store.set_meta(MODES_META, encode_modes(modes))
+        self.snap.meta[MODES_META] = encode_modes(modes)
+        return adopted
 
     # --- the JSONL mirror of the audit table --------------------------------------------
     def _write_jsonl(self, batch: list[tuple[int, Record]]) -> None:
@@ -271,6 +297,9 @@ class PaperSession(DurableSession):
         try:
             self._open(hours, speed)
         except BaseException:
+            sim = getattr(self, "exchange", None)  # opened before a refused start
+            if sim is not None:
+                sim.close()
             self.store.close()
             self.lock.release()
             raise
@@ -304,7 +333,9 @@ class PaperSession(DurableSession):
             info.speed, origin_ms=info.start_sim_ms, origin_wall_s=info.start_wall_s
         )
         self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
-        self._make_engine(self.clock, self.exchange, self.filters)
+        running = self._make_engine(self.clock, self.exchange, self.filters).states
+        self.history = [c for c in self.history if c.symbol in running]  # not the off ones
+        self.series = [c for c in self.series if c.symbol in running]
         self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
 
     # --- running ------------------------------------------------------------------------

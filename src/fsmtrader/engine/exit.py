@@ -144,6 +144,7 @@ def _plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -
         leg=st.sell_leg,
         created_ms=t.ts,
         reason=f"{st.exit_reason} rung {rung}",
+        mode=p.mode(st.symbol),
     )
     # Set before the router's write-ahead commit (see plan_buy).
     return decide(Place(intent), sell_leg=st.sell_leg + 1, active_intent=intent.intent_id)
@@ -182,9 +183,10 @@ def record_trade(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy)
     return decide(ClosePosition(st.exit_reason, t.ts), active_intent=None, exit=None)
 
 
-def trade_recorded(trade: ClosedTrade, ts: int) -> Decision:
-    """The closed trade is booked: publish it; a completed trade ends an error streak."""
-    record: TradeRecord = {"kind": "trade", "ts": ts, **trade.to_record()}
+def trade_recorded(trade: ClosedTrade, ts: int, mode: str = "") -> Decision:
+    """The closed trade is booked: publish it (with the mode it ran in); a completed
+    trade ends an error streak."""
+    record: TradeRecord = {"kind": "trade", "ts": ts, "mode": mode, **trade.to_record()}
     return decide(
         Publish(record), Fire(E.TRADE_RECORDED, f"pnl={trade.realized_pnl}"), error_count=0
     )

@@ -7,7 +7,7 @@ can build a policy in one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -123,3 +123,13 @@ class EnginePolicy:
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     router: RouterConfig = field(default_factory=RouterConfig)
     protect: ProtectPolicy | None = None  # None: no protective stop (the default)
+    # each symbol's effective mode (``engine.modes``); none given: every symbol "paper"
+    # (the simulator: what a session without a venue does with the default "live")
+    modes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.modes:
+            object.__setattr__(self, "modes", dict.fromkeys(self.symbols, "paper"))
+
+    def mode(self, symbol: str) -> str:
+        return self.modes.get(symbol, "paper")

@@ -83,7 +83,7 @@ def sync_stop(
         return decide()  # nothing to guard, or a replaced stop is still being cancelled
     want = stop_level(ex, v.filters.tick_size)
     if not stops:
-        return place_stop(ts, st, v, pp, want, report=not trail)
+        return place_stop(ts, st, v, pp, want, report=not trail, mode=p.mode(st.symbol))
     cur = stops[0]
     old = cur.intent.stop_price or ZERO
     rose = want >= old * (1 + pp.min_move_bps / BPS)
@@ -96,7 +96,14 @@ def sync_stop(
 
 
 def place_stop(
-    ts: int, st: SymbolState, v: SymbolView, pp: ProtectPolicy, stop: Decimal, *, report: bool
+    ts: int,
+    st: SymbolState,
+    v: SymbolView,
+    pp: ProtectPolicy,
+    stop: Decimal,
+    *,
+    report: bool,
+    mode: str = "",
 ) -> Decision:
     """A new stop for everything held and not locked, or the reason there is none."""
     pos, f = v.position, v.filters
@@ -127,6 +134,7 @@ def place_stop(
         created_ms=ts,
         reason=f"protective stop at {stop}",
         stop_price=stop,
+        mode=mode,  # the symbol's, like its other orders
     )
     return decide(Place(intent), sell_leg=st.sell_leg + 1)
 

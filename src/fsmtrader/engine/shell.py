@@ -405,6 +405,10 @@ class Engine:
         self.bus.publish({"kind": "halt", "ts": self.clock.now_ms(), "reason": reason})
 
     # --- reads --------------------------------------------------------------------------
+    def mode(self, symbol: str) -> str:
+        """The symbol's effective mode: "observe", "paper" or "live" (``engine.modes``)."""
+        return self.policy.mode(symbol)
+
     def _active_record(self, st: SymbolState) -> OrderRecord | None:
         iid = st.active_intent
         return self.router.records.get(iid) if iid is not None else None
@@ -452,5 +456,10 @@ class Engine:
 
     def summary(self) -> dict[str, Any]:
         return report.summary(
-            self.portfolio, self.router, self.counts, self.states.values(), self.halted
+            self.portfolio,
+            self.router,
+            self.counts,
+            self.states.values(),
+            self.halted,
+            self.policy.modes,
         )

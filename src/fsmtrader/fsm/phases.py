@@ -25,6 +25,7 @@ class Event(StrEnum):
     SIGNAL = "SIGNAL"  # drop trigger fired
     GUARDS_PASSED = "GUARDS_PASSED"
     GUARDS_BLOCKED = "GUARDS_BLOCKED"
+    OBSERVED = "OBSERVED"  # observe mode: the buy is audited, not placed
     BUY_PLACED = "BUY_PLACED"
     BUY_ABORTED = "BUY_ABORTED"  # preflight failed / ghost / router gave up
     BUY_PARTIAL = "BUY_PARTIAL"

@@ -36,6 +36,7 @@ class IntentFields(TypedDict):
     reason: str
     budget: str | None
     stop_price: NotRequired[str]  # only a stop-limit's (the protective stop)
+    mode: NotRequired[str]  # absent in rows saved before per-symbol modes
 
 
 # Our cap, not a venue's: it must fit every venue profile (exchange/ccxt_adapter/venues.py,
@@ -78,6 +79,9 @@ class Intent:
     # A stop-limit sell (the protective stop, engine/protect.py): rests untriggered on the
     # venue until its last price falls to this, then sells as a limit at ``limit_price``.
     stop_price: Decimal | None = None
+    # where it executes: "paper" (simulator) or "live" (venue); "" in a row saved before
+    # per-symbol modes (the session adopts it as the mode its kind always had)
+    mode: str = ""
 
     @classmethod
     def create(
@@ -96,6 +100,7 @@ class Intent:
         reason: str = "",
         budget: Decimal | None = None,
         stop_price: Decimal | None = None,
+        mode: str = "",
     ) -> Intent:
         return cls(
             intent_id=make_intent_id(decision_id, side, leg),
@@ -112,6 +117,7 @@ class Intent:
             reason=reason,
             budget=budget,
             stop_price=stop_price,
+            mode=mode,
         )
 
     @property
@@ -133,6 +139,7 @@ class Intent:
             "created_ms": self.created_ms,
             "reason": self.reason,
             "budget": None if self.budget is None else str(self.budget),
+            "mode": self.mode,
         }
         if self.stop_price is not None:  # absent otherwise: plain intents read as before
             out["stop_price"] = str(self.stop_price)

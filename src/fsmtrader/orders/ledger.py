@@ -230,6 +230,7 @@ class OrderLedger:
             "avg_price": None if rec.avg_price is None else str(rec.avg_price),
             "fee": str(rec.fee_quote),
             "reason": reason,
+            "mode": it.mode,
             **(extra or _NO_EXTRA),
         }
         self.bus.publish(record)

@@ -28,6 +28,22 @@ PhaseRecord = TypedDict(
 )
 
 
+class ObservedRecord(TypedDict):
+    """The buy an observed symbol would have placed (``engine.observe``; Decimals as
+    exact text); ``reason`` says how it was priced, or why the router would have refused
+    it (``ghost: ...``)."""
+
+    kind: Literal["observed"]
+    ts: int
+    symbol: str
+    decision_id: str
+    side: Literal["buy"]
+    price: str
+    amount: str
+    notional: str
+    reason: str
+
+
 class RejectedEventRecord(TypedDict):
     kind: Literal["rejected_event"]
     ts: int
@@ -49,6 +65,7 @@ class PositionRecord(TypedDict):
 class TradeRecord(TradeFields):
     kind: Literal["trade"]
     ts: int
+    mode: NotRequired[str]  # observe, paper or live (absent before per-symbol modes)
 
 
 class AlertRecord(TypedDict):
@@ -121,6 +138,7 @@ _OrderBase = TypedDict(
         "avg_price": str | None,
         "fee": str,
         "reason": str,
+        "mode": str,
     },
 )
 
@@ -142,6 +160,7 @@ class FillRecord(TypedDict):
     amount: str
     fee: str
     fee_currency: str
+    mode: NotRequired[str]  # the order's (absent before per-symbol modes)
 
 
 class FoundFillRecord(TypedDict):
@@ -164,7 +183,8 @@ class FoundFillRecord(TypedDict):
 
 
 Record = (
-    PhaseRecord
+    ObservedRecord
+    | PhaseRecord
     | RejectedEventRecord
     | PositionRecord
     | TradeRecord

@@ -274,20 +274,7 @@ def _check_ours(
         raise ValueError(f"{path}: cannot read sim exchange file: {e}") from e
     if head != _MAGIC:
         raise ValueError(f"{path} is not an fsmtrader sim exchange file (not SQLite)")
-    meta: dict[str, str] = {}
-    try:
-        # Read-only: never checkpoints, never changes the journal mode of a foreign file.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            has_meta = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            if has_meta:
-                meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise ValueError(f"{path}: not a readable fsmtrader sim exchange file: {e}") from e
+    meta = _read_meta(path)
     if meta.get("kind") != KIND:
         raise ValueError(f"{path} is an SQLite file but not an fsmtrader sim exchange file")
     version = meta.get("schema_version", "")
@@ -321,6 +308,25 @@ def _check_ours(
         raise ValueError(f"{path}: exchange parameters differ ({detail}): refusing to reuse it")
     _check_venue(path, stored_venue, venue)
     return version
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    """The file's meta table (empty when it has none), read without writing a byte."""
+    meta: dict[str, str] = {}
+    try:
+        # Read-only: never checkpoints, never changes the journal mode of a foreign file.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if has_meta:
+                meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise ValueError(f"{path}: not a readable fsmtrader sim exchange file: {e}") from e
+    return meta
 
 
 def _check_venue(path: Path, stored: Mapping[str, str], given: Mapping[str, str]) -> None:
