@@ -198,6 +198,7 @@ class DurableSession(ABC):
             engine.halt(report.halt_reason())
         elif report.ok and engine.halted.startswith(INCOMPLETE):
             engine.resume_entries()
+        self._guard().kill.apply(engine, flatten=False)  # STOP: no entry from the first bar
         engine.commit()
         return report
 
@@ -231,12 +232,16 @@ class DurableSession(ABC):
         self.desk.serve(lambda action, args, who: run_control(self, action, args, who))
         marks = {sym: st.signal.last_close for sym, st in self.engine.states.items()}
         self.marks = marks
-        self.guard = self.guard or Guard(self)
-        self.guard.service()
+        self._guard().service()
         wall = time.monotonic()
         if wall - self._marks_saved >= MARKS_EVERY_S and not self.store.broken:
             self._marks_saved = wall
             self.store.set_meta("marks", json.dumps(marks))
+
+    def _guard(self) -> Guard:
+        if self.guard is None:
+            self.guard = Guard(self)
+        return self.guard
 
     def idle(self, seconds: float) -> None:
         """Wait for the next round, at once when a control arrives."""

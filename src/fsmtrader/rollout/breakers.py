@@ -137,8 +137,9 @@ def check(
     """The new state, and the first breaker crossed (None: none, or entries are halted
     already — a halt is never overwritten, its reason stays the one a person reads)."""
     if state.day < 0 or (state.tripped and halted != state.tripped):
-        state = armed(f)  # first check ever, or a person lifted our halt
-    state = _track(state, f)
+        state = armed(f)  # first check ever, or a person lifted our halt: from now on
+    else:
+        state = _track(state, f)
     if halted:
         if halted.startswith(PREFIX) and not state.tripped:
             # our halt was committed but the state saying so was not (a crash between)

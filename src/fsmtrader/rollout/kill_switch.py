@@ -108,8 +108,10 @@ class KillSwitch:
         self.seen.present = True
         return True
 
-    def apply(self, engine: Engine) -> bool:
-        """Stop, flatten or lift as the file says; True when something was published."""
+    def apply(self, engine: Engine, *, flatten: bool = True) -> bool:
+        """Stop, flatten or lift as the file says; True when something was published.
+        ``flatten=False`` (a start's recovery, which may be look-ups only) only stops: the
+        exits are left to the running loop."""
         was = self.seen.present
         prev_command = self.seen.command
         present = self.poll()
@@ -117,7 +119,7 @@ class KillSwitch:
         if present:
             fresh = not was or self.seen.command != prev_command
             published = self._stop(engine, fresh=fresh)
-            if self.seen.command == "flatten":
+            if flatten and self.seen.command == "flatten":
                 published = self._flatten(engine) or published
         elif engine.entries_stopped == REASON:
             engine.entries_stopped = ""
