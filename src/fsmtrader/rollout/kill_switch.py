@@ -123,7 +123,8 @@ class KillSwitch:
                 published = self._flatten(engine) or published
         elif engine.entries_stopped == REASON:
             engine.entries_stopped = ""
-            self._publish(engine, "lift", "STOP file removed: new entries allowed again")
+            msg = "STOP file removed: new entries allowed again"
+            self._publish(engine, "lift", msg, command=prev_command)
             published = True
         return published
 
@@ -143,21 +144,26 @@ class KillSwitch:
         return False
 
     def _flatten(self, engine: Engine) -> bool:
-        started = [
-            sym
-            for sym in engine.symbols
-            if engine.states[sym].phase is Phase.POSITION and engine.force_exit(sym)
-        ]
-        for sym in started:
+        """Exit each symbol in POSITION; its record comes first, then the exit's own."""
+        held = [sym for sym in engine.symbols if engine.states[sym].phase is Phase.POSITION]
+        for sym in held:
             self._publish(engine, "flatten", "exit down the exit ladder", symbol=sym)
-        return bool(started)
+            engine.force_exit(sym)
+        return bool(held)
 
-    def _publish(self, engine: Engine, action: str, message: str, symbol: str = "") -> None:
+    def _publish(
+        self,
+        engine: Engine,
+        action: str,
+        message: str,
+        symbol: str = "",
+        command: Command | None = None,
+    ) -> None:
         record: KillSwitchRecord = {
             "kind": "kill_switch",
             "ts": engine.clock.now_ms(),
             "action": action,
-            "command": self.seen.command,
+            "command": command or self.seen.command,
             "file": str(self.path),
             "message": message,
         }
