@@ -103,6 +103,11 @@ def test_a_losing_streak_halts_survives_a_restart_and_clear_halt_re_arms(tmp_pat
         json.loads(m["breakers"])["streak"] == 3 and json.loads(m["breakers"])["tripped"] == reason
     )
 
+    shown = run_fsmtrader("status", "--state-dir", str(state), "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["halted"] == reason
+    assert json.loads(shown.stdout)["entries_allowed"] is False
+
     # a restart keeps the halt and does not count the crossing twice
     again = run_to_end(s, state, path)
     assert again.engine.halted == reason and len(audit(state, "breaker")) == 1
