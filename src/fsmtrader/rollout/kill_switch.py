@@ -36,6 +36,7 @@ __all__ = [
 log = logging.getLogger("fsmtrader.kill_switch")
 STOP_FILE = "STOP"
 REASON = "kill switch: STOP file"  # engine.entries_stopped while the file is there
+RETRY_MS = 10_000  # a flatten's exit that came back to POSITION is retried at most this often
 _FLATTEN = re.compile(r"\bflatten\b", re.IGNORECASE)
 Command = Literal["stop", "flatten"]
 
@@ -87,6 +88,7 @@ class KillSwitch:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / STOP_FILE
         self.seen = _Seen()
+        self._tried: dict[str, int] = {}  # symbol -> session ms of its last forced exit
 
     def poll(self) -> bool:
         """Whether the file is there now (one stat; read only when it changed)."""
@@ -144,9 +146,19 @@ class KillSwitch:
         return False
 
     def _flatten(self, engine: Engine) -> bool:
-        """Exit each symbol in POSITION; its record comes first, then the exit's own."""
-        held = [sym for sym in engine.symbols if engine.states[sym].phase is Phase.POSITION]
+        """Exit each symbol in POSITION; its record comes first, then the exit's own. An
+        exit that went back to POSITION (blocked: flash-crash guard, ladder exhausted, no
+        quote) is tried again after its block, and not more often than ``RETRY_MS``."""
+        now = engine.clock.now_ms()
+        held = [
+            sym
+            for sym, st in engine.states.items()
+            if st.phase is Phase.POSITION
+            and now >= st.exit_block_until
+            and now - self._tried.get(sym, now - RETRY_MS) >= RETRY_MS
+        ]
         for sym in held:
+            self._tried[sym] = now
             self._publish(engine, "flatten", "exit down the exit ladder", symbol=sym)
             engine.force_exit(sym)
         return bool(held)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,47 @@ def test_a_file_at_start_stops_before_the_first_bar_and_its_removal_lifts_only_i
     ours = [(r["action"], r["message"]) for r in records if r["kind"] == "kill_switch"]
     assert [a for a, _ in ours] == ["stop", "lift", "stop"]
     assert f"entries already stopped ({person})" in ours[2][1]
+
+
+def test_a_flatten_blocked_by_the_flash_crash_guard_is_retried_after_its_block(
+    tmp_path: Path,
+) -> None:
+    """A crash below the flash-crash guard blocks every sell (never sold into a crash):
+    the kill switch tries again once the exit's block is over, not on every loop pass,
+    and the exit goes through once the price is back above the guard's floor."""
+    state = tmp_path / "state"
+    crash = 10  # minutes 15 % below the entry: under the guard's floor (10 % below)
+    path = [1.0] * 12 + [0.99] * 2 + [0.85] * crash + [0.97] * 10
+    session = open_steered(config(), state, {SYM: path}, hours=len(path) / 60, speed=600)
+
+    base = session.history[0].close[0]
+
+    def crashed() -> bool:
+        held = session.engine.states[SYM].phase is Phase.POSITION
+        return held and session.marks.get(SYM, base) < base * 0.9
+
+    def write_when_held() -> None:
+        until(crashed, "a position held in the crash", 20)
+        (state / STOP_FILE).write_text("flatten")
+
+    try:
+        session.start()
+        threading.Thread(target=write_when_held, daemon=True).start()
+        session.run(stop_after_s=30)
+    finally:
+        session.close()
+
+    records = audit(state)
+    tries = [r for r in records if r["kind"] == "kill_switch" and r["action"] == "flatten"]
+    blocked = [
+        r
+        for r in records
+        if r["kind"] == "phase" and r["event"] == "SELL_BLOCKED" and "flash-crash" in r["reason"]
+    ]
+    assert blocked, "the crash never met the flash-crash guard"
+    # one try per block (60 s of market) at most, over the crash's 10 minutes
+    assert 2 <= len(tries) <= crash + 2, [r["ts"] for r in tries]
+    gaps = [b["ts"] - a["ts"] for a, b in pairwise(tries)]
+    assert all(g >= 10_000 for g in gaps), gaps
+    (trade,) = [r for r in records if r["kind"] == "trade"]
+    assert Decimal(trade["avg_exit"]) > Decimal(trade["avg_entry"]) * Decimal("0.9")
