@@ -34,15 +34,20 @@ def factors_cycle(
     return [1.0] * flat + [dip] * hold + [fall] * low + [1.0] * back
 
 
-def steer(session: PaperSession, paths: Mapping[str, Sequence[float]]) -> None:
+def steer(session: PaperSession, paths: Mapping[str, Sequence[float]], lead_in: int = 0) -> None:
     """Replace the session's market (before ``start``) with ``paths``: per symbol, one
     factor per minute of the session (the last one repeats to the session's end) on the
-    synthetic market's first price; the warm-up history is flat at that price."""
+    synthetic market's first price, after ``lead_in`` flat minutes; the warm-up history
+    is flat at that price.
+
+    The lead-in absorbs the wall time between opening the session (its clock starts) and
+    its first loop pass: bars before that are caught up by ``start`` without trading, so
+    on a loaded machine a path's first moves would otherwise go by unseen."""
     info = session.info
     history, series = [], []
     for hist, ser in zip(session.history, session.series, strict=True):
         base = hist.close[0]
-        factors = list(paths.get(ser.symbol, [1.0]))
+        factors = [1.0] * lead_in + list(paths.get(ser.symbol, [1.0]))
         factors += [factors[-1]] * (info.minutes - len(factors))
         hist_prices = [base] * len(hist)
         history.append(_candles(ser.symbol, hist.ts, hist_prices))
@@ -56,13 +61,15 @@ def open_steered(
     state: Path,
     paths: Mapping[str, Sequence[float]],
     *,
-    hours: float,
     speed: float,
+    lead_in: int = 0,
 ) -> PaperSession:
-    """A PaperSession on ``state`` steered along ``paths`` (see ``steer``), not started."""
-    session = PaperSession(s, state, hours=hours, speed=speed)
+    """A PaperSession on ``state`` steered along ``paths`` after ``lead_in`` flat minutes
+    (see ``steer``), long enough for both, not started."""
+    minutes = lead_in + max(len(p) for p in paths.values())
+    session = PaperSession(s, state, hours=minutes / 60, speed=speed)
     try:
-        steer(session, paths)
+        steer(session, paths, lead_in)
     except BaseException:
         session.close()
         raise

@@ -30,10 +30,11 @@ pytestmark = pytest.mark.timeout(150)
 Record = dict[str, Any]
 # Positions that stay held (wide take-profit and stop-loss, a long hold), breakers off.
 HOLD = {
-    "take_profit_pct": 5.0,
-    "stop_loss_pct": 5.0,
+    "take_profit_pct": 20.0,
+    "stop_loss_pct": 20.0,
+    "flash_crash_guard_pct": 30.0,
     "trailing_activation_pct": 0,
-    "max_hold_min": 600,
+    "max_hold_min": 100_000,
     "cooldown_s": 60,
 }
 OFF = {"max_daily_loss": 0, "max_drawdown_pct": 0, "max_consecutive_losses": 0}

@@ -25,6 +25,7 @@ from fsmtrader_testing.steered_market import factors_cycle, open_steered
 
 SYM = "BTC/USDT"
 SPEED = 3600.0  # an hour of market per wall second
+LEAD = 60  # flat minutes first: a second of wall time for the session to get going
 OFF = {"max_daily_loss": 0, "max_drawdown_pct": 0, "max_consecutive_losses": 0}
 TABLES: dict[str, dict[str, Any]] = {
     "market": {"symbols": [SYM]},
@@ -34,7 +35,7 @@ TABLES: dict[str, dict[str, Any]] = {
         "stop_loss_pct": 1.0,
         "trailing_activation_pct": 0,
         "max_hold_min": 60,
-        "cooldown_s": 300,
+        "cooldown_s": 600,
     },
 }
 
@@ -55,7 +56,7 @@ def write_config(tmp: Path, **tables: dict[str, Any]) -> tuple[Path, Settings]:
 
 def run_to_end(s: Settings, state: Path, path: list[float]) -> PaperSession:
     """Open the steered session, start it, run it to its end (or 30 s), close it."""
-    session = open_steered(s, state, {SYM: path}, hours=len(path) / 60, speed=SPEED)
+    session = open_steered(s, state, {SYM: path}, speed=SPEED, lead_in=LEAD)
     try:
         session.start()
         session.run(stop_after_s=30)
@@ -150,7 +151,7 @@ def test_the_daily_loss_halts_and_after_the_api_resume_counts_from_the_lift(
     _, s = write_config(tmp_path, breakers={**OFF, "max_daily_loss": "1.1"})
     state = tmp_path / "state"
     path = factors_cycle() * 6
-    session = open_steered(s, state, {SYM: path}, hours=len(path) / 60, speed=SPEED)
+    session = open_steered(s, state, {SYM: path}, speed=SPEED, lead_in=LEAD)
     seen: list[str] = []
     try:
         session.start()
@@ -192,7 +193,7 @@ def test_a_drawdown_halts_while_the_position_is_still_managed(tmp_path: Path) ->
     # then a dip that would enter again
     path = [1.0] * 12 + [0.99] * 3 + [0.975] * 10 + [1.0] * 20 + [1.0] * 12 + [0.99] * 5
     path += [1.0] * 10
-    session = open_steered(s, state, {SYM: path}, hours=len(path) / 60, speed=SPEED)
+    session = open_steered(s, state, {SYM: path}, speed=SPEED, lead_in=LEAD)
     phase_at_halt: list[Phase] = []
     halted = threading.Event()
 

@@ -64,7 +64,7 @@ def test_flatten_exits_a_position_that_becomes_held_after_the_file(tmp_path: Pat
     # a dip (the GTC buy fills in part, the rest rests at its price), 4 minutes above it
     # (the rest unfilled: WAIT_FILL), then below (filled: POSITION)
     path = [1.0] * 12 + [0.99] + [0.995] * 4 + [0.985] * 20
-    session = open_steered(config(), state, {SYM: path}, hours=len(path) / 60, speed=600)
+    session = open_steered(config(), state, {SYM: path}, speed=600, lead_in=5)
     phase_when_written: list[Phase] = []
 
     def write_on_wait_fill() -> None:
@@ -107,7 +107,7 @@ def test_a_file_at_start_stops_before_the_first_bar_and_its_removal_lifts_only_i
     stop = state / STOP_FILE
     stop.write_text("")  # an empty file stops too
     path = [0.99] * 5 + [1.0] * 55  # the very first bars are a drop from the warm-up's price
-    session = open_steered(config(), state, {SYM: path}, hours=1, speed=600)
+    session = open_steered(config(), state, {SYM: path}, speed=600)
     said: dict[str, ControlResult] = {}
 
     def script() -> None:
@@ -148,7 +148,7 @@ def test_a_flatten_blocked_by_the_flash_crash_guard_is_retried_after_its_block(
     state = tmp_path / "state"
     crash = 10  # minutes 15 % below the entry: under the guard's floor (10 % below)
     path = [1.0] * 12 + [0.99] * 2 + [0.85] * crash + [0.97] * 10
-    session = open_steered(config(), state, {SYM: path}, hours=len(path) / 60, speed=600)
+    session = open_steered(config(), state, {SYM: path}, speed=600, lead_in=5)
 
     base = session.history[0].close[0]
 
