@@ -47,6 +47,7 @@ from fsmtrader.markets import MarketFilters
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport, write_report
 from fsmtrader.reconcile.run import reconcile_and_book
+from fsmtrader.rollout.guard import Guard
 from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
@@ -94,6 +95,7 @@ class DurableSession(ABC):
         self.held_back: list[str] = []
         # Controls from other threads (the API), run by the loop between two stimuli.
         self.desk = ControlDesk()
+        self.guard: Guard | None = None  # kill switch and loss breakers, from the first pass
         self.marks: dict[str, float] = {}  # last price per symbol: replaced, never mutated
         # With the control plane on, every exchange call is timed for the metrics.
         self.calls: CallStats | None = (
@@ -222,6 +224,7 @@ class DurableSession(ABC):
             engine.halt(report.halt_reason())
         elif report.ok and engine.halted.startswith(INCOMPLETE):
             engine.resume_entries()
+        self._guard().kill.apply(engine, flatten=False)  # STOP: no entry from the first bar
         engine.commit()
         return report
 
@@ -249,15 +252,22 @@ class DurableSession(ABC):
     # --- between two stimuli: controls, marks -------------------------------------------
     def service(self) -> None:
         """Run the controls that came in, and publish the last prices (a new dict, so a
-        reader in another thread never sees one half-written); save them now and then
-        for `fsmtrader status`."""
+        reader in another thread never sees one half-written); then the kill switch and
+        the loss breakers (``rollout.guard``); save the prices now and then for
+        `fsmtrader status`."""
         self.desk.serve(lambda action, args, who: run_control(self, action, args, who))
         marks = {sym: st.signal.last_close for sym, st in self.engine.states.items()}
         self.marks = marks
+        self._guard().service()
         wall = time.monotonic()
         if wall - self._marks_saved >= MARKS_EVERY_S and not self.store.broken:
             self._marks_saved = wall
             self.store.set_meta("marks", json.dumps(marks))
+
+    def _guard(self) -> Guard:
+        if self.guard is None:
+            self.guard = Guard(self)
+        return self.guard
 
     def idle(self, seconds: float) -> None:
         """Wait for the next round, at once when a control arrives."""

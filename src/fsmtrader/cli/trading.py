@@ -20,6 +20,7 @@ from fsmtrader.cli.options import ConfigOpt, RunForOpt, settings_from
 from fsmtrader.config import Settings, live_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import synthetic_market
+from fsmtrader.rollout.kill_switch import install_signals
 from fsmtrader.runner import filters_for
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def paper(
         s = settings_from(config, demo={"hours": hours} if hours is not None else None)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
+        install_signals(folder)  # SIGUSR1/SIGUSR2: the kill switch's STOP file
         session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
         plane = None
         try:
@@ -133,6 +135,7 @@ def trade(
             _refuse_unready_live(s, confirm_live=confirm_live)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
+        install_signals(folder)  # SIGUSR1/SIGUSR2: the kill switch's STOP file
         session = LiveSession(s, folder, paper=not live)
         plane = None
         try:

@@ -104,6 +104,31 @@ class ControlRecord(TypedDict):
     message: str
 
 
+class BreakerRecord(TypedDict):
+    """A loss breaker crossed (``action`` "halt", with its setting and figures) or was
+    re-armed from the current figures after a person lifted its halt ("rearm")."""
+
+    kind: Literal["breaker"]
+    ts: int
+    action: str
+    breaker: str
+    reason: str
+    figures: dict[str, str]
+
+
+class KillSwitchRecord(TypedDict):
+    """The STOP file stopped entries, exited a position (``symbol``), or its removal
+    lifted the stop it made."""
+
+    kind: Literal["kill_switch"]
+    ts: int
+    action: str
+    command: str
+    file: str
+    message: str
+    symbol: NotRequired[str]
+
+
 class OrderExtra(TypedDict, total=False):
     """What an order event adds when it has it: the intent's terms on the first event,
     price and amount once reserved."""
@@ -192,6 +217,8 @@ Record = (
     | ResumeRecord
     | HaltRecord
     | ControlRecord
+    | BreakerRecord
+    | KillSwitchRecord
     | OrderEvent
     | FillRecord
     | FoundFillRecord
