@@ -43,7 +43,7 @@ from fsmtrader.store.sqlite import (
 
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
-ALERT_KINDS = ("halt", "resume", "alert", "control")
+ALERT_KINDS = ("halt", "resume", "alert", "control", "breaker", "kill_switch")
 KEEP_ALERTS = 1000  # recent alert records kept between calls (the scan is incremental)
 MAX_LIMIT = 10_000  # rows one call returns at most
 RECENT_GHOSTS = 20

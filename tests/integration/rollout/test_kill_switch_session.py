@@ -13,7 +13,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from fsmtrader.config.control_sections import TelegramSettings
 from fsmtrader.control.desk import ControlDesk, ControlResult
+from fsmtrader.control.reads import BookReader
+from fsmtrader.control.telegram.messages import notification
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.rollout.kill_switch import REASON, STOP_FILE
 from fsmtrader_testing.harness import settings
@@ -97,6 +100,14 @@ def test_flatten_exits_a_position_that_becomes_held_after_the_file(tmp_path: Pat
     assert trade["exit_reason"] == "force_exit"
     sells = [r for r in records if r["kind"] == "order" and r["side"] == "sell"]
     assert sells and all(r["limit_price"] is not None for r in sells if r["state"] == "NEW")
+    # what an operator sees: the dashboard's and API's alerts, and the Telegram note
+    alerts = BookReader(state / "fsmtrader.db", state).alerts(50)["records"]
+    shown = [(r["kind"], r.get("action")) for r in alerts if r["kind"] == "kill_switch"]
+    assert ("kill_switch", "stop") in shown and ("kill_switch", "flatten") in shown
+    note = notification(flat, TelegramSettings())
+    assert note is not None and note.kind == "halt"
+    assert SYM in note.text and flat["message"] in note.text
+    assert notification(flat, TelegramSettings(notify_halt=False)) is None
 
 
 def test_a_file_at_start_stops_before_the_first_bar_and_its_removal_lifts_only_its_stop(
