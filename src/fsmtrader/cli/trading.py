@@ -7,7 +7,8 @@ import json
 import math
 import signal
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -144,7 +145,7 @@ def trade(
             where = s.exchange.base_url or s.exchange.name
             err.print(
                 f"trade: {'LIVE' if live else 'paper (live prices)'} on {where}, "
-                f"{len(s.market.symbols)} symbols, state in {folder}; "
+                f"{_mode_counts(session.engine.policy.modes)}, state in {folder}; "
                 f"{report.recovered_intents} open intent(s) recovered; {report.summary()}"
             )
             if session.engine.halted:
@@ -157,6 +158,13 @@ def trade(
         out.print_json(json.dumps(summary, default=str))
 
     guard(run)
+
+
+def _mode_counts(modes: Mapping[str, str]) -> str:
+    """``3 symbols (1 live, 2 observe)``: what a canary really sends where."""
+    counts = Counter(modes.values())
+    detail = ", ".join(f"{n} {mode}" for mode, n in sorted(counts.items()))
+    return f"{len(modes)} symbols ({detail})"
 
 
 def _run_watched(
