@@ -17,6 +17,7 @@ from fsmtrader.drive import step
 from fsmtrader.exchange.simulated import FaultInjector, SimExchange, SimVenue
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import sim_params
+from fsmtrader.smoke.bench import market
 from fsmtrader.state.records import OrderEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01, where the harness's clock starts
@@ -28,18 +29,8 @@ def settings(**overrides: Any) -> Settings:
     return load_settings(None, env={}, overrides=overrides)
 
 
-def mf(symbol: str, tick: str, step: str, min_qty: str, min_notional: str) -> MarketFilters:
-    """Filters of ``symbol`` ("BASE/QUOTE") from their text, as a venue lists them."""
-    base, _, quote = symbol.partition("/")
-    return MarketFilters(
-        symbol=symbol,
-        tick_size=Decimal(tick),
-        step_size=Decimal(step),
-        min_qty=Decimal(min_qty),
-        min_notional=Decimal(min_notional),
-        base=base,
-        quote=quote,
-    )
+# Filters of a symbol from their text, as a venue lists them (the smoke scenarios' own).
+mf = market
 
 
 BTC = mf("BTC/USDT", "0.01", "0.00001", "0.00001", "10")

@@ -28,6 +28,7 @@ Doc = dict[str, Any]  # a published record, read as plain data
 
 
 def market(symbol: str, tick: str, step_: str, min_qty: str, min_notional: str) -> MarketFilters:
+    """Filters of ``symbol`` ("BASE/QUOTE") from their text, as a venue lists them."""
     base, _, quote = symbol.partition("/")
     return MarketFilters(
         symbol=symbol,
