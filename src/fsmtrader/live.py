@@ -94,6 +94,7 @@ class LiveSession(DurableSession):
         venue = self._venue()
         now = self.clock.now_ms()
         window = self.s.entry.anchor_window_min
+        self.price_path.restart(now)
         for sym in self.s.market.symbols:
             try:
                 bars = venue.fetch_ohlcv(
@@ -103,9 +104,11 @@ class LiveSession(DurableSession):
                 log.warning("%s: no candle history for warm-up (%s)", sym, exc)
                 continue
             closed = [(int(b[0]), float(b[4]), float(b[5])) for b in bars if b[0] + 60_000 <= now]
+            self.price_path.prime(sym, closed)
             self.engine.states[sym].signal.prime(closed)
             if self.sim is not None and closed:
                 ts, close, vol = closed[-1]
+                self.price_path.market(ts, sym, close, close, close, vol)
                 self.sim.update_market(sym, ts, close, close, close, vol)
         return self._recover(now)
 
@@ -128,7 +131,10 @@ class LiveSession(DurableSession):
         while not should_stop():
             started = time.monotonic()
             ticks += self._poll_round()
-            engine.run_timers(self.clock.now_ms())
+            now = self.clock.now_ms()
+            self.price_path.timers(now, engine.next_due())
+            engine.run_timers(now)
+            self.price_path.flush()
             engine.check_stuck()
             self.service()
             if progress is not None:
@@ -153,7 +159,9 @@ class LiveSession(DurableSession):
             price, vol = float((t.bid + t.ask) / 2), float(t.volume)
             # live, the polled ticker is the venue's quote: the engine reuses it
             quote: Ticker | None = None if sim else t
-            step(self.engine, sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
+            now = self.clock.now_ms()
+            self.price_path.bar(now, sym, price, price, price, vol, now)
+            step(self.engine, sim, now, sym, price, price, price, vol, quote)
             ticks += 1
         return ticks
 

@@ -41,6 +41,7 @@ from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
 from fsmtrader.store.owner import OWNER_KEY, SYNTHETIC, Owner, claim, held_owner
+from fsmtrader.store.price_path import PricePath
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
 from fsmtrader.store.statedir import SIM_FILE, inspect_state_dir
 
@@ -107,6 +108,7 @@ class DurableSession(ABC):
             self.store.close()
             self.lock.release()
             raise
+        self.price_path = PricePath(state_dir)  # what preflight replays (entry parity)
 
     def _make_engine(
         self,
@@ -125,7 +127,7 @@ class DurableSession(ABC):
             exchange = lookups
         engine = build_engine(
             self.s,
-            clock=clock,
+            clock=self.price_path.clock(clock),  # its readings go into the price path
             exchange=exchange,
             filters=filters,
             bus=self.bus,
@@ -174,6 +176,7 @@ class DurableSession(ABC):
         answers back to the symbols, fire what timed out while we were down, reconcile
         both ways: what the exchange explains is booked, anything else halts entries."""
         engine = self.engine
+        self.price_path.recover(now)
         touched = engine.router.recover()
         for rec in touched:
             engine.on_order_update(rec)
@@ -247,6 +250,7 @@ class DurableSession(ABC):
             with contextlib.suppress(OSError):  # the disk that failed a write
                 self.audit.close()
             self.store.close()
+            self.price_path.close()
             close = getattr(self.engine.exchange, "close", None)
             if close is not None:
                 close()
@@ -311,15 +315,18 @@ class PaperSession(DurableSession):
     def start(self) -> ReconcileReport:
         """Catch up with the market, recover open intents, reconcile, write the report."""
         now = self.clock.now_ms()
-        engine = self.engine
+        engine, path = self.engine, self.price_path
+        path.restart(now)
         for hist in self.history:
-            engine.states[hist.symbol].signal.prime(
-                list(zip(hist.ts, hist.close, hist.volume, strict=True))
-            )
+            primer = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            path.prime(hist.symbol, primer)
+            engine.states[hist.symbol].signal.prime(primer)
         for ts, sym, _o, _h, _lo, c, v in self._bars(after=0, upto=min(now, self.last_bar_ts)):
+            path.signal(ts, sym, c, v)
             engine.states[sym].signal.update(ts, c, v)
         # The exchange moved on while we were down: it sees the bars we missed.
         for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+            path.gap(ts, sym, h, lo, c, v)
             self.exchange.update_market(sym, ts, c, h, lo, v)
             engine.states[sym].signal.update(ts, c, v)
             self.last_bar_ts = ts
@@ -343,11 +350,14 @@ class PaperSession(DurableSession):
         while True:
             now = min(self.clock.now_ms(), self.info.end_ms)
             for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+                self.price_path.bar(ts, sym, h, lo, c, v, self.clock.now_ms())
                 step(engine, ex, ts, sym, h, lo, c, v, None, self._seen)
                 done += 1
                 if done % SERVE_EVERY_BARS == 0:  # a long catch-up still takes controls
                     self.service()
+            self.price_path.timers(now, engine.next_due())
             engine.run_timers(now)
+            self.price_path.flush()
             engine.check_stuck()
             self.service()
             if progress is not None:

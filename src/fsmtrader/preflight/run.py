@@ -1,0 +1,100 @@
+"""The preflight itself: the live rules, the smoke scenarios and the acceptance metrics of
+a paper session, each a criterion of one GO/NO-GO report. Bad input (a missing or foreign
+state directory, a file that is no smoke report) is refused before anything runs."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from fsmtrader.config import Settings
+from fsmtrader.config.live_policy import LIVE_RULES, live_rule_problems
+from fsmtrader.errors import FsmTraderError, StoreError
+from fsmtrader.preflight.acceptance import (
+    critical_errors,
+    dashboard_lag,
+    orphaned_orders,
+    pnl_drift,
+    read_records,
+    reconcile_copy,
+)
+from fsmtrader.preflight.parity import entry_parity
+from fsmtrader.preflight.report import Criterion, PreflightReport
+from fsmtrader.preflight.restart import restart_idempotency
+from fsmtrader.preflight.smoke_check import SmokeFindings, read_smoke_report, run_smoke_now
+from fsmtrader.preflight.statedir import StateCopy, copy_state_dir
+
+__all__ = ["live_rules", "run_preflight"]
+
+
+def live_rules(s: Settings) -> Criterion:
+    problems = live_rule_problems(s)
+    n = len(LIVE_RULES)
+    return Criterion(
+        "live rules",
+        not problems,
+        f"{n - len(problems)}/{n} pass",
+        "every rule of `config --check-live`",
+        problems,
+    )
+
+
+def run_preflight(
+    s: Settings, *, state_dir: Path | None, smoke_report: Path | None
+) -> PreflightReport:
+    """The report; FsmTraderError (exit 2) for bad input, before anything is measured."""
+    copy = copy_state_dir(state_dir, s) if state_dir is not None else None
+    work = Path(tempfile.mkdtemp(prefix="fsmtrader-preflight-work-"))
+    try:
+        smoke: SmokeFindings | None = None
+        if smoke_report is not None:
+            smoke = read_smoke_report(smoke_report, s)
+        report = PreflightReport([live_rules(s)])
+        if smoke is None:
+            smoke = run_smoke_now(s, work / "smoke")
+        report.criteria.append(smoke.criterion)
+        if copy is None:
+            report.criteria.append(
+                Criterion(
+                    "acceptance metrics",
+                    False,
+                    "not measured",
+                    "a paper or observe session's --state-dir",
+                    [
+                        "no --state-dir: entry parity, orphans, PnL drift, restart and lag "
+                        "are measured on a paper session (run `fsmtrader paper` first)"
+                    ],
+                )
+            )
+        else:
+            report.criteria += acceptance(copy, smoke, work)
+            report.notes.append(f"state directory {copy.source} ({copy.kind} session), read only")
+        return report
+    finally:
+        if copy is not None:
+            copy.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criterion]:
+    """The metrics from the session's own records, in the checklist's order."""
+    try:
+        rec = read_records(copy)
+        rep = reconcile_copy(copy, rec)
+    except (StoreError, ValueError) as exc:
+        raise FsmTraderError(
+            f"--state-dir {copy.source}: does not fit --config (another market or simulator "
+            f"settings?): {exc}"
+        ) from None
+    out = [
+        entry_parity(copy.settings, copy.filters, copy.price_path, work, rec.audit),
+        orphaned_orders(rep),
+        pnl_drift(rec, rep, copy.filters),
+        critical_errors(rec),
+        dashboard_lag(copy.source, smoke.lag_pct),
+    ]
+    last_bar = int(rec.snap.meta.get("last_bar_ts", "0") or 0)
+    stopped = max([last_bar, *(int(a.get("ts", 0)) for a in rec.audit[-50:])])
+    out.insert(4, restart_idempotency(copy, stopped))
+    return out

@@ -1,0 +1,109 @@
+"""The paper session preflight measures, looked at without changing it: its kind read
+from its meta, its two databases copied with SQLite's backup API (consistent even while a
+bot writes them), and everything else done on the copy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsmtrader.config import Settings
+from fsmtrader.errors import FsmTraderError, StoreError
+from fsmtrader.exchange.simulated.rows import decode_markets
+from fsmtrader.markets import MarketFilters
+from fsmtrader.runner import sim_params
+from fsmtrader.store.owner import held_owner
+from fsmtrader.store.price_path import PRICE_PATH_FILE
+from fsmtrader.store.schema import readonly_uri
+from fsmtrader.store.sqlite import SqliteStore, store_path
+from fsmtrader.store.statedir import SIM_FILE
+
+__all__ = ["StateCopy", "copy_state_dir"]
+
+DB_FILE = "fsmtrader.db"
+
+
+@dataclass
+class StateCopy:
+    """A paper session's state, copied into ``work`` (``fsmtrader.db`` and the simulated
+    exchange); ``settings`` point there (the copy is always ``work/fsmtrader.db``)."""
+
+    source: Path
+    work: Path
+    kind: str
+    meta: dict[str, str]
+    filters: dict[str, MarketFilters]
+    settings: Settings
+
+    @property
+    def price_path(self) -> Path:
+        return self.source / PRICE_PATH_FILE
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def copy_state_dir(state_dir: Path, s: Settings) -> StateCopy:
+    """The copy, or FsmTraderError in one line for a directory that is missing, is not a
+    session's, or holds live books (preflight measures paper and observe sessions)."""
+    if not state_dir.is_dir():
+        raise FsmTraderError(f"--state-dir {state_dir}: no such directory")
+    db = store_path(state_dir, s.database_url)
+    if not db.is_file():
+        raise FsmTraderError(f"--state-dir {state_dir}: no session here (no {db.name})")
+    try:
+        meta = SqliteStore.read_meta(db) or {}
+    except StoreError as exc:
+        raise FsmTraderError(f"--state-dir {state_dir}: {exc}") from None
+    owner = held_owner(meta)
+    if owner is None:
+        raise FsmTraderError(f"--state-dir {state_dir}: no session has written this database")
+    if owner.kind == "live":
+        raise FsmTraderError(
+            f"--state-dir {state_dir}: holds {owner.describe()}; preflight measures a paper "
+            "or observe session (run `fsmtrader paper` or `fsmtrader trade` without --live)"
+        )
+    sim = state_dir / SIM_FILE
+    if not sim.is_file():
+        raise FsmTraderError(f"--state-dir {state_dir}: no simulated exchange ({SIM_FILE})")
+    work = Path(tempfile.mkdtemp(prefix="fsmtrader-preflight-"))
+    try:
+        backup(db, work / DB_FILE)
+        backup(sim, work / SIM_FILE)
+        filters = sim_params(s).with_fees(_sim_markets(work / SIM_FILE))
+    except (sqlite3.Error, OSError, ValueError, KeyError) as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise FsmTraderError(
+            f"--state-dir {state_dir}: cannot copy its databases ({exc})"
+        ) from None
+    settings = s.model_copy(update={"database_url": "", "state_dir": work})
+    return StateCopy(state_dir, work, owner.kind, meta, filters, settings)
+
+
+def backup(src: Path, dst: Path) -> None:
+    """A consistent copy of ``src`` (read-only: no byte of it or its side files changes)."""
+    source = sqlite3.connect(readonly_uri(src), uri=True, timeout=5.0)
+    try:
+        target = sqlite3.connect(dst)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _sim_markets(path: Path) -> dict[str, MarketFilters]:
+    """The markets the simulated exchange was opened with (the session's filters)."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'markets'").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise ValueError(f"{path.name} holds no markets")
+    return decode_markets(json.loads(row[0]))
