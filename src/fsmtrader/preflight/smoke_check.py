@@ -1,6 +1,8 @@
 """The smoke scenarios A–E as preflight criteria: run now (``fsmtrader.smoke.run_smoke``)
 or read from a report (``fsmtrader smoke --report FILE``), which must be for this very
-configuration (its ``config_sha256``) and fresh (``generated_ms``, else the file's time)."""
+configuration (its ``config_sha256``; without one, every setting it says its scenarios used
+must be this config's) and fresh (``generated_ms`` or ``started_at``, else the file's
+time)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,12 @@ def read_smoke_report(path: Path, s: Settings, *, now_s: float | None = None) ->
     found = judge(data, source=str(path))
     c = found.criterion
     sha = data.get("config_sha256")
-    if sha is None:
+    used = data.get("settings")
+    if sha is None and isinstance(used, Mapping) and used:
+        c.reasons += [
+            f"the report is for another configuration: {line}" for line in _differ(used, s)
+        ]
+    elif sha is None:
         c.reasons.append("the report does not say which config it is for (no config_sha256)")
     elif sha != config_sha256(s):
         c.reasons.append(
@@ -65,13 +73,43 @@ def _made_s(data: Mapping[str, Any], path: Path) -> float:
     ms = data.get("generated_ms")
     if isinstance(ms, int | float) and not isinstance(ms, bool):
         return float(ms) / 1000
-    at = data.get("generated_at")
+    at = data.get("generated_at", data.get("started_at"))
     if isinstance(at, str):
         try:
             return datetime.fromisoformat(at).timestamp()
         except ValueError:
             pass
     return path.stat().st_mtime
+
+
+def _differ(used: Mapping[str, Any], s: Settings) -> list[str]:
+    """The settings a report says its scenarios used (dotted keys, or whole sections)
+    that this configuration has otherwise."""
+    mine = s.redacted_dict()
+    out = []
+    for key, theirs in used.items():
+        value: Any = mine
+        for part in str(key).split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if _canon(value) != _canon(theirs):
+            out.append(f"{key} is {_canon(theirs)} in the report, {_canon(value)} here")
+    return out
+
+
+def _canon(value: Any) -> str:
+    """JSON text with numbers as Decimals' text, so 30 and 30.0 and "30" agree."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_canon(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_canon(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float | str):
+        try:
+            return str(Decimal(str(value)).normalize())
+        except InvalidOperation:
+            return str(value)
+    return str(value)
 
 
 def run_smoke_now(s: Settings, work_dir: Path) -> SmokeFindings:
