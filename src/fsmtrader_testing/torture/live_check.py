@@ -1,5 +1,5 @@
 """The books of a live state directory against the exchange: the two-way verify of
-:mod:`fsmtrader_testing.verify` through the real ccxt client, then what only the server's
+:mod:`fsmtrader.smoke.verify` through the real ccxt client, then what only the server's
 oracle (``GET /__sim/state``) knows: every order it ever took, reused client ids too.
 """
 
@@ -14,9 +14,9 @@ from fsmtrader.config import Settings
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.types import OrderInfo, TradeInfo
+from fsmtrader.smoke.verify import Verdict, verify_live_state
 from fsmtrader.store.sqlite import SqliteStore, store_path
 from fsmtrader_testing.torture.server import API_KEY, API_SECRET, SimServer
-from fsmtrader_testing.verify import Verdict, verify_live_state
 
 
 def verify_live(state: Path, s: Settings, server: SimServer) -> Verdict:

@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 
 from fsmtrader.config import load_settings
+from fsmtrader.smoke.verify import verify_session
 from fsmtrader_testing.paper import fsmtrader_argv, paper_args
 from fsmtrader_testing.torture.bot import RunResult, run_bot
 from fsmtrader_testing.torture.config import paper_toml
 from fsmtrader_testing.torture.options import TortureOptions
 from fsmtrader_testing.torture.report import Report
 from fsmtrader_testing.torture.schedule import Kill, kill_schedule
-from fsmtrader_testing.verify import verify_session
 
 READY = "paper: "
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from fsmtrader_testing.verify import Verdict
+from fsmtrader.smoke.verify import Verdict
 
 UNCHECKED = Verdict(0, 0, Decimal(0), 0, [])
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from fsmtrader.config import load_settings
+from fsmtrader.smoke.verify import verify_session
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
 from fsmtrader_testing.paper import run_fsmtrader as cli
-from fsmtrader_testing.verify import verify_session
 
 pytestmark = pytest.mark.timeout(180)
 LIMIT = 3_000_000  # bytes per file: a few seconds of trading at 1800x

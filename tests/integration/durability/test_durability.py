@@ -26,10 +26,10 @@ from fsmtrader.errors import NetworkError
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.orders.states import OrderState
 from fsmtrader.session import open_sim_exchange, session_filters
+from fsmtrader.smoke.verify import verify_session
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.harness import BTC, Harness, settings
 from fsmtrader_testing.paper import clean_env, fsmtrader_argv, paper_args, session_toml
-from fsmtrader_testing.verify import verify_session
 
 ROOT = Path(__file__).resolve().parents[3]
 

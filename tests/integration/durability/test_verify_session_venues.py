@@ -13,9 +13,9 @@ import pytest
 
 from fsmtrader.config import load_settings
 from fsmtrader.session import PaperSession
+from fsmtrader.smoke.verify import verify_session
 from fsmtrader.store.sqlite import SqliteStore
 from fsmtrader_testing.paper import session_toml
-from fsmtrader_testing.verify import verify_session
 
 VENUES: dict[str, dict[str, Any]] = {
     "received": {"fee_asset": "received"},

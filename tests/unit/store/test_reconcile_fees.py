@@ -26,11 +26,11 @@ from fsmtrader.reconcile.account import (
     fees_elsewhere,
     outside_of,
 )
+from fsmtrader.smoke.verify import SessionBooks, verify_books
 from fsmtrader.state.books import Books
 from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.fill import BookedFill
 from fsmtrader_testing.harness import mf, settings
-from fsmtrader_testing.verify import SessionBooks, verify_books
 
 D = Decimal
 BTC = "BTC/USDT"

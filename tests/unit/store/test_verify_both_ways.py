@@ -16,11 +16,11 @@ from fsmtrader.orders.intent import Intent, client_order_id, make_intent_id
 from fsmtrader.orders.router import OrderRouter, RouterConfig
 from fsmtrader.orders.states import OrderState
 from fsmtrader.portfolio import Portfolio
+from fsmtrader.smoke.verify import SessionBooks, Verdict, verify_books
 from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.fill import BookedFill
 from fsmtrader.state.order import OrderRecord
 from fsmtrader_testing.harness import mf, settings
-from fsmtrader_testing.verify import SessionBooks, Verdict, verify_books
 
 D = Decimal
 BTC = "BTC/USDT"

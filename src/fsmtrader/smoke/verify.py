@@ -1,6 +1,7 @@
 """An independent check of a session's books against the exchange's own records, used by
-the crash torture and the recovery tests: the product's two-way reconcile over the whole
-history (no second copy of its rules), plus what only an oracle can know.
+scenario D of `fsmtrader smoke`, the crash torture and the recovery tests: the product's
+two-way reconcile over the whole history (no second copy of its rules), plus what only an
+oracle can know.
 
 Duplicates: more than one exchange order for one intent (a venue accepts a reused
 clientOrderId once the first order is over), more buy legs for one decision than
