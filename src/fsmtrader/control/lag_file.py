@@ -1,7 +1,8 @@
 """A summary of the push lag dashboards report (``POST /api/v1/lag``), kept in
 ``STATE_DIR/push_lag.json`` for ``fsmtrader preflight`` (the Prometheus histogram is gone
-when the bot stops). Written whole (temp file + rename) from the web thread, at most once
-a second, never from the engine's thread; a restart adds to the figures already there."""
+when the bot stops). Written whole (temp file + rename) from the web thread at each post
+(the dashboard posts at most once a second), never from the engine's thread; a restart
+adds to the figures already there."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ log = logging.getLogger("fsmtrader.control")
 LAG_FILE = "push_lag.json"
 LAG_BAR_MS = 200.0  # the acceptance bar: a transition visible within 200 ms
 EDGES_MS: tuple[float, ...] = (10, 25, 50, 100, 150, 200, 300, 500, 1000, 5000)
-WRITE_EVERY_S = 1.0
 
 __all__ = ["LAG_BAR_MS", "LAG_FILE", "LagFile", "LagSummary", "read_lag_summary"]
 
@@ -89,16 +89,11 @@ class LagFile:
         self.path = state_dir / LAG_FILE
         self.summary = read_lag_summary(state_dir) or LagSummary()
         self._lock = threading.Lock()
-        self._saved = 0.0
 
     def add(self, samples_ms: Sequence[float]) -> None:
-        """Count the samples; save when the last save is a second old (or never was)."""
+        """Count the samples and save the summary (a small file, written whole)."""
         with self._lock:
             self.summary.add(samples_ms)
-            now = time.monotonic()
-            if self._saved and now - self._saved < WRITE_EVERY_S:
-                return
-            self._saved = now
             self._save()
 
     def _save(self) -> None:

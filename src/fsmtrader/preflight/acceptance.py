@@ -118,6 +118,8 @@ def orphaned_orders(rep: ReconcileReport) -> Criterion:
         *(f"duplicate: {d}" for d in rep.duplicate_orders),
         *(f"reconcile could not read: {e}" for e in rep.errors),
     ]
+    if rep.foreign_open_orders:  # the simulated account is the bot's alone
+        others.append(f"{rep.foreign_open_orders} open order(s) the bot did not place")
     figure = f"{orphans} orphaned"
     if others:
         figure += f", {len(others)} other reconcile difference(s)"

@@ -114,17 +114,8 @@ def _canon(value: Any) -> str:
 
 def run_smoke_now(s: Settings, work_dir: Path) -> SmokeFindings:
     """Run every scenario now with this config (``fsmtrader.smoke``)."""
-    try:
-        from fsmtrader.smoke import run_smoke  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        c = Criterion(
-            NAME,
-            False,
-            "not run",
-            BAR,
-            ["the smoke scenarios are not part of this build: pass --smoke-report FILE"],
-        )
-        return SmokeFindings(c, None)
+    from fsmtrader.smoke import run_smoke
+
     report = run_smoke(s, list(SCENARIOS), work_dir=work_dir)
     found = judge(report.to_json(), source="run now")
     found.criterion.passed = not found.criterion.reasons

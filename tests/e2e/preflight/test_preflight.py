@@ -22,6 +22,7 @@ import pytest
 
 from fsmtrader.clock import SimClock
 from fsmtrader.config import load_settings
+from fsmtrader.orders.intent import client_order_id
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.price_path import PRICE_PATH_FILE
 from fsmtrader_testing.api_session import api_config, start_bot
@@ -78,7 +79,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
                 assert c.post("/api/v1/lag", json={"samples_ms": batch}).status_code == 200
     except httpx.HTTPError as exc:
         pytest.fail(f"the bot's API did not answer: {exc}")
-    out, err = bot.stop(timeout_s=RUN_S + 30)
+    _out, err = bot.proc.communicate(timeout=RUN_S + 60)  # it ends by itself (--for)
     assert bot.proc.returncode == 0, err
     smoke = root / "smoke.json"
     run = fsm("smoke", "--config", str(config), "--report", str(smoke), cwd=root)
@@ -128,8 +129,9 @@ def test_a_config_breaking_a_live_rule_is_no_go_naming_it(made: Made, tmp_path: 
                    else made.config.read_text() + "[risk]\nmax_open_positions = 4\n")  # fmt: skip
     rc, report, _ = preflight(made, config=bad)
     assert rc == 1 and report["decision"] == "NO-GO"
-    assert "live rules: risk.max_open_positions = 4: must be <= 3 for live trading" in (
-        report["reasons"]
+    assert (
+        "live rules: risk.max_open_positions = 4: must be <= 3 for live trading"
+        in (report["reasons"])
     )
 
 
@@ -137,20 +139,24 @@ def test_an_order_placed_behind_the_bots_back_is_an_orphan(made: Made, tmp_path:
     state = copy_of(made, tmp_path)
     s = load_settings(made.config)
     filters = session_filters(s)
-    ex = open_sim_exchange(s, state, filters, SimClock(2_000_000_000_000))
+    with sqlite3.connect(state / "fsmtrader.db") as db:
+        (last_bar,) = db.execute(
+            "SELECT value FROM engine_meta WHERE key = 'last_bar_ts'"
+        ).fetchone()
+    ex = open_sim_exchange(s, state, filters, SimClock(int(last_bar)))
     try:
-        price = ex.fetch_ticker("BTC/USDT").bid * Decimal("0.5")
-        ex.create_order(
-            "BTC/USDT", "buy", "limit", Decimal("0.001"), price.quantize(Decimal("0.01")),
-            "GTC", "intruder-1",
-        )  # fmt: skip
+        price = (ex.fetch_ticker("BTC/USDT").bid * Decimal("0.5")).quantize(Decimal("0.01"))
+        for coid in (client_order_id("0" * 24), "intruder-1"):  # like ours, and foreign
+            ex.create_order("BTC/USDT", "buy", "limit", Decimal("0.001"), price, "GTC", coid)
     finally:
         ex.close()
     rc, report, _ = preflight(made, state=state)
     assert rc == 1
     c = criterion(report, "orphaned orders")
-    assert not c["passed"] and c["figure"].startswith("1 orphaned"), c
-    assert any("intruder-1" in r for r in c["reasons"]), c["reasons"]
+    assert not c["passed"], c
+    assert c["figure"] == "1 orphaned, 1 other reconcile difference(s)", c
+    assert any(client_order_id("0" * 24) in r for r in c["reasons"]), c["reasons"]
+    assert "1 open order(s) the bot did not place" in c["reasons"], c["reasons"]
 
 
 def test_books_edited_behind_the_bots_back_are_a_pnl_drift(made: Made, tmp_path: Path) -> None:
