@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from fsmtrader.config import Settings
-
-__all__ = ["Criterion", "PreflightReport", "config_sha256"]
+__all__ = ["Criterion", "PreflightReport"]
 
 
 @dataclass
@@ -53,11 +49,3 @@ class PreflightReport:
             "reasons": self.reasons(),
             "notes": list(self.notes),
         }
-
-
-def config_sha256(s: Settings) -> str:
-    """The fingerprint of a configuration that preflight and a smoke report agree on: the
-    SHA-256 of the redacted settings as canonical JSON (sorted keys, no spaces; secrets
-    are ``***``, so the fingerprint never depends on or reveals a key)."""
-    text = json.dumps(s.redacted_dict(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -17,7 +17,8 @@ from typing import Any
 
 from fsmtrader.config import Settings
 from fsmtrader.errors import FsmTraderError
-from fsmtrader.preflight.report import Criterion, config_sha256
+from fsmtrader.preflight.report import Criterion
+from fsmtrader.smoke.derive import config_sha256
 
 __all__ = ["MAX_AGE_S", "SCENARIOS", "SmokeFindings", "read_smoke_report", "run_smoke_now"]
 

@@ -186,14 +186,23 @@ def test_a_failed_smoke_report_is_no_go(made: Made, tmp_path: Path) -> None:
 
 def test_a_smoke_report_of_another_config_or_too_old_is_no_go(made: Made, tmp_path: Path) -> None:
     data = json.loads(made.smoke.read_text())
-    data["settings"]["exit.never_market_sells"] = False
+    data["config_sha256"] = "0" * 64
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps(data))
     rc, report, _ = preflight(made, smoke=foreign)
     assert rc == 1
-    assert any("another configuration: exit.never_market_sells" in r for r in report["reasons"])
+    assert any("another configuration (config_sha256 000000000000" in r for r in report["reasons"])
+    del data["config_sha256"]  # a report without one: the settings it lists must agree
+    data["settings"]["exit.never_market_sells"] = False
+    foreign.write_text(json.dumps(data))
+    rc, report, _ = preflight(made, smoke=foreign)
+    assert rc == 1
+    assert (
+        "smoke scenarios: the report is for another configuration: exit.never_market_sells "
+        "is false in the report, true here" in report["reasons"]
+    ), report["reasons"]
     data = json.loads(made.smoke.read_text())
-    data["started_at"] = "2020-01-01T00:00:00+00:00"
+    data["generated_ms"] = 1_577_836_800_000  # 2020
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps(data))
     rc, report, _ = preflight(made, smoke=stale)
