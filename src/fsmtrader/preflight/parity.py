@@ -193,7 +193,10 @@ def entry_parity(
     path: Path,
     work: Path,
     session_records: Iterable[Mapping[str, Any]],
+    books_until: int,
 ) -> Criterion:
+    """``books_until``: the last bar the copied books had seen. A running bot's price path
+    runs ahead of the copy; decisions are compared up to the bar both have complete."""
     if not path.is_file():
         return Criterion(
             NAME,
@@ -209,6 +212,8 @@ def entry_parity(
         replayed, last_ts, rows = replay(settings, filters, path, work)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return Criterion(NAME, False, "failed", BAR, [f"{path.name}: cannot replay it ({exc!r})"])
+    if last_ts > books_until:  # the bot went on after the copy: its last bar may be half done
+        last_ts = books_until - 1
     session = {d: o for d, o in entry_decisions(session_records).items() if _bar_ts(d) <= last_ts}
     reasons = []
     matched = 0

@@ -87,14 +87,15 @@ def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criter
             f"--state-dir {copy.source}: does not fit --config (another market or simulator "
             f"settings?): {exc}"
         ) from None
+    last_bar = int(rec.snap.meta.get("last_bar_ts", "0") or 0)
+    last_seen = last_bar or max((int(a.get("ts", 0)) for a in rec.audit[-50:]), default=0)
     out = [
-        entry_parity(copy.settings, copy.filters, copy.price_path, work, rec.audit),
+        entry_parity(copy.settings, copy.filters, copy.price_path, work, rec.audit, last_seen),
         orphaned_orders(rep),
         pnl_drift(rec, rep, copy.filters),
         critical_errors(rec),
         dashboard_lag(copy.source, smoke.lag_pct),
     ]
-    last_bar = int(rec.snap.meta.get("last_bar_ts", "0") or 0)
     stopped = max([last_bar, *(int(a.get("ts", 0)) for a in rec.audit[-50:])])
     out.insert(4, restart_idempotency(copy, stopped))
     return out

@@ -11,6 +11,8 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +28,7 @@ from fsmtrader.orders.intent import client_order_id
 from fsmtrader.session import open_sim_exchange, session_filters
 from fsmtrader.store.price_path import PRICE_PATH_FILE
 from fsmtrader_testing.api_session import api_config, start_bot
-from fsmtrader_testing.paper import run_fsmtrader
+from fsmtrader_testing.paper import clean_env, fsmtrader_argv, run_fsmtrader
 
 SEED = 5
 SPEED, HOURS, RUN_S = 3600, 48, 5
@@ -312,3 +314,37 @@ def test_config_check_live_exit_codes(made: Made, tmp_path: Path) -> None:
     bad.write_text("[exit]\nnever_market_sells = 3\n")
     run = fsm("config", "--check-live", "--config", str(bad), cwd=tmp_path)
     assert run.returncode == 2
+
+
+def test_a_restart_that_changes_the_books_is_no_go(made: Made, tmp_path: Path) -> None:
+    state = copy_of(made, tmp_path)
+    with sqlite3.connect(state / "fsmtrader.db") as db:  # the books forgot an order's answer
+        db.execute("UPDATE orders SET state = 'SENT' WHERE rowid = (SELECT MAX(rowid) FROM orders)")
+    rc, report, _ = preflight(made, state=state)
+    assert rc == 1
+    c = criterion(report, "restart idempotency")
+    assert not c["passed"] and c["figure"].startswith("changed after a restart"), c
+    assert any(r.startswith("orders: 1 row(s) changed") for r in c["reasons"]), c["reasons"]
+
+
+def test_a_running_bot_is_measured_read_only(made: Made, tmp_path: Path) -> None:
+    """The bot holds its lock and writes on: the copy is consistent, its price path runs
+    ahead of the copy (compared up to the last bar both have), nothing is refused."""
+    state = tmp_path / "running"
+    argv = fsmtrader_argv(
+        "paper", "--config", str(made.config), "--state-dir", str(state),
+        "--hours", "48", "--speed", "1200", "--for", "60", "--quiet",
+    )  # fmt: skip
+    env = clean_env(FSMTRADER_API__ENABLED="false")
+    bot = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = state / PRICE_PATH_FILE
+    try:
+        deadline = time.monotonic() + 10  # trading: an hour of prices and an entry or two
+        while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < 150_000):
+            time.sleep(0.1)
+        rc, report, err = preflight(made, state=state)
+        assert bot.poll() is None, "the bot should still be running"
+    finally:
+        bot.terminate()  # SIGTERM: it commits and stops
+        bot.wait(timeout=30)
+    assert rc == 0, (report.get("reasons"), err)
