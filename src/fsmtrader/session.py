@@ -108,7 +108,6 @@ class DurableSession(ABC):
             self.store.close()
             self.lock.release()
             raise
-        self.price_path = PricePath(state_dir)  # what preflight replays (entry parity)
 
     def _make_engine(
         self,
@@ -118,6 +117,7 @@ class DurableSession(ABC):
         starting_cash: Decimal | None = None,
     ) -> Engine:
         snap = self.snap
+        self.price_path = PricePath(self.state_dir)  # what preflight replays (entry parity)
         self.bus = EventBus()
         if self.calls is not None:
             exchange = TimedExchange(exchange, self.calls)
