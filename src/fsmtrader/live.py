@@ -78,7 +78,8 @@ class LiveSession(DurableSession):
         exchange: SimExchange | CcxtExchange
         if self.paper:  # the simulator is the venue: its fees, not the real venue's
             self.filters = sim_params(s).with_fees(self.filters)
-            exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+            sim_clock = self.price_path.exchange_clock(self.clock)
+            exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages
             exchange = self.venue

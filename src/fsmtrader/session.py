@@ -93,6 +93,7 @@ class DurableSession(ABC):
         db = store_path(state_dir, settings.database_url)
         inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing
         self.lock = StateLock(state_dir).acquire()
+        self.price_path = PricePath(state_dir)  # what preflight replays (entry parity)
         try:
             self.store: SqliteStore = open_store(db, synchronous=settings.store.synchronous)
         except BaseException:
@@ -117,7 +118,6 @@ class DurableSession(ABC):
         starting_cash: Decimal | None = None,
     ) -> Engine:
         snap = self.snap
-        self.price_path = PricePath(self.state_dir)  # what preflight replays (entry parity)
         self.bus = EventBus()
         if self.calls is not None:
             exchange = TimedExchange(exchange, self.calls)
@@ -307,7 +307,8 @@ class PaperSession(DurableSession):
         self.clock = WallClock(
             info.speed, origin_ms=info.start_sim_ms, origin_wall_s=info.start_wall_s
         )
-        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+        sim_clock = self.price_path.exchange_clock(self.clock)
+        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
         self._make_engine(self.clock, self.exchange, self.filters)
         self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
 

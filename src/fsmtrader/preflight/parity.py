@@ -35,7 +35,7 @@ NAME = "entry parity"
 class ReplayClock:
     """The engine clock as the session read it: each row loads the readings the session's
     engine made during it, and every ``now_ms()`` answers the next one (after the last,
-    the last again). ``view`` is the exchange's clock: the time now, without consuming."""
+    the last again)."""
 
     def __init__(self) -> None:
         self._ms = 0
@@ -51,16 +51,24 @@ class ReplayClock:
             self._ms = self._queue.popleft()
         return self._ms
 
-    def view(self) -> _View:
-        return _View(self)
+    @property
+    def ms(self) -> int:
+        return self._ms
 
 
-class _View:
-    def __init__(self, clock: ReplayClock) -> None:
-        self._clock = clock
+class ExchangeClock(ReplayClock):
+    """The simulated exchange's clock as the session's exchange read it; past the last
+    reading of a row, the engine clock's time."""
+
+    def __init__(self, engine: ReplayClock) -> None:
+        super().__init__()
+        self._engine = engine
 
     def now_ms(self) -> int:
-        return self._clock._ms
+        if self._queue:
+            self._ms = self._queue.popleft()
+            return self._ms
+        return self._engine.ms
 
 
 def entry_decisions(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -104,7 +112,8 @@ class Replay:
     last_bar_ts: int = 0
 
     def __post_init__(self) -> None:
-        self.exchange: SimExchange = sim_exchange(self.settings, self.filters, self.clock.view())
+        self.xclock = ExchangeClock(self.clock)
+        self.exchange: SimExchange = sim_exchange(self.settings, self.filters, self.xclock)
         self.store = SqliteStore(self.db)
         self.engine: Engine | None = None
 
@@ -121,8 +130,10 @@ class Replay:
         return engine
 
     def row(self, row: list[Any]) -> None:
-        """One recorded row (see ``store.price_path``); its last item: the clock readings."""
-        k, reads = row[0], row[-1]
+        """One recorded row (see ``store.price_path``); its last two items: the engine's
+        and the exchange's clock readings."""
+        k, reads = row[0], row[-2]
+        self.xclock.load(row[-1])
         if k == "r":
             self.clock.load(reads, row[1])
             if self.engine is not None:
@@ -133,7 +144,7 @@ class Replay:
         if e is None:
             raise ValueError("the price path does not begin with a start")
         if k in ("v", "t", "b"):
-            self.clock.load(reads, row[-2] if k == "b" else row[1])
+            self.clock.load(reads, row[-3] if k == "b" else row[1])
         else:
             self.clock.load(reads)
         if k == "p":
@@ -141,7 +152,7 @@ class Replay:
         elif k == "s":
             e.states[row[2]].signal.update(row[1], row[3], row[4])
         elif k in ("g", "m"):
-            _, ts, sym, high, low, close, vol, _reads = row
+            _, ts, sym, high, low, close, vol, _reads, _xreads = row
             self.exchange.update_market(sym, ts, close, high, low, vol)
             if k == "g":
                 e.states[sym].signal.update(ts, close, vol)
@@ -151,7 +162,7 @@ class Replay:
             e.run_timers(row[1])
             e.commit()
         elif k == "b":
-            _, ts, sym, high, low, close, vol, _now, _reads = row
+            _, ts, sym, high, low, close, vol, _now, _reads, _xreads = row
             step(e, self.exchange, ts, sym, high, low, close, vol)
             self.last_bar_ts = max(self.last_bar_ts, ts)
         elif k == "t":

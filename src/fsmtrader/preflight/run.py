@@ -96,6 +96,5 @@ def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criter
         critical_errors(rec),
         dashboard_lag(copy.source, smoke.lag_pct),
     ]
-    stopped = max([last_bar, *(int(a.get("ts", 0)) for a in rec.audit[-50:])])
-    out.insert(4, restart_idempotency(copy, stopped))
+    out.insert(4, restart_idempotency(copy))
     return out

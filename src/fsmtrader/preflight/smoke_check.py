@@ -149,7 +149,7 @@ def judge(data: Mapping[str, Any], *, source: str) -> SmokeFindings:
 
 def _lag_pct(e: Mapping[str, Any] | None) -> float | None:
     """Scenario E's share within the bar, if its figures state it."""
-    if e is None or e.get("passed") is not True:
+    if e is None:
         return None
     figures = e.get("figures")
     if not isinstance(figures, Mapping):

@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from fsmtrader.store.schema import readonly_uri
 from fsmtrader.store.sqlite import SqliteStore, store_path
 from fsmtrader.store.statedir import SIM_FILE
 
-__all__ = ["StateCopy", "copy_state_dir"]
+__all__ = ["StateCopy", "copy_pair", "copy_state_dir"]
 
 DB_FILE = "fsmtrader.db"
 
@@ -72,8 +73,7 @@ def copy_state_dir(state_dir: Path, s: Settings) -> StateCopy:
         raise FsmTraderError(f"--state-dir {state_dir}: no simulated exchange ({SIM_FILE})")
     work = Path(tempfile.mkdtemp(prefix="fsmtrader-preflight-"))
     try:
-        backup(db, work / DB_FILE)
-        backup(sim, work / SIM_FILE)
+        copy_pair(db, sim, work / DB_FILE, work / SIM_FILE)
         filters = sim_params(s).with_fees(_sim_markets(work / SIM_FILE))
     except (sqlite3.Error, OSError, ValueError, KeyError) as exc:
         shutil.rmtree(work, ignore_errors=True)
@@ -84,17 +84,35 @@ def copy_state_dir(state_dir: Path, s: Settings) -> StateCopy:
     return StateCopy(state_dir, work, owner.kind, meta, filters, settings)
 
 
-def backup(src: Path, dst: Path) -> None:
-    """A consistent copy of ``src`` (read-only: no byte of it or its side files changes)."""
-    source = sqlite3.connect(readonly_uri(src), uri=True, timeout=5.0)
+def copy_pair(db: Path, sim: Path, db_to: Path, sim_to: Path, *, tries: int = 100) -> None:
+    """Copies of the books and the exchange from one moment: each with SQLite's backup API
+    (read-only: no byte of either or of their side files changes), retried until neither
+    file saw a commit while both were copied (a running bot writes both)."""
+    conns = [sqlite3.connect(readonly_uri(p), uri=True, timeout=5.0) for p in (db, sim)]
     try:
-        target = sqlite3.connect(dst)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
+        for _ in range(tries):
+            before = [_version(c) for c in conns]
+            for conn, to in zip(conns, (db_to, sim_to), strict=True):
+                target = sqlite3.connect(to)
+                try:
+                    conn.backup(target)
+                finally:
+                    target.close()
+            if [_version(c) for c in conns] == before:
+                return
+            time.sleep(0.02)
     finally:
-        source.close()
+        for c in conns:
+            c.close()
+    raise FsmTraderError(
+        f"--state-dir {db.parent}: the bot commits faster than its books and exchange can be "
+        "copied together; try again, or stop it first"
+    )
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    """Changes when another connection commits to the file."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _sim_markets(path: Path) -> dict[str, MarketFilters]:

@@ -14,12 +14,13 @@ One JSON array per line in ``STATE_DIR/price_path.jsonl``, append-only:
 - ``["b", ts, sym, high, low, close, vol, now]``  a bar stepped through the engine
 - ``["t", now]``                      timers due by ``now`` ran
 
-Every row ends with the engine clock's readings made while it ran (``[]`` mostly): the
-engine is given a recording clock, so a replay can answer each ``now_ms()`` as the session
-did, and every deadline it arms falls where the session's fell (a paper session's clock
-moves on while a bar is processed; a bar-level replay of its timers would drift). The
-readings of construction belong to the start's ``r`` row; readings after a row's action
-(stuck checks, controls) come last in it and a replay drops them.
+Every row ends with two lists: the engine clock's readings made while it ran, and the
+simulated exchange's (``[], []`` mostly). Both are given recording clocks, so a replay
+can answer each ``now_ms()`` as the session did: every deadline the engine arms and every
+fill's timestamp (a position's max hold counts from it) fall where the session's fell (a
+paper session's clock moves on while a bar is processed; a bar-level replay would drift).
+The readings of construction belong to the start's ``r`` row; readings after a row's
+action (stuck checks, controls) come last in it and a replay drops them.
 
 Crash-tolerant: lines are written whole and flushed once per loop round; a reader stops
 at a torn last line (what a crash cut).
@@ -62,37 +63,42 @@ class PricePath:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / PRICE_PATH_FILE
-        self._fh: IO[str] | None = None
+        self._fh: IO[str] | None = None  # opened at the first write (a refusal writes none)
+        self._broken = False
         self._lines: list[str] = []
         self._row: list[Any] | None = None  # the row whose action runs now
         self._reads: list[int] = []  # engine clock readings since that row began
+        self._xreads: list[int] = []  # the exchange's
         self._first = True
-        try:
-            _cut_torn_tail(self.path)
-            self._fh = self.path.open("a", encoding="utf-8")
-        except OSError as exc:
-            log.warning("%s: not recording the price path (%s)", self.path, exc)
 
     def clock(self, inner: Clock) -> Clock:
         """The clock to give the engine (its readings go into the rows)."""
         return RecordingClock(inner, self._reads)
 
+    def exchange_clock(self, inner: Clock) -> Clock:
+        """The clock to give the simulated exchange (its readings go into the rows)."""
+        return RecordingClock(inner, self._xreads)
+
     def _add(self, row: list[Any]) -> None:
-        if self._fh is None:
+        if self._broken:
             return
         self._end_row()
-        # the first row of a process also holds the readings of the engine's construction;
-        # any other readings outside a row (stuck checks, controls) are not replayed
-        row.append(list(self._reads) if self._first else [])
+        # the first row of a process also holds the readings of construction; any other
+        # readings outside a row (stuck checks, controls) are not replayed
+        first = self._first
+        row += [list(self._reads) if first else [], list(self._xreads) if first else []]
         self._first = False
         self._reads.clear()
+        self._xreads.clear()
         self._row = row
 
     def _end_row(self) -> None:
         row = self._row
         if row is not None:
-            row[-1].extend(self._reads)
+            row[-2].extend(self._reads)
+            row[-1].extend(self._xreads)
             self._reads.clear()
+            self._xreads.clear()
             self._lines.append(json.dumps(row, separators=(",", ":")) + "\n")
             self._row = None
 
@@ -129,15 +135,17 @@ class PricePath:
     def flush(self) -> None:
         """End the row running now and write the rows (once per loop round)."""
         self._end_row()
-        fh = self._fh
-        if fh is None or not self._lines:
+        if self._broken or not self._lines:
             return
         try:
-            fh.write("".join(self._lines))
-            fh.flush()
+            if self._fh is None:
+                _cut_torn_tail(self.path)
+                self._fh = self.path.open("a", encoding="utf-8")
+            self._fh.write("".join(self._lines))
+            self._fh.flush()
         except OSError as exc:
             log.warning("%s: price path recording stopped (%s)", self.path, exc)
-            self._fh = None
+            self._broken = True
         self._lines.clear()
 
     def close(self) -> None:

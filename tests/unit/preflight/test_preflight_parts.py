@@ -9,21 +9,24 @@ from pathlib import Path
 
 from fsmtrader.clock import SimClock
 from fsmtrader.control.lag_file import LAG_FILE, LagFile, read_lag_summary
-from fsmtrader.preflight.parity import ReplayClock, entry_decisions
+from fsmtrader.preflight.parity import ExchangeClock, ReplayClock, entry_decisions
 from fsmtrader.preflight.smoke_check import judge
 from fsmtrader.store.price_path import PRICE_PATH_FILE, PricePath, read_price_path
 
 
-def test_rows_carry_the_engine_clock_readings_made_while_they_ran(tmp_path: Path) -> None:
+def test_rows_carry_the_clock_readings_made_while_they_ran(tmp_path: Path) -> None:
     path = PricePath(tmp_path)
     inner = SimClock(100)
-    clock = path.clock(inner)
-    clock.now_ms()  # the engine's construction: the first row holds it
+    clock, exchange = path.clock(inner), path.exchange_clock(inner)
+    exchange.now_ms()  # the exchange opened, the engine built: the first row holds them
+    clock.now_ms()
+    assert not (tmp_path / PRICE_PATH_FILE).exists()  # nothing written yet
     path.restart(100)
     path.prime("BTC/USDT", [(0, 1.0, 2.0)])
     path.bar(60_000, "BTC/USDT", 1.1, 0.9, 1.0, 3.0, 60_100)
     inner.set(60_100)
     clock.now_ms()
+    exchange.now_ms()
     clock.now_ms()
     path.flush()
     clock.now_ms()  # outside any row (a stuck check): not replayed
@@ -32,30 +35,31 @@ def test_rows_carry_the_engine_clock_readings_made_while_they_ran(tmp_path: Path
     path.close()
     rows = list(read_price_path(tmp_path / PRICE_PATH_FILE))
     assert rows == [
-        ["r", 100, [100]],
-        ["p", "BTC/USDT", [[0, 1.0, 2.0]], []],
-        ["b", 60_000, "BTC/USDT", 1.1, 0.9, 1.0, 3.0, 60_100, [60_100, 60_100]],
-        ["t", 90_000, []],
+        ["r", 100, [100], [100]],
+        ["p", "BTC/USDT", [[0, 1.0, 2.0]], [], []],
+        ["b", 60_000, "BTC/USDT", 1.1, 0.9, 1.0, 3.0, 60_100, [60_100, 60_100], [60_100]],
+        ["t", 90_000, [], []],
     ]
 
 
 def test_a_torn_last_line_is_cut_and_reading_stops_there(tmp_path: Path) -> None:
     file = tmp_path / PRICE_PATH_FILE
-    file.write_text('["r",1,[]]\n["b",2,"X/Y",1')
-    assert list(read_price_path(file)) == [["r", 1, []]]
+    file.write_text('["r",1,[],[]]\n["b",2,"X/Y",1')
+    assert list(read_price_path(file)) == [["r", 1, [], []]]
     path = PricePath(tmp_path)  # a new start appends after the last whole line
     path.restart(5)
     path.close()
-    assert file.read_text() == '["r",1,[]]\n["r",5,[]]\n'
+    assert file.read_text() == '["r",1,[],[]]\n["r",5,[],[]]\n'
 
 
-def test_the_replay_clock_answers_the_recorded_readings_in_order() -> None:
+def test_the_replay_clocks_answer_the_recorded_readings_in_order() -> None:
     clock = ReplayClock()
-    view = clock.view()
+    exchange = ExchangeClock(clock)
     clock.load([10, 12], at=9)
-    assert view.now_ms() == 9
+    exchange.load([11])
+    assert [exchange.now_ms(), exchange.now_ms()] == [11, 9]  # then the engine's time
     assert [clock.now_ms(), clock.now_ms(), clock.now_ms()] == [10, 12, 12]
-    assert view.now_ms() == 12
+    assert exchange.now_ms() == 12
 
 
 def test_the_lag_summary_counts_within_the_bar_and_adds_across_restarts(tmp_path: Path) -> None:
