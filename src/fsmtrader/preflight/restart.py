@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from pathlib import Path
 
 from fsmtrader.errors import FsmTraderError
@@ -35,10 +36,7 @@ BAR = "books identical, nothing held back"
 def book_rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(readonly_uri(db), uri=True)
     try:
-        out = {}
-        for table in BOOK_TABLES:
-            out[table] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-        return out
+        return {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in BOOK_TABLES}
     finally:
         conn.close()
 
@@ -95,8 +93,8 @@ def restart_idempotency(copy: StateCopy) -> Criterion:
     if not report.ok:
         reasons.append(f"reconcile at the restart: {report.summary()}")
     for table in BOOK_TABLES:
-        gone = [r for r in before[table] if r not in after[table]]
-        new = [r for r in after[table] if r not in before[table]]
+        was, now = Counter(before[table]), Counter(after[table])
+        gone, new = list((was - now).elements()), list((now - was).elements())
         if gone or new:
             reasons.append(
                 f"{table}: {len(gone)} row(s) changed or gone, {len(new)} new "

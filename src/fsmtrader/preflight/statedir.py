@@ -75,11 +75,19 @@ def copy_state_dir(state_dir: Path, s: Settings) -> StateCopy:
     try:
         copy_pair(db, sim, work / DB_FILE, work / SIM_FILE)
         filters = sim_params(s).with_fees(_sim_markets(work / SIM_FILE))
-    except (sqlite3.Error, OSError, ValueError, KeyError) as exc:
+        meta = SqliteStore.read_meta(work / DB_FILE) or meta  # the copy's, from one moment
+    except (sqlite3.Error, OSError, ValueError, KeyError, StoreError) as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise FsmTraderError(
             f"--state-dir {state_dir}: cannot copy its databases ({exc})"
         ) from None
+    if set(filters) != set(s.market.symbols):
+        shutil.rmtree(work, ignore_errors=True)
+        raise FsmTraderError(
+            f"--state-dir {state_dir}: its session traded {', '.join(sorted(filters))}; "
+            f"--config has market.symbols {', '.join(s.market.symbols)}: measure the session "
+            "of this config"
+        )
     settings = s.model_copy(update={"database_url": "", "state_dir": work})
     return StateCopy(state_dir, work, owner.kind, meta, filters, settings)
 

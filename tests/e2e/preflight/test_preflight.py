@@ -295,6 +295,12 @@ def test_bad_input_is_one_line_and_exit_2(made: Made, tmp_path: Path) -> None:
     bad.write_text("[risk]\nmax_open_positions = 0\n")
     rc, _, err = preflight(made, config=bad)
     assert rc == 2 and "risk.max_open_positions" in err
+    other = tmp_path / "other.toml"
+    text = made.config.read_text()
+    other.write_text(text.replace(', "SOL/USDT", "DOGE/USDT"]', "]"))
+    assert other.read_text() != text
+    rc, _, err = preflight(made, config=other)
+    assert "its session traded BTC/USDT, DOGE/USDT, ETH/USDT, SOL/USDT" in one_error_line(rc, err)
     run = fsm("preflight", "--state-dir", str(made.state), cwd=tmp_path)
     assert "--config" in one_error_line(run.returncode, run.stderr)
 
