@@ -58,7 +58,7 @@ def _print(report: PreflightReport) -> None:
     for c in report.criteria:
         mark = "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]"
         table.add_row(c.name, mark, c.figure, c.bar)
-    out.print(table)
+    out.print(table, width=None if out.is_terminal else 140)  # a log or pipe: no folding
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
     if report.go:

@@ -287,6 +287,12 @@ def test_bad_input_is_one_line_and_exit_2(made: Made, tmp_path: Path) -> None:
         db.execute("UPDATE engine_meta SET value = ? WHERE key = 'owner'", (owner,))
     rc, _, err = preflight(made, state=live)
     assert "preflight measures a paper or observe session" in one_error_line(rc, err)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with sqlite3.connect(foreign / "fsmtrader.db") as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    rc, _, err = preflight(made, state=foreign)
+    assert "cannot read the state database" in one_error_line(rc, err)
     junk = tmp_path / "junk.json"
     junk.write_text("not json")
     rc, _, err = preflight(made, smoke=junk)
@@ -354,3 +360,13 @@ def test_a_running_bot_is_measured_read_only(made: Made, tmp_path: Path) -> None
         bot.terminate()  # SIGTERM: it commits and stops
         bot.wait(timeout=30)
     assert rc == 0, (report.get("reasons"), err)
+
+
+def test_without_a_report_the_smoke_scenarios_run_now(made: Made) -> None:
+    run = fsm(
+        "preflight", "--config", str(made.config), "--state-dir", str(made.state), "--json",
+        cwd=made.state.parent,
+    )  # fmt: skip
+    report = json.loads(run.stdout)
+    assert run.returncode == 0, report["reasons"]
+    assert criterion(report, "smoke scenarios")["figure"] == "5/5 passed (run now)"
