@@ -14,11 +14,13 @@ from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
 from fsmtrader.engine import Engine
+from fsmtrader.engine.modes import session_modes
 from fsmtrader.engine.policy import (
     EnginePolicy,
     EntryPolicy,
     ErrorPolicy,
     ExitPolicy,
+    ProtectPolicy,
     RiskLimits,
     TimeoutPolicy,
 )
@@ -80,10 +82,14 @@ def timeout_policy(s: Settings) -> TimeoutPolicy:
     )
 
 
-def engine_policy(s: Settings) -> EnginePolicy:
+def engine_policy(s: Settings, *, live: bool = False) -> EnginePolicy:
+    """The engine's policy; only the symbols that are not off are in it (``live``: a
+    session with a venue to send to, see ``engine.modes.session_modes``)."""
     r = s.risk
+    modes = session_modes(s, live=live)
     return EnginePolicy(
-        symbols=tuple(s.market.symbols),
+        symbols=tuple(modes),
+        modes=modes,
         quote=s.market.quote,
         starting_cash=s.market.starting_balance,
         idempotency_expiry_ms=int(s.router.idempotency_expiry_s * 1000),
@@ -101,7 +107,16 @@ def engine_policy(s: Settings) -> EnginePolicy:
             halt_on_order_race=s.halts.on_order_race,
         ),
         router=router_config(s),
+        protect=protect_policy(s),
     )
+
+
+def protect_policy(s: Settings) -> ProtectPolicy | None:
+    """The protective stop's policy, None when ``protect.enabled`` is off."""
+    p = s.protect
+    if not p.enabled:
+        return None
+    return ProtectPolicy(_dec(p.limit_offset_bps), _dec(p.min_move_bps))
 
 
 def router_config(s: Settings) -> RouterConfig:
@@ -123,11 +138,12 @@ def build_engine(
     filters: dict[str, MarketFilters],
     bus: EventBus | None = None,
     starting_cash: Decimal | None = None,
+    live: bool = False,
 ) -> Engine:
     """The engine for ``settings`` on these plugs (``starting_cash`` defaults to
-    market.starting_balance)."""
+    market.starting_balance; ``live``: the session sends "live" symbols to the venue)."""
     return Engine(
-        engine_policy(settings),
+        engine_policy(settings, live=live),
         clock=clock,
         exchange=exchange,
         filters=filters,

@@ -18,14 +18,22 @@ from typing import Any
 from fsmtrader.clock import WallClock
 from fsmtrader.config import Settings, credentials
 from fsmtrader.drive import step
-from fsmtrader.errors import ConfigError, ExchangeError
+from fsmtrader.engine.modes import LIVE, PAPER, check_mode_change, saved_modes, session_modes
+from fsmtrader.errors import ConfigError, ExchangeError, StoreError
+from fsmtrader.exchange.by_mode import (
+    CANARY_SIM_FILE,
+    DEPOSIT_META,
+    ByModeExchange,
+    decode_amounts,
+    encode_amounts,
+)
 from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
 from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.types import Ticker
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport
-from fsmtrader.runner import sim_params
+from fsmtrader.runner import sim_exchange, sim_params
 from fsmtrader.session import DurableSession, open_sim_exchange
 from fsmtrader.store.owner import Owner, account_fingerprint
 
@@ -38,12 +46,15 @@ class LiveSession(DurableSession):
     ) -> None:
         super().__init__(settings, state_dir, live_owner(settings, paper=paper), send=send)
         self.paper = paper
+        self.live_venue = not paper
         self.venue: CcxtExchange | None = None
         # paper trading: the simulator standing in for the venue, which the prices drive
         self.sim: SimExchange | None = None
         try:
             self._open()
         except BaseException:
+            if self.sim is not None:
+                self.sim.close()
             if self.venue is not None:
                 self.venue.close()
             self.store.close()
@@ -75,14 +86,14 @@ class LiveSession(DurableSession):
         self.filters = {sym: markets[sym] for sym in s.market.symbols}
         self.clock = WallClock()
         cash: Decimal | None = None
-        exchange: SimExchange | CcxtExchange
+        exchange: SimExchange | CcxtExchange | ByModeExchange
         if self.paper:  # the simulator is the venue: its fees, not the real venue's
             self.filters = sim_params(s).with_fees(self.filters)
             sim_clock = self.price_path.exchange_clock(self.clock)
             exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages
-            exchange = self.venue
+            exchange = self._canary(self.venue) or self.venue
             if not (self.snap.symbols or self.snap.orders):
                 free = self.venue.fetch_balance().get(s.market.quote)
                 have = free.free if free is not None else Decimal(0)
@@ -90,13 +101,42 @@ class LiveSession(DurableSession):
         self.exchange = exchange
         self._make_engine(self.clock, exchange, self.filters, starting_cash=cash)
 
+    def _canary(self, venue: CcxtExchange) -> ByModeExchange | None:
+        """Live with paper symbols (or a simulator from an earlier run of some): their
+        orders go to a simulator in the state directory, fed by the venue's tickers, the
+        live ones' to the venue (``exchange.by_mode``). None: every order is live."""
+        s, path = self.s, self.state_dir / CANARY_SIM_FILE
+        modes = session_modes(s, live=True)
+        # a refused mode change must leave the directory as it was: check before creating
+        check_mode_change(self.snap, saved_modes(self.snap, LIVE), modes)
+        if PAPER not in modes.values() and not path.exists():
+            return None
+        deposit_text = self.snap.meta.get(DEPOSIT_META)
+        if deposit_text is None and path.exists():
+            raise StoreError(
+                f"{path}: a simulator this live session did not create (no {DEPOSIT_META} "
+                "recorded); move it away to trade paper symbols here"
+            )
+        sim_filters = sim_params(s).with_fees(self.filters)  # its fees, not the venue's
+        try:
+            self.sim = sim_exchange(s, sim_filters, self.clock, path=path)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        if deposit_text is None:  # created now: what it holds is what it was funded with
+            deposit_text = encode_amounts({a: b.total for a, b in self.sim.fetch_balance().items()})
+            self.store.set_meta(DEPOSIT_META, deposit_text)
+        for sym, mode in modes.items():
+            if mode == PAPER:
+                self.filters[sym] = sim_filters[sym]
+        return ByModeExchange(venue, self.sim, modes, decode_amounts(deposit_text))
+
     def start(self) -> ReconcileReport:
         """Warm the anchors from the venue's candles, then recover and reconcile."""
         venue = self._venue()
         now = self.clock.now_ms()
         window = self.s.entry.anchor_window_min
         self.price_path.restart(now)
-        for sym in self.s.market.symbols:
+        for sym in self.engine.symbols:
             try:
                 bars = venue.fetch_ohlcv(
                     sym, "1m", since=now - (window + 2) * 60_000, limit=window + 5
@@ -148,8 +188,8 @@ class LiveSession(DurableSession):
     def _poll_round(self) -> int:
         """One ticker per symbol, each a bar at the time of its poll; returns how many."""
         venue, ticks = self._venue(), 0
-        sim = self.sim
-        for sym in self.s.market.symbols:
+        sim, mode = self.sim, self.engine.mode
+        for sym in self.engine.symbols:
             try:
                 t = venue.fetch_ticker(sym)
             except ExchangeError as exc:
@@ -158,11 +198,13 @@ class LiveSession(DurableSession):
             if t.bid <= 0 or t.ask <= 0:
                 continue
             price, vol = float((t.bid + t.ask) / 2), float(t.volume)
-            # live, the polled ticker is the venue's quote: the engine reuses it
-            quote: Ticker | None = None if sim else t
+            # a paper symbol's bar moves the simulator, whose book quotes it; live, the
+            # polled ticker is the venue's quote: the engine reuses it
+            on_sim = sim if sim is not None and (self.paper or mode(sym) == PAPER) else None
+            quote: Ticker | None = None if on_sim else t
             now = self.clock.now_ms()
             self.price_path.bar(now, sym, price, price, price, vol, now)
-            step(self.engine, sim, now, sym, price, price, price, vol, quote)
+            step(self.engine, on_sim, now, sym, price, price, price, vol, quote)
             ticks += 1
         return ticks
 

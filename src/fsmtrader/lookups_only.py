@@ -59,6 +59,7 @@ class LookupsOnly:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
         what = f"create {side} {symbol} {client_order_id}"
         self.held_back.append(what)

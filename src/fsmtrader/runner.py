@@ -181,7 +181,9 @@ class Backtest:
         self.engine = build_engine(
             settings, clock=self.clock, exchange=self.exchange, filters=filters, bus=bus
         )
-        for hist in backfill:
+        running = self.engine.states  # the symbols not off (market.modes)
+        self.series = series = [c for c in series if c.symbol in running]
+        for hist in (h for h in backfill if h.symbol in running):
             prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
             self.engine.states[hist.symbol].signal.prime(prices)
 

@@ -27,6 +27,16 @@ from fsmtrader.control.desk import ControlDesk
 from fsmtrader.control.execute import run_control
 from fsmtrader.drive import step
 from fsmtrader.engine import Engine
+from fsmtrader.engine.modes import (
+    LIVE,
+    MODES_META,
+    PAPER,
+    adopt_modes,
+    check_mode_change,
+    encode_modes,
+    saved_modes,
+    without_off,
+)
 from fsmtrader.errors import CommitFailed, StoreError
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.exchange.timed import CallStats, TimedExchange
@@ -37,6 +47,7 @@ from fsmtrader.markets import MarketFilters
 from fsmtrader.progress import Progress
 from fsmtrader.reconcile import ReconcileReport, write_report
 from fsmtrader.reconcile.run import reconcile_and_book
+from fsmtrader.rollout.guard import Guard
 from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
@@ -73,6 +84,7 @@ class DurableSession(ABC):
     reconciliation on start. Subclasses provide the clock, the exchange and the prices."""
 
     exact_balances = True  # the bot owns the whole (simulated) account
+    live_venue = False  # "live" symbols go to a real venue (trade --live), else "paper"
     clock: Clock  # each session's own: accelerated simulated time, or the wall clock
 
     def __init__(
@@ -84,6 +96,7 @@ class DurableSession(ABC):
         self.held_back: list[str] = []
         # Controls from other threads (the API), run by the loop between two stimuli.
         self.desk = ControlDesk()
+        self.guard: Guard | None = None  # kill switch and loss breakers, from the first pass
         self.marks: dict[str, float] = {}  # last price per symbol: replaced, never mutated
         # With the control plane on, every exchange call is timed for the metrics.
         self.calls: CallStats | None = (
@@ -132,15 +145,30 @@ class DurableSession(ABC):
             filters=filters,
             bus=self.bus,
             starting_cash=starting_cash,
+            live=self.live_venue,
         )
+        adopted = self._start_modes(engine.policy.modes)
         self.restored = bool(snap.symbols or snap.orders)
         if self.restored:
             engine.restore(snap)
+            engine.router.dirty.update(adopted)  # saved again, with their mode
         engine.attach_store(self.store)
         self._open_jsonl()
         self.store.on_committed.append(self._write_jsonl)
         self.engine = engine
         return engine
+
+    def _start_modes(self, modes: Mapping[str, str]) -> list[str]:
+        """Refuse a mode change of a symbol that is not flat (nothing written then), give
+        older intents their mode, leave off symbols out, save the modes in force."""
+        kind_mode = LIVE if self.live_venue else PAPER
+        before = saved_modes(self.snap, kind_mode)
+        check_mode_change(self.snap, before, modes)
+        adopted = adopt_modes(self.snap.orders, before, kind_mode)
+        without_off(self.snap, modes)
+        self.store.set_meta(MODES_META, encode_modes(modes))
+        self.snap.meta[MODES_META] = encode_modes(modes)
+        return adopted
 
     # --- the JSONL mirror of the audit table --------------------------------------------
     def _write_jsonl(self, batch: list[tuple[int, Record]]) -> None:
@@ -199,6 +227,7 @@ class DurableSession(ABC):
             engine.halt(report.halt_reason())
         elif report.ok and engine.halted.startswith(INCOMPLETE):
             engine.resume_entries()
+        self._guard().kill.apply(engine, flatten=False)  # STOP: no entry from the first bar
         engine.commit()
         return report
 
@@ -226,15 +255,22 @@ class DurableSession(ABC):
     # --- between two stimuli: controls, marks -------------------------------------------
     def service(self) -> None:
         """Run the controls that came in, and publish the last prices (a new dict, so a
-        reader in another thread never sees one half-written); save them now and then
-        for `fsmtrader status`."""
+        reader in another thread never sees one half-written); then the kill switch and
+        the loss breakers (``rollout.guard``); save the prices now and then for
+        `fsmtrader status`."""
         self.desk.serve(lambda action, args, who: run_control(self, action, args, who))
         marks = {sym: st.signal.last_close for sym, st in self.engine.states.items()}
         self.marks = marks
+        self._guard().service()
         wall = time.monotonic()
         if wall - self._marks_saved >= MARKS_EVERY_S and not self.store.broken:
             self._marks_saved = wall
             self.store.set_meta("marks", json.dumps(marks))
+
+    def _guard(self) -> Guard:
+        if self.guard is None:
+            self.guard = Guard(self)
+        return self.guard
 
     def idle(self, seconds: float) -> None:
         """Wait for the next round, at once when a control arrives."""
@@ -275,6 +311,9 @@ class PaperSession(DurableSession):
         try:
             self._open(hours, speed)
         except BaseException:
+            sim = getattr(self, "exchange", None)  # opened before a refused start
+            if sim is not None:
+                sim.close()
             self.store.close()
             self.lock.release()
             raise
@@ -309,7 +348,9 @@ class PaperSession(DurableSession):
         )
         sim_clock = self.price_path.exchange_clock(self.clock)
         self.exchange = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
-        self._make_engine(self.clock, self.exchange, self.filters)
+        running = self._make_engine(self.clock, self.exchange, self.filters).states
+        self.history = [c for c in self.history if c.symbol in running]  # not the off ones
+        self.series = [c for c in self.series if c.symbol in running]
         self.last_bar_ts = int(snap.meta.get("last_bar_ts", "0"))
 
     # --- running ------------------------------------------------------------------------

@@ -19,7 +19,11 @@ def parse(body: bytes | str) -> Samples:
 
 
 def by(samples: Samples, name: str, *labels: str) -> dict[tuple[str, ...], float]:
-    """The samples of ``name`` keyed by the values of ``labels``, zeros dropped."""
-    return {
-        tuple(dict(k)[label] for label in labels): v for k, v in samples.get(name, {}).items() if v
-    }
+    """The samples of ``name`` keyed by the values of ``labels``, summed over the labels
+    not named (as PromQL's ``sum by``: a family split by mode still adds up), zeros
+    dropped."""
+    out: dict[tuple[str, ...], float] = {}
+    for k, v in samples.get(name, {}).items():
+        key = tuple(dict(k)[label] for label in labels)
+        out[key] = out.get(key, 0.0) + v
+    return {k: v for k, v in out.items() if v}

@@ -3,7 +3,7 @@ explored with Hypothesis) without an engine, a router or an exchange."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fsmtrader.exchange.types import Ticker
@@ -30,6 +30,7 @@ class FixedView:
     sma_ok: bool = True
     quote: Ticker | None = None
     other_slots: int = 0
+    protective_stops: list[OrderRecord] = field(default_factory=list)
 
     @property
     def held(self) -> Decimal:

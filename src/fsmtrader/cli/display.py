@@ -34,6 +34,8 @@ from fsmtrader.feeds import Candles
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import Backtest, RunResult, new_run_dir
 
+# Mode colours in a canary: real money stands out, a shadow is dim.
+MODE_STYLE: dict[str, str] = {"live": "bold red", "paper": "cyan", "observe": "dim"}
 # Phase colours: red is trouble, yellow buying, green holding, magenta selling, blue the
 # trade's wrap-up, dim at rest.
 PHASE_STYLE: dict[str, str] = {
@@ -108,14 +110,20 @@ def status_rows_table(status: Mapping[str, Any], display: DisplaySettings, title
     widest = max((len(r["symbol"]) for r in rows), default=6)
     t.add_column("symbol", no_wrap=True, min_width=widest)
     t.add_column("phase", no_wrap=True, min_width=max(len(p) for p in PHASE_STYLE))
+    # a canary's symbols run in different modes: then each row says which
+    mixed = len({r.get("mode", "") for r in rows}) > 1
+    if mixed:
+        t.add_column("mode", no_wrap=True)
     for name in ("in phase", "position", "entry", "last", "uPnL"):
         t.add_column(name, justify="right", no_wrap=True)
     t.add_column("order")
     t.add_column("errors")
     for row in rows:
+        mode = [Text(row.get("mode", ""), style=MODE_STYLE.get(row.get("mode", ""), ""))]
         t.add_row(
             row["symbol"],
             Text(row["phase"], style=PHASE_STYLE.get(row["phase"], "")),
+            *(mode if mixed else []),
             duration(row["time_in_phase_ms"]),
             row["position"] if Decimal(row["position"]) else "",
             _price(row["entry_price"]),
@@ -236,6 +244,7 @@ def engine_status(engine: Engine) -> dict[str, Any]:
         now_ms=engine.clock.now_ms(),
         halted=engine.halted,
         entries_stopped=engine.entries_stopped,
+        modes=engine.policy.modes,
     )
 
 

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 ScenarioOpt = Annotated[
     list[str] | None,
-    typer.Option("--scenario", "-s", help="A, B, C, D or E (repeatable; default: all)."),
+    typer.Option(
+        "--scenario", "-s", metavar="A..E", help="A, B, C, D or E (repeatable; default: all)."
+    ),
 ]
 ReportOpt = Annotated[
     Path, typer.Option("--report", help="Where to write the JSON report (atomically).")
@@ -39,8 +41,9 @@ def smoke(
     config: ConfigOpt = None,
     work_dir: WorkDirOpt = None,
 ) -> None:
-    """Run the smoke scenarios on the simulated exchange with your settings (exit ladder,
-    never_market_sells, timeouts) and write the report; exit 0 when every one passes."""
+    """Run the smoke scenarios A-E on the simulated exchange with your settings (exit
+    ladder, never_market_sells, timeouts) and write the report; exit 0 when every one
+    passes, 1 when one fails, 2 on bad input."""
     from fsmtrader.smoke import parse_scenarios, run_smoke, write_report
 
     def run() -> None:

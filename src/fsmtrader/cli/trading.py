@@ -7,7 +7,8 @@ import json
 import math
 import signal
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +21,7 @@ from fsmtrader.cli.options import ConfigOpt, RunForOpt, settings_from
 from fsmtrader.config import Settings, live_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import synthetic_market
+from fsmtrader.rollout.kill_switch import install_signals
 from fsmtrader.runner import filters_for
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ def paper(
         s = settings_from(config, demo={"hours": hours} if hours is not None else None)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
+        install_signals(folder)  # SIGUSR1/SIGUSR2: the kill switch's STOP file
         session = PaperSession(s, folder, hours=s.demo.hours, speed=speed)
         plane = None
         try:
@@ -133,6 +136,7 @@ def trade(
             _refuse_unready_live(s, confirm_live=confirm_live)
         folder = state_dir or s.state_dir
         stop = _stop_on_sigterm()
+        install_signals(folder)  # SIGUSR1/SIGUSR2: the kill switch's STOP file
         session = LiveSession(s, folder, paper=not live)
         plane = None
         try:
@@ -141,7 +145,7 @@ def trade(
             where = s.exchange.base_url or s.exchange.name
             err.print(
                 f"trade: {'LIVE' if live else 'paper (live prices)'} on {where}, "
-                f"{len(s.market.symbols)} symbols, state in {folder}; "
+                f"{_mode_counts(session.engine.policy.modes)}, state in {folder}; "
                 f"{report.recovered_intents} open intent(s) recovered; {report.summary()}"
             )
             if session.engine.halted:
@@ -154,6 +158,13 @@ def trade(
         out.print_json(json.dumps(summary, default=str))
 
     guard(run)
+
+
+def _mode_counts(modes: Mapping[str, str]) -> str:
+    """``3 symbols (1 live, 2 observe)``: what a canary really sends where."""
+    counts = Counter(modes.values())
+    detail = ", ".join(f"{n} {mode}" for mode, n in sorted(counts.items()))
+    return f"{len(modes)} symbols ({detail})"
 
 
 def _run_watched(

@@ -278,8 +278,8 @@ def format_errors(exc: ValidationError, ctx: LoadContext) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc: list[str | int] = list(err["loc"])
-        if err["type"] == CROSS:
-            loc.append(err["ctx"]["field"])
+        if err["type"] == CROSS:  # a Settings-level rule names its key dotted
+            loc.extend(str(err["ctx"]["field"]).split("."))
         # A [section] table that failed as a whole: its key is the section name itself.
         target = resolve(loc)
         keys = [p for p in loc if isinstance(p, str)]

@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import Field, SecretBytes, SecretStr, field_validator
+from pydantic import Field, SecretBytes, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -34,6 +34,7 @@ from fsmtrader.config.sections import (
     SimSettings,
     StoreSettings,
     TimeoutSettings,
+    cross,
 )
 from fsmtrader.config.sources import ENV_NESTED_DELIMITER, ENV_PREFIX, sources_for
 
@@ -95,6 +96,26 @@ class Settings(BaseSettings):
         if isinstance(value, bool):
             raise PydanticCustomError("bool_for_number", "bool given for a non-bool setting")
         return value
+
+    @model_validator(mode="after")
+    def _protect_needs_stop_orders(self) -> Settings:
+        """The protective stop is a spot STOP_LOSS_LIMIT: a venue without spot stop orders
+        (MEXC) would refuse every one, leaving positions unguarded."""
+        if self.protect.enabled:
+            on = [
+                k
+                for k, v in (("exchange.name", self.exchange.name), ("sim.venue", self.sim.venue))
+                if v == "mexc"
+            ]
+            if on:
+                raise cross(
+                    "protect.enabled",
+                    f"MEXC has no spot stop orders (its API refuses STOP_LOSS_LIMIT: "
+                    f"'invalid type'; {' and '.join(k + ' = mexc' for k in on)}); "
+                    "set protect.enabled = false",
+                    True,
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -28,6 +28,7 @@ from prometheus_client.metrics_core import (
 )
 
 from fsmtrader.control.feed import FeedItem
+from fsmtrader.control.metric_counts import PREFIX, Counts, RecordCounters, gauge
 from fsmtrader.engine.monitor import is_stuck
 from fsmtrader.engine.policy import TimeoutPolicy
 from fsmtrader.exchange.timed import CallStats, Histograms
@@ -37,7 +38,6 @@ from fsmtrader.state.symbol import SymbolState
 
 log = logging.getLogger("fsmtrader.metrics")
 
-PREFIX = "fsmtrader_"
 #: Push lag buckets (seconds): fine below the 200 ms bar, coarse above it.
 PUSH_LAG_BUCKETS_S: tuple[float, ...] = (
     0.001,
@@ -72,148 +72,6 @@ _API_NAMES = (
 API_PATHS: frozenset[str] = frozenset(
     ["/", "/metrics", *(f"/api/v1/{name}" for name in _API_NAMES.split())]
 )
-# How the router's rejections read in an order record's reason (orders/router.py
-# ``_send``): the move to ERROR of an order the venue refused.
-_REJECTION_PREFIX = "invalid_order:"
-_REJECTIONS = {
-    "insufficient_funds": "insufficient_funds",
-    "authentication_failed": "authentication",
-}
-_FINAL_VIA_RECONCILED = (OrderState.FILLED.value, OrderState.CANCELED.value)
-
-
-class _Counts:
-    """One counter family: its values by label values (mutated under the owner's lock)."""
-
-    __slots__ = ("doc", "labels", "name", "values")
-
-    def __init__(self, name: str, doc: str, labels: Sequence[str] = ()) -> None:
-        self.name, self.doc, self.labels = PREFIX + name, doc, list(labels)
-        self.values: dict[tuple[str, ...], float] = {} if labels else {(): 0.0}
-
-    def inc(self, *key: str, by: float = 1.0) -> None:
-        self.values[key] = self.values.get(key, 0.0) + by
-
-    def family(self, values: Mapping[tuple[str, ...], float]) -> Metric:
-        fam = CounterMetricFamily(self.name, self.doc, labels=self.labels)
-        for key, v in sorted(values.items()):
-            fam.add_metric(list(key), v)
-        return fam
-
-
-class _RecordCounters:
-    """The counters the committed records drive: incremented in the engine thread, copied
-    by the scrape under one short lock (``collect``)."""
-
-    def __init__(self) -> None:
-        c = _Counts
-        self.lock = threading.Lock()
-        self.records = c("records", "Committed records by kind.", ["kind"])
-        self.transitions = c("transitions", "Phase transitions.", ["from", "to", "event"])
-        self.rejected = c("rejected_events", "Events the phase table refused.", ["phase", "event"])
-        self.order_moves = c("order_moves", "Order state moves.", ["from", "to"])
-        self.final = c(
-            "orders_final",
-            "Orders that ended: FAILED_FINAL when given up, FILLED or CANCELED when settled "
-            "(RECONCILED). The router's FAILED_FINAL count is this minus "
-            "orders_found_after_given_up_total.",
-            ["state"],
-        )
-        self.found_after = c(
-            "orders_found_after_given_up",
-            "Orders given up (FAILED_FINAL) that reconcile found executed, by what they were.",
-            ["state"],
-        )
-        self.unknown = c("orders_unknown", "Orders whose outcome became unknown (answer lost).")
-        self.rejections = c("order_rejections", "Orders the exchange refused.", ["reason"])
-        self.ghosts = c("ghosts", "Ghost orders (intents that never traded).", ["reason"])
-        self.fills = c("fills", "Fills booked.", ["side"])
-        self.fill_quote = c("fills_quote", "Quote value of the fills booked.", ["side"])
-        self.found_fills = c("found_fills", "Fills reconcile found on the exchange and booked.")
-        self.trades = c("trades", "Closed trades by exit reason.", ["exit_reason"])
-        self.alerts = c("alerts", "Alerts by kind.", ["alert"])
-        self.halts = c("halts", "Entry halts.")
-        self.resumes = c("resumes", "Halts lifted.")
-        self.controls = c("controls", "Controls run.", ["action", "result"])
-        self.errors = c("observe_errors", "Records metrics could not count (logged).")
-        self.last_ms = 0.0
-        self.all = [v for v in vars(self).values() if isinstance(v, _Counts)]
-
-    def collect(self) -> Iterator[Metric]:
-        with self.lock:
-            copies = [(c, dict(c.values)) for c in self.all]
-            last_ms = self.last_ms
-        for c, values in copies:
-            yield c.family(values)
-        yield _gauge(
-            "last_commit_timestamp_seconds",
-            "Wall clock of the last commit that published records (0: none yet).",
-            last_ms / 1000,
-        )
-
-    def count(self, r: Mapping[str, Any]) -> None:
-        kind = str(r.get("kind", ""))
-        self.records.inc(kind)
-        if kind == "phase":
-            self.transitions.inc(r["from"], r["to"], r["event"])
-        elif kind == "order":
-            self._order(r)
-        elif kind == "fill":
-            self.fills.inc(r["side"])
-            self.fill_quote.inc(r["side"], by=float(Decimal(r["price"]) * Decimal(r["amount"])))
-        elif kind == "rejected_event":
-            self.rejected.inc(r["phase"], r["event"])
-        elif kind == "trade":
-            self.trades.inc(r["exit_reason"])
-        elif kind == "found_fill":
-            self.found_fills.inc()
-        elif kind == "alert":
-            self.alerts.inc(r["alert"])
-        elif kind == "halt":
-            self.halts.inc()
-        elif kind == "resume":
-            self.resumes.inc()
-        elif kind == "control":
-            self.controls.inc(r["action"], str(r.get("result", "")))
-
-    def _order(self, r: Mapping[str, Any]) -> None:
-        """Counted as the router counts (orders/ledger.py ``_move``, booking.py ``_fail``)."""
-        state, src, reason = r["state"], r["from"] or "", r["reason"] or ""
-        self.order_moves.inc(src, state)
-        if state == OrderState.UNKNOWN and src != OrderState.UNKNOWN:
-            self.unknown.inc()
-        elif state == OrderState.RECONCILED and src in _FINAL_VIA_RECONCILED:
-            self.final.inc(src)
-        elif src == OrderState.FAILED_FINAL:  # reconcile: it executed after all
-            self.found_after.inc(state)
-        elif state == OrderState.ERROR:
-            rejection = _rejection(reason)
-            if rejection is not None:
-                self.rejections.inc(rejection)
-        elif state == OrderState.FAILED_FINAL:
-            self.final.inc(state)
-            ghost = _ghost_reason(src, reason)
-            if ghost is not None:
-                self.ghosts.inc(ghost)
-
-
-def _rejection(reason: str) -> str | None:
-    """The router's rejection key of an ERROR move's reason, if the venue refused it."""
-    if reason.startswith(_REJECTION_PREFIX):
-        return reason[len(_REJECTION_PREFIX) :]
-    return _REJECTIONS.get(reason)
-
-
-def _ghost_reason(src: str, reason: str) -> str | None:
-    """A ghost: given up before it was sent (``ghost:<why>``), or refused by the venue
-    (ERROR -> FAILED_FINAL with the rejection's reason); None for any other give-up."""
-    if reason.startswith("ghost:"):
-        return reason[len("ghost:") :]
-    if src != OrderState.ERROR:
-        return None
-    if reason.startswith(_REJECTION_PREFIX):
-        return reason[len(_REJECTION_PREFIX) :]
-    return reason if reason in _REJECTIONS else None
 
 
 def _dec(value: Any) -> Decimal:
@@ -224,10 +82,6 @@ def _dec(value: Any) -> Decimal:
         return Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"not a number: {value!r}") from None
-
-
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(PREFIX + name, doc, value=value)
 
 
 class _BookCollector:
@@ -247,14 +101,35 @@ class _BookCollector:
 
     def collect(self) -> Iterator[Metric]:
         try:
-            families = self._status_families(self._status()) + self._balance_families(
-                self._balance()
+            status = self._status()
+            families = (
+                self._status_families(status)
+                + self._mode_families(status.get("by_mode", {}))
+                + self._balance_families(self._balance())
             )
         except Exception:
             log.warning("metrics: reading the books failed", exc_info=True)
             self._failed()
             return
         yield from families
+
+    @staticmethod
+    def _mode_families(by_mode: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
+        """The status's per-mode totals (observe, paper, live: a canary's parts apart)."""
+        symbols = GaugeMetricFamily(PREFIX + "mode_symbols", "Symbols by mode.", labels=["mode"])
+        held = GaugeMetricFamily(
+            PREFIX + "mode_open_positions", "Symbols holding a position, by mode.", labels=["mode"]
+        )
+        pnl = GaugeMetricFamily(
+            PREFIX + "mode_unrealized_pnl_quote",
+            "Unrealised PnL of the held symbols that have a last price, by mode.",
+            labels=["mode"],
+        )
+        for mode, m in sorted(by_mode.items()):
+            symbols.add_metric([mode], float(m["symbols"]))
+            held.add_metric([mode], float(m["positions"]))
+            pnl.add_metric([mode], float(_dec(m["unrealized_pnl"])))
+        return [symbols, held, pnl]
 
     def _status_families(self, st: Mapping[str, Any]) -> list[Metric]:
         now = int(st["now_ms"])
@@ -282,21 +157,19 @@ class _BookCollector:
         return [
             phases,
             errors,
-            _gauge(
-                "symbols_stuck", "Symbols far longer in a phase than any timeout.", float(stuck)
-            ),
-            _gauge("open_positions", "Symbols holding a position.", float(positions)),
-            _gauge(
+            gauge("symbols_stuck", "Symbols far longer in a phase than any timeout.", float(stuck)),
+            gauge("open_positions", "Symbols holding a position.", float(positions)),
+            gauge(
                 "open_orders_unknown", "Open orders whose outcome is unknown now.", float(unknown)
             ),
-            _gauge("open_orders", "Orders not over yet.", float(totals["open_orders"])),
-            _gauge(
+            gauge("open_orders", "Orders not over yet.", float(totals["open_orders"])),
+            gauge(
                 "unrealized_pnl_quote",
                 "Unrealised PnL of the held symbols that have a last price.",
                 float(_dec(totals["unrealized_pnl"])),
             ),
-            _gauge("halted", "1 while new entries are halted.", 1.0 if st["halted"] else 0.0),
-            _gauge(
+            gauge("halted", "1 while new entries are halted.", 1.0 if st["halted"] else 0.0),
+            gauge(
                 "entries_stopped",
                 "1 while entries are stopped by a control.",
                 1.0 if st["entries_stopped"] else 0.0,
@@ -305,17 +178,17 @@ class _BookCollector:
 
     def _balance_families(self, b: Mapping[str, Any]) -> list[Metric]:
         return [
-            _gauge("cash_quote", "Free quote cash.", float(_dec(b["cash"]))),
-            _gauge(
+            gauge("cash_quote", "Free quote cash.", float(_dec(b["cash"]))),
+            gauge(
                 "reserved_quote", "Quote reserved for buys in flight.", float(_dec(b["reserved"]))
             ),
-            _gauge("reservations", "Buy reservations open.", float(len(b["reservations"]))),
-            _gauge(
+            gauge("reservations", "Buy reservations open.", float(len(b["reservations"]))),
+            gauge(
                 "exposure_quote",
                 "Quote committed to open positions plus reservations.",
                 float(_dec(b["exposure"])),
             ),
-            _gauge(
+            gauge(
                 "realized_pnl_quote",
                 "Realised PnL of the closed trades.",
                 float(_dec(b["realized_pnl"])),
@@ -386,21 +259,21 @@ class _WebCounters:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.auth = _Counts(
+        self.auth = Counts(
             "api_auth_failures", "Requests refused for a missing or wrong token.", ["path"]
         )
-        self.dropped = _Counts("stream_dropped", "Push clients dropped as too slow.")
-        self.book_errors = _Counts("book_read_errors", "Scrapes that could not read the books.")
-        self.tg_sent = _Counts(
+        self.dropped = Counts("stream_dropped", "Push clients dropped as too slow.")
+        self.book_errors = Counts("book_read_errors", "Scrapes that could not read the books.")
+        self.tg_sent = Counts(
             "telegram_messages", "Telegram messages by kind and outcome.", ["kind", "outcome"]
         )
-        self.tg_foreign = _Counts(
+        self.tg_foreign = Counts(
             "telegram_foreign_updates", "Telegram updates from chats not configured (ignored)."
         )
         self.clients = 0
         self.lag = Histograms(PUSH_LAG_BUCKETS_S)
 
-    def inc(self, counts: _Counts, *key: str) -> None:
+    def inc(self, counts: Counts, *key: str) -> None:
         with self.lock:
             counts.inc(*key)
 
@@ -413,7 +286,7 @@ class _WebCounters:
             clients = self.clients
         for c, values in copies:
             yield c.family(values)
-        yield _gauge("stream_clients", "Push stream clients connected now.", float(clients))
+        yield gauge("stream_clients", "Push stream clients connected now.", float(clients))
         yield _histogram(
             "push_lag_seconds",
             "Commit of a record to its arrival in a dashboard (measured by the page).",
@@ -436,7 +309,7 @@ class Metrics:
         timeouts: TimeoutPolicy | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self._records = _RecordCounters()
+        self._records = RecordCounters()
         self._web = web = _WebCounters()
         book = _BookCollector(
             status, balance, timeouts or TimeoutPolicy(), lambda: web.inc(web.book_errors)

@@ -27,6 +27,8 @@ from typing import Any
 
 from fsmtrader.control.clocks import session_clock
 from fsmtrader.control.status import build_status, order_view
+from fsmtrader.engine.modes import MODES_META, decode_modes
+from fsmtrader.engine.report import by_mode
 from fsmtrader.errors import StoreError
 from fsmtrader.portfolio import ClosedTrade, Portfolio, Position
 from fsmtrader.store.codec import GHOST
@@ -41,7 +43,7 @@ from fsmtrader.store.sqlite import (
 
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
-ALERT_KINDS = ("halt", "resume", "alert", "control")
+ALERT_KINDS = ("halt", "resume", "alert", "control", "breaker", "kill_switch")
 KEEP_ALERTS = 1000  # recent alert records kept between calls (the scan is incremental)
 MAX_LIMIT = 10_000  # rows one call returns at most
 RECENT_GHOSTS = 20
@@ -184,6 +186,7 @@ class BookReader:
             now_ms=now_ms,
             halted=meta.get("halted", ""),
             entries_stopped=meta.get("entries_stopped", ""),
+            modes=decode_modes(meta.get(MODES_META)),
         )
         status["marks_from"] = "saved" if marks is None else "live"
         return status
@@ -241,6 +244,10 @@ class BookReader:
         with self._read() as c:
             trades = read_trades(c)
             pf = read_portfolio(c, history=False)
+            orders = read_orders(c)
+            modes = decode_modes(read_meta_rows(c).get(MODES_META))
+        positions = pf.positions if pf is not None else {}
+        split = by_mode([t for _, t in trades], orders, modes, positions)
         pnls = [t.realized_pnl for _, t in trades]
         wins = sum(1 for p in pnls if p > 0)
         best = max(trades, key=lambda it: it[1].realized_pnl, default=None)
@@ -260,6 +267,7 @@ class BookReader:
             "worst": _trade_view(*worst) if worst else None,
             "first_exit_ms": trades[0][1].exit_ms if trades else None,
             "last_exit_ms": trades[-1][1].exit_ms if trades else None,
+            "by_mode": split,
         }
 
     def daily(self, days: int, now_ms: int | None = None) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ def order_view(rec: OrderRecord) -> dict[str, Any]:
         "attempts": rec.attempts,
         "decision_id": it.decision_id,
         "reason": rec.reason,
+        "mode": it.mode,
     }
 
 
@@ -81,13 +82,16 @@ def symbol_row(
     open_orders: Sequence[OrderRecord],
     last: Decimal | None,
     now_ms: int,
+    mode: str = "",
 ) -> dict[str, Any]:
-    """One symbol's status row (``open_orders``: its non-terminal orders, oldest first)."""
+    """One symbol's status row (``open_orders``: its non-terminal orders, oldest first;
+    ``mode``: observe, paper or live, "" where no mode was saved)."""
     held = pos is not None and pos.qty > 0
     pnl = unrealized_pnl(pos, last) if pos is not None and held and last is not None else None
     order = _open_order(st, open_orders)
     return {
         "symbol": st.symbol,
+        "mode": mode,
         "phase": st.phase.value,
         "entered_ms": st.entered_ms,
         "time_in_phase_ms": max(now_ms - st.entered_ms, 0),
@@ -135,9 +139,12 @@ def build_status(
     now_ms: int,
     halted: str,
     entries_stopped: str,
+    modes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole status: sorted symbol rows and the totals over them (see the module doc
-    for unrealised PnL). ``records`` may hold every order: the terminal ones are skipped."""
+    for unrealised PnL), also per mode. ``records`` may hold every order: the terminal
+    ones are skipped. ``modes``: each symbol's (the session's saved ``modes``)."""
+    modes = modes or {}
     by_symbol: dict[str, list[OrderRecord]] = {}
     for rec in records:
         if not rec.done:
@@ -150,6 +157,7 @@ def build_status(
             by_symbol.get(st.symbol, []),
             mark_decimal(marks.get(st.symbol)),
             now_ms,
+            modes.get(st.symbol, ""),
         )
         for st in states
     ]
@@ -161,7 +169,25 @@ def build_status(
         "entries_allowed": not (halted or entries_stopped),
         "symbols": rows,
         "totals": _totals(rows, portfolio, by_symbol),
+        "by_mode": _by_mode(rows),
     }
+
+
+def _by_mode(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per mode: its symbols, positions, open orders and unrealised PnL (as the totals)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        m = out.setdefault(
+            r["mode"], {"symbols": 0, "positions": 0, "open_orders": 0, "unrealized_pnl": ZERO}
+        )
+        m["symbols"] += 1
+        m["positions"] += Decimal(r["position"]) > 0
+        m["open_orders"] += r["open_orders"]
+        if r["unrealized_pnl"] is not None:
+            m["unrealized_pnl"] += Decimal(r["unrealized_pnl"])
+    for m in out.values():
+        m["unrealized_pnl"] = str(m["unrealized_pnl"])
+    return dict(sorted(out.items()))
 
 
 def _totals(

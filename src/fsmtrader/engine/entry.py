@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from fsmtrader.engine import protect
 from fsmtrader.engine.commands import (
     Cancel,
     Count,
@@ -16,6 +17,8 @@ from fsmtrader.engine.commands import (
     then,
 )
 from fsmtrader.engine.idle import abandon_active, after_idle
+from fsmtrader.engine.modes import OBSERVE
+from fsmtrader.engine.observe import observe_entry
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import budget
@@ -72,6 +75,8 @@ def evaluate_entry(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolic
     ticker = v.quote  # the guards' quote: no second request
     if blocked or ticker is None:
         return decide(Count("guards_blocked"), Fire(E.GUARDS_BLOCKED, ",".join(blocked)))
+    if p.mode(st.symbol) == OBSERVE:
+        return observe_entry(st, t, v, p, ticker)
     return decide(Fire(E.GUARDS_PASSED, f"ask={ticker.ask}"), entry_ref=ticker.ask, buy_leg=0)
 
 
@@ -113,6 +118,7 @@ def plan_buy(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> 
         created_ms=t.ts,
         reason=f"entry step {leg} (+{step_bps} bps)",
         budget=budget(v, p.risk),
+        mode=p.mode(st.symbol),
     )
     # The active intent is a state change, applied before the router's write-ahead commit:
     # the commit must record which intent this symbol waits for, or a crash orphans it.
@@ -170,4 +176,5 @@ def open_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
         "fees": str(pos.buy_fees),
     }
     levels = open_exit(float(pos.avg_entry), p.exit.rule)
-    return decide(Publish(record), active_intent=None, exit=levels, sell_leg=0)
+    guard = [protect.sync(t.ts)] if p.protect is not None else []  # the resting stop
+    return decide(Publish(record), *guard, active_intent=None, exit=levels, sell_leg=0)

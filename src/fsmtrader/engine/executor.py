@@ -131,4 +131,4 @@ class Executor:
 
     def _close_position(self, st: SymbolState, cmd: ClosePosition) -> Decision:
         trade = self.engine.portfolio.close_position(st.symbol, cmd.ts, cmd.reason)
-        return exit.trade_recorded(trade, cmd.ts)
+        return exit.trade_recorded(trade, cmd.ts, self.engine.policy.mode(st.symbol))

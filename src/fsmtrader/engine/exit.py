@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import partial
 
+from fsmtrader.engine import protect
 from fsmtrader.engine.commands import (
     Cancel,
     ClosePosition,
@@ -53,7 +54,7 @@ def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> D
         changes["exit"] = open_exit(float(pos.avg_entry), p.exit.rule)
     if t.event is E.SELL_BLOCKED:
         changes["exit_block_until"] = t.ts + p.timeouts.block_ms
-    return Decision(changes, [])
+    return Decision(changes, [protect.sync(t.ts)] if p.protect is not None else [])
 
 
 FORCE_EXIT = "force_exit"  # the exit reason of a control's force-exit
@@ -95,7 +96,19 @@ def flash_floor(pos: Position, p: EnginePolicy) -> Decimal:
 
 
 def plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
-    """The next sell of the exit: a rung of the ladder, or the one market sell past it."""
+    """The next sell of the exit: a rung of the ladder, or the one market sell past it;
+    a protective stop is cancelled first, and the sell waits for that to settle."""
+    if p.protect is not None and v.protective_stops:
+        return protect.cancel_before_sell(v, Then(partial(_after_stop_cancel, t), "sell"))
+    return _plan_sell(st, t, v, p)
+
+
+def _after_stop_cancel(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:
+    after = protect.after_cancel(v)
+    return after if after is not None else _plan_sell(st, t, v, p)
+
+
+def _plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) -> Decision:
     pos = v.position
     if pos is None:
         return decide(Fire(E.FAULT, "PLACE_SELL without a position"))
@@ -131,6 +144,7 @@ def plan_sell(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy) ->
         leg=st.sell_leg,
         created_ms=t.ts,
         reason=f"{st.exit_reason} rung {rung}",
+        mode=p.mode(st.symbol),
     )
     # Set before the router's write-ahead commit (see plan_buy).
     return decide(Place(intent), sell_leg=st.sell_leg + 1, active_intent=intent.intent_id)
@@ -169,9 +183,10 @@ def record_trade(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy)
     return decide(ClosePosition(st.exit_reason, t.ts), active_intent=None, exit=None)
 
 
-def trade_recorded(trade: ClosedTrade, ts: int) -> Decision:
-    """The closed trade is booked: publish it; a completed trade ends an error streak."""
-    record: TradeRecord = {"kind": "trade", "ts": ts, **trade.to_record()}
+def trade_recorded(trade: ClosedTrade, ts: int, mode: str = "") -> Decision:
+    """The closed trade is booked: publish it (with the mode it ran in); a completed
+    trade ends an error streak."""
+    record: TradeRecord = {"kind": "trade", "ts": ts, "mode": mode, **trade.to_record()}
     return decide(
         Publish(record), Fire(E.TRADE_RECORDED, f"pnl={trade.realized_pnl}"), error_count=0
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fsmtrader.engine import protect
 from fsmtrader.engine.commands import Cancel, Decision, DiscardEmpty, Fire, decide
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.view import SymbolView
@@ -11,7 +12,10 @@ from fsmtrader.state.symbol import SymbolState
 
 
 def after_idle(st: SymbolState, v: SymbolView, p: EnginePolicy) -> Decision:
-    """IDLE must not forget a position (after an abandoned buy, ERROR or a restart)."""
+    """IDLE must not forget a position (after an abandoned buy, ERROR or a restart), nor
+    a trade a protective stop closed meanwhile (while the symbol was in ERROR)."""
+    if p.protect is not None and protect.sold_by_stop(v):
+        return protect.closed_by_stop(v)
     if v.held > 0:
         return decide(Fire(Event.HAS_POSITION, "position held"))
     return decide(DiscardEmpty())

@@ -69,3 +69,8 @@ class LiveView:
     def held(self) -> Decimal:
         pos = self._engine.portfolio.positions.get(self.symbol)
         return pos.qty if pos is not None else ZERO
+
+    @property
+    def protective_stops(self) -> list[OrderRecord]:
+        recs = self._engine.router.open_intents(self.symbol, "sell")
+        return [r for r in recs if r.intent.stop_price is not None]

@@ -7,7 +7,7 @@ can build a policy in one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -100,6 +100,15 @@ class ErrorPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectPolicy:
+    """The resting protective stop (engine/protect.py): its limit this far below the
+    stop, and a trailing stop's order replaced only when the stop rises this much."""
+
+    limit_offset_bps: Decimal = Decimal(100)
+    min_move_bps: Decimal = Decimal(25)
+
+
+@dataclass(frozen=True, slots=True)
 class EnginePolicy:
     """Everything the engine is told, besides its plugs."""
 
@@ -113,3 +122,14 @@ class EnginePolicy:
     risk: RiskLimits = field(default_factory=RiskLimits)
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
     router: RouterConfig = field(default_factory=RouterConfig)
+    protect: ProtectPolicy | None = None  # None: no protective stop (the default)
+    # each symbol's effective mode (``engine.modes``); none given: every symbol "paper"
+    # (the simulator: what a session without a venue does with the default "live")
+    modes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.modes:
+            object.__setattr__(self, "modes", dict.fromkeys(self.symbols, "paper"))
+
+    def mode(self, symbol: str) -> str:
+        return self.modes.get(symbol, "paper")

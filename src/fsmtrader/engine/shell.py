@@ -22,15 +22,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, entry, errors, monitor, report
+from fsmtrader.engine import durable, entry, errors, monitor, protect, report
 from fsmtrader.engine.commands import (
     Decision,
     Fire,
     Refresh,
+    Then,
     decide,
 )
 from fsmtrader.engine.executor import Executor
@@ -63,7 +65,7 @@ log = logging.getLogger("fsmtrader.engine")
 ZERO = Decimal(0)
 P, E, A = Phase, Event, Action
 ENTRY = BarCheck.ENTRY
-BarHandler = Callable[[SymbolState, int, float], None]
+BarHandler = Callable[[SymbolState, int, float, float], None]
 
 
 class Engine:
@@ -176,9 +178,9 @@ class Engine:
             ):
                 self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
         elif check is not None:
-            self._on_bar[check](st, ts, close)
+            self._on_bar[check](st, ts, close, low)
 
-    def _bar_exit(self, st: SymbolState, ts: int, close: float) -> None:
+    def _bar_exit(self, st: SymbolState, ts: int, close: float, low: float) -> None:
         ex = st.exit
         if ex is None:
             raise KeyError(f"{st.symbol}: no exit tracker")
@@ -187,14 +189,27 @@ class Engine:
         if ex.peak != peak and self.store is not None:
             self.dirty.add(st.symbol)
             self.commit()
+        moved = ex.peak != peak and not reason  # (an exit cancels the stop anyway)
+        if self.policy.protect is not None and self._protect_bar(st, ts, low, moved):
+            return  # the protective stop sold the position
         if reason and ts >= st.exit_block_until:
             self.fire(st, E.EXIT_SIGNAL, reason)
 
-    def _bar_warm(self, st: SymbolState, ts: int, close: float) -> None:
+    def _protect_bar(self, st: SymbolState, ts: int, low: float, new_peak: bool) -> bool:
+        """The resting stop on a bar: asked about when the low reached it, raised with a
+        trailing stop. True when the symbol left POSITION (the stop sold it)."""
+        due = protect.poll_due(self.view(st.symbol), low)
+        if due is not None:
+            self._decided(st, decide(Refresh(due), Then(partial(protect.stop_news, ts))))
+        if new_peak and st.exit is not None and st.exit.trail_active and st.phase is P.POSITION:
+            self._decided(st, decide(protect.sync(ts, trail=True)))
+        return st.phase is not P.POSITION
+
+    def _bar_warm(self, st: SymbolState, ts: int, close: float, low: float) -> None:
         if st.signal.warm(ts):
             self.fire(st, E.WARMUP_DONE, "history filled the anchor window")
 
-    def _bar_poll(self, st: SymbolState, ts: int, close: float) -> None:
+    def _bar_poll(self, st: SymbolState, ts: int, close: float, low: float) -> None:
         rec = self._active_record(st)
         if rec is not None and rec.live and self._run(st, decide(Refresh(rec.intent.intent_id))):
             self.commit()
@@ -255,7 +270,15 @@ class Engine:
     def on_order_update(self, rec: OrderRecord) -> None:
         """News of an order arriving later (a retry, a look-up, a restart)."""
         st = self.states[rec.intent.symbol]
+        if rec.intent.stop_price is not None:  # the protective stop's (engine/protect.py)
+            now = self.clock.now_ms()
+            self._run(st, protect.stop_news(now, st, self.view(st.symbol), self.policy))
+            self.commit()
+            return
         if self._run(st, order_update(st, rec, self.held(st.symbol))):
+            self.commit()
+        if self.policy.protect is not None and rec.intent.side == "buy" and st.phase is P.POSITION:
+            self._run(st, decide(protect.sync(self.clock.now_ms())))  # a late buy fill too
             self.commit()
 
     def _run(self, st: SymbolState, first: Decision) -> bool:
@@ -382,6 +405,10 @@ class Engine:
         self.bus.publish({"kind": "halt", "ts": self.clock.now_ms(), "reason": reason})
 
     # --- reads --------------------------------------------------------------------------
+    def mode(self, symbol: str) -> str:
+        """The symbol's effective mode: "observe", "paper" or "live" (``engine.modes``)."""
+        return self.policy.mode(symbol)
+
     def _active_record(self, st: SymbolState) -> OrderRecord | None:
         iid = st.active_intent
         return self.router.records.get(iid) if iid is not None else None
@@ -429,5 +456,10 @@ class Engine:
 
     def summary(self) -> dict[str, Any]:
         return report.summary(
-            self.portfolio, self.router, self.counts, self.states.values(), self.halted
+            self.portfolio,
+            self.router,
+            self.counts,
+            self.states.values(),
+            self.halted,
+            self.policy.modes,
         )

@@ -64,3 +64,8 @@ class SymbolView(Protocol):
 
     @property
     def held(self) -> Decimal: ...
+
+    @property
+    def protective_stops(self) -> list[OrderRecord]:
+        """The symbol's protective stop orders not over yet (engine/protect.py): at most
+        one, but a replaced one whose cancel has not settled is listed too."""

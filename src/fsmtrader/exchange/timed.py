@@ -164,7 +164,21 @@ class TimedExchange:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
+        if stop_price is not None:
+            return self._timed(
+                "create_order",
+                self.inner.create_order,
+                symbol,
+                side,
+                order_type,
+                amount,
+                price,
+                time_in_force,
+                client_order_id,
+                stop_price,
+            )
         return self._timed(
             "create_order",
             self.inner.create_order,

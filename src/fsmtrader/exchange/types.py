@@ -61,6 +61,9 @@ class OrderInfo:
     fee_currency: str = ""
     trades: list[TradeInfo] = field(default_factory=list)
     order_type: OrderType = "limit"
+    # A stop-limit order (Binance STOP_LOSS_LIMIT): it rests untriggered until the last
+    # price reaches this, then works as a limit order at ``price``. None: a plain order.
+    stop_price: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -117,9 +120,16 @@ class Exchange(Protocol):
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
         """Place an order. ``price`` is None only for a market order; the router sends
-        market orders only for a sell when never_market_sells is off."""
+        market orders only for a sell when never_market_sells is off.
+
+        ``stop_price`` (optional, None for every plain order) makes a limit GTC sell a
+        stop-limit: it rests untriggered, its base locked, until the venue's last price
+        falls to ``stop_price``, then works as a limit at ``price`` (Binance spot
+        STOP_LOSS_LIMIT; the protective stop). A venue without spot stop orders (MEXC)
+        refuses it with ``InvalidOrder``."""
         ...
 
     def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:

@@ -25,6 +25,7 @@ class Event(StrEnum):
     SIGNAL = "SIGNAL"  # drop trigger fired
     GUARDS_PASSED = "GUARDS_PASSED"
     GUARDS_BLOCKED = "GUARDS_BLOCKED"
+    OBSERVED = "OBSERVED"  # observe mode: the buy is audited, not placed
     BUY_PLACED = "BUY_PLACED"
     BUY_ABORTED = "BUY_ABORTED"  # preflight failed / ghost / router gave up
     BUY_PARTIAL = "BUY_PARTIAL"
@@ -40,6 +41,7 @@ class Event(StrEnum):
     SELL_PARTIAL = "SELL_PARTIAL"  # a rung filled partly: next rung for the rest
     SELL_UNFILLED = "SELL_UNFILLED"  # a rung filled nothing: next rung
     SELL_FILLED = "SELL_FILLED"  # position closed (remainder, if any, is dust)
+    STOP_FILLED = "STOP_FILLED"  # the resting protective stop sold the position
     TRADE_RECORDED = "TRADE_RECORDED"
     TIMEOUT = "TIMEOUT"
     FAULT = "FAULT"  # an unexpected error in an action

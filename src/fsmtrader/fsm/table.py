@@ -30,6 +30,7 @@ TABLE: dict[tuple[Phase, Event], Row] = {
     (P.IDLE, E.HAS_POSITION): Row(P.POSITION, A.RESUME_POSITION),
     (P.ENTRY_EVAL, E.GUARDS_PASSED): Row(P.PLACE_BUY, A.SUBMIT_BUY),
     (P.ENTRY_EVAL, E.GUARDS_BLOCKED): Row(P.IDLE, A.BLOCK_ENTRY),
+    (P.ENTRY_EVAL, E.OBSERVED): Row(P.IDLE, A.BLOCK_ENTRY),
     (P.PLACE_BUY, E.BUY_PLACED): Row(P.WAIT_FILL, A.CHECK_BUY),
     (P.PLACE_BUY, E.BUY_ABORTED): Row(P.IDLE, A.ABANDON_BUY),
     (P.PLACE_BUY, E.BUY_FILLED): Row(P.POSITION, A.OPEN_POSITION),
@@ -41,6 +42,12 @@ TABLE: dict[tuple[Phase, Event], Row] = {
     (P.WAIT_FILL, E.TIMEOUT): Row(P.WAIT_FILL, A.CANCEL_BUY),
     (P.POSITION, E.EXIT_SIGNAL): Row(P.EXIT_EVAL, A.EVALUATE_EXIT),
     (P.POSITION, E.TIMEOUT): Row(P.EXIT_EVAL, A.EVALUATE_EXIT),
+    # The protective stop (engine/protect.py) sold the position: found while holding (a
+    # poll, a restart), by the cancel that comes before an exit's first sell, or on the
+    # way back to IDLE.
+    (P.POSITION, E.STOP_FILLED): Row(P.POST_TRADE, A.RECORD_TRADE),
+    (P.PLACE_SELL, E.STOP_FILLED): Row(P.POST_TRADE, A.RECORD_TRADE),
+    (P.IDLE, E.STOP_FILLED): Row(P.POST_TRADE, A.RECORD_TRADE),  # it sold during ERROR
     (P.EXIT_EVAL, E.EXIT_CONFIRMED): Row(P.PLACE_SELL, A.SUBMIT_SELL),
     (P.EXIT_EVAL, E.EXIT_HOLD): Row(P.POSITION, A.RESUME_POSITION),
     (P.PLACE_SELL, E.SELL_PLACED): Row(P.WAIT_SELL_FILL, A.CHECK_SELL),

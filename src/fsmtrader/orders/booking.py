@@ -94,6 +94,7 @@ class FillBooking(OrderLedger):
             "amount": str(t.amount),
             "fee": str(t.fee),
             "fee_currency": t.fee_currency,
+            "mode": it.mode,
         }
         if self.keep_fills:
             self.fills.append(fill)

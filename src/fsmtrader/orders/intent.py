@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from fsmtrader.exchange.types import OrderType, TimeInForce
 from fsmtrader.markets import Side
@@ -35,6 +35,8 @@ class IntentFields(TypedDict):
     created_ms: int
     reason: str
     budget: str | None
+    stop_price: NotRequired[str]  # only a stop-limit's (the protective stop)
+    mode: NotRequired[str]  # absent in rows saved before per-symbol modes
 
 
 # Our cap, not a venue's: it must fit every venue profile (exchange/ccxt_adapter/venues.py,
@@ -74,6 +76,12 @@ class Intent:
     created_ms: int
     reason: str = ""
     budget: Decimal | None = None  # quote a buy may spend (min_notional bump limit)
+    # A stop-limit sell (the protective stop, engine/protect.py): rests untriggered on the
+    # venue until its last price falls to this, then sells as a limit at ``limit_price``.
+    stop_price: Decimal | None = None
+    # where it executes: "paper" (simulator) or "live" (venue); "" in a row saved before
+    # per-symbol modes (the session adopts it as the mode its kind always had)
+    mode: str = ""
 
     @classmethod
     def create(
@@ -91,6 +99,8 @@ class Intent:
         created_ms: int,
         reason: str = "",
         budget: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        mode: str = "",
     ) -> Intent:
         return cls(
             intent_id=make_intent_id(decision_id, side, leg),
@@ -106,6 +116,8 @@ class Intent:
             created_ms=created_ms,
             reason=reason,
             budget=budget,
+            stop_price=stop_price,
+            mode=mode,
         )
 
     @property
@@ -113,7 +125,7 @@ class Intent:
         return "market" if self.limit_price is None else "limit"
 
     def to_record(self) -> IntentFields:
-        return {
+        out: IntentFields = {
             "intent_id": self.intent_id,
             "decision_id": self.decision_id,
             "symbol": self.symbol,
@@ -127,4 +139,8 @@ class Intent:
             "created_ms": self.created_ms,
             "reason": self.reason,
             "budget": None if self.budget is None else str(self.budget),
+            "mode": self.mode,
         }
+        if self.stop_price is not None:  # absent otherwise: plain intents read as before
+            out["stop_price"] = str(self.stop_price)
+        return out

@@ -230,6 +230,7 @@ class OrderLedger:
             "avg_price": None if rec.avg_price is None else str(rec.avg_price),
             "fee": str(rec.fee_quote),
             "reason": reason,
+            "mode": it.mode,
             **(extra or _NO_EXTRA),
         }
         self.bus.publish(record)
@@ -238,7 +239,7 @@ class OrderLedger:
 def intent_terms(it: Intent) -> OrderExtra:
     """An intent's terms, as its first order event carries them."""
     f = it.to_record()
-    return {
+    terms: OrderExtra = {
         "amount": f["amount"],
         "limit_price": f["limit_price"],
         "ref_price": f["ref_price"],
@@ -248,3 +249,6 @@ def intent_terms(it: Intent) -> OrderExtra:
         "created_ms": f["created_ms"],
         "budget": f["budget"],
     }
+    if "stop_price" in f:
+        terms["stop_price"] = f["stop_price"]
+    return terms

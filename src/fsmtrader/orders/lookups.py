@@ -65,7 +65,7 @@ class OrderLookups(OrderResolution):
         if not self._is_ours(rec, info, "cancel_order"):  # flagged: never booked
             self._to_unknown(rec, "foreign_answer:cancel_order")
             return rec
-        if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL):
+        if info.status == "closed" and rec.state in (S.SENT, S.PARTIAL) and not _is_stop(rec):
             # It filled while we were cancelling: the fill is booked, and the race is
             # reported (a halt condition when configured).
             self.races += 1
@@ -127,3 +127,9 @@ class OrderLookups(OrderResolution):
         self._absorb(rec, info, "fetch_order_by_client_id")
         if rec.live:
             self.cancel(rec.intent.intent_id)
+
+
+def _is_stop(rec: OrderRecord) -> bool:
+    """A protective stop filling as it is cancelled is the stop doing its job (the price
+    fell through it), not a race to report."""
+    return rec.intent.stop_price is not None

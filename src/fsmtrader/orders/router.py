@@ -26,6 +26,7 @@ from fsmtrader.errors import (
     RateLimited,
     required,
 )
+from fsmtrader.exchange.types import OrderInfo
 from fsmtrader.markets import MarketFilters, ceil_to, preflight, q_price
 from fsmtrader.orders.intent import Intent, client_order_id
 from fsmtrader.orders.ledger import FAILED_STEP_RETRY_MS, RouterConfig, intent_terms
@@ -200,15 +201,7 @@ class OrderRouter(OrderLookups):
         self.before_send()
         failpoints.hit("after_intent_commit")
         try:
-            info = self.exchange.create_order(
-                it.symbol,
-                it.side,
-                it.order_type,
-                rec.amount,
-                rec.price,
-                it.time_in_force,
-                rec.client_order_id,
-            )
+            info = self._create(rec)
         except DuplicateOrder:
             # An order with our id exists: it is ours. Adopt it, never send another.
             info_or_none = self._fetch_quiet(rec, by_client_id=True)
@@ -247,3 +240,13 @@ class OrderRouter(OrderLookups):
             raise
         failpoints.hit("after_exchange_answer")
         self._absorb(rec, info, "create_order")
+
+    def _create(self, rec: OrderRecord) -> OrderInfo:
+        """The one create call. A stop price goes only with a stop-limit intent (the
+        protective stop), on its tick, so every plain order is sent as before."""
+        it = rec.intent
+        args = (it.symbol, it.side, it.order_type, rec.amount, rec.price, it.time_in_force)
+        if it.stop_price is None:
+            return self.exchange.create_order(*args, rec.client_order_id)
+        stop = q_price(it.stop_price, self.filters[it.symbol].tick_size)
+        return self.exchange.create_order(*args, rec.client_order_id, stop)

@@ -7,6 +7,7 @@ each phase transition's lag as its arrival (wall clock) minus the record's
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -107,7 +108,9 @@ def run_e(user: Settings, folder: Path) -> ScenarioResult:
             return verdict("E", [f"the bot's API never came up ({tail(bot.stderr())})"], fig, [])
         t0 = time.monotonic()
         lags, shown = listen(where.url, token, NEED, LISTEN_S)
-        fig["listened_s"] = round(time.monotonic() - t0, 3)
+        took = time.monotonic() - t0
+        fig.update(listened_s=round(took, 3), pushes_per_s=round(len(lags) / max(took, 1e-9), 1))
+        fig["load_average_1m"] = round(os.getloadavg()[0], 2)  # the host's, for context
     finally:
         fig["bot_rc"] = bot.stop()
     failures = judge_lag(lags, NEED, fig)

@@ -24,7 +24,7 @@ Table = dict[str, Any]
 # What no scenario inherits: it trades its own symbols on the simulator, in its own
 # folder, with no control plane, notifier or breaker of the user's to interfere.
 OWN: dict[str, Table] = {
-    "market": {"default_mode": "paper", "modes": {}},
+    "market": {"quote": "USDT", "default_mode": "paper", "modes": {}},
     "api": {"enabled": False, "token_file": ""},
     "exchange": {"key_file": ""},
     "telegram": {"enabled": False},

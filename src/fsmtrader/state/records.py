@@ -28,6 +28,22 @@ PhaseRecord = TypedDict(
 )
 
 
+class ObservedRecord(TypedDict):
+    """The buy an observed symbol would have placed (``engine.observe``; Decimals as
+    exact text); ``reason`` says how it was priced, or why the router would have refused
+    it (``ghost: ...``)."""
+
+    kind: Literal["observed"]
+    ts: int
+    symbol: str
+    decision_id: str
+    side: Literal["buy"]
+    price: str
+    amount: str
+    notional: str
+    reason: str
+
+
 class RejectedEventRecord(TypedDict):
     kind: Literal["rejected_event"]
     ts: int
@@ -49,6 +65,7 @@ class PositionRecord(TypedDict):
 class TradeRecord(TradeFields):
     kind: Literal["trade"]
     ts: int
+    mode: NotRequired[str]  # observe, paper or live (absent before per-symbol modes)
 
 
 class AlertRecord(TypedDict):
@@ -87,6 +104,31 @@ class ControlRecord(TypedDict):
     message: str
 
 
+class BreakerRecord(TypedDict):
+    """A loss breaker crossed (``action`` "halt", with its setting and figures) or was
+    re-armed from the current figures after a person lifted its halt ("rearm")."""
+
+    kind: Literal["breaker"]
+    ts: int
+    action: str
+    breaker: str
+    reason: str
+    figures: dict[str, str]
+
+
+class KillSwitchRecord(TypedDict):
+    """The STOP file stopped entries, exited a position (``symbol``), or its removal
+    lifted the stop it made."""
+
+    kind: Literal["kill_switch"]
+    ts: int
+    action: str
+    command: str
+    file: str
+    message: str
+    symbol: NotRequired[str]
+
+
 class OrderExtra(TypedDict, total=False):
     """What an order event adds when it has it: the intent's terms on the first event,
     price and amount once reserved."""
@@ -100,6 +142,7 @@ class OrderExtra(TypedDict, total=False):
     leg: int
     created_ms: int
     budget: str | None
+    stop_price: str
 
 
 _OrderBase = TypedDict(
@@ -120,6 +163,7 @@ _OrderBase = TypedDict(
         "avg_price": str | None,
         "fee": str,
         "reason": str,
+        "mode": str,
     },
 )
 
@@ -141,6 +185,7 @@ class FillRecord(TypedDict):
     amount: str
     fee: str
     fee_currency: str
+    mode: NotRequired[str]  # the order's (absent before per-symbol modes)
 
 
 class FoundFillRecord(TypedDict):
@@ -163,7 +208,8 @@ class FoundFillRecord(TypedDict):
 
 
 Record = (
-    PhaseRecord
+    ObservedRecord
+    | PhaseRecord
     | RejectedEventRecord
     | PositionRecord
     | TradeRecord
@@ -171,6 +217,8 @@ Record = (
     | ResumeRecord
     | HaltRecord
     | ControlRecord
+    | BreakerRecord
+    | KillSwitchRecord
     | OrderEvent
     | FillRecord
     | FoundFillRecord

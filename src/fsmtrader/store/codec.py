@@ -149,8 +149,11 @@ _INTENT_FIELDS = tuple(
 
 
 def _intent_from(v: Sequence[Any]) -> Intent:
+    """A field the record lacks (one added later, e.g. ``stop_price``) takes its default."""
     raw = json.loads(v[4])
-    return Intent(**{n: raw[n] if back is None else back(raw[n]) for n, back in _INTENT_FIELDS})
+    return Intent(
+        **{n: raw[n] if back is None else back(raw[n]) for n, back in _INTENT_FIELDS if n in raw}
+    )
 
 
 INTENT = Special(

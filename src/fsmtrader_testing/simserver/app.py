@@ -163,7 +163,7 @@ def server_venue(
         base,
         visibility_lag_ms=lag,
         ioc_returns_open="ioc_returns_open" in quirks,
-        stop_orders="no_stop_limit" not in quirks,
+        stop_orders=base.stop_orders and "no_stop_limit" not in quirks,
     ).with_fee_asset(fee_asset, bnb_price)
 
 

@@ -146,6 +146,8 @@ class BinanceWire(BinanceRequests):
                 "selfTradePreventionMode": "EXPIRE_MAKER",
             }
         )
+        if info.stop_price is not None:
+            out["stopPrice"] = self.num(info.stop_price)
         if resp_type == "FULL":
             out["fills"] = [
                 {
@@ -175,7 +177,7 @@ class BinanceWire(BinanceRequests):
             "timeInForce": meta.wire_tif,
             "type": meta.wire_type,
             "side": meta.side.upper(),
-            "stopPrice": self.num(0),
+            "stopPrice": self.num(info.stop_price or 0),
             "icebergQty": self.num(0),
             "time": meta.created_ms,
             "updateTime": view.update_ms,

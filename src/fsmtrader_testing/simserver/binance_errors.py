@@ -176,6 +176,8 @@ class BinanceErrors:
                 return self.bad_symbol()
             if reason == "market_buy":
                 return self.err(-1014, "Unsupported order combination.")
+            if reason == "would_trigger":  # a stop at or above the last price
+                return self.err(-2010, "Order would trigger immediately.")
             if reason == "client_order_id":
                 return self.illegal("newClientOrderId", self.client_id_re.pattern)
             return self.err(-1013, f"Invalid order: {exc}")

@@ -69,16 +69,17 @@ class BinanceRequests(BinanceErrors):
         wire_type = params.get("type")
         if not wire_type:
             raise self.mandatory("type")
-        if wire_type not in ("LIMIT", "LIMIT_MAKER", "MARKET"):
+        if wire_type not in ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT"):
             raise self.unsupported_type(wire_type, state)
-        for name in ("stopPrice", "trailingDelta", "icebergQty"):
+        stop = self.stop_param(params, wire_type)
+        for name in ("trailingDelta", "icebergQty"):
             if params.get(name):
                 raise self.not_required(name)
         tif_raw = params.get("timeInForce")
-        if wire_type == "LIMIT":
+        if wire_type in ("LIMIT", "STOP_LOSS_LIMIT"):
             if not tif_raw:
                 raise self.mandatory("timeInForce")
-            if tif_raw not in ("GTC", "IOC"):
+            if tif_raw not in ("GTC", "IOC") or (stop is not None and tif_raw != "GTC"):
                 raise self.err(-1115, "Invalid timeInForce.")
         elif tif_raw:
             raise self.not_required("timeInForce")
@@ -113,7 +114,18 @@ class BinanceRequests(BinanceErrors):
             wire_type=wire_type,
             wire_tif=tif_raw or "GTC",
             resp_type=resp_type,
+            stop_price=stop,
         )
+
+    def stop_param(self, params: Params, wire_type: str) -> Decimal | None:
+        """``stopPrice``: mandatory for STOP_LOSS_LIMIT (a sell rests untriggered until
+        the last price falls to it; the matching engine runs GTC sells only), refused on
+        every other type, as Binance does."""
+        if wire_type != "STOP_LOSS_LIMIT":
+            if params.get("stopPrice"):
+                raise self.not_required("stopPrice")
+            return None
+        return self.decimal_param(params, "stopPrice", required=True)
 
     def order_ref(self, params: Params) -> tuple[str | None, str | None]:
         """(orderId, origClientOrderId) of a query or cancel; one must be sent."""

@@ -28,8 +28,9 @@ from fsmtrader.markets import MarketFilters
 
 HISTORY_MINUTES: Final = 2 * 24 * 60
 #: Order types the server executes; exchangeInfo advertises only these, so ccxt refuses
-#: stop orders client-side instead of sending something we would silently mishandle.
-BINANCE_ORDER_TYPES: Final = ("LIMIT", "LIMIT_MAKER", "MARKET")
+#: the others (STOP_LOSS, TAKE_PROFIT...) client-side instead of sending something we
+#: would silently mishandle. STOP_LOSS_LIMIT: sells only, GTC (the protective stop).
+BINANCE_ORDER_TYPES: Final = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT")
 
 # symbol: (tickSize, maxPrice, stepSize, maxQty, MARKET_LOT_SIZE maxQty). Every market in
 # the fixture has minPrice = tick, minQty = step, minNotional 5 and maxNotional 9,000,000.

@@ -20,8 +20,9 @@ matching engine's MEXC venue profile (``app.server_venue``):
   ``NEW`` and the unfilled rest stays live (and can fill) until cancelled.
 - ``no_stop_limit`` (ccxt issue 22104): ``STOP_LOSS_LIMIT`` and the other trigger types
   are refused with MEXC's ``{"code": 500, "msg": "invalid type"}``, which ccxt can only
-  surface as a plain ExchangeError. Without the quirk they are refused with ``30041``
-  (an InvalidOrder in ccxt), because the simulator has no trigger orders.
+  surface as a plain ExchangeError (what the real venue answers). Without the quirk
+  they are refused with ``30041`` (an InvalidOrder in ccxt). Either way the MEXC
+  matching engine has no stop orders (``SimVenue.stop_orders`` is False).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class MexcWire(BinanceWire):
         )
 
     def unsupported_type(self, wire_type: str, state: ServerState) -> WireError:
-        if wire_type in _STOP_TYPES and state.sim.venue.stop_orders:
+        if wire_type in _STOP_TYPES and "no_stop_limit" not in state.quirks:
             return self.err(30041, "current order type can not place order")
         return self.err(500, "invalid type")
 

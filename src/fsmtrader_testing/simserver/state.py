@@ -92,6 +92,7 @@ class NewOrder:
     wire_tif: str
     resp_type: str = "FULL"
     hidden_ms: int = 0  # a lag spike: the order is not found for this long
+    stop_price: Decimal | None = None  # STOP_LOSS_LIMIT (Binance): its trigger
 
 
 @dataclass(slots=True)
@@ -288,15 +289,11 @@ class ServerState:
                 raise WouldTake()
         supplied = new.client_order_id is not None
         cid = new.client_order_id if new.client_order_id is not None else self._auto_cid()
-        info = self.sim.create_order(
-            new.symbol,
-            new.side,
-            new.order_type,
-            new.quantity,
-            new.price,
-            new.time_in_force,
-            cid,
-        )
+        args = (new.symbol, new.side, new.order_type, new.quantity, new.price)
+        if new.stop_price is None:
+            info = self.sim.create_order(*args, new.time_in_force, cid)
+        else:
+            info = self.sim.create_order(*args, new.time_in_force, cid, new.stop_price)
         meta = WireOrder(
             sim_id=info.id,
             wire_id=wire_id_for(info.id),

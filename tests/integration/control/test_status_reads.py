@@ -19,6 +19,7 @@ import pytest
 from fsmtrader.control.clocks import session_clock
 from fsmtrader.control.reads import BookReader, saved_marks
 from fsmtrader.control.status import build_status, order_view
+from fsmtrader.engine.modes import MODES_META, decode_modes
 from fsmtrader.errors import StoreError
 from fsmtrader.store.schema import readonly_uri
 from fsmtrader.store.sqlite import open_store
@@ -173,6 +174,7 @@ def test_reads_during_and_after_a_paper_session(tmp_path: Path) -> None:
             now_ms=now,
             halted=snap.meta.get("halted", ""),
             entries_stopped=snap.meta.get("entries_stopped", ""),
+            modes=decode_modes(snap.meta.get(MODES_META)),
         ),
         "marks_from": "saved",
     }

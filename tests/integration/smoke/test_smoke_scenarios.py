@@ -38,6 +38,12 @@ def test_a_bumps_a_4_usdt_entry_to_bless_min_notional(tmp_path: Path) -> None:
     assert Decimal(reserved[0]["amount"]) == f["order_amount"]
 
 
+def test_a_runs_on_its_own_usdt_market_whatever_the_users_quote(tmp_path: Path) -> None:
+    r = one(mine(market={"quote": "USDC", "symbols": ["BTC/USDC"]}), "A", tmp_path)
+    assert r.passed, r.reason
+    assert r.figures["market"] == "BLESS/USDT"
+
+
 def test_a_fails_when_the_budget_cannot_reach_min_notional(tmp_path: Path) -> None:
     r = one(mine(market={"starting_balance": "4.5"}), "A", tmp_path)
     assert not r.passed

@@ -166,7 +166,12 @@ async def test_binance_load_markets_gives_real_filters() -> None:
         # ccxt's own rounding uses the TICK_SIZE precision it parsed
         assert ex.price_to_precision("BTC/USDT", 95000.123) == "95000.12"
         assert ex.amount_to_precision("BTC/USDT", 0.0007856509959147719) == "0.00078"
-        assert set(btc["info"]["orderTypes"]) == {"LIMIT", "LIMIT_MAKER", "MARKET"}
+        assert set(btc["info"]["orderTypes"]) == {
+            "LIMIT",
+            "LIMIT_MAKER",
+            "MARKET",
+            "STOP_LOSS_LIMIT",  # executed: the protective stop
+        }
 
 
 @arun
@@ -214,7 +219,8 @@ async def test_markets_file_supplies_raw_exchange_info() -> None:
         doge = filters_from_ccxt(markets["DOGE/USDT"])
         assert (doge.tick_size, doge.step_size) == (Decimal("0.00001"), Decimal("1"))
         info = markets["BTC/USDT"]["info"]
-        assert "STOP_LOSS_LIMIT" not in info["orderTypes"]  # not executed here
+        assert "STOP_LOSS_LIMIT" in info["orderTypes"]  # executed here (kept from the file)
+        assert "TAKE_PROFIT_LIMIT" not in info["orderTypes"]  # in the file, not executed here
         assert info["permissionSets"][0][0] == "SPOT"
 
 

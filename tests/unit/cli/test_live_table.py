@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fsmtrader.cli.display import (
+    MODE_STYLE,
     PHASE_STYLE,
     duration,
     engine_status,
@@ -107,6 +108,37 @@ def test_rows_in_order_with_phase_colours_and_the_books_below(status: dict[str, 
     assert "HALTED: test halt" in text
     assert "positions 1  uPnL 3.9200 USDT" in text and "cash 419.9200" in text  # 500 - 80.08
     assert "2 exchange said no" in text
+
+
+def test_a_canary_table_shows_each_rows_mode_and_a_one_mode_table_does_not(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "fsmtrader.db"
+    write_books(db)
+    store = open_store(db)
+    try:  # the modes a canary session saves at its start (engine.modes)
+        modes = '{"AIDLE/USDT": "observe", "HOLD/USDT": "live", "ZERR/USDT": "paper"}'
+        store.set_meta("modes", modes)
+    finally:
+        store.close()
+    with BookReader(db, tmp_path) as r:
+        canary = r.status(NOW, {"HOLD/USDT": 2.1})
+    table = status_rows_table(canary, DisplaySettings(), "t")
+    assert table.columns[2].header == "mode"
+    shown = {str(sym): m for sym, m in zip(cells(table, 0), cells(table, 2), strict=True)}
+    assert (shown["HOLD/USDT"].plain, shown["HOLD/USDT"].style) == ("live", MODE_STYLE["live"])
+    assert shown["AIDLE/USDT"].plain == "observe" and shown["ZERR/USDT"].plain == "paper"
+    assert "live" in render(table)
+    with BookReader(db, tmp_path) as r:
+        store = open_store(db)
+        try:
+            store.set_meta("modes", "{}")
+        finally:
+            store.close()
+        one_mode = r.status(NOW, {"HOLD/USDT": 2.1})
+    assert "mode" not in [
+        c.header for c in status_rows_table(one_mode, DisplaySettings(), "t").columns
+    ]
 
 
 @pytest.mark.parametrize(

@@ -159,7 +159,8 @@ def test_a_record_that_cannot_be_counted_is_logged_and_counted_never_raised(
     s = parse(metrics.render()[0])
     assert s["fsmtrader_observe_errors_total"][()] == 1  # the phase record has no event
     assert s["fsmtrader_records_total"] == {(("kind", "phase"),): 1, (("kind", "fill"),): 1}
-    assert s["fsmtrader_fills_quote_total"] == {(("side", "buy"),): 2.0}
+    # a fill record without a mode (saved before per-symbol modes) counts under mode ""
+    assert s["fsmtrader_fills_quote_total"] == {(("mode", ""), ("side", "buy")): 2.0}
     assert "cannot count record" in caplog.text
 
 

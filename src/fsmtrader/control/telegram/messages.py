@@ -125,6 +125,13 @@ def halt_note(r: Mapping[str, Any]) -> Note:
     return Note("halt", f"⛔ HALT: {reason}\nNew entries stopped; open positions still managed.")
 
 
+def kill_switch_note(r: Mapping[str, Any]) -> Note:
+    """The STOP file acted (stop, a position's flatten, lifted): switched with halts."""
+    icon = {"stop": "🛑", "flatten": "🧯", "lift": "▶️"}.get(str(r.get("action")), "🛑")
+    where = f" {r['symbol']}" if r.get("symbol") else ""
+    return Note("halt", f"{icon} Kill switch{where}: {r.get('message') or r.get('action', '?')}")
+
+
 def resume_note(r: Mapping[str, Any]) -> Note:
     return Note("halt", f"▶️ Resumed (was: {r.get('was') or '-'})")
 
@@ -157,6 +164,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Note | None]] = {
     "order": order_note,
     "halt": halt_note,
     "resume": resume_note,
+    "kill_switch": kill_switch_note,
     "phase": phase_note,
     "alert": stuck_note,
 }

@@ -31,9 +31,18 @@ def check_order(
     amount: Decimal,
     price: Decimal | None,
     time_in_force: str,
+    stop_price: Decimal | None = None,
 ) -> None:
-    """The order's shape: type, side, time in force, a positive amount and limit price.
+    """The order's shape: type, side, time in force, a positive amount and limit price,
+    and a stop price only as a limit GTC sell on a venue with stop orders.
     ``where`` prefixes the message ("binance create_order BTC/USDT")."""
+    if stop_price is not None:
+        if not venue.stop_orders:
+            raise InvalidOrder(f"{where}: {venue.id} has no spot stop orders", "order_type")
+        if side != "sell" or order_type != "limit" or time_in_force != "GTC":
+            raise InvalidOrder(f"{where}: a stop-limit must be a limit GTC sell", "order_type")
+        if not isinstance(stop_price, Decimal) or not stop_price.is_finite() or stop_price <= 0:
+            raise InvalidOrder(f"{where}: stop price {stop_price} must be > 0", "price")
     if order_type not in venue.order_types:
         # Never stop / stop-limit / trigger orders (MEXC spot has none: ccxt #22104).
         raise InvalidOrder(f"{where}: order type {order_type!r} not supported", "order_type")

@@ -14,7 +14,6 @@ import copy
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -48,7 +47,7 @@ from fsmtrader.exchange.ccxt_adapter.history import (
     walk_end_ms,
 )
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
-from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions
+from fsmtrader.exchange.ccxt_adapter.options import CcxtOptions, deep_merge
 from fsmtrader.exchange.ccxt_adapter.retry import GraceWindow, Retrier
 from fsmtrader.exchange.ccxt_adapter.urls import local_urls
 from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
@@ -58,16 +57,6 @@ log = logging.getLogger("fsmtrader.exchange.ccxt")
 
 _BOOK_DEPTH: Final = 5
 _COID_MEMORY: Final = 10_000
-
-
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class AsyncCcxtExchange:
@@ -115,7 +104,7 @@ class AsyncCcxtExchange:
             "timeout": int(o.timeout_ms),
             "logger": self._wire_log,
             # A copy: ccxt may write into its options, the venue profile stays as declared.
-            "options": _deep_merge(
+            "options": deep_merge(
                 copy.deepcopy(dict(self.venue.ccxt_options)), o.ccxt_options or {}
             ),
             # load_markets must not call the private currencies endpoint.
@@ -246,8 +235,10 @@ class AsyncCcxtExchange:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
-        """Place a limit (IOC/GTC) or market sell order under ``client_order_id``.
+        """Place a limit (IOC/GTC) or market sell order under ``client_order_id``; with
+        ``stop_price`` a limit GTC sell goes as Binance's STOP_LOSS_LIMIT (``stopPrice``).
 
         Retried only while the request certainly did not execute (429/418, connection
         refused before sending). A timeout, a 5xx or an "execution status unknown" answer
@@ -255,11 +246,12 @@ class AsyncCcxtExchange:
         order up by its clientOrderId.
         """
         where = f"{self.exchange_id} create_order {symbol}"
-        check_order(self.venue, where, side, order_type, amount, price, time_in_force)
+        check_order(self.venue, where, side, order_type, amount, price, time_in_force, stop_price)
         check_client_order_id(self.venue, where, client_order_id)
         await self._ensure_markets()
         grid_price = price if order_type == "limit" else None
-        check_grid(self._client, self.venue, where, symbol, amount, grid_price, self._redactor)
+        for px in (grid_price, stop_price) if stop_price is not None else (grid_price,):
+            check_grid(self._client, self.venue, where, symbol, amount, px, self._redactor)
         hint = OrderHint(
             symbol=symbol,
             side=side,
@@ -270,7 +262,7 @@ class AsyncCcxtExchange:
             order_type=order_type,
         )
         sent_at = self._grace.note_sent(f"coid:{client_order_id}")
-        raw = await self._send_create(hint, amount, price)
+        raw = await self._send_create(hint, amount, price, stop_price)
         try:
             info = self._order(raw, hint, "create_order")
         except ExchangeError as exc:
@@ -283,10 +275,14 @@ class AsyncCcxtExchange:
             return await self._state_after_ack(info, symbol)
         return info
 
-    async def _send_create(self, hint: OrderHint, amount: Decimal, price: Decimal | None) -> Any:
+    async def _send_create(
+        self, hint: OrderHint, amount: Decimal, price: Decimal | None, stop: Decimal | None
+    ) -> Any:
         params: dict[str, Any] = {"clientOrderId": hint.client_order_id}
         if hint.order_type == "limit":
             params["timeInForce"] = hint.time_in_force
+        if stop is not None:  # ccxt makes a limit with stopPrice a spot STOP_LOSS_LIMIT
+            params["stopPrice"] = wire(stop)
         # A market order must go without a price: with one, ccxt turns it into a
         # quote-amount (quoteOrderQty) order.
         wire_price = wire(price) if hint.order_type == "limit" and price is not None else None

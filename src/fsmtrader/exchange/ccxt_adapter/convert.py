@@ -121,6 +121,7 @@ def order_from_ccxt(
     )
     trades = _order_trades(order, order_id, coid, symbol, side, timestamp)
     fee, fee_currency = _order_fee(order, trades)
+    stop = decimal_of(order.get("triggerPrice"), info.get("stopPrice"))  # Binance: 0 = none
     return OrderInfo(
         id=order_id,
         client_order_id=coid,
@@ -137,6 +138,7 @@ def order_from_ccxt(
         fee_currency=fee_currency,
         trades=trades,
         order_type=order_type,
+        stop_price=stop if stop else None,
     )
 
 

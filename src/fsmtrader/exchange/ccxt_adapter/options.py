@@ -60,3 +60,15 @@ class CcxtOptions:
     @property
     def authenticated(self) -> bool:
         return bool(self.api_key and self.api_secret)
+
+
+def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, tables merged key by key (the caller's ccxt options over
+    the venue's)."""
+    out: dict[str, Any] = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

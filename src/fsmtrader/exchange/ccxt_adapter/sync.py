@@ -200,10 +200,11 @@ class CcxtExchange:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
         return self._run(
             self._core.create_order(
-                symbol, side, order_type, amount, price, time_in_force, client_order_id
+                symbol, side, order_type, amount, price, time_in_force, client_order_id, stop_price
             )
         )
 

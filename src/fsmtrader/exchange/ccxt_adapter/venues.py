@@ -39,8 +39,8 @@ class VenueProfile:
     be answered "not found" before we believe it (MEXC, ccxt issue 21614).
     ``create_acks_only``: the create answer is an acknowledgement without the order's
     state or fills, so the order is read once right after it.
-    ``order_types``: what we send there. Never stop or trigger orders (MEXC spot has no
-    stop-limit at all, ccxt issue 22104).
+    ``order_types``: what we send there. A stop price only where ``stop_orders`` (MEXC
+    spot has no stop-limit at all, ccxt issue 22104).
     ``ccxt_options``: merged under the caller's options; they keep ccxt on spot and away
     from endpoints that need more permissions than trading.
     ``markets_fetcher``: the ccxt method that lists spot markets without touching the
@@ -71,6 +71,9 @@ class VenueProfile:
     trades_cursor: str | None
     history_lookback_ms: int | None
     order_types: frozenset[OrderType] = frozenset({"limit", "market"})
+    # Spot stop-limit sells (Binance STOP_LOSS_LIMIT: the protective stop); MEXC spot
+    # has none (its API answers STOP_LOSS_LIMIT with "invalid type", ccxt issue 22104).
+    stop_orders: bool = False
     statuses: MappingProxyType[str, OrderStatus] = field(default_factory=lambda: CCXT_STATUS)
 
 
@@ -87,6 +90,7 @@ BINANCE: Final = VenueProfile(
     orders_cursor="orderId",  # allOrders: orders with orderId >= n
     trades_cursor="fromId",  # myTrades: trades with id >= n (not with start/end times)
     history_lookback_ms=None,  # fromId walks from the first trade
+    stop_orders=True,  # STOP_LOSS_LIMIT: timeInForce, quantity, price, stopPrice
     ccxt_options=MappingProxyType(
         {
             "defaultType": "spot",

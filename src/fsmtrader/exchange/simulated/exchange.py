@@ -28,7 +28,7 @@ from fsmtrader.exchange.simulated.matching import Matcher
 from fsmtrader.exchange.simulated.orders import OrderLedger, SimCounters, SimOrder
 from fsmtrader.exchange.simulated.params import PREC, SimParams
 from fsmtrader.exchange.simulated.persistence import SimFile
-from fsmtrader.exchange.simulated.validate import validate
+from fsmtrader.exchange.simulated.validate import validate, validate_stop
 from fsmtrader.exchange.simulated.venue import BINANCE
 from fsmtrader.exchange.simulated.wallets import Wallets, lock_for
 from fsmtrader.exchange.types import Balance, OrderInfo, OrderType, Ticker, TimeInForce, TradeInfo
@@ -199,16 +199,26 @@ class SimExchange:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
         """Validate like Binance (identity, duplicate, filters, funds), lock, then match
         at once against this bar's depth. IOC and market remainders are cancelled; a GTC
-        remainder rests and fills as maker on later bars."""
+        remainder rests and fills as maker on later bars. With ``stop_price`` (a venue
+        with stop orders only: Binance) a limit GTC sell is a STOP_LOSS_LIMIT: its base
+        is locked and it rests untriggered until a bar's low reaches the stop."""
         if self._file is not None:
             self._file.store.check_writable()
         try:
             with localcontext(prec=PREC):
                 order = self._place(
-                    symbol, side, order_type, amount, price, time_in_force, client_order_id
+                    symbol,
+                    side,
+                    order_type,
+                    amount,
+                    price,
+                    time_in_force,
+                    client_order_id,
+                    stop_price,
                 )
         except InvalidOrder as e:
             self._count_rejection(e.reason)
@@ -350,6 +360,15 @@ class SimExchange:
             raise InvalidOrder(f"unknown symbol {symbol}", reason="symbol")
         return m
 
+    def _check_client_id(self, client_order_id: str) -> None:
+        longest = self.venue.client_id_max_len
+        if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= longest:
+            raise InvalidOrder(
+                f"client_order_id must be 1..{longest} chars", reason="client_order_id"
+            )
+        if self._ledger.client_id_taken(client_order_id, self.venue.client_ids == "open_only"):
+            raise DuplicateOrder(f"client order id {client_order_id} is in use")
+
     def _place(
         self,
         symbol: str,
@@ -359,17 +378,16 @@ class SimExchange:
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> SimOrder:
         m = self._market(symbol)
-        longest = self.venue.client_id_max_len
-        if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= longest:
-            raise InvalidOrder(
-                f"client_order_id must be 1..{longest} chars", reason="client_order_id"
-            )
-        if self._ledger.client_id_taken(client_order_id, self.venue.client_ids == "open_only"):
-            raise DuplicateOrder(f"client order id {client_order_id} is in use")
+        self._check_client_id(client_order_id)
         book = self._books.quote(symbol)
         limit = validate(m, side, order_type, amount, price, time_in_force, book)
+        if stop_price is not None:
+            validate_stop(
+                m, self.venue.stop_orders, side, order_type, time_in_force, stop_price, book
+            )
         lock_asset, lock = lock_for(m, side, amount, limit, self._matcher.lock_rate)
         if not self._wallets.lock(lock_asset, lock):
             free = self._wallets.get(lock_asset).free
@@ -391,9 +409,13 @@ class SimExchange:
             lock_asset=lock_asset,
             lock_remaining=lock,
             fee_currency=m.quote,
+            stop_price=stop_price,
         )
         self._ledger.add(order)
         self.counters.created += 1
+        if stop_price is not None:  # untriggered: it rests, it does not match
+            self._resting.setdefault(symbol, []).append(order)
+            return order
         self._matcher.take(order)
         if order.status == "open":
             if order.time_in_force == "GTC" or (

@@ -128,11 +128,14 @@ class FaultInjector(Generic[E]):
         price: Decimal | None,
         time_in_force: TimeInForce,
         client_order_id: str,
+        stop_price: Decimal | None = None,
     ) -> OrderInfo:
         after = self._gate("create_order")
-        placed = self.inner.create_order(
-            symbol, side, order_type, amount, price, time_in_force, client_order_id
-        )
+        args = (symbol, side, order_type, amount, price, time_in_force, client_order_id)
+        if stop_price is None:  # an inner exchange without stop orders is called as before
+            placed = self.inner.create_order(*args)
+        else:
+            placed = self.inner.create_order(*args, stop_price)
         return self._finish(after, placed)
 
     def cancel_order(self, order_id: str, symbol: str) -> OrderInfo:

@@ -81,27 +81,50 @@ class Matcher:
         with localcontext(prec=PREC):
             high, low = Decimal(repr(high_f)), Decimal(repr(low_f))
             resting = self.resting[symbol]
+            triggered = self._trigger_stops(resting, low)
             buys = sorted(
                 (o for o in resting if o.side == "buy" and low <= o.price),
                 key=lambda o: (-o.price, o.seq),
             )
             sells = sorted(
-                (o for o in resting if o.side == "sell" and high >= o.price),
+                (
+                    o
+                    for o in resting
+                    if o.side == "sell"
+                    and high >= o.price
+                    and (o.stop_price is None or o.triggered)
+                ),
                 key=lambda o: (o.price, o.seq),
             )
             if not buys and not sells:
-                return []
+                return triggered
             book = self._books.depth(symbol)
             asks = required(book.asks, "this bar's asks")
             bids = required(book.bids, "this bar's bids")
-            filled: list[SimOrder] = []
+            filled: list[SimOrder] = list(triggered)
             for orders, levels in ((buys, asks), (sells, bids)):
                 for order in orders:
                     qty = consume(levels, order.amount - order.filled)
                     if qty > 0:
                         self.fill(order, qty, order.price, maker=True)
-                        filled.append(order)
+                        if order not in filled:
+                            filled.append(order)
         return filled
+
+    def _trigger_stops(self, resting: list[SimOrder], low: Decimal) -> list[SimOrder]:
+        """Stop-limit sells whose stop this bar's low reached: triggered, each becomes a
+        limit sell at once, taking the bids down to its limit (the rest rests)."""
+        hit = [
+            o
+            for o in resting
+            if o.stop_price is not None and not o.triggered and low <= o.stop_price
+        ]
+        for order in hit:
+            order.triggered = True
+            self.take(order)
+            if order.status == "open" and order.time_in_force != "GTC":
+                self.end(order, "canceled")
+        return hit
 
     def fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> None:
         """Book one trade: move balances exactly, record it, end the order if full.

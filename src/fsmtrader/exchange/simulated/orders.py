@@ -37,6 +37,10 @@ class SimOrder:
     fee: Decimal = ZERO
     fee_currency: str = ""
     trades: list[TradeInfo] = field(default_factory=list)
+    # A stop-limit (Binance STOP_LOSS_LIMIT sell): rests untriggered until a bar's low
+    # reaches ``stop_price``, then works as a limit at ``price`` (see ``Matcher``).
+    stop_price: Decimal | None = None
+    triggered: bool = False
 
     def to_info(self) -> OrderInfo:
         """A detached copy in the protocol's shape."""
@@ -62,6 +66,7 @@ class SimOrder:
             fee_currency=self.fee_currency,
             trades=list(self.trades),
             order_type=self.order_type,
+            stop_price=self.stop_price,
         )
 
 

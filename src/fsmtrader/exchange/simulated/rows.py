@@ -44,7 +44,9 @@ CREATE TABLE orders (
     filled TEXT NOT NULL,
     cost TEXT NOT NULL,
     fee TEXT NOT NULL,
-    fee_currency TEXT NOT NULL
+    fee_currency TEXT NOT NULL,
+    stop_price TEXT,  -- a stop-limit's (STOP_LOSS_LIMIT), NULL for a plain order
+    triggered INTEGER NOT NULL CHECK (triggered IN (0, 1))
 );
 CREATE TABLE trades (
     seq INTEGER PRIMARY KEY,
@@ -89,6 +91,8 @@ class OrderRow(NamedTuple):
     cost: Decimal
     fee: Decimal
     fee_currency: str
+    stop_price: Decimal | None
+    triggered: bool
 
 
 _ORDER_COLUMNS: Final = ", ".join(OrderRow._fields)
@@ -105,7 +109,7 @@ _UPSERT_ORDER: Final = (
     f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * len(OrderRow._fields))}) "
     "ON CONFLICT (seq) DO UPDATE SET lock_remaining = excluded.lock_remaining,"
     " status = excluded.status, filled = excluded.filled, cost = excluded.cost,"
-    " fee = excluded.fee"
+    " fee = excluded.fee, triggered = excluded.triggered"
 )
 _INSERT_TRADE: Final = (
     f"INSERT INTO trades (seq, {_TRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -177,7 +181,9 @@ def write(conn: sqlite3.Connection, c: Changes) -> None:
 
 
 def _order_params(o: OrderRow) -> tuple[object, ...]:
-    return tuple(str(v) if isinstance(v, Decimal) else v for v in o)
+    return tuple(
+        str(v) if isinstance(v, Decimal) else int(v) if v is True or v is False else v for v in o
+    )
 
 
 def _trade_params(seq: int, t: TradeInfo) -> tuple[object, ...]:
@@ -243,6 +249,8 @@ def _order_from(r: tuple[Any, ...]) -> OrderRow:
         cost=D(r[14]),
         fee=D(r[15]),
         fee_currency=str(r[16]),
+        stop_price=None if r[17] is None else D(r[17]),
+        triggered=bool(r[18]),
     )
 
 

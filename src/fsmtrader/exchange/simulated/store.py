@@ -42,8 +42,17 @@ from fsmtrader.markets import MarketFilters
 
 KIND: Final = "fsmtrader-sim-exchange"
 # 2: client ids may repeat (Binance reuses them once the earlier order is over) and the
-# venue profile is recorded.
-SCHEMA_VERSION: Final = 2
+# venue profile is recorded. 3: stop-limit orders (stop_price, triggered).
+SCHEMA_VERSION: Final = 3
+# How a file of an older version becomes the current one (in one transaction, on open):
+# a version-2 file holds no stop orders, so its orders gain the columns, empty.
+_MIGRATIONS: Final = {
+    "2": (
+        "ALTER TABLE orders ADD COLUMN stop_price TEXT",
+        "ALTER TABLE orders ADD COLUMN triggered INTEGER NOT NULL DEFAULT 0"
+        " CHECK (triggered IN (0, 1))",
+    ),
+}
 _MAGIC: Final = b"SQLite format 3\x00"
 
 
@@ -82,14 +91,34 @@ class SimStore:
             if created:
                 return cls(path, _connect_rw(path)), None
             # Lost a creation race: someone else's file is now at path; load it.
-        _check_ours(path, markets, params, venue)
+        version = _check_ours(path, markets, params, venue)
         store = cls(path, _connect_rw(path))
+        if version != str(SCHEMA_VERSION):
+            store._migrate(version)
         try:
             state = store._load()
         except BaseException:
             store.close()
             raise
         return store, state
+
+    def _migrate(self, version: str) -> None:
+        """Bring a file of an older version (checked ours by ``_check_ours``) up to this
+        one, all or nothing: a crash midway leaves the old version, migrated next time."""
+        conn = self._live()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.close()
+            raise
 
     def _load(self) -> StoredState:
         conn = self._live()
@@ -234,9 +263,10 @@ def _check_ours(
     markets: Mapping[str, MarketFilters],
     params: Mapping[str, Decimal],
     venue: Mapping[str, str],
-) -> None:
+) -> str:
     """Refuse, without writing a byte of it, a file that is not an exchange file of ours
-    or that belongs to other markets or other exchange parameters."""
+    or that belongs to other markets or other exchange parameters; returns its schema
+    version (this one, or one ``_MIGRATIONS`` brings up to it)."""
     try:
         with path.open("rb") as f:
             head = f.read(len(_MAGIC))
@@ -244,23 +274,11 @@ def _check_ours(
         raise ValueError(f"{path}: cannot read sim exchange file: {e}") from e
     if head != _MAGIC:
         raise ValueError(f"{path} is not an fsmtrader sim exchange file (not SQLite)")
-    meta: dict[str, str] = {}
-    try:
-        # Read-only: never checkpoints, never changes the journal mode of a foreign file.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            has_meta = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            if has_meta:
-                meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise ValueError(f"{path}: not a readable fsmtrader sim exchange file: {e}") from e
+    meta = _read_meta(path)
     if meta.get("kind") != KIND:
         raise ValueError(f"{path} is an SQLite file but not an fsmtrader sim exchange file")
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
+    version = meta.get("schema_version", "")
+    if version != str(SCHEMA_VERSION) and version not in _MIGRATIONS:
         raise ValueError(
             f"{path}: sim exchange schema version {meta.get('schema_version')!r}, "
             f"this code reads {SCHEMA_VERSION}"
@@ -289,6 +307,26 @@ def _check_ours(
         detail = ", ".join(f"{k}: file {stored_params.get(k)} vs {params.get(k)}" for k in differ)
         raise ValueError(f"{path}: exchange parameters differ ({detail}): refusing to reuse it")
     _check_venue(path, stored_venue, venue)
+    return version
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    """The file's meta table (empty when it has none), read without writing a byte."""
+    meta: dict[str, str] = {}
+    try:
+        # Read-only: never checkpoints, never changes the journal mode of a foreign file.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if has_meta:
+                meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise ValueError(f"{path}: not a readable fsmtrader sim exchange file: {e}") from e
+    return meta
 
 
 def _check_venue(path: Path, stored: Mapping[str, str], given: Mapping[str, str]) -> None:

@@ -122,3 +122,30 @@ def _check_market_amount(m: MarketFilters, amount: Decimal, avg: Decimal) -> Non
     maximum = m.market_max_notional
     if maximum is not None and notional > maximum:
         raise InvalidOrder(f"notional {notional} > max notional {maximum}", reason="max_notional")
+
+
+def validate_stop(
+    m: MarketFilters,
+    supported: bool,
+    side: Side,
+    order_type: OrderType,
+    time_in_force: TimeInForce,
+    stop_price: Decimal,
+    book: Book,
+) -> None:
+    """A STOP_LOSS_LIMIT sell as Binance checks it: the venue has stop orders, a limit
+    GTC sell, a stop on the tick, and a stop below the last price (one at or above it
+    would trigger at once: Binance -2010 "Order would trigger immediately.")."""
+    if not supported:
+        raise InvalidOrder("stop orders are not supported on this venue", reason="order_type")
+    if side != "sell" or order_type != "limit" or time_in_force != "GTC":
+        raise InvalidOrder("a stop-limit order must be a limit GTC sell", reason="order_type")
+    if not isinstance(stop_price, Decimal) or not stop_price.is_finite() or stop_price <= 0:
+        raise InvalidOrder(f"bad stop price {stop_price!r}", reason="price")
+    if not on_grid(stop_price, m.tick_size, "price"):
+        raise InvalidOrder(f"stop price {stop_price} not on tick {m.tick_size}", reason="tick")
+    if stop_price >= book.mid:
+        raise InvalidOrder(
+            f"stop {stop_price} at or above the last price {book.mid}: would trigger immediately",
+            reason="would_trigger",
+        )

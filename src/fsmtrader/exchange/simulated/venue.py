@@ -99,8 +99,8 @@ class SimVenue:
     bnb_price: Decimal = Decimal("600")
     # MEXC (ccxt issue 25003): a limit IOC rests like a GTC and is reported open.
     ioc_returns_open: bool = False
-    # MEXC spot (ccxt issue 22104) has no stop-limit orders. The simulator has no stop
-    # orders at all; False makes the local server refuse them as MEXC does.
+    # Spot stop-limit sells (Binance STOP_LOSS_LIMIT: the protective stop) rest until a
+    # bar's low reaches their stop; MEXC spot (ccxt issue 22104) has none: refused.
     stop_orders: bool = True
     history: HistoryRules = BINANCE_HISTORY
 
