@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from fsmtrader.cli.console import out
@@ -58,7 +59,8 @@ def _print(report: PreflightReport) -> None:
     for c in report.criteria:
         mark = "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]"
         table.add_row(c.name, mark, c.figure, c.bar)
-    out.print(table, width=None if out.is_terminal else 140)  # a log or pipe: no folding
+    wide = out if out.is_terminal else Console(width=140)  # a log or pipe: no folding
+    wide.print(table)
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
     if report.go:

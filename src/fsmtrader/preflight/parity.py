@@ -3,7 +3,9 @@ the backtest engine — the same settings, a clock the replay moves, a fresh sim
 exchange — must make the same entry decisions: the same decision ids, each with the same
 outcome (placed, blocked by the same guards, observed). Restarts are replayed as restarts
 (the engine rebuilt from its own books), so a session killed and started again replays
-as it ran."""
+as it ran. What steered the session's entries from outside its decisions (a halt, a loss
+breaker, the kill switch, a person's controls) is applied to the replay at the same
+moment, from the session's own audit records, so the decisions after it compare too."""
 
 from __future__ import annotations
 
@@ -71,6 +73,31 @@ class ExchangeClock(ReplayClock):
         return self._engine.ms
 
 
+KILL_SWITCH = "kill switch: STOP file"
+
+
+def steering(records: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, str]]:
+    """``(ts, what, argument)`` of each outside change of the session's entries, in order:
+    ``halt`` (its reason), ``resume``, ``stop`` / ``lift`` (entries stopped or allowed
+    again), ``exit`` (a symbol's position forced out)."""
+    out: list[tuple[int, str, str]] = []
+    for r in records:
+        kind, ts, action = r.get("kind"), int(r.get("ts", 0) or 0), r.get("action")
+        if kind == "halt":
+            out.append((ts, "halt", str(r.get("reason", ""))))
+        elif kind == "resume":
+            out.append((ts, "resume", ""))
+        elif kind == "kill_switch" and action in ("stop", "lift"):
+            out.append((ts, str(action), KILL_SWITCH))
+        elif kind == "kill_switch" and action == "flatten":
+            out.append((ts, "exit", str(r.get("symbol", ""))))
+        elif kind == "control" and r.get("result") == 200:
+            what = {"stopentry": "stop", "resume": "lift", "forceexit": "exit"}.get(str(action))
+            if what is not None:
+                out.append((ts, what, str(r.get("symbol", "")) or f"by {r.get('who')}"))
+    return out
+
+
 def entry_decisions(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Each entry decision (a SIGNAL transition's decision id) and its outcome: ``placed``
     (an order was sent for it), ``observed`` (observe mode audited it), ``blocked: <the
@@ -110,6 +137,7 @@ class Replay:
     clock: ReplayClock = field(default_factory=ReplayClock)
     records: list[Record] = field(default_factory=list)
     last_bar_ts: int = 0
+    steer: list[tuple[int, str, str]] = field(default_factory=list)  # still to apply
 
     def __post_init__(self) -> None:
         self.xclock = ExchangeClock(self.clock)
@@ -134,6 +162,9 @@ class Replay:
         and the exchange's clock readings."""
         k, reads = row[0], row[-2]
         self.xclock.load(row[-1])
+        at = row[-3] if k == "b" else row[1] if k in ("r", "v", "t") else None
+        if at is not None and self.steer and self.steer[0][0] < at:
+            self._steer(at)
         if k == "r":
             self.clock.load(reads, row[1])
             if self.engine is not None:
@@ -170,16 +201,40 @@ class Replay:
         else:
             raise ValueError(f"unknown row kind {k!r}")
 
+    def _steer(self, before: int) -> None:
+        """Apply what steered the session before ``before`` (between its last row and
+        this one: the session serves controls and guards between two rounds)."""
+        e = self.engine
+        while self.steer and self.steer[0][0] < before:
+            _, what, arg = self.steer.pop(0)
+            if e is None:
+                continue
+            if what == "halt":
+                e.halt(arg)
+            elif what == "resume":
+                e.resume_entries()
+            elif what == "stop":
+                e.entries_stopped = arg
+            elif what == "lift":
+                e.entries_stopped = ""
+            elif what == "exit" and arg in e.states:
+                e.force_exit(arg)
+            e.commit()
+
     def close(self) -> None:
         self.store.close()
         self.exchange.close()
 
 
 def replay(
-    settings: Settings, filters: dict[str, MarketFilters], path: Path, work: Path
+    settings: Settings,
+    filters: dict[str, MarketFilters],
+    path: Path,
+    work: Path,
+    steer: list[tuple[int, str, str]] | None = None,
 ) -> tuple[dict[str, str], int, int]:
-    """(decisions, last bar ts, rows) of the recorded path replayed."""
-    rep = Replay(settings, filters, work / "replay.db")
+    """(decisions, last bar ts, rows) of the recorded path replayed, ``steer`` applied."""
+    rep = Replay(settings, filters, work / "replay.db", steer=list(steer or []))
     n = 0
     try:
         for row in read_price_path(path):
@@ -220,12 +275,13 @@ def entry_parity(
             ],
         )
     try:
-        replayed, last_ts, rows = replay(settings, filters, path, work)
+        records = list(session_records)
+        replayed, last_ts, rows = replay(settings, filters, path, work, steering(records))
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return Criterion(NAME, False, "failed", BAR, [f"{path.name}: cannot replay it ({exc!r})"])
     if last_ts > books_until:  # the bot went on after the copy: its last bar may be half done
         last_ts = books_until - 1
-    session = {d: o for d, o in entry_decisions(session_records).items() if _bar_ts(d) <= last_ts}
+    session = {d: o for d, o in entry_decisions(records).items() if _bar_ts(d) <= last_ts}
     reasons = []
     matched = 0
     for did, outcome in session.items():

@@ -4,8 +4,11 @@ state directory, a file that is no smoke report) is refused before anything runs
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from fsmtrader.config import Settings
@@ -68,13 +71,27 @@ def run_preflight(
                 )
             )
         else:
-            report.criteria += acceptance(copy, smoke, work)
+            with _quiet():  # the replay's and the restart's engines log as a bot would
+                report.criteria += acceptance(copy, smoke, work)
             report.notes.append(f"state directory {copy.source} ({copy.kind} session), read only")
         return report
     finally:
         if copy is not None:
             copy.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The product's log lines (a replayed halt, a held-back cancel) are not the user's:
+    the report says what they mean."""
+    root = logging.getLogger("fsmtrader")
+    level = root.level
+    root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criterion]:

@@ -370,3 +370,26 @@ def test_without_a_report_the_smoke_scenarios_run_now(made: Made) -> None:
     report = json.loads(run.stdout)
     assert run.returncode == 0, report["reasons"]
     assert criterion(report, "smoke scenarios")["figure"] == "5/5 passed (run now)"
+
+
+def test_a_loss_breaker_halt_is_replayed_and_is_no_critical_error(
+    made: Made, tmp_path: Path
+) -> None:
+    """The breaker halts the session's entries; the replay halts at the same moment, so
+    the decisions after it compare too, and a breaker doing its job is no error."""
+    config = tmp_path / "tight.toml"
+    text = made.config.read_text().replace("[api]\nenabled = true", "[api]\nenabled = false")
+    config.write_text(text + '[breakers]\nmax_daily_loss = "0.02"\n')
+    state = tmp_path / "state"
+    run = fsm(
+        "paper", "--config", str(config), "--state-dir", str(state), "--hours", "48",
+        "--speed", str(SPEED), "--for", str(RUN_S), "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    halts = [r for r in json.loads(_audit(state)) if r["kind"] == "halt"]
+    assert halts and halts[0]["reason"].startswith("breaker: "), halts
+    _rc, report, _ = preflight(made, state=state, config=config)
+    parity = criterion(report, "entry parity")
+    assert parity["passed"], parity
+    assert criterion(report, "critical errors")["passed"], criterion(report, "critical errors")
