@@ -89,7 +89,8 @@ class LiveSession(DurableSession):
         exchange: SimExchange | CcxtExchange | ByModeExchange
         if self.paper:  # the simulator is the venue: its fees, not the real venue's
             self.filters = sim_params(s).with_fees(self.filters)
-            exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+            sim_clock = self.price_path.exchange_clock(self.clock)
+            exchange = self.sim = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
         else:
             self.exact_balances = False  # the account may hold more than the bot manages
             exchange = self._canary(self.venue) or self.venue
@@ -134,6 +135,7 @@ class LiveSession(DurableSession):
         venue = self._venue()
         now = self.clock.now_ms()
         window = self.s.entry.anchor_window_min
+        self.price_path.restart(now)
         for sym in self.engine.symbols:
             try:
                 bars = venue.fetch_ohlcv(
@@ -143,9 +145,11 @@ class LiveSession(DurableSession):
                 log.warning("%s: no candle history for warm-up (%s)", sym, exc)
                 continue
             closed = [(int(b[0]), float(b[4]), float(b[5])) for b in bars if b[0] + 60_000 <= now]
+            self.price_path.prime(sym, closed)
             self.engine.states[sym].signal.prime(closed)
             if self.sim is not None and closed:
                 ts, close, vol = closed[-1]
+                self.price_path.market(ts, sym, close, close, close, vol)
                 self.sim.update_market(sym, ts, close, close, close, vol)
         return self._recover(now)
 
@@ -168,7 +172,10 @@ class LiveSession(DurableSession):
         while not should_stop():
             started = time.monotonic()
             ticks += self._poll_round()
-            engine.run_timers(self.clock.now_ms())
+            now = self.clock.now_ms()
+            self.price_path.timers(now, engine.next_due())
+            engine.run_timers(now)
+            self.price_path.flush()
             engine.check_stuck()
             self.service()
             if progress is not None:
@@ -195,7 +202,9 @@ class LiveSession(DurableSession):
             # polled ticker is the venue's quote: the engine reuses it
             on_sim = sim if sim is not None and (self.paper or mode(sym) == PAPER) else None
             quote: Ticker | None = None if on_sim else t
-            step(self.engine, on_sim, self.clock.now_ms(), sym, price, price, price, vol, quote)
+            now = self.clock.now_ms()
+            self.price_path.bar(now, sym, price, price, price, vol, now)
+            step(self.engine, on_sim, now, sym, price, price, price, vol, quote)
             ticks += 1
         return ticks
 

@@ -52,6 +52,7 @@ from fsmtrader.runner import filters_for, sim_exchange, sim_params
 from fsmtrader.state.records import Record
 from fsmtrader.store.lock import StateLock
 from fsmtrader.store.owner import OWNER_KEY, SYNTHETIC, Owner, claim, held_owner
+from fsmtrader.store.price_path import PricePath
 from fsmtrader.store.sqlite import SqliteStore, open_store, store_path
 from fsmtrader.store.statedir import SIM_FILE, inspect_state_dir
 
@@ -105,6 +106,7 @@ class DurableSession(ABC):
         db = store_path(state_dir, settings.database_url)
         inspect_state_dir(state_dir, db, owner)  # read-only: a refusal touches nothing
         self.lock = StateLock(state_dir).acquire()
+        self.price_path = PricePath(state_dir)  # what preflight replays (entry parity)
         try:
             self.store: SqliteStore = open_store(db, synchronous=settings.store.synchronous)
         except BaseException:
@@ -138,7 +140,7 @@ class DurableSession(ABC):
             exchange = lookups
         engine = build_engine(
             self.s,
-            clock=clock,
+            clock=self.price_path.clock(clock),  # its readings go into the price path
             exchange=exchange,
             filters=filters,
             bus=self.bus,
@@ -202,6 +204,7 @@ class DurableSession(ABC):
         answers back to the symbols, fire what timed out while we were down, reconcile
         both ways: what the exchange explains is booked, anything else halts entries."""
         engine = self.engine
+        self.price_path.recover(now)
         touched = engine.router.recover()
         for rec in touched:
             engine.on_order_update(rec)
@@ -283,6 +286,7 @@ class DurableSession(ABC):
             with contextlib.suppress(OSError):  # the disk that failed a write
                 self.audit.close()
             self.store.close()
+            self.price_path.close()
             close = getattr(self.engine.exchange, "close", None)
             if close is not None:
                 close()
@@ -342,7 +346,8 @@ class PaperSession(DurableSession):
         self.clock = WallClock(
             info.speed, origin_ms=info.start_sim_ms, origin_wall_s=info.start_wall_s
         )
-        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, self.clock)
+        sim_clock = self.price_path.exchange_clock(self.clock)
+        self.exchange = open_sim_exchange(s, self.state_dir, self.filters, sim_clock)
         running = self._make_engine(self.clock, self.exchange, self.filters).states
         self.history = [c for c in self.history if c.symbol in running]  # not the off ones
         self.series = [c for c in self.series if c.symbol in running]
@@ -352,15 +357,18 @@ class PaperSession(DurableSession):
     def start(self) -> ReconcileReport:
         """Catch up with the market, recover open intents, reconcile, write the report."""
         now = self.clock.now_ms()
-        engine = self.engine
+        engine, path = self.engine, self.price_path
+        path.restart(now)
         for hist in self.history:
-            engine.states[hist.symbol].signal.prime(
-                list(zip(hist.ts, hist.close, hist.volume, strict=True))
-            )
+            primer = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            path.prime(hist.symbol, primer)
+            engine.states[hist.symbol].signal.prime(primer)
         for ts, sym, _o, _h, _lo, c, v in self._bars(after=0, upto=min(now, self.last_bar_ts)):
+            path.signal(ts, sym, c, v)
             engine.states[sym].signal.update(ts, c, v)
         # The exchange moved on while we were down: it sees the bars we missed.
         for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+            path.gap(ts, sym, h, lo, c, v)
             self.exchange.update_market(sym, ts, c, h, lo, v)
             engine.states[sym].signal.update(ts, c, v)
             self.last_bar_ts = ts
@@ -384,11 +392,14 @@ class PaperSession(DurableSession):
         while True:
             now = min(self.clock.now_ms(), self.info.end_ms)
             for ts, sym, _o, h, lo, c, v in self._bars(after=self.last_bar_ts, upto=now):
+                self.price_path.bar(ts, sym, h, lo, c, v, self.clock.now_ms())
                 step(engine, ex, ts, sym, h, lo, c, v, None, self._seen)
                 done += 1
                 if done % SERVE_EVERY_BARS == 0:  # a long catch-up still takes controls
                     self.service()
+            self.price_path.timers(now, engine.next_due())
             engine.run_timers(now)
+            self.price_path.flush()
             engine.check_stuck()
             self.service()
             if progress is not None:

@@ -9,6 +9,7 @@ import typer
 from fsmtrader.cli.backtest import backtest
 from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
+from fsmtrader.cli.preflight import preflight
 from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
@@ -32,6 +33,7 @@ app.command("download-data")(download_data)
 app.command("recover")(recover)
 app.command("status")(status)
 app.command("smoke")(smoke)
+app.command("preflight")(preflight)
 app.add_typer(control_app, name="control")
 
 

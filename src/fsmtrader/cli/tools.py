@@ -11,8 +11,9 @@ import typer
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
-from fsmtrader.config import default_toml
+from fsmtrader.config import Settings, default_toml
 from fsmtrader.config.checks import unreachable_settings
+from fsmtrader.config.live_policy import LIVE_RULES, live_rule_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.exchange.ccxt_adapter.venues import SUPPORTED, VENUES
 from fsmtrader.fsm.table import check_table, render_mermaid, render_table
@@ -33,20 +34,42 @@ def show_fsm(
 def show_config(
     config: ConfigOpt = None,
     defaults: Annotated[bool, typer.Option(help="Print the commented default file.")] = False,
+    check_live: Annotated[
+        bool,
+        typer.Option(
+            "--check-live",
+            help="Apply the live-trading rules to the file: exit 1 listing every rule broken.",
+        ),
+    ] = False,
 ) -> None:
     """Validate and print the effective settings (or the commented defaults); warn, on
-    stderr, about settings that validate but cannot act as written."""
+    stderr, about settings that validate but cannot act as written. --check-live applies
+    the rules `trade --live` and `preflight` apply (credentials aside)."""
 
     def run() -> None:
         if defaults:
             sys.stdout.write(default_toml())  # verbatim: it must stay valid TOML
             return
         s = settings_from(config)
+        if check_live:
+            _check_live(s)
+            return
         out.print_json(json.dumps(s.redacted_dict()))
         for line in unreachable_settings(s):
             err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
 
     guard(run)
+
+
+def _check_live(s: Settings) -> None:
+    """One line per live rule the settings break (exit 1), or one line saying they pass."""
+    problems = live_rule_problems(s)
+    if problems:
+        err.print(f"not ready for live trading ({len(problems)} rule(s) broken):", highlight=False)
+        for line in problems:
+            out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    out.print(f"live rules: all {len(LIVE_RULES)} pass", highlight=False)
 
 
 # The venue-rule options of sim-server, as types so its signature stays short.

@@ -302,7 +302,7 @@ class ErrorSettings(_Section):
 
     backoff_base_s: Annotated[float, Field(ge=0.1, le=3600)] = 10.0
     backoff_max_s: float = 300.0  # >= backoff_base_s (>= 0.1), checked below
-    max_consecutive_errors: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_consecutive_errors: Annotated[int, Field(ge=1, le=1000)] = 3  # live: <= 3
 
     @model_validator(mode="after")
     def _max_above_base(self) -> ErrorSettings:

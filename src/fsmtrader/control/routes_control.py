@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fsmtrader.control.lag_file import LagFile
 from fsmtrader.control.routes_common import ApiContext
 
 CONTROL_TIMEOUT_S = 10.0
@@ -160,6 +161,8 @@ def _controls(r: APIRouter, run: Run) -> None:
 
 
 def _lag_route(r: APIRouter, ctx: ApiContext) -> None:
+    lag_file = LagFile(ctx.state_dir)  # the summary preflight reads once the bot is down
+
     @r.post(
         "/lag",
         response_model=LagAnswer,
@@ -169,4 +172,5 @@ def _lag_route(r: APIRouter, ctx: ApiContext) -> None:
     async def lag(body: LagBody) -> LagAnswer:
         """Commit-to-browser lags in ms, exported as ``fsmtrader_push_lag_seconds``."""
         ctx.metrics.observe_push_lag(body.samples_ms)
+        lag_file.add(body.samples_ms)
         return LagAnswer(ok=True, observed=len(body.samples_ms))

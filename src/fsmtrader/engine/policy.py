@@ -95,7 +95,7 @@ class RiskLimits:
 class ErrorPolicy:
     """When repeated faults stop new entries, and whether an order race does."""
 
-    max_consecutive_errors: int = 5
+    max_consecutive_errors: int = 3  # the settings default (live trading requires <= 3)
     halt_on_order_race: bool = True
 
 
