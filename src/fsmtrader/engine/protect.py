@@ -45,6 +45,9 @@ from fsmtrader.state.symbol import SymbolState
 from fsmtrader.strategy import ExitState
 
 PROTECTIVE_STOP = "protective_stop"  # the exit reason of a trade the stop closed
+# A live bar is one polled ticker (high = low = close): a wick between two polls can fill
+# the venue's stop unseen, so a resting stop is asked about at least this often.
+STOP_REFRESH_MS = 60_000
 BPS = Decimal(10_000)
 ZERO = Decimal(0)
 E = Event
@@ -192,12 +195,13 @@ def after_cancel(v: SymbolView) -> Decision | None:
     return None
 
 
-def poll_due(v: SymbolView, low: float) -> str | None:
+def poll_due(v: SymbolView, low: float, stale: bool = False) -> str | None:
     """The stop to ask the venue about: a bar's low reached its stop, so it may have
-    triggered and filled (the venue tells nobody)."""
+    triggered and filled (the venue tells nobody), or it was last asked about
+    ``STOP_REFRESH_MS`` ago (``stale``: a wick the bars did not show)."""
     for rec in v.protective_stops:
         stop = rec.intent.stop_price
-        if stop is not None and rec.live and low <= stop:
+        if stop is not None and rec.live and (stale or low <= stop):
             return rec.intent.intent_id
     return None
 

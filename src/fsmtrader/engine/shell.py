@@ -119,6 +119,7 @@ class Engine:
         self._views = {sym: LiveView(self, sym) for sym in self.symbols}
         self._on_bar = self._bar_handlers()
         self._executor = Executor(self)
+        self._stop_asked: dict[str, int] = {}  # when each symbol's resting stop was asked about
         for st in self.states.values():
             self.schedule(st)
 
@@ -196,10 +197,13 @@ class Engine:
             self.fire(st, E.EXIT_SIGNAL, reason)
 
     def _protect_bar(self, st: SymbolState, ts: int, low: float, new_peak: bool) -> bool:
-        """The resting stop on a bar: asked about when the low reached it, raised with a
+        """The resting stop on a bar: asked about when the low reached it (and at least
+        every ``STOP_REFRESH_MS``: a polled tick shows no wick), raised with a
         trailing stop. True when the symbol left POSITION (the stop sold it)."""
-        due = protect.poll_due(self.view(st.symbol), low)
+        asked = self._stop_asked.setdefault(st.symbol, ts)
+        due = protect.poll_due(self.view(st.symbol), low, ts - asked >= protect.STOP_REFRESH_MS)
         if due is not None:
+            self._stop_asked[st.symbol] = ts
             self._decided(st, decide(Refresh(due), Then(partial(protect.stop_news, ts))))
         if new_peak and st.exit is not None and st.exit.trail_active and st.phase is P.POSITION:
             self._decided(st, decide(protect.sync(ts, trail=True)))

@@ -127,3 +127,23 @@ def test_off_places_no_stop() -> None:
     enter(h)
     assert resting_stops(h) == []
     assert h.engine.portfolio.positions[SYM].sell_locked == 0
+
+
+def test_a_stop_a_wick_filled_between_two_polls_is_found_within_a_minute() -> None:
+    """Live, a bar is one polled ticker (high = low = close): the venue can trade through
+    the stop between two polls while every tick the bot sees is above it. The resting stop
+    is asked about at least once a minute, so the books learn of the sale."""
+    h = harness()
+    enter(h)
+    [stop] = resting_stops(h)
+    wick = float(stop.stop_price) * 0.995
+    # the venue's own trades between two polls: through the stop and back
+    h.exchange.update_market(SYM, h.ts + MIN // 2, 48_400.0, 48_400.0, wick, 1e6)
+    assert h.exchange.fetch_order(stop.id, SYM).status == "closed"
+    bar(h, 48_400.0)  # a flat tick above the stop: asked about only once a minute is up
+    assert h.phase(SYM) == "POSITION"
+    bar(h, 48_400.0)
+    assert h.phase(SYM) == "COOLDOWN"
+    [trade] = h.engine.portfolio.trades
+    assert trade.exit_reason == "protective_stop"
+    assert SYM not in h.engine.portfolio.positions or h.engine.portfolio.positions[SYM].qty == 0
