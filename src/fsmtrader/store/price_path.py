@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
+from math import isfinite
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +41,7 @@ from fsmtrader.clock import Clock
 log = logging.getLogger("fsmtrader.price_path")
 
 PRICE_PATH_FILE = "price_path.jsonl"
+_PLAIN = re.compile(r"[A-Z0-9/]+")  # a symbol needing no JSON escape
 
 __all__ = ["PRICE_PATH_FILE", "PricePath", "RecordingClock", "read_price_path"]
 
@@ -99,7 +102,7 @@ class PricePath:
             row[-1].extend(self._xreads)
             self._reads.clear()
             self._xreads.clear()
-            self._lines.append(json.dumps(row, separators=(",", ":")) + "\n")
+            self._lines.append(_line(row))
             self._row = None
 
     def restart(self, now: int) -> None:
@@ -156,6 +159,22 @@ class PricePath:
                 fh.close()
             except OSError as exc:
                 log.warning("%s: closing the price path failed (%s)", self.path, exc)
+
+
+def _line(row: list[Any]) -> str:
+    """One row as its JSON line. A stepped bar (one per bar: the hot path of a fast paper
+    session) is written by hand, to the very text ``json.dumps`` gives (a float's repr is
+    its JSON, a symbol is plain upper-case text); anything else goes through json."""
+    if row[0] == "b" and len(row) == 10:
+        _, ts, sym, high, low, close, vol, now, reads, xreads = row
+        if all(isfinite(x) for x in (high, low, close, vol)) and _PLAIN.fullmatch(sym):
+            engine = ",".join(map(str, reads))
+            venue = ",".join(map(str, xreads))
+            return (
+                f'["b",{ts},"{sym}",{high!r},{low!r},{close!r},{vol!r},{now},'
+                f"[{engine}],[{venue}]]\n"
+            )
+    return json.dumps(row, separators=(",", ":")) + "\n"
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from fsmtrader.clock import SimClock
 from fsmtrader.control.lag_file import LAG_FILE, LagFile, read_lag_summary
@@ -40,6 +43,33 @@ def test_rows_carry_the_clock_readings_made_while_they_ran(tmp_path: Path) -> No
         ["b", 60_000, "BTC/USDT", 1.1, 0.9, 1.0, 3.0, 60_100, [60_100, 60_100], [60_100]],
         ["t", 90_000, [], []],
     ]
+
+
+@pytest.mark.parametrize(
+    ("bar", "reads"),
+    [
+        ((60_000, "BTC/USDT", 48_400.12, 48_390.5, 48_395.25, 12.345678, 60_123), [60_123, 60_124]),
+        ((1, "BLESS/USDT", 1e-07, 0.0123, 123456789.123456, 0.0, 2), []),
+        ((1, "DOGE/USDT", 0.1 + 0.2, 1 / 3, 2.5e-16, 1e22, 3), [1, 2, 3]),
+        ((1, "ETH/USDT", float("nan"), 1.0, float("inf"), 1.0, 3), [1]),  # json's own text
+        ((1, 'BAD"SYM', 1.0, 1.0, 1.0, 1.0, 3), [1]),  # escaped by json
+    ],
+)
+def test_a_bar_row_is_written_as_json_dumps_would(
+    tmp_path: Path, bar: tuple[Any, ...], reads: list[int]
+) -> None:
+    """The stepped bar's hand-written line is the very text json.dumps gives, so a reader
+    never sees two spellings of one row."""
+    path = PricePath(tmp_path)
+    clock = path.clock(SimClock(0))
+    path.bar(*bar)
+    for ms in reads:
+        clock.inner.set(ms)  # type: ignore[attr-defined]
+        clock.now_ms()
+    path.close()
+    text = (tmp_path / PRICE_PATH_FILE).read_text()
+    row = ["b", *bar, reads, []]
+    assert text == json.dumps(row, separators=(",", ":")) + "\n"
 
 
 def test_a_torn_last_line_is_cut_and_reading_stops_there(tmp_path: Path) -> None:
