@@ -72,7 +72,7 @@ def run_preflight(
             )
         else:
             with _quiet():  # the replay's and the restart's engines log as a bot would
-                report.criteria += acceptance(copy, smoke, work)
+                report.criteria += acceptance(copy, smoke, work, s)
             report.notes.append(f"state directory {copy.source} ({copy.kind} session), read only")
         return report
     finally:
@@ -94,7 +94,7 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criterion]:
+def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path, s: Settings) -> list[Criterion]:
     """The metrics from the session's own records, in the checklist's order."""
     try:
         rec = read_records(copy)
@@ -113,5 +113,5 @@ def acceptance(copy: StateCopy, smoke: SmokeFindings, work: Path) -> list[Criter
         critical_errors(rec),
         dashboard_lag(copy.source, smoke.lag_pct),
     ]
-    out.insert(4, restart_idempotency(copy))
+    out.insert(4, restart_idempotency(copy, lambda: copy_state_dir(copy.source, s)))
     return out

@@ -42,6 +42,8 @@ log = logging.getLogger("fsmtrader.price_path")
 
 PRICE_PATH_FILE = "price_path.jsonl"
 _PLAIN = re.compile(r"[A-Z0-9/]+")  # a symbol needing no JSON escape
+# json.dumps with its separators builds an encoder per call: one, built once
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 __all__ = ["PRICE_PATH_FILE", "PricePath", "RecordingClock", "read_price_path"]
 
@@ -174,7 +176,7 @@ def _line(row: list[Any]) -> str:
                 f'["b",{ts},"{sym}",{high!r},{low!r},{close!r},{vol!r},{now},'
                 f"[{engine}],[{venue}]]\n"
             )
-    return json.dumps(row, separators=(",", ":")) + "\n"
+    return _ENCODE(row) + "\n"
 
 
 def _cut_torn_tail(path: Path) -> None:
