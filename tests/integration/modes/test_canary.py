@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fsmtrader.config import Settings, load_settings
+from fsmtrader.config import Settings
 from fsmtrader.control.feed import RecordFeed
 from fsmtrader.control.metrics import Metrics
 from fsmtrader.control.reads import BookReader
@@ -27,36 +27,15 @@ from fsmtrader.exchange.types import Exchange
 from fsmtrader.live import LiveSession
 from fsmtrader_testing.metrics_text import by, parse
 
-from simserver_support import KEY, SECRET, Sim, running_server
+from simserver_support import Sim, live_settings, running_server
 
 pytestmark = pytest.mark.timeout(180)
-ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
 LIVE, OBSERVED, PAPER = "BTC/USDT", "ETH/USDT", "DOGE/USDT"
 SYMBOLS = (LIVE, OBSERVED, PAPER)
 
 
 def canary_settings(sim: Sim, modes: dict[str, str]) -> Settings:
-    return load_settings(
-        None,
-        env=ENV,
-        overrides={
-            "market": {"symbols": list(SYMBOLS), "modes": modes},
-            "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
-            "exit": {
-                "take_profit_pct": 0.5,
-                "stop_loss_pct": 5.0,
-                "trailing_activation_pct": 0,
-                "max_hold_min": 60,
-                "cooldown_s": 1,
-            },
-            "exchange": {
-                "name": sim.flavour,
-                "base_url": sim.base_url,
-                "poll_s": 0.1,
-                "timeout_ms": 3000,
-            },
-        },
-    )
+    return live_settings(sim, market={"symbols": list(SYMBOLS), "modes": modes})
 
 
 MODES = {LIVE: "live", OBSERVED: "observe", PAPER: "paper"}

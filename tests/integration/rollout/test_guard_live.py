@@ -15,16 +15,14 @@ from typing import Any
 
 import pytest
 
-from fsmtrader.config import load_settings
 from fsmtrader.fsm.phases import Phase
 from fsmtrader.live import LiveSession
 from fsmtrader.rollout.kill_switch import STOP_FILE
 from fsmtrader_testing.steer import run_steered
 
-from simserver_support import KEY, SECRET, Sim, running_server
+from simserver_support import Sim, live_settings, running_server
 
 pytestmark = pytest.mark.timeout(120)
-ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
 SYM = "BTC/USDT"
 
 
@@ -43,31 +41,10 @@ def until(cond: Callable[[], bool], what: str, limit_s: float = 15) -> None:
 
 
 def test_flatten_and_a_breaker_through_ccxt_on_local_binance(bsim: Sim, tmp_path: Path) -> None:
-    s = load_settings(
-        None,
-        env=ENV,
-        overrides={
-            "market": {"symbols": [SYM]},
-            "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
-            "exit": {
-                "take_profit_pct": 5.0,
-                "stop_loss_pct": 5.0,
-                "trailing_activation_pct": 0,
-                "max_hold_min": 60,
-                "cooldown_s": 1,
-            },
-            "exchange": {
-                "name": "binance",
-                "base_url": bsim.base_url,
-                "poll_s": 0.1,
-                "timeout_ms": 3000,
-            },
-            "breakers": {
-                "max_daily_loss": 0,
-                "max_drawdown_pct": 0,
-                "max_consecutive_losses": 1,
-            },
-        },
+    s = live_settings(
+        bsim,
+        exit={"take_profit_pct": 5.0},
+        breakers={"max_daily_loss": 0, "max_drawdown_pct": 0, "max_consecutive_losses": 1},
     )
     start = Decimal(str(bsim.state()["prices"].get(SYM) or "90000"))
     bsim.price(SYM, start, hold=True)

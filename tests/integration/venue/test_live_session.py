@@ -15,37 +15,14 @@ from typing import Any
 
 import pytest
 
-from fsmtrader.config import Settings, credentials, load_settings
+from fsmtrader.config import credentials, load_settings
 from fsmtrader.live import LiveSession
 from fsmtrader_testing.harness import settings
 from fsmtrader_testing.paper import run_fsmtrader as fsm
 
-from simserver_support import KEY, SECRET, Sim, running_server
+from simserver_support import ENV, KEY, SECRET, Sim, live_settings, running_server
 
 pytestmark = pytest.mark.timeout(180)
-ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
-
-
-def live_settings(sim: Sim, **extra: Any) -> Settings:
-    base: dict[str, Any] = {
-        "market": {"symbols": ["BTC/USDT"]},
-        "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
-        "exit": {
-            "take_profit_pct": 0.5,
-            "stop_loss_pct": 5.0,
-            "trailing_activation_pct": 0,
-            "max_hold_min": 60,
-            "cooldown_s": 1,
-        },
-        "exchange": {
-            "name": sim.flavour,
-            "base_url": sim.base_url,
-            "poll_s": 0.1,
-            "timeout_ms": 3000,
-        },
-    }
-    base.update(extra)
-    return load_settings(None, env=ENV, overrides=base)
 
 
 def steer(sim: Sim, start: Decimal, stop: threading.Event) -> None:

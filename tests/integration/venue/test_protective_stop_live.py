@@ -15,41 +15,23 @@ from typing import Any
 
 import pytest
 
-from fsmtrader.config import Settings, load_settings
+from fsmtrader.config import Settings
 from fsmtrader.live import LiveSession
 
-from simserver_support import KEY, SECRET, Sim, running_server
+from simserver_support import Sim, live_settings, running_server
 
 pytestmark = pytest.mark.timeout(180)
-ENV = {"FSMTRADER_EXCHANGE__API_KEY": KEY, "FSMTRADER_EXCHANGE__API_SECRET": SECRET}
 BTC = "BTC/USDT"
 D = Decimal
 START = D("90000")
 
 
-def live_settings(sim: Sim, **exit_: Any) -> Settings:
-    return load_settings(
-        None,
-        env=ENV,
-        overrides={
-            "market": {"symbols": [BTC]},
-            "entry": {"drop_trigger_pct": 1.0, "anchor_window_min": 1},
-            "exit": {
-                "take_profit_pct": 2.0,
-                "stop_loss_pct": 5.0,
-                "trailing_activation_pct": 0,
-                "max_hold_min": 60,
-                "cooldown_s": 1,
-                **exit_,
-            },
-            "exchange": {
-                "name": sim.flavour,
-                "base_url": sim.base_url,
-                "poll_s": 0.1,
-                "timeout_ms": 3000,
-            },
-            "protect": {"enabled": True, "limit_offset_bps": 100, "min_move_bps": 25},
-        },
+def protected(sim: Sim, **exit_: Any) -> Settings:
+    """The protective stop on, a take-profit far enough for the stop to move first."""
+    return live_settings(
+        sim,
+        exit={"take_profit_pct": 2.0, **exit_},
+        protect={"enabled": True, "limit_offset_bps": 100, "min_move_bps": 25},
     )
 
 
@@ -105,7 +87,7 @@ def floor(x: Decimal) -> Decimal:
 def test_the_stop_rests_and_a_fill_while_the_bot_is_down_is_booked_on_restart(
     bsim: Sim, tmp_path: Path
 ) -> None:
-    s = live_settings(bsim)
+    s = protected(bsim)
     session = run(bsim, s, tmp_path / "st", ["0.98"], seconds=5)
     try:
         pos = session.engine.portfolio.positions[BTC]
@@ -138,7 +120,7 @@ def test_the_stop_rests_and_a_fill_while_the_bot_is_down_is_booked_on_restart(
 def test_a_trailing_stop_is_moved_up_and_cancelled_before_the_ladder_sells(
     bsim: Sim, tmp_path: Path
 ) -> None:
-    s = live_settings(bsim, trailing_activation_pct=0.5, trailing_distance_pct=0.3)
+    s = protected(bsim, trailing_activation_pct=0.5, trailing_distance_pct=0.3)
     path = ["0.98", "0.986", "0.992", "1.0045"]  # buy, trail armed, higher, take-profit
     session = run(bsim, s, tmp_path / "st", path, seconds=15)
     try:
