@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator, Sequence
-from math import isfinite
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,7 +39,6 @@ from fsmtrader.clock import Clock
 log = logging.getLogger("fsmtrader.price_path")
 
 PRICE_PATH_FILE = "price_path.jsonl"
-_PLAIN = re.compile(r"[A-Z0-9/]+")  # a symbol needing no JSON escape
 # json.dumps with its separators builds an encoder per call: one, built once
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -164,18 +161,6 @@ class PricePath:
 
 
 def _line(row: list[Any]) -> str:
-    """One row as its JSON line. A stepped bar (one per bar: the hot path of a fast paper
-    session) is written by hand, to the very text ``json.dumps`` gives (a float's repr is
-    its JSON, a symbol is plain upper-case text); anything else goes through json."""
-    if row[0] == "b" and len(row) == 10:
-        _, ts, sym, high, low, close, vol, now, reads, xreads = row
-        if all(isfinite(x) for x in (high, low, close, vol)) and _PLAIN.fullmatch(sym):
-            engine = ",".join(map(str, reads))
-            venue = ",".join(map(str, xreads))
-            return (
-                f'["b",{ts},"{sym}",{high!r},{low!r},{close!r},{vol!r},{now},'
-                f"[{engine}],[{venue}]]\n"
-            )
     return _ENCODE(row) + "\n"
 
 

@@ -58,8 +58,8 @@ def test_rows_carry_the_clock_readings_made_while_they_ran(tmp_path: Path) -> No
 def test_a_bar_row_is_written_as_json_dumps_would(
     tmp_path: Path, bar: tuple[Any, ...], reads: list[int]
 ) -> None:
-    """The stepped bar's hand-written line is the very text json.dumps gives, so a reader
-    never sees two spellings of one row."""
+    """A stepped bar's line is the very text json.dumps gives (the recorder's one encoder),
+    so a reader never sees two spellings of one row."""
     path = PricePath(tmp_path)
     clock = path.clock(SimClock(0))
     path.bar(*bar)
