@@ -36,8 +36,9 @@ RANK_ERROR, RANK_ACTIVE, RANK_REST = 0, 1, 2
 
 
 def mark_decimal(price: float | None) -> Decimal | None:
-    """A float mark as the Decimal it was printed as; None, NaN or <= 0 is no mark."""
-    if price is None or price != price or price <= 0:
+    """A float mark as the Decimal it was printed as; None, NaN, infinite or <= 0 is no
+    mark (it would poison every sum it enters)."""
+    if price is None or price != price or price <= 0 or price == float("inf"):
         return None
     return Decimal(str(price))
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from fsmtrader.config.rollout_sections import BreakerSettings
+from fsmtrader.control.status import mark_decimal
 from fsmtrader.portfolio import Portfolio
 
 __all__ = [
@@ -105,19 +106,13 @@ def equity(pf: Portfolio, marks: Mapping[str, float]) -> Decimal:
     average entry (no price is no news, not a loss)."""
     total = pf.cash + pf.reserved_total
     for sym, pos in pf.positions.items():
-        last = _mark(marks.get(sym))
+        last = mark_decimal(marks.get(sym))
         total += pos.qty * (last if last is not None else pos.avg_entry)
     for sym, qty in pf.dust.items():
-        last = _mark(marks.get(sym))
+        last = mark_decimal(marks.get(sym))
         if last is not None:
             total += qty * last
     return total
-
-
-def _mark(price: float | None) -> Decimal | None:
-    if price is None or price != price or price <= 0 or price == float("inf"):
-        return None
-    return Decimal(str(price))
 
 
 def armed(f: Figures) -> BreakerState:

@@ -164,6 +164,11 @@ def test_equity_is_cash_reservations_and_holdings_at_the_last_prices() -> None:
     marks = {"BTC/USDT": 40_000.0, "SOL/USDT": 100.0, "ETH/USDT": 0.0}
     # BTC at its mark (40), ETH without a price at its entry (30), SOL dust at 100 (50)
     assert equity(pf, marks) == D("900") + D("25") + D("40") + D("30") + D("50")
+    # a broken feed's mark is no mark: never an infinite or NaN equity
+    for bad in (float("inf"), float("nan"), -1.0):
+        assert equity(pf, {**marks, "BTC/USDT": bad}) == D("900") + D("25") + D("50") + D("30") + D(
+            "50"
+        )
 
 
 MOVES = st.lists(
