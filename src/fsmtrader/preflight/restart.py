@@ -74,7 +74,7 @@ def restart_idempotency(
         not verdict.passed
         and recopy is not None
         and tries < COPIES
-        and _last_audit_id(copy.source / DB_FILE) > copied
+        and _last_audit_id(copy.source_db) > copied
     ):
         fresh = recopy()
         try:

@@ -34,6 +34,7 @@ class StateCopy:
     exchange); ``settings`` point there (the copy is always ``work/fsmtrader.db``)."""
 
     source: Path
+    source_db: Path  # the session's own database (``database_url`` may put it elsewhere)
     work: Path
     kind: str
     meta: dict[str, str]
@@ -89,7 +90,7 @@ def copy_state_dir(state_dir: Path, s: Settings) -> StateCopy:
             "of this config"
         )
     settings = s.model_copy(update={"database_url": "", "state_dir": work})
-    return StateCopy(state_dir, work, owner.kind, meta, filters, settings)
+    return StateCopy(state_dir, db, work, owner.kind, meta, filters, settings)
 
 
 def copy_pair(db: Path, sim: Path, db_to: Path, sim_to: Path, *, tries: int = 100) -> None:
