@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fsmtrader.config.control_sections import ApiSettings, DisplaySettings, TelegramSettings
+from fsmtrader.config.research_sections import BacktestSettings
 from fsmtrader.config.rollout_sections import BreakerSettings, ProtectSettings
 from fsmtrader.config.sections import (
     DemoSettings,
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     protect: ProtectSettings = Field(default_factory=ProtectSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     display: DisplaySettings = Field(default_factory=DisplaySettings)

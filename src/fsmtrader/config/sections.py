@@ -233,6 +233,9 @@ class ExitSettings(_Section):
     never_market_sells: bool = True
     flash_crash_guard_pct: Annotated[float, Field(ge=1, le=100)] = 10.0
     cooldown_s: Annotated[float, Field(ge=0, le=86400)] = 900.0
+    # true: take_profit_pct is the gain after the buy's and the sell's fees (as the peers'
+    # ROI is), so the target price sits that much higher
+    take_profit_net_of_fees: bool = False
 
     _ladder = field_validator("exit_ladder_bps")(_check_non_decreasing)
 

@@ -1,0 +1,1 @@
+"""Research tools: portfolio backtest inputs, reports, sweeps and the fast driver."""
