@@ -13,6 +13,7 @@ from fsmtrader.cli.preflight import preflight
 from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
+from fsmtrader.cli.sweep import sweep
 from fsmtrader.cli.tools import show_config, show_fsm, sim_server
 from fsmtrader.cli.trading import demo, paper, trade
 
@@ -25,6 +26,7 @@ app.command("fsm")(show_fsm)
 app.command("config")(show_config)
 app.command("demo")(demo)
 app.command("backtest")(backtest)
+app.command("sweep")(sweep)
 app.command("paper")(paper)
 app.command("reconcile")(reconcile)
 app.command("trade")(trade)

@@ -1,0 +1,215 @@
+"""The ``sweep`` command: optuna over settings, trials on a Dask cluster, out-of-sample check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from fsmtrader.cli.console import err, out
+from fsmtrader.cli.errors import guard
+from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.config.display import show
+from fsmtrader.errors import ConfigError
+from fsmtrader.research.sweep import SweepRequest, SweepResult, load_space, plan, run_sweep
+from fsmtrader.research.sweep.driver import TrialProgress
+from fsmtrader.research.sweep.run import OOS_SHOWN, Plan
+
+Opt = typer.Option
+
+
+def sweep(
+    space: Annotated[
+        Path, Opt("--space", help="TOML file: the settings to vary and their ranges.")
+    ],
+    trials: Annotated[int, Opt("--trials", help="Finished trials the study should hold.")],
+    objective: Annotated[str, Opt("--objective", help="Report figure to optimise, e.g. sharpe.")],
+    data: Annotated[list[Path], Opt("--data", help="Candle file or folder (repeatable).")],
+    config: ConfigOpt = None,
+    symbols: Annotated[str | None, Opt(help="Symbols, comma-separated, e.g. BTC/USDT.")] = None,
+    train: Annotated[str | None, Opt(help="Training range YYYYMMDD-YYYYMMDD.")] = None,
+    test: Annotated[str | None, Opt(help="Out-of-sample range for the best trials.")] = None,
+    direction: Annotated[
+        str | None, Opt(help="maximize or minimize (default: the figure's).")
+    ] = None,
+    scheduler: Annotated[str | None, Opt(help="Existing Dask scheduler, tcp://host:port.")] = None,
+    workers: Annotated[int, Opt(help="Worker processes of the embedded cluster.")] = 2,
+    seed: Annotated[int | None, Opt(help="Sampler seed (default: the config's seed).")] = None,
+    storage: Annotated[
+        str | None, Opt(help="optuna storage URL (default: SQLite in the run folder).")
+    ] = None,
+    study: Annotated[
+        str | None, Opt(help="Study name (default: from the space and inputs).")
+    ] = None,
+    top: Annotated[int, Opt(help="Best trials to re-run on --test.")] = 5,
+    run_dir: Annotated[
+        Path | None, Opt(help="The sweep's folder (default: under runs_dir).")
+    ] = None,
+    fast: Annotated[
+        bool, Opt("--fast", help="Trials skip candles where nothing can happen.")
+    ] = False,
+    keep_runs: Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print one JSON object at the end.")] = False,
+) -> None:
+    """Search settings with optuna (seeded), running trials on Dask distributed; resumes."""
+
+    def run() -> None:
+        if direction not in (None, "maximize", "minimize"):
+            raise ConfigError(f"--direction {direction}: must be maximize or minimize")
+        base = settings_from(config, backtest={"fast": True} if fast else None)
+        req = SweepRequest(
+            base=base,
+            space=load_space(space),
+            data=tuple(str(p) for p in data),
+            symbols=tuple(s.strip() for s in symbols.split(",")) if symbols else None,
+            train=train,
+            test=test,
+            trials=trials,
+            objective=objective,
+            direction=direction,  # type: ignore[arg-type]  # checked above
+            seed=base.seed if seed is None else seed,
+            scheduler=scheduler,
+            workers=workers,
+            storage=storage,
+            study=study,
+            run_dir=run_dir,
+            top=top,
+            keep_runs=keep_runs,
+        )
+        p = plan(req)
+        if not as_json:
+            _header(p)
+        with _bar(quiet=as_json) as progress:
+            result = run_sweep(p, progress)
+        if as_json:
+            out.print_json(json.dumps(_as_json(result), default=str))
+        else:
+            _print_result(p, result)
+
+    guard(run)
+
+
+def _header(p: Plan) -> None:
+    req = p.request
+    where = req.scheduler or f"a local cluster of {req.workers} worker(s)"
+    err.print(
+        f"sweep {escape(p.study)}: {req.trials} trials, {p.direction} {req.objective} on "
+        f"{len(p.loaded.series)} series ({', '.join(p.loaded.symbols)}), "
+        f"{sum(len(c) for c in p.loaded.series)} candles, on {escape(where)}",
+        highlight=False,
+    )
+    for param in req.space.params:
+        err.print(f"  {escape(param.describe())}", highlight=False)
+    for warning in p.loaded.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    err.print(f"  study in {escape(p.storage)}", highlight=False)
+
+
+@contextmanager
+def _bar(*, quiet: bool) -> Iterator[TrialProgress | None]:
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("best {task.fields[best]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("sweep", total=None, best="-")
+
+        def progress(done: int, total: int, best: float | None) -> None:
+            bar.update(
+                task, completed=done, total=total, best="-" if best is None else f"{best:.6g}"
+            )
+
+        yield progress
+
+
+def _print_result(p: Plan, r: SweepResult) -> None:
+    req = p.request
+    if r.retried:
+        err.print(f"resumed: trial(s) {', '.join(map(str, r.retried))} were cut off and re-run")
+    if r.best is None:
+        out.print(f"no trial finished with a {req.objective}; see {r.files['trials']}")
+        return
+    out.print(
+        f"best: trial {r.best_trial}, {req.objective} = {r.best_value:.6g} "
+        f"({r.finished} finished trials)",
+        highlight=False,
+    )
+    for key, value in r.best.items():
+        out.print(f"  {key} = {show(value)}", highlight=False)
+    if r.oos:
+        out.print(_oos_table(req.objective, req.space.keys(), r))
+    elif req.test is None:
+        err.print(
+            "[yellow]note:[/yellow] no --test range: the best trial was not checked out of sample"
+        )
+    for name, path in r.files.items():
+        out.print(f"{name}: {escape(str(path))}", highlight=False)
+
+
+def _oos_table(objective: str, keys: Sequence[str], r: SweepResult) -> Table:
+    t = Table(title=f"out of sample: the best {len(r.oos)} on --train, run on --test")
+    for col in ("rank", "trial", *(k.rsplit(".", 1)[-1] for k in keys)):
+        t.add_column(col, justify="right")
+    for name in dict.fromkeys((objective, *OOS_SHOWN)):
+        t.add_column(f"{name}\ntrain", justify="right")
+        t.add_column(f"{name}\ntest", justify="right")
+    for row in r.oos:
+        cells = [str(row.rank), str(row.trial), *(_fig(row.params.get(k)) for k in keys)]
+        for name in dict.fromkeys((objective, *OOS_SHOWN)):
+            cells += [_fig(row.train.get(name)), _fig(row.test.get(name))]
+        t.add_row(*cells)
+    return t
+
+
+def _fig(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _as_json(r: SweepResult) -> dict[str, Any]:
+    return {
+        "run_dir": str(r.run_dir),
+        "study": r.study,
+        "storage": r.storage,
+        "direction": r.direction,
+        "finished": r.finished,
+        "retried": r.retried,
+        "best_trial": r.best_trial,
+        "best_value": r.best_value,
+        "best": r.best,
+        "files": {k: str(v) for k, v in r.files.items()},
+        "oos": [
+            {
+                "rank": o.rank,
+                "trial": o.trial,
+                "params": o.params,
+                "train": o.train,
+                "test": o.test,
+                "note": o.note,
+            }
+            for o in r.oos
+        ],
+        "warnings": r.warnings,
+    }

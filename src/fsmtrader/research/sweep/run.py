@@ -1,0 +1,225 @@
+"""A whole sweep: check everything, open (or resume) the study, run the trials on the
+cluster, write the outputs, and re-run the best trials out of sample.
+
+Everything that can be checked before a trial runs is checked here first (the space,
+the objective, the data, the base settings with each bound), so a mistake costs one
+error line, not a cluster's worth of failed trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from fsmtrader.config import Settings
+from fsmtrader.errors import ConfigError
+from fsmtrader.research.report import OBJECTIVES
+from fsmtrader.research.sweep.data import DataSpec, Loaded, cached_inputs
+from fsmtrader.research.sweep.driver import TrialProgress, cluster, run_many, run_study
+from fsmtrader.research.sweep.outputs import (
+    OosRow,
+    best_table,
+    write_best_toml,
+    write_oos_csv,
+    write_trials_csv,
+)
+from fsmtrader.research.sweep.space import Space
+from fsmtrader.research.sweep.study import (
+    Direction,
+    best_trials,
+    clean_params,
+    counted,
+    open_study,
+    requeue_cut_off,
+)
+from fsmtrader.research.sweep.trial import TrialSpec
+from fsmtrader.smoke.derive import settings_table
+
+__all__ = ["OOS_SHOWN", "SweepRequest", "SweepResult", "fingerprint", "plan", "run_sweep"]
+
+#: The figures the out-of-sample table shows next to the objective.
+OOS_SHOWN = ("return_pct", "max_drawdown_pct", "sharpe", "trades")
+LOCK_FILE = ".sweep.lock"
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """Everything the ``sweep`` command was given (see ``fsmtrader sweep --help``)."""
+
+    base: Settings
+    space: Space
+    data: tuple[str, ...]
+    symbols: tuple[str, ...] | None
+    train: str | None
+    test: str | None
+    trials: int
+    objective: str
+    direction: Direction | None = None
+    seed: int = 0
+    scheduler: str | None = None
+    workers: int = 2
+    storage: str | None = None
+    study: str | None = None
+    run_dir: Path | None = None
+    top: int = 5
+    keep_runs: bool = False
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    study: str
+    storage: str
+    direction: Direction
+    finished: int
+    retried: list[int]
+    best: dict[str, Any] | None
+    best_value: float | None
+    best_trial: int | None
+    files: dict[str, Path]
+    oos: list[OosRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: the study's name, storage and folder, and the trial spec."""
+
+    request: SweepRequest
+    direction: Direction
+    run_dir: Path
+    study: str
+    storage: str
+    train: TrialSpec
+    loaded: Loaded
+    fingerprint: str
+
+
+def fingerprint(req: SweepRequest, base: dict[str, Any]) -> str:
+    """What makes two sweeps the same study: base settings, space, data, objective, seed
+    (not ``--trials``, the cluster or the test range: those may change on a resume)."""
+    doc = {
+        "base": base,
+        "space": [asdict(p) for p in req.space.params],
+        "data": [req.data, req.symbols, req.train],
+        "objective": req.objective,
+        "seed": req.seed,
+    }
+    text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def plan(req: SweepRequest) -> Plan:
+    """Check the request and name the study; loads the training candles once here."""
+    if req.objective not in OBJECTIVES:
+        raise ConfigError(
+            f"--objective {req.objective}: not a figure a sweep optimises "
+            f"(one of: {', '.join(OBJECTIVES)})"
+        )
+    if req.trials < 1 or req.top < 0 or req.workers < 1:
+        raise ConfigError("--trials and --workers must be >= 1, --top >= 0")
+    direction: Direction = req.direction or OBJECTIVES[req.objective]
+    base = settings_table(req.base)
+    quote = req.base.market.quote
+    spec = TrialSpec(base, DataSpec(req.data, req.symbols, req.train, quote), req.objective)
+    loaded, _ = cached_inputs(spec.data)
+    if req.test is not None:  # a typo in --test should not wait for the last trial
+        cached_inputs(DataSpec(req.data, req.symbols, req.test, quote))
+    digest = fingerprint(req, base)
+    study = req.study or f"{Path(req.space.source).stem}-{digest[:10]}"
+    run_dir = req.run_dir or req.base.runs_dir / f"sweep-{study}"
+    storage = req.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    if req.keep_runs:
+        spec = TrialSpec(base, spec.data, req.objective, str((run_dir / "trials").resolve()))
+    return Plan(req, direction, run_dir, study, storage, spec, loaded, digest)
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """One driver per run folder: a second one would find the first one's running
+    trials and take them for cut-off ones. The kernel drops the lock when we die."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / LOCK_FILE).open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{run_dir}: another sweep is running in this folder") from None
+        yield
+
+
+def run_sweep(p: Plan, progress: TrialProgress | None = None) -> SweepResult:
+    """Run (or resume) the planned sweep to ``--trials`` finished trials, then write the
+    outputs and run the out-of-sample check."""
+    req = p.request
+    with _locked(p.run_dir):
+        study = open_study(p.storage, p.study, p.direction, req.seed, p.fingerprint)
+        retried = requeue_cut_off(study)
+        with cluster(req.scheduler, req.workers) as client:
+            run_study(client, study, req.space, p.train, req.trials, progress)
+            result = _finish(p, study, retried)
+            if req.test is not None and result.best is not None:
+                result.oos = _out_of_sample(p, study, client)
+                result.files["oos"] = write_oos_csv(
+                    p.run_dir,
+                    result.oos,
+                    req.space.keys(),
+                    list(dict.fromkeys((req.objective, *OOS_SHOWN))),
+                )
+    return result
+
+
+def _finish(p: Plan, study: optuna.Study, retried: list[int]) -> SweepResult:
+    """trials.csv and best.toml from the storage; the result without the OOS rows."""
+    req = p.request
+    files = {"trials": write_trials_csv(p.run_dir, study, req.space)}
+    top = best_trials(study, 1)
+    best = clean_params(req.space, top[0].params) if top else None
+    if top and best is not None:
+        keep = {k: str(getattr(req.base, k)) for k in ("state_dir", "runs_dir")}
+        if req.base.database_url:
+            keep["database_url"] = req.base.database_url
+        table = best_table(p.train.base, best, p.loaded.symbols, keep)
+        header = [
+            f"fsmtrader sweep {p.study}: trial {top[0].number} of {len(study.trials)}, "
+            f"{req.objective} = {top[0].value!r} on --train {req.train or 'all candles'}",
+        ]
+        files["best"] = write_best_toml(p.run_dir, table, header)
+    return SweepResult(
+        p.run_dir,
+        p.study,
+        p.storage,
+        p.direction,
+        counted(study),
+        retried,
+        best,
+        top[0].value if top else None,
+        top[0].number if top else None,
+        files,
+        warnings=list(p.loaded.warnings),
+    )
+
+
+def _out_of_sample(p: Plan, study: optuna.Study, client: Any) -> list[OosRow]:
+    """The ``--top`` best trials on the training range, run again on ``--test``."""
+    req = p.request
+    top = best_trials(study, req.top)
+    data = DataSpec(req.data, req.symbols, req.test, p.train.data.quote)
+    keep = None if p.train.keep_dir is None else str(Path(p.train.keep_dir).parent / "oos")
+    spec = TrialSpec(p.train.base, data, req.objective, keep)
+    params = [clean_params(req.space, t.params) for t in top]
+    labels = [f"oos-{rank:02d}-trial-{t.number:05d}" for rank, t in enumerate(top, start=1)]
+    outcomes = run_many(client, spec, params, labels)
+    return [
+        OosRow(
+            rank, t.number, prm, dict(t.user_attrs.get("metrics", {})), o.metrics, o.invalid or ""
+        )
+        for rank, (t, prm, o) in enumerate(zip(top, params, outcomes, strict=True), start=1)
+    ]

@@ -1,0 +1,142 @@
+"""The sweep's optuna study: its storage, its seeded sampler, and how it resumes.
+
+The study lives in optuna's storage (an SQLite file in the run folder by default), so a
+sweep stopped any way (Ctrl-C, a crash, SIGKILL, a power cut) resumes by running the
+same command again. What counts towards ``--trials N`` is a *finished* trial: COMPLETE,
+or PRUNED (its settings were refused by the Settings model, or its objective is
+undefined, e.g. a Sharpe with no trades). A trial still RUNNING in the storage when a
+sweep starts was cut off with its driver: it is marked FAIL and its parameters are
+queued again as a new trial (``retry_of`` names the one it replaces), so no trial is
+lost, none is counted twice, and the sweep reaches exactly N finished trials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from fsmtrader.errors import ConfigError
+from fsmtrader.research.sweep.space import Param, Space
+
+__all__ = [
+    "COUNTED",
+    "Direction",
+    "clean_params",
+    "counted",
+    "distributions",
+    "open_study",
+    "requeue_cut_off",
+]
+
+Direction = Literal["maximize", "minimize"]
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+FINGERPRINT = "fingerprint"
+
+optuna.logging.set_verbosity(logging.WARNING)
+
+
+def distributions(space: Space) -> dict[str, BaseDistribution]:
+    """The optuna distribution of each swept setting, in the space's order."""
+    return {p.key: _distribution(p) for p in space.params}
+
+
+def _distribution(p: Param) -> BaseDistribution:
+    if p.kind == "choice":
+        return CategoricalDistribution(p.choices)
+    if p.kind == "int":
+        step = int(p.step) if p.step is not None else 1
+        return IntDistribution(int(p.low), int(p.high), log=p.log, step=step)
+    return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+
+def clean_params(space: Space, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial's values as a user writes them: a stepped float on its grid (optuna's
+    ``low + k * step`` can come out as 1.5000000000000002)."""
+    out: dict[str, Any] = {}
+    for p in space.params:
+        value = params[p.key]
+        if p.kind == "float" and p.step is not None:
+            digits = max(_decimals(p.step), _decimals(p.low))
+            value = round(float(value), digits)
+        out[p.key] = value
+    return out
+
+
+def _decimals(x: float) -> int:
+    text = repr(float(x))
+    return len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 10
+
+
+def open_study(
+    storage: str, name: str, direction: Direction, seed: int, fingerprint: str
+) -> optuna.Study:
+    """Create the study or load it to resume; refuse one made by a different sweep (its
+    trials would not mean the same). The sampler's seed moves on by the number of trials
+    already stored, so a resumed sweep does not draw the first session's points again."""
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction=direction, load_if_exists=True
+        )
+    except (ValueError, RuntimeError, ImportError) as exc:  # bad URL, unreadable file
+        raise ConfigError(f"--storage {storage}: cannot open it ({exc})") from None
+    stored = study.user_attrs.get(FINGERPRINT)
+    if stored is None and not study.trials:
+        study.set_user_attr(FINGERPRINT, fingerprint)
+    elif stored != fingerprint:
+        raise ConfigError(
+            f"--study {name}: it exists in {storage} for a different sweep (another base "
+            "config, space, data, objective or seed); choose another --study or --run-dir"
+        )
+    if study.direction.name.lower() != direction:
+        raise ConfigError(f"--direction {direction}: study {name} is {study.direction.name}")
+    study.sampler = optuna.samplers.TPESampler(
+        seed=seed + len(study.trials), constant_liar=True, n_startup_trials=10
+    )
+    return study
+
+
+def counted(study: optuna.Study) -> int:
+    """Finished trials: those that count towards ``--trials``."""
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+
+def requeue_cut_off(study: optuna.Study) -> list[int]:
+    """Mark every trial left RUNNING by a driver that died FAIL, and queue the parameters
+    of every FAIL trial not yet retried as a new trial. Returns the failed numbers.
+
+    Only one driver may run a study at a time (the sweep holds a lock on its run
+    folder), so a RUNNING trial found at start belongs to a dead one."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+    for t in failed:
+        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+    return [t.number for t in failed]
+
+
+def best_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The ``k`` best COMPLETE trials, best first (ties: the earlier trial), each set of
+    parameters once."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = -1.0 if study.direction.name.lower() == "maximize" else 1.0
+    ranked = sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+    seen: set[str] = set()
+    out: list[FrozenTrial] = []
+    for t in ranked:
+        key = repr(sorted(t.params.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out[:k]
