@@ -27,9 +27,10 @@ from fsmtrader.config.display import show
 from fsmtrader.errors import ConfigError
 from fsmtrader.research.sweep import SweepRequest, SweepResult, load_space, plan, run_sweep
 from fsmtrader.research.sweep.driver import TrialProgress
-from fsmtrader.research.sweep.run import OOS_SHOWN, Plan
+from fsmtrader.research.sweep.run import Plan
 
 Opt = typer.Option
+TABLE_SHOWN = ("return_pct", "trades")  # next to the objective (oos.csv has more)
 
 
 def sweep(
@@ -114,7 +115,7 @@ def _header(p: Plan) -> None:
     )
     for param in req.space.params:
         err.print(f"  {escape(param.describe())}", highlight=False)
-    for warning in p.loaded.warnings:
+    for warning in p.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     err.print(f"  study in {escape(p.storage)}", highlight=False)
 
@@ -171,12 +172,12 @@ def _oos_table(objective: str, keys: Sequence[str], r: SweepResult) -> Table:
     t = Table(title=f"out of sample: the best {len(r.oos)} on --train, run on --test")
     for col in ("rank", "trial", *(k.rsplit(".", 1)[-1] for k in keys)):
         t.add_column(col, justify="right")
-    for name in dict.fromkeys((objective, *OOS_SHOWN)):
+    for name in dict.fromkeys((objective, *TABLE_SHOWN)):
         t.add_column(f"{name}\ntrain", justify="right")
         t.add_column(f"{name}\ntest", justify="right")
     for row in r.oos:
         cells = [str(row.rank), str(row.trial), *(_fig(row.params.get(k)) for k in keys)]
-        for name in dict.fromkeys((objective, *OOS_SHOWN)):
+        for name in dict.fromkeys((objective, *TABLE_SHOWN)):
             cells += [_fig(row.train.get(name)), _fig(row.test.get(name))]
         t.add_row(*cells)
     return t

@@ -115,6 +115,7 @@ def _tell(study: optuna.Study, trial: Trial, objective: str, outcome: Outcome) -
     trial.set_user_attr("metrics", outcome.metrics)
     trial.set_user_attr("worker", outcome.worker)
     trial.set_user_attr("run_s", outcome.run_s)
+    trial.set_user_attr("loaded", outcome.loaded)  # the first trial of a worker process
     if outcome.invalid is not None:
         trial.set_user_attr("note", f"settings refused: {outcome.invalid}")
         study.tell(trial, state=TrialState.PRUNED)

@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from fsmtrader.research.sweep.study import (
     requeue_cut_off,
 )
 from fsmtrader.research.sweep.trial import TrialSpec
+from fsmtrader.research.timerange import parse_timerange
 from fsmtrader.smoke.derive import settings_table
 
 __all__ = ["OOS_SHOWN", "SweepRequest", "SweepResult", "fingerprint", "plan", "run_sweep"]
@@ -101,6 +102,7 @@ class Plan:
     train: TrialSpec
     loaded: Loaded
     fingerprint: str
+    warnings: list[str]
 
 
 def fingerprint(req: SweepRequest, base: dict[str, Any]) -> str:
@@ -128,18 +130,41 @@ def plan(req: SweepRequest) -> Plan:
         raise ConfigError("--trials and --workers must be >= 1, --top >= 0")
     direction: Direction = req.direction or OBJECTIVES[req.objective]
     base = settings_table(req.base)
-    quote = req.base.market.quote
-    spec = TrialSpec(base, DataSpec(req.data, req.symbols, req.train, quote), req.objective)
+    spec = TrialSpec(base, data_spec(req, req.train, "--train"), req.objective)
     loaded, _ = cached_inputs(spec.data)
+    warnings = list(loaded.warnings)
     if req.test is not None:  # a typo in --test should not wait for the last trial
-        cached_inputs(DataSpec(req.data, req.symbols, req.test, quote))
+        warnings += cached_inputs(data_spec(req, req.test, "--test"))[0].warnings
+        warnings += _overlap(req.train, req.test)
     digest = fingerprint(req, base)
     study = req.study or f"{Path(req.space.source).stem}-{digest[:10]}"
     run_dir = req.run_dir or req.base.runs_dir / f"sweep-{study}"
     storage = req.storage or f"sqlite:///{(run_dir / 'study.db').resolve()}"
     if req.keep_runs:
-        spec = TrialSpec(base, spec.data, req.objective, str((run_dir / "trials").resolve()))
-    return Plan(req, direction, run_dir, study, storage, spec, loaded, digest)
+        spec = replace(spec, keep_dir=str((run_dir / "trials").resolve()))
+    return Plan(req, direction, run_dir, study, storage, spec, loaded, digest, warnings)
+
+
+def data_spec(req: SweepRequest, timerange: str | None, flag: str) -> DataSpec:
+    """The candles of ``--train`` or ``--test``. The warm-up check uses the base anchor
+    window (a swept one may be longer; a trial too short to warm up simply trades less)."""
+    warmup_ms = req.base.entry.anchor_window_min * 60_000
+    return DataSpec(req.data, req.symbols, timerange, req.base.market.quote, warmup_ms, flag)
+
+
+def _overlap(train: str | None, test: str | None) -> list[str]:
+    """A warning when the test range shares candles with the training range."""
+    a, b = parse_timerange(train), parse_timerange(test)
+    lo = max(a.start_ms or -(2**62), b.start_ms or -(2**62))
+    hi = min(
+        a.stop_ms if a.stop_ms is not None else 2**62, b.stop_ms if b.stop_ms is not None else 2**62
+    )
+    if lo > hi:
+        return []
+    return [
+        f"--test {test} overlaps --train {train or '(all candles)'} (both ends are "
+        "inclusive): the out-of-sample check is partly in sample"
+    ]
 
 
 @contextlib.contextmanager
@@ -203,7 +228,7 @@ def _finish(p: Plan, study: optuna.Study, retried: list[int]) -> SweepResult:
         top[0].value if top else None,
         top[0].number if top else None,
         files,
-        warnings=list(p.loaded.warnings),
+        warnings=list(p.warnings),
     )
 
 
@@ -211,9 +236,8 @@ def _out_of_sample(p: Plan, study: optuna.Study, client: Any) -> list[OosRow]:
     """The ``--top`` best trials on the training range, run again on ``--test``."""
     req = p.request
     top = best_trials(study, req.top)
-    data = DataSpec(req.data, req.symbols, req.test, p.train.data.quote)
     keep = None if p.train.keep_dir is None else str(Path(p.train.keep_dir).parent / "oos")
-    spec = TrialSpec(p.train.base, data, req.objective, keep)
+    spec = replace(p.train, data=data_spec(req, req.test, "--test"), keep_dir=keep)
     params = [clean_params(req.space, t.params) for t in top]
     labels = [f"oos-{rank:02d}-trial-{t.number:05d}" for rank, t in enumerate(top, start=1)]
     outcomes = run_many(client, spec, params, labels)
