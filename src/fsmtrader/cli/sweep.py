@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,9 +25,11 @@ from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.config.display import show
 from fsmtrader.errors import ConfigError
-from fsmtrader.research.sweep import SweepRequest, SweepResult, load_space, plan, run_sweep
-from fsmtrader.research.sweep.driver import TrialProgress
-from fsmtrader.research.sweep.run import Plan
+
+if TYPE_CHECKING:  # optuna and dask load only when a sweep runs: every command imports this
+    from fsmtrader.research.sweep import SweepResult
+    from fsmtrader.research.sweep.driver import TrialProgress
+    from fsmtrader.research.sweep.run import Plan
 
 Opt = typer.Option
 TABLE_SHOWN = ("return_pct", "trades")  # next to the objective (oos.csv has more)
@@ -69,6 +71,8 @@ def sweep(
     """Search settings with optuna (seeded), running trials on Dask distributed; resumes."""
 
     def run() -> None:
+        from fsmtrader.research.sweep import SweepRequest, load_space, plan, run_sweep
+
         if direction not in (None, "maximize", "minimize"):
             raise ConfigError(f"--direction {direction}: must be maximize or minimize")
         base = settings_from(config, backtest={"fast": True} if fast else None)

@@ -102,6 +102,18 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(timeout=10)
 
 
+def _spawn(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """``dask *args`` in its own session (so it and its children stop together)."""
+    return subprocess.Popen(
+        [DASK, *args],
+        cwd=cwd,
+        env=clean_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture
 def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
     """The scheduler on a random port, two single-threaded workers; stopped at the end
@@ -112,27 +124,21 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
     folder = tmp_path / "dask"
     folder.mkdir()
     file = folder / "scheduler.json"
-    env = clean_env()
-    common = {"cwd": folder, "env": env, "start_new_session": True,
-              "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # fmt: skip
-    scheduler = subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(file), "--idle-timeout", "300s"],
-        **common,  # type: ignore[call-overload]
+    scheduler = _spawn(
+        "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+        "--dashboard-address", "127.0.0.1:0",
+        "--scheduler-file", str(file), "--idle-timeout", "300s", cwd=folder,
     )  # fmt: skip
     procs = [scheduler]
     try:
         address = _address(file, scheduler, time.monotonic() + 60)
         for n in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [DASK, "worker", "--scheduler-file", str(file), "--nthreads", "1",
-                     "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1",
-                     "--death-timeout", "30s", "--name", f"w{n}",
-                     "--local-directory", str(folder / f"w{n}")],
-                    **common,  # type: ignore[call-overload]
-                )  # fmt: skip
-            )
+            worker = _spawn(
+                "worker", "--scheduler-file", str(file), "--nthreads", "1", "--nworkers", "1",
+                "--no-dashboard", "--host", "127.0.0.1", "--death-timeout", "30s",
+                "--name", f"w{n}", "--local-directory", str(folder / f"w{n}"), cwd=folder,
+            )  # fmt: skip
+            procs.append(worker)
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
         yield DaskCluster(address, scheduler, tuple(procs[1:]))

@@ -49,7 +49,9 @@ def cluster(scheduler: str | None, workers: int) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # no dashboard; the scheduler's plain HTTP routes (health, metrics) on a free
+            # port of 127.0.0.1, not on 8787, where another sweep may be
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         ) as local,
         Client(local, set_as_default=False) as client,  # type: ignore[no-untyped-call]

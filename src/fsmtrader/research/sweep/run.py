@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -129,6 +130,8 @@ def plan(req: SweepRequest) -> Plan:
     if req.trials < 1 or req.top < 0 or req.workers < 1:
         raise ConfigError("--trials and --workers must be >= 1, --top >= 0")
     direction: Direction = req.direction or OBJECTIVES[req.objective]
+    if req.scheduler is not None:
+        reachable(req.scheduler)
     base = settings_table(req.base)
     spec = TrialSpec(base, data_spec(req, req.train, "--train"), req.objective)
     loaded, _ = cached_inputs(spec.data)
@@ -143,6 +146,18 @@ def plan(req: SweepRequest) -> Plan:
     if req.keep_runs:
         spec = replace(spec, keep_dir=str((run_dir / "trials").resolve()))
     return Plan(req, direction, run_dir, study, storage, spec, loaded, digest, warnings)
+
+
+def reachable(address: str) -> None:
+    """A ConfigError now, before any output, when nothing listens at ``address`` (a typo
+    in ``--scheduler``); the Dask client's own connect follows when the sweep starts."""
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    if not host or not port.isdigit() or "://" in host:
+        raise ConfigError(f"--scheduler {address}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"--scheduler {address}: cannot connect ({exc})") from None
 
 
 def data_spec(req: SweepRequest, timerange: str | None, flag: str) -> DataSpec:
@@ -184,20 +199,24 @@ def run_sweep(p: Plan, progress: TrialProgress | None = None) -> SweepResult:
     """Run (or resume) the planned sweep to ``--trials`` finished trials, then write the
     outputs and run the out-of-sample check."""
     req = p.request
-    with _locked(p.run_dir):
+    with _locked(p.run_dir), contextlib.ExitStack() as stack:
         study = open_study(p.storage, p.study, p.direction, req.seed, p.fingerprint)
         retried = requeue_cut_off(study)
-        with cluster(req.scheduler, req.workers) as client:
+        to_run = counted(study) < req.trials
+        if not to_run and req.test is None:  # nothing for a cluster to do
+            return _finish(p, study, retried)
+        client = stack.enter_context(cluster(req.scheduler, req.workers))
+        try:
             run_study(client, study, req.space, p.train, req.trials, progress)
-            result = _finish(p, study, retried)
-            if req.test is not None and result.best is not None:
-                result.oos = _out_of_sample(p, study, client)
-                result.files["oos"] = write_oos_csv(
-                    p.run_dir,
-                    result.oos,
-                    req.space.keys(),
-                    list(dict.fromkeys((req.objective, *OOS_SHOWN))),
-                )
+        except BaseException:  # Ctrl-C, a failed trial: keep the table of what finished
+            with contextlib.suppress(Exception):
+                write_trials_csv(p.run_dir, study, req.space)
+            raise
+        result = _finish(p, study, retried)
+        if req.test is not None and result.best is not None:
+            result.oos = _out_of_sample(p, study, client)
+            shown = list(dict.fromkeys((req.objective, *OOS_SHOWN)))
+            result.files["oos"] = write_oos_csv(p.run_dir, result.oos, req.space.keys(), shown)
     return result
 
 

@@ -1,0 +1,87 @@
+"""The sweep command as a user meets it: best.toml reproduces the best trial through
+``fsmtrader backtest``, and every bad input is one ``error:`` line, exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fsmtrader_testing.paper import run_fsmtrader
+
+from .conftest import Inputs, sweep_args
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    return lines[0]
+
+
+def test_best_toml_reproduces_the_best_trial_through_backtest(
+    tmp_path: Path, inputs: Inputs
+) -> None:
+    candles = tmp_path / "LTCUSDT-1m-2026-02.csv"  # the real file's first three days
+    candles.write_text("".join(inputs.data.read_text().splitlines(keepends=True)[: 1 + 3 * 1440]))
+    run_dir = tmp_path / "sweep"
+    args = [a if a != str(inputs.data) else str(candles) for a in sweep_args(inputs, run_dir, 3)]
+    at = args.index("--train")
+    del args[at : at + 2]  # every candle of the file
+    proc = run_fsmtrader(*args, "--workers", "1", "--objective", "sharpe", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["best_value"] is not None
+
+    bt = run_fsmtrader("backtest", "--config", str(run_dir / "best.toml"), "--data", str(candles),
+                       "--symbol", "LTC/USDT", "--json", cwd=tmp_path)  # fmt: skip
+    assert bt.returncode == 0, bt.stderr
+    (report,) = (tmp_path / "runs").glob("backtest-*/report.json")
+    figures = json.loads(report.read_text())["metrics"]
+    assert figures["sharpe"] == result["best_value"]
+    rows = csv.DictReader((run_dir / "trials.csv").open())
+    (best,) = [r for r in rows if int(r["number"]) == result["best_trial"]]
+    assert float(best["value"]) == figures["sharpe"] and int(best["trades"]) == figures["trades"]
+
+
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        ('"entry.drop_trigger" = { low = 1, high = 5 }', "entry.drop_trigger: not a setting"),
+        ('"entry.drop_trigger_pct" = { low = 1, high = 60 }', "high = 60 is not allowed"),
+        ('"exit.stop_loss_pct" = { low = 1, high = 5, step = 0.3 }', "whole number of steps"),
+        ('"backtest.both_touch" = { choices = ["first"] }', "choice 'first' is not allowed"),
+        ('"entry.anchor_window_min" = { low = 1.5, high = 9 }', "low must be a whole number"),
+        ("this is not toml", "invalid TOML"),
+    ],
+)
+def test_a_bad_space_file_is_one_error_line(
+    tmp_path: Path, inputs: Inputs, space: str, expected: str
+) -> None:
+    inputs.space.write_text(space + "\n")
+    line = one_error_line(run_fsmtrader(*sweep_args(inputs, tmp_path / "s", 3), cwd=tmp_path))
+    assert expected in line and str(inputs.space) in line
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("--objective", "alpha"), "--objective alpha: not a figure a sweep optimises"),
+        (("--train", "2026-02-01"), "--train '2026-02-01': expected YYYYMMDD-YYYYMMDD"),
+        (("--direction", "up"), "--direction up: must be maximize or minimize"),
+        (("--scheduler", "tcp://127.0.0.1:9"), "--scheduler tcp://127.0.0.1:9: cannot connect"),
+    ],
+)
+def test_a_bad_flag_is_one_error_line(
+    tmp_path: Path, inputs: Inputs, change: tuple[str, str], expected: str
+) -> None:
+    args = sweep_args(inputs, tmp_path / "s", 3)
+    if change[0] in args:
+        args[args.index(change[0]) + 1] = change[1]
+    else:
+        args += change
+    assert expected in one_error_line(run_fsmtrader(*args, cwd=tmp_path, timeout=120))
