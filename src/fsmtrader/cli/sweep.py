@@ -35,38 +35,50 @@ Opt = typer.Option
 TABLE_SHOWN = ("return_pct", "trades")  # next to the objective (oos.csv has more)
 
 
+SpaceOpt = Annotated[Path, Opt("--space", help="TOML file: the settings to vary and their ranges.")]
+TrialsOpt = Annotated[int, Opt("--trials", help="Finished trials the study should hold.")]
+ObjectiveOpt = Annotated[str, Opt("--objective", help="Report figure to optimise, e.g. sharpe.")]
+DataOpt = Annotated[list[Path], Opt("--data", help="Candle file or folder (repeatable).")]
+SymbolsOpt = Annotated[str | None, Opt(help="Symbols, comma-separated, e.g. BTC/USDT,ETH/USDT.")]
+TrainOpt = Annotated[
+    str | None, Opt(help="Training range YYYYMMDD-YYYYMMDD (default: all candles).")
+]
+TestOpt = Annotated[str | None, Opt(help="Out-of-sample range: the --top best trials run on it.")]
+DirectionOpt = Annotated[str | None, Opt(help="maximize or minimize (default: the figure's own).")]
+SchedulerOpt = Annotated[str | None, Opt(help="An existing Dask scheduler, tcp://HOST:PORT.")]
+WorkersOpt = Annotated[int, Opt(help="Worker processes of the embedded local cluster.")]
+SeedOpt = Annotated[int | None, Opt(help="Sampler seed (default: the config's seed).")]
+StorageOpt = Annotated[
+    str | None, Opt(help="optuna storage URL (default: SQLite in the run folder).")
+]
+StudyOpt = Annotated[str | None, Opt(help="Study name (default: from the space and the inputs).")]
+TopOpt = Annotated[int, Opt(help="How many of the best trials to re-run on --test.")]
+RunDirOpt = Annotated[Path | None, Opt(help="The sweep's folder (default: runs_dir/sweep-STUDY).")]
+FastOpt = Annotated[bool, Opt("--fast", help="Trials skip the candles where nothing can happen.")]
+KeepOpt = Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder (RUN_DIR/trials).")]
+JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object at the end.")]
+
+
 def sweep(
-    space: Annotated[
-        Path, Opt("--space", help="TOML file: the settings to vary and their ranges.")
-    ],
-    trials: Annotated[int, Opt("--trials", help="Finished trials the study should hold.")],
-    objective: Annotated[str, Opt("--objective", help="Report figure to optimise, e.g. sharpe.")],
-    data: Annotated[list[Path], Opt("--data", help="Candle file or folder (repeatable).")],
+    space: SpaceOpt,
+    trials: TrialsOpt,
+    objective: ObjectiveOpt,
+    data: DataOpt,
     config: ConfigOpt = None,
-    symbols: Annotated[str | None, Opt(help="Symbols, comma-separated, e.g. BTC/USDT.")] = None,
-    train: Annotated[str | None, Opt(help="Training range YYYYMMDD-YYYYMMDD.")] = None,
-    test: Annotated[str | None, Opt(help="Out-of-sample range for the best trials.")] = None,
-    direction: Annotated[
-        str | None, Opt(help="maximize or minimize (default: the figure's).")
-    ] = None,
-    scheduler: Annotated[str | None, Opt(help="Existing Dask scheduler, tcp://host:port.")] = None,
-    workers: Annotated[int, Opt(help="Worker processes of the embedded cluster.")] = 2,
-    seed: Annotated[int | None, Opt(help="Sampler seed (default: the config's seed).")] = None,
-    storage: Annotated[
-        str | None, Opt(help="optuna storage URL (default: SQLite in the run folder).")
-    ] = None,
-    study: Annotated[
-        str | None, Opt(help="Study name (default: from the space and inputs).")
-    ] = None,
-    top: Annotated[int, Opt(help="Best trials to re-run on --test.")] = 5,
-    run_dir: Annotated[
-        Path | None, Opt(help="The sweep's folder (default: under runs_dir).")
-    ] = None,
-    fast: Annotated[
-        bool, Opt("--fast", help="Trials skip candles where nothing can happen.")
-    ] = False,
-    keep_runs: Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder.")] = False,
-    as_json: Annotated[bool, Opt("--json", help="Print one JSON object at the end.")] = False,
+    symbols: SymbolsOpt = None,
+    train: TrainOpt = None,
+    test: TestOpt = None,
+    direction: DirectionOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = 2,
+    seed: SeedOpt = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    top: TopOpt = 5,
+    run_dir: RunDirOpt = None,
+    fast: FastOpt = False,
+    keep_runs: KeepOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Search settings with optuna (seeded), running trials on Dask distributed; resumes."""
 
@@ -77,24 +89,13 @@ def sweep(
             raise ConfigError(f"--direction {direction}: must be maximize or minimize")
         base = settings_from(config, backtest={"fast": True} if fast else None)
         req = SweepRequest(
-            base=base,
-            space=load_space(space),
-            data=tuple(str(p) for p in data),
-            symbols=tuple(s.strip() for s in symbols.split(",")) if symbols else None,
-            train=train,
-            test=test,
-            trials=trials,
-            objective=objective,
+            base, load_space(space), tuple(str(p) for p in data),
+            tuple(s.strip() for s in symbols.split(",")) if symbols else None,
+            train, test, trials, objective,
             direction=direction,  # type: ignore[arg-type]  # checked above
-            seed=base.seed if seed is None else seed,
-            scheduler=scheduler,
-            workers=workers,
-            storage=storage,
-            study=study,
-            run_dir=run_dir,
-            top=top,
-            keep_runs=keep_runs,
-        )
+            seed=base.seed if seed is None else seed, scheduler=scheduler, workers=workers,
+            storage=storage, study=study, run_dir=run_dir, top=top, keep_runs=keep_runs,
+        )  # fmt: skip
         p = plan(req)
         if not as_json:
             _header(p)
