@@ -10,6 +10,8 @@ never waits for the driver to ask optuna for its next trial.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,6 +37,9 @@ def cluster(scheduler: str | None, workers: int) -> Iterator[Client]:
     """A client of the cluster at ``scheduler`` (``tcp://host:port``), or of a local
     cluster of ``workers`` single-threaded processes on 127.0.0.1, no dashboard, that
     stops when the block ends."""
+    # Dask logs at INFO to its loggers, and they propagate to the CLI's handler: one
+    # line per worker start and stop is noise between the header and the progress bar.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s", set_as_default=False)  # type: ignore[no-untyped-call]
@@ -43,20 +48,27 @@ def cluster(scheduler: str | None, workers: int) -> Iterator[Client]:
         with client:
             yield client
         return
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            # no dashboard; the scheduler's plain HTTP routes (health, metrics) on a free
-            # port of 127.0.0.1, not on 8787, where another sweep may be
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        ) as local,
-        Client(local, set_as_default=False) as client,  # type: ignore[no-untyped-call]
-    ):
+    local = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        # no dashboard; the scheduler's plain HTTP routes (health, metrics) on a free
+        # port of 127.0.0.1, not on 8787, where another sweep may be
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+    with local, Client(local, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        # Ctrl-C reaches the whole process group: the driver stops the sweep and closes
+        # the cluster, so its worker processes must not die first, each with a traceback.
+        client.run(_ignore_sigint)
         yield client
+
+
+def _ignore_sigint() -> None:
+    """Run in each worker process's main thread (where its event loop runs)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def slots(client: Client) -> int:
