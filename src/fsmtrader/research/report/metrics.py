@@ -5,10 +5,11 @@ names a sweep accepts (``OBJECTIVES`` says which way each is better). Convention
 - percentages are in percent (``return_pct`` 12.5 = +12.5 %); ``win_rate`` is a fraction
   (0..1), as in summary.json; money is in the quote currency.
 - Sharpe, Sortino and Calmar use daily returns: the equity at the last point of each UTC
-  day against the day before (the first day against the starting balance), risk-free 0,
-  annualised with 365 days (crypto trades every day): sharpe = mean / std (ddof 1) x
-  sqrt(365); sortino = mean / sqrt(mean(min(r, 0)^2)) x sqrt(365); calmar = cagr_pct /
-  max_drawdown_pct. CAGR compounds over the run's span in 365-day years.
+  day (a candle closing at 00:00 ends the day before) against the day before (the first
+  day against the starting balance), risk-free 0, annualised with 365 days (crypto
+  trades every day): sharpe = mean / std (ddof 1) x sqrt(365); sortino = mean /
+  sqrt(mean(min(r, 0)^2)) x sqrt(365); calmar = cagr_pct / max_drawdown_pct. CAGR
+  compounds over the run's span in 365-day years.
 - Buy and hold: the starting balance split equally across the pairs at each pair's first
   close, held to its last close, no fees, no rebalancing (= the mean of the pairs' returns).
 - A figure that cannot be computed is None: Sharpe with fewer than two days or no
@@ -170,10 +171,10 @@ def drawdown_stats(t: I64, equity: F64) -> tuple[float, int]:
 
 def daily_returns(t: I64, equity: F64) -> F64:
     """Each UTC day's return: its last equity against the previous day's last (the first
-    day's against ``equity[0]``, the start)."""
+    day's against ``equity[0]``, the start). Days without a point have none."""
     if len(t) < 2:
         return np.zeros(0)
-    day = t[1:] // DAY_MS
+    day = (t[1:] - 1) // DAY_MS  # a close at 00:00 ends the day before
     last = np.flatnonzero(np.diff(day, append=day[-1] + 1)) + 1  # last point of each day
     closes = np.concatenate((equity[:1], equity[last]))
     return np.asarray(closes[1:] / closes[:-1] - 1.0, np.float64)
@@ -219,7 +220,7 @@ def monthly_returns(t: I64, equity: F64) -> list[dict[str, Any]]:
     first month against the start), in percent."""
     if len(t) < 2:
         return []
-    month = t[1:].astype("datetime64[ms]").astype("datetime64[M]")
+    month = (t[1:] - 1).astype("datetime64[ms]").astype("datetime64[M]")
     last = [*np.flatnonzero(month[1:] != month[:-1]).tolist(), len(month) - 1]
     out, before = [], float(equity[0])
     for i in last:
