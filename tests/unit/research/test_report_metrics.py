@@ -170,3 +170,14 @@ def test_downsampling_keeps_every_extreme() -> None:
     assert np.all(np.diff(keep) > 0)
     assert {12_345, 67_890} <= set(keep.tolist())
     assert minmax_indices(y[:50], 2_000).tolist() == list(range(50))
+
+
+def test_a_run_without_trades_is_flat_at_the_starting_balance() -> None:
+    a = Candles(
+        "A/USDT", [0, 60_000, 120_000], [1.0] * 3, [1.0] * 3, [1.0] * 3, [1.0, 2.0, 4.0], [1.0] * 3
+    )
+    c = equity_curve([a], [], 50.0)
+    assert c.equity.tolist() == [50.0] * 4 and not c.in_market.any()
+    m = metrics([], c, {})
+    assert (m["return_pct"], m["max_drawdown_pct"], m["max_drawdown_duration_ms"]) == (0.0, 0.0, 0)
+    assert m["exposure_pct"] == 0.0 and m["buy_and_hold_return_pct"] == pytest.approx(300.0)

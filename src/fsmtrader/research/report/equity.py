@@ -104,64 +104,76 @@ def curve_of(
     starting_balance: float,
     lots: Sequence[OpenLot] = (),
 ) -> Curve:
-    """``equity_curve`` on columns. Positions are marked per pair; the costs, realised
-    PnL and the count of positions held are summed over all pairs first, so each costs
-    one pass over the timeline."""
+    """``equity_curve`` on columns. Positions are marked per pair into one array; costs,
+    realised PnL and the count of positions held are summed over all pairs as changes at
+    the points they happen, then accumulated in place: a handful of timeline-long arrays
+    whatever the number of pairs and trades."""
     if not cols:
         return Curve(np.zeros(1, np.int64), np.full(1, starting_balance), np.zeros(1, bool), {}, {})
-    closes = [c.ts + interval_of(c.ts) for c in cols]
-    points = closes[0]
-    if not all(np.array_equal(points, p) for p in closes[1:]):
-        points = np.unique(np.concatenate(closes))
+    gaps = [interval_of(c.ts) for c in cols]
+    first, g0 = cols[0].ts, gaps[0]
+    if all(
+        g == g0 and np.array_equal(c.ts, first) for c, g in zip(cols[1:], gaps[1:], strict=True)
+    ):
+        points = first + g0
+    else:
+        points = np.unique(np.concatenate([c.ts + g for c, g in zip(cols, gaps, strict=True)]))
     n = len(points)
-    marked = np.zeros(n)
-    flows = [np.zeros(n + 1) for _ in range(3)]  # cost held, PnL realised, positions held
-    for col, at in zip(cols, closes, strict=True):
+    t = np.empty(n + 1, np.int64)
+    t[0], t[1:] = min(int(c.ts[0]) for c in cols), points
+    equity = np.zeros(n + 1)
+    marked, cost, pnl = equity[1:], np.zeros(n + 1), np.zeros(n + 1)
+    count = np.zeros(n + 1, np.int64)
+    for col, gap in zip(cols, gaps, strict=True):
         mine = [r for r in trades if r.symbol == col.symbol]
         here = [lot for lot in lots if lot.symbol == col.symbol]
-        marked += _pair_marks(points, at, col.close, mine, here, flows)
-    cost, pnl, count = (np.cumsum(f)[:n] for f in flows)
-    held = np.rint(count) > 0
-    # flat: exactly the realised PnL (no rounding residue of the marks and costs)
-    value = pnl + np.where(held, marked - cost, 0.0)
-    start = min(int(c.ts[0]) for c in cols)
+        _mark_pair(t[1:], col, gap, mine, here, marked, (cost, pnl, count))
+    held = np.cumsum(count, out=count)[:n] > 0
+    marked -= np.cumsum(cost, out=cost)[:n]
+    marked[~held] = 0.0  # flat: exactly the realised PnL (no rounding residue of the marks)
+    marked += np.cumsum(pnl, out=pnl)[:n]
+    equity += float(starting_balance)
     return Curve(
-        np.concatenate((np.array([start], np.int64), points)),
-        np.concatenate(([float(starting_balance)], float(starting_balance) + value)),
+        t,
+        equity,
         np.concatenate(([False], held)),
         {c.symbol: float(c.close[0]) for c in cols},
         {c.symbol: float(c.close[-1]) for c in cols},
     )
 
 
-def _pair_marks(
+def _mark_pair(
     points: I64,
-    at: I64,
-    close: F64,
+    col: Column,
+    gap: int,
     trades: Sequence[TradeRow],
     lots: Sequence[OpenLot],
-    flows: list[F64],
-) -> F64:
-    """One pair's held quantity x its last close at each point; adds its costs, realised
-    PnL and position count (as changes at the points they happen) into ``flows``."""
+    marked: F64,
+    flows: tuple[F64, F64, I64],
+) -> None:
+    """Add one pair's held quantity x its last close at each point into ``marked``, and
+    its costs, realised PnL and position count (as changes where they happen) into
+    ``flows``."""
     n = len(points)
-    if len(at) == n and np.array_equal(at, points):
-        price = close
+    if len(col.ts) == n:  # its closes are a subset of the union, of the same size: all of it
+        price = col.close
     else:  # the pair's last close at or before each point (its first before it starts)
-        price = close[np.clip(np.searchsorted(at, points, side="right") - 1, 0, None)]
+        price = col.close[np.clip(np.searchsorted(col.ts, points - gap, side="right") - 1, 0, None)]
     entry_ms = [r.entry_ms for r in trades] + [lot.entry_ms for lot in lots]
     entries = np.searchsorted(points, np.array(entry_ms, np.int64))
     exits = np.searchsorted(points, np.array([r.exit_ms for r in trades], np.int64))
     exits = np.concatenate((exits, np.full(len(lots), n)))  # open lots: held to the end
-    q = np.array([r.qty for r in trades] + [lot.qty for lot in lots], np.float64)
-    c = np.array([r.cost for r in trades] + [lot.cost for lot in lots], np.float64)
     cost, pnl, count = flows
 
     def change(w: npt.ArrayLike) -> F64:  # +w where a position opens, -w where it closes
-        return np.asarray(np.bincount(entries, w, n + 1) - np.bincount(exits, w, n + 1), np.float64)
+        d: F64 = np.asarray(np.bincount(entries, w, n + 1), np.float64)
+        d -= np.bincount(exits, w, n + 1)
+        return d
 
-    cost += change(c)
-    count += change(np.ones(len(q)))
+    cost += change([r.cost for r in trades] + [lot.cost for lot in lots])
+    count += np.bincount(entries, minlength=n + 1)
+    count -= np.bincount(exits, minlength=n + 1)
     pnl += np.bincount(exits[: len(trades)], [r.pnl for r in trades], n + 1)
-    qty = np.cumsum(change(q))[:n]
-    return np.asarray(qty * price, np.float64)
+    qty = np.cumsum(change([r.qty for r in trades] + [lot.qty for lot in lots]))[:n]
+    qty *= price
+    marked += qty
