@@ -25,7 +25,8 @@ FIGURES_JS = """() => [...document.querySelectorAll('.fig')].map(d => ({
   svgs: d.querySelectorAll('.main-svg').length,
   data: (d.data || []).length,
   traces: d.querySelectorAll('g.trace').length,
-  lines: [...d.querySelectorAll('path.js-line')].filter(p => (p.getAttribute('d') || '').length > 20).length,
+  lines: [...d.querySelectorAll('path.js-line')]
+    .filter(p => (p.getAttribute('d') || '').length > 20).length,
   markers: d.querySelectorAll('.scatterlayer path.point').length,
   bars: d.querySelectorAll('.barlayer .point').length,
 }))"""

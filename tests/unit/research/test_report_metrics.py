@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from fsmtrader.feeds import Candles
-from fsmtrader.research.report import METRIC_KEYS, OBJECTIVES, Curve, OpenLot, TradeRow
-from fsmtrader.research.report import equity_curve, metrics
+from fsmtrader.research.report import (
+    METRIC_KEYS,
+    OBJECTIVES,
+    Curve,
+    OpenLot,
+    TradeRow,
+    equity_curve,
+    metrics,
+)
 from fsmtrader.research.report.downsample import minmax_indices
 from fsmtrader.research.report.metrics import (
     daily_returns,
