@@ -3,14 +3,17 @@ report.html into its run folder, and the report's figures agree with summary.jso
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.research.report import SCHEMA, read_report, render_html
+from fsmtrader.research.report.headline import print_headline
 from fsmtrader.runner import Backtest, RunResult, filters_for
 from fsmtrader_testing.harness import settings
 
@@ -104,3 +107,13 @@ def test_render_again_gives_the_same_page(run: RunResult) -> None:
     before = html.read_bytes()
     html.unlink()
     assert render_html(run.run_dir) == html and html.read_bytes() == before
+
+
+def test_the_headline_names_the_figures_and_the_report(run: RunResult) -> None:
+    _, report = load(run)
+    buf = io.StringIO()
+    print_headline(run.run_dir, Console(file=buf, width=400))
+    text = buf.getvalue()
+    assert f"return: {report['metrics']['return_pct']:+.2f} %" in text
+    assert f"max drawdown: {report['metrics']['max_drawdown_pct']:.2f} %" in text
+    assert f"report: {run.run_dir / 'report.html'}" in text
