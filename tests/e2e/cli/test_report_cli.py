@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fsmtrader.feeds import synthetic_market
-from fsmtrader.runner import Backtest, filters_for
-from fsmtrader_testing.harness import settings
 from fsmtrader_testing.paper import run_fsmtrader as cli
+from report_support import backtest_runs
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
@@ -20,13 +18,12 @@ SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two backtests of the same market with different drop triggers."""
-    tmp = tmp_path_factory.mktemp("report-cli")
-    series = synthetic_market(SYMBOLS, minutes=2 * 24 * 60, seed=9)
-    out = []
-    for name, drop in (("tight", 1.0), ("loose", 3.0)):
-        s = settings(seed=9, market={"symbols": SYMBOLS}, entry={"drop_trigger_pct": drop})
-        out.append(Backtest(s, series, filters_for(series), tmp / name).run().run_dir)
-    return out[0], out[1]
+    drops = {
+        "tight": {"entry": {"drop_trigger_pct": 1.0}},
+        "loose": {"entry": {"drop_trigger_pct": 3.0}},
+    }
+    a, b = backtest_runs(tmp_path_factory.mktemp("report-cli"), SYMBOLS, 2, 9, drops)
+    return a.run_dir, b.run_dir
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

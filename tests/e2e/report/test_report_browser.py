@@ -4,18 +4,15 @@ file://, with every non-file request aborted: each plot renders, all of it offli
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
-from e2e.dashboard.dashboard_bot import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
-from fsmtrader.feeds import synthetic_market
+from e2e.dashboard import conftest as dashboard
 from fsmtrader.research.report.build import write_compare
-from fsmtrader.runner import Backtest, filters_for
-from fsmtrader_testing.harness import settings
+from report_support import backtest_runs
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 # Per figure: its plotly SVGs, its traces (data vs drawn), line paths with a shape, and
@@ -30,33 +27,20 @@ FIGURES_JS = """() => [...document.querySelectorAll('.fig')].map(d => ({
   markers: d.querySelectorAll('.scatterlayer path.point').length,
   bars: d.querySelectorAll('.barlayer .point').length,
 }))"""
+# The dashboard's headless Chromium (Debian's, by its path; skips when it is missing).
+browser = dashboard.browser
+
 DRAWN_JS = """() => { const figs = [...document.querySelectorAll('.fig')];
   return figs.length > 0 && figs.every(d => d.querySelector('.main-svg')); }"""
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(NO_CHROMIUM)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> tuple[Path, Path]:
     """Two real backtests of three pairs (different drop triggers) over 40 days, so the
-    monthly plot has two bars."""
-    tmp = tmp_path_factory.mktemp("report-browser")
-    series = synthetic_market(SYMBOLS, minutes=40 * 24 * 60, seed=21)
-    out = []
-    for name, drop in (("a", 2.0), ("b", 4.0)):
-        s = settings(seed=21, market={"symbols": SYMBOLS}, entry={"drop_trigger_pct": drop})
-        out.append(Backtest(s, series, filters_for(series), tmp / name).run().run_dir)
-    return out[0], out[1]
+    monthly plot has two bars. Asks for the browser first: no Chromium, no runs."""
+    drops = {name: {"entry": {"drop_trigger_pct": d}} for name, d in (("a", 2.0), ("b", 4.0))}
+    a, b = backtest_runs(tmp_path_factory.mktemp("report-browser"), SYMBOLS, 40, 21, drops)
+    return a.run_dir, b.run_dir
 
 
 def open_offline(browser: Browser, path: Path) -> tuple[Page, list[dict[str, Any]], list[str]]:

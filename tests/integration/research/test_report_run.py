@@ -14,23 +14,19 @@ from rich.console import Console
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.research.report import SCHEMA, read_report, render_html
 from fsmtrader.research.report.headline import print_headline
-from fsmtrader.runner import Backtest, RunResult, filters_for
-from fsmtrader_testing.harness import settings
+from fsmtrader.runner import RunResult
+from report_support import backtest_runs
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+DAYS = 4
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    tmp = tmp_path_factory.mktemp("report-run")
-    s = settings(
-        seed=5,
-        market={"symbols": SYMBOLS},
-        risk={"max_open_positions": 1},  # one slot for three pairs: the slots guard blocks
-        runs_dir=str(tmp),
-    )
-    series = synthetic_market(SYMBOLS, minutes=4 * 24 * 60, seed=5)
-    return Backtest(s, series, filters_for(series), tmp / "run").run()
+    # one slot for three pairs: the slots guard blocks
+    one_slot = {"run": {"risk": {"max_open_positions": 1}}}
+    (result,) = backtest_runs(tmp_path_factory.mktemp("report-run"), SYMBOLS, DAYS, 5, one_slot)
+    return result
 
 
 def load(run: RunResult) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -72,7 +68,9 @@ def test_the_figures_agree_with_the_summary(run: RunResult) -> None:
 
 def test_final_equity_is_cash_plus_open_positions_at_their_last_close(run: RunResult) -> None:
     summary, report = load(run)
-    last = {c.symbol: c.close[-1] for c in synthetic_market(SYMBOLS, minutes=4 * 24 * 60, seed=5)}
+    last = {
+        c.symbol: c.close[-1] for c in synthetic_market(SYMBOLS, minutes=DAYS * 24 * 60, seed=5)
+    }
     held = sum(float(q) * last[s] for s, q in summary["open_positions"].items())
     assert report["metrics"]["final_equity"] == pytest.approx(
         float(summary["cash"]) + held, abs=1e-6
