@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from fsmtrader.feeds import synthetic_market
-from fsmtrader.research.report import SCHEMA, read_report, render_html
+from fsmtrader.research.report import SCHEMA, read_report, render_html, run_metrics
 from fsmtrader.research.report.headline import print_headline
 from fsmtrader.runner import RunResult
 from report_support import backtest_runs
@@ -115,3 +115,12 @@ def test_the_headline_names_the_figures_and_the_report(run: RunResult) -> None:
     assert f"return: {report['metrics']['return_pct']:+.2f} %" in text
     assert f"max drawdown: {report['metrics']['max_drawdown_pct']:.2f} %" in text
     assert f"report: {run.run_dir / 'report.html'}" in text
+
+
+def test_run_metrics_are_the_reports_figures(run: RunResult) -> None:
+    """What a sweep ranks by, computed without files, equals report.json's figures."""
+    summary, report = load(run)
+    pf = run.engine.portfolio
+    market = synthetic_market(SYMBOLS, minutes=DAYS * 24 * 60, seed=5)
+    got = run_metrics(market, summary, pf.trades, 1000, open_positions=pf.positions.values())
+    assert got == pytest.approx(report["metrics"], nan_ok=False)

@@ -20,8 +20,17 @@ from fsmtrader.errors import DataError
 from fsmtrader.feeds import Candles
 from fsmtrader.portfolio import ClosedTrade, Position
 from fsmtrader.research.report.downsample import minmax_indices
-from fsmtrader.research.report.equity import Column, Curve, OpenLot, columns, curve_of, open_lots
+from fsmtrader.research.report.equity import (
+    Column,
+    Curve,
+    OpenLot,
+    columns,
+    curve_of,
+    equity_curve,
+    open_lots,
+)
 from fsmtrader.research.report.metrics import (
+    Figure,
     drawdown,
     group_table,
     metrics,
@@ -65,6 +74,21 @@ def write_report(
     _write_atomic(run_dir / REPORT_JSON, text + "\n")
     _write_html(run_dir, report)  # what report.json holds: render_html would read it back
     return report
+
+
+def run_metrics(
+    series: Sequence[Candles],
+    summary: Mapping[str, Any],
+    trades: Iterable[ClosedTrade | Mapping[str, Any]],
+    starting_balance: Decimal | float,
+    *,
+    open_positions: Iterable[Position] = (),
+) -> dict[str, Figure]:
+    """Only the flat figures of a run (what a sweep ranks trials by), no files: the same
+    numbers as report.json's ``metrics``."""
+    rows = rows_of(trades)
+    curve = equity_curve(series, rows, float(starting_balance), open_lots(open_positions))
+    return metrics(rows, curve, summary)
 
 
 def render_html(run_dir: Path) -> Path:
