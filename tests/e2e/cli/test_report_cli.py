@@ -4,6 +4,7 @@ folders, and one clear error line (exit 2) for a folder it cannot read."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,17 @@ def test_errors_are_one_line(runs: tuple[Path, Path], tmp_path: Path) -> None:
     (foreign / "report.json").write_text("{not json")
     assert "not a readable report" in one_error_line(cli("report", str(foreign), cwd=tmp_path))
     assert not (foreign / "report.html").exists()
+
+
+def test_compare_labels_runs_by_their_folders(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A copy of a run (its report.json still names the original) is labelled by its own
+    folder, and every difference is zero."""
+    copy = tmp_path / "tight-again"
+    shutil.copytree(runs[0], copy)
+    proc = cli("report", str(runs[0]), "--compare", str(copy), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (runs[0] / "compare-tight-again.html").read_text()
+    assert "tight-again: return %" in text and "<th>tight − tight-again</th>" not in text
+    assert "<th>tight-again − tight</th>" in text
+    trades = json.loads((copy / "report.json").read_text())["metrics"]["trades"]
+    assert f"<td>trades</td><td>{trades}</td><td>{trades}</td><td>0</td>" in text

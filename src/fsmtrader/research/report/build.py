@@ -259,10 +259,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_compare(run_dir: Path, other: Path) -> Path:
     """``run_dir/compare-<other's name>.html``: both runs side by side (from their
-    report.json files alone)."""
+    report.json files alone), labelled by their folder names."""
     from fsmtrader.research.report.html import compare_page  # plotly.js: only for html
 
     a, b = read_report(run_dir), read_report(other)
-    path = run_dir / f"compare-{other.resolve().name}.html"
-    _write_atomic(path, compare_page(a, b))
+    na, nb = run_dir.resolve().name, other.resolve().name
+    names = (na, nb) if na != nb else (str(run_dir), str(other))  # labels that differ
+    path = run_dir / f"compare-{nb}.html"
+    _write_atomic(path, compare_page(a, b, names))
     return path

@@ -58,10 +58,13 @@ def report_page(report: Mapping[str, Any]) -> str:
     return page(f"report {run['name']}", body, figs)
 
 
-def compare_page(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+def compare_page(
+    a: Mapping[str, Any], b: Mapping[str, Any], names: tuple[str, str] | None = None
+) -> str:
     """Two runs side by side: both equity curves (as return % so balances may differ),
-    both drawdowns, and each figure of both with the difference (second − first)."""
-    na, nb = a["run"]["name"], b["run"]["name"]
+    both drawdowns, and each figure of both with the difference (second − first).
+    ``names`` label them (default: the names their reports carry)."""
+    na, nb = names or (a["run"]["name"], b["run"]["name"])
     rows = []
     for k in METRIC_KEYS:
         va, vb = a["metrics"].get(k), b["metrics"].get(k)
