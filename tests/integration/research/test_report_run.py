@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from fsmtrader.feeds import synthetic_market
 from fsmtrader.research.report import SCHEMA, read_report, render_html, run_metrics
+from fsmtrader.research.report.build import guard_blocks
 from fsmtrader.research.report.headline import print_headline
 from fsmtrader.runner import RunResult
 from report_support import backtest_runs
@@ -124,3 +126,17 @@ def test_run_metrics_are_the_reports_figures(run: RunResult) -> None:
     market = synthetic_market(SYMBOLS, minutes=DAYS * 24 * 60, seed=5)
     got = run_metrics(market, summary, pf.trades, 1000, open_positions=pf.positions.values())
     assert got == pytest.approx(report["metrics"], nan_ok=False)
+
+
+def test_guard_blocks_read_only_blocked_transitions(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    lines = [
+        {"kind": "phase", "event": "GUARDS_BLOCKED", "reason": "spread,slots"},
+        {"kind": "phase", "event": "GUARDS_PASSED", "reason": "GUARDS_BLOCKED before"},
+        {"kind": "phase", "event": "GUARDS_BLOCKED", "reason": "slots"},
+    ]
+    audit.write_text(
+        "".join(json.dumps(r) + "\n" for r in lines) + '{"event": "GUARDS_BLOCKED", "re'
+    )
+    assert guard_blocks(audit) == {"spread": 1, "slots": 2}  # the torn last line is skipped
+    assert guard_blocks(tmp_path / "none.jsonl") == {}

@@ -225,7 +225,10 @@ def guard_blocks(audit: Path) -> dict[str, int]:
                 start = mm.rfind(b"\n", 0, pos) + 1
                 end = mm.find(b"\n", pos)
                 end = len(mm) if end == -1 else end
-                rec = json.loads(mm[start:end])
+                try:
+                    rec = json.loads(mm[start:end])
+                except ValueError:  # not a JSON line (a torn tail): nothing to count
+                    rec = None
                 if isinstance(rec, dict) and rec.get("event") == "GUARDS_BLOCKED":
                     counts.update(g for g in str(rec.get("reason", "")).split(",") if g)
                 pos = mm.find(_GUARDS_MARK, end)
