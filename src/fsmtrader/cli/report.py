@@ -14,10 +14,14 @@ from fsmtrader.research.report.headline import headline_lines
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A backtest's run folder (holds report.json).")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A backtest's run folder (holds report.json).")
+    ],
     compare: Annotated[
         Path | None,
-        typer.Option("--compare", help="Another run folder: write a side-by-side page."),
+        typer.Option(
+            "--compare", metavar="OTHER_RUN", help="Another run folder: write a side-by-side page."
+        ),
     ] = None,
 ) -> None:
     """Render RUN_DIR/report.html again from its report.json, or (--compare) write
