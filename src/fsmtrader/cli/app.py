@@ -10,6 +10,7 @@ from fsmtrader.cli.backtest import backtest
 from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
 from fsmtrader.cli.preflight import preflight
+from fsmtrader.cli.report import report
 from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
@@ -26,6 +27,7 @@ app.command("fsm")(show_fsm)
 app.command("config")(show_config)
 app.command("demo")(demo)
 app.command("backtest")(backtest)
+app.command("report")(report)
 app.command("sweep")(sweep)
 app.command("paper")(paper)
 app.command("reconcile")(reconcile)

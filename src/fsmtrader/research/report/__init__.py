@@ -8,9 +8,11 @@ from fsmtrader.research.report.build import (
     build_report,
     read_report,
     render_html,
+    run_metrics,
+    write_compare,
     write_report,
 )
-from fsmtrader.research.report.equity import Curve, OpenLot, equity_curve
+from fsmtrader.research.report.equity import Curve, OpenLot, equity_curve, open_lots
 from fsmtrader.research.report.metrics import METRIC_KEYS, OBJECTIVES, metrics
 from fsmtrader.research.report.trades import TradeRow, rows_of
 
@@ -26,8 +28,11 @@ __all__ = [
     "build_report",
     "equity_curve",
     "metrics",
+    "open_lots",
     "read_report",
     "render_html",
     "rows_of",
+    "run_metrics",
+    "write_compare",
     "write_report",
 ]

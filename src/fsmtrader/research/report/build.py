@@ -14,13 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fsmtrader.errors import DataError
 from fsmtrader.feeds import Candles
 from fsmtrader.portfolio import ClosedTrade, Position
 from fsmtrader.research.report.downsample import minmax_indices
-from fsmtrader.research.report.equity import Curve, OpenLot, equity_curve, open_lots
+from fsmtrader.research.report.equity import (
+    Column,
+    Curve,
+    OpenLot,
+    columns,
+    curve_of,
+    equity_curve,
+    open_lots,
+)
 from fsmtrader.research.report.metrics import (
+    Figure,
     drawdown,
     group_table,
     metrics,
@@ -62,16 +72,35 @@ def write_report(
     )
     text = json.dumps(report, separators=(",", ":"), allow_nan=False)
     _write_atomic(run_dir / REPORT_JSON, text + "\n")
-    render_html(run_dir)
+    _write_html(run_dir, report)  # what report.json holds: render_html would read it back
     return report
+
+
+def run_metrics(
+    series: Sequence[Candles],
+    summary: Mapping[str, Any],
+    trades: Iterable[ClosedTrade | Mapping[str, Any]],
+    starting_balance: Decimal | float,
+    *,
+    open_positions: Iterable[Position] = (),
+) -> dict[str, Figure]:
+    """Only the flat figures of a run (what a sweep ranks trials by), no files: the same
+    numbers as report.json's ``metrics``."""
+    rows = rows_of(trades)
+    curve = equity_curve(series, rows, float(starting_balance), open_lots(open_positions))
+    return metrics(rows, curve, summary)
 
 
 def render_html(run_dir: Path) -> Path:
     """(Re-)render report.html from the folder's report.json alone."""
+    return _write_html(run_dir, read_report(run_dir))
+
+
+def _write_html(run_dir: Path, report: Mapping[str, Any]) -> Path:
     from fsmtrader.research.report.html import report_page  # plotly.js: only for html
 
     path = run_dir / REPORT_HTML
-    _write_atomic(path, report_page(read_report(run_dir)))
+    _write_atomic(path, report_page(report))
     return path
 
 
@@ -104,13 +133,15 @@ def build_report(
     name: str = "",
     exact_pnl: str | None = None,
 ) -> dict[str, Any]:
-    """Every figure and the (downsampled) plot data, as plain JSON values."""
-    curve = equity_curve(series, rows, starting_balance, lots)
+    """Every figure and the (downsampled) plot data, as plain JSON values (a figure that
+    is not finite is None)."""
+    cols = columns(series)
+    curve = curve_of(cols, rows, starting_balance, lots)
     report = {
         "schema": SCHEMA,
         "run": {
             "name": name,
-            "symbols": [c.symbol for c in series],
+            "symbols": [c.symbol for c in cols],
             "start_ms": int(curve.t[0]),
             "end_ms": int(curve.t[-1]),
             "starting_balance": starting_balance,
@@ -123,9 +154,9 @@ def build_report(
         "guard_blocks": dict(sorted((guard_blocks or {}).items())),
         "ghosts_by_reason": dict(summary.get("ghosts_by_reason", {})),
         "monthly": monthly_returns(curve.t, curve.equity),
-        "plots": {"equity": equity_plot(curve), "prices": [price_plot(c, rows) for c in series]},
     }
-    cleaned: dict[str, Any] = _finite(report)
+    cleaned: dict[str, Any] = _finite(report)  # the plots are made finite as they are cut
+    cleaned["plots"] = {"equity": equity_plot(curve), "prices": [price_plot(c, rows) for c in cols]}
     return cleaned
 
 
@@ -135,32 +166,45 @@ def equity_plot(curve: Curve) -> dict[str, list[Any]]:
     e, d = minmax_indices(curve.equity), minmax_indices(dd)
     return {
         "t": curve.t[e].tolist(),
-        "equity": np.round(curve.equity[e], 8).tolist(),
+        "equity": _values(np.round(curve.equity[e], 8)),
         "dd_t": curve.t[d].tolist(),
-        "drawdown_pct": np.round(dd[d], 6).tolist(),
+        "drawdown_pct": _values(np.round(dd[d], 6)),
     }
 
 
-def price_plot(c: Candles, rows: Sequence[TradeRow]) -> dict[str, Any]:
-    """One pair's closes (cut to their extremes) with its entries and exits."""
-    ts, close = np.asarray(c.ts, np.int64), np.asarray(c.close, np.float64)
-    keep = minmax_indices(close)
-    mine = [r for r in rows if r.symbol == c.symbol]
+def price_plot(col: Column, rows: Sequence[TradeRow]) -> dict[str, Any]:
+    """One pair's closes (cut to their extremes) with its entries and exits (at most
+    MAX_MARKERS of each, evenly spread, and how many there were)."""
+    keep = minmax_indices(col.close)
+    mine = [r for r in rows if r.symbol == col.symbol]
     shown = mine[:: -(-len(mine) // MAX_MARKERS)] if len(mine) > MAX_MARKERS else mine
+    exits = {
+        "t": [r.exit_ms for r in shown],
+        "price": _values(np.array([r.avg_exit for r in shown], np.float64)),
+        "reason": [r.reason for r in shown],
+        "pnl": _values(np.round(np.array([r.pnl for r in shown], np.float64), 8)),
+    }
+    entries = {
+        "t": [r.entry_ms for r in shown],
+        "price": _values(np.array([r.avg_entry for r in shown], np.float64)),
+    }
     return {
-        "symbol": c.symbol,
-        "t": ts[keep].tolist(),
-        "close": close[keep].tolist(),
-        "entries": {"t": [r.entry_ms for r in shown], "price": [r.avg_entry for r in shown]},
-        "exits": {
-            "t": [r.exit_ms for r in shown],
-            "price": [r.avg_exit for r in shown],
-            "reason": [r.reason for r in shown],
-            "pnl": [round(r.pnl, 8) for r in shown],
-        },
+        "symbol": col.symbol,
+        "t": col.ts[keep].tolist(),
+        "close": _values(col.close[keep]),
+        "entries": entries,
+        "exits": exits,
         "trades": len(mine),
         "markers_shown": len(shown),
     }
+
+
+def _values(values: npt.ArrayLike) -> list[float | None]:
+    """An array as a JSON list: NaN and infinities as None (one check when there are none)."""
+    a = np.asarray(values, np.float64)
+    if bool(np.all(np.isfinite(a))):
+        return list(a.tolist())
+    return [v if math.isfinite(v) else None for v in a.tolist()]
 
 
 def guard_blocks(audit: Path) -> dict[str, int]:
@@ -181,7 +225,10 @@ def guard_blocks(audit: Path) -> dict[str, int]:
                 start = mm.rfind(b"\n", 0, pos) + 1
                 end = mm.find(b"\n", pos)
                 end = len(mm) if end == -1 else end
-                rec = json.loads(mm[start:end])
+                try:
+                    rec = json.loads(mm[start:end])
+                except ValueError:  # not a JSON line (a torn tail): nothing to count
+                    rec = None
                 if isinstance(rec, dict) and rec.get("event") == "GUARDS_BLOCKED":
                     counts.update(g for g in str(rec.get("reason", "")).split(",") if g)
                 pos = mm.find(_GUARDS_MARK, end)
@@ -211,3 +258,16 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_compare(run_dir: Path, other: Path) -> Path:
+    """``run_dir/compare-<other's name>.html``: both runs side by side (from their
+    report.json files alone), labelled by their folder names."""
+    from fsmtrader.research.report.html import compare_page  # plotly.js: only for html
+
+    a, b = read_report(run_dir), read_report(other)
+    na, nb = run_dir.resolve().name, other.resolve().name
+    names = (na, nb) if na != nb else (str(run_dir), str(other))  # labels that differ
+    path = run_dir / f"compare-{nb}.html"
+    _write_atomic(path, compare_page(a, b, names))
+    return path

@@ -71,6 +71,23 @@ def interval_of(ts: I64) -> int:
     return int(values[int(np.argmax(counts))])
 
 
+class Column(NamedTuple):
+    """One pair's candle open times and closes as numpy arrays (no copy when the candles
+    already hold numpy columns)."""
+
+    symbol: str
+    ts: I64
+    close: F64
+
+
+def columns(series: Sequence[Candles]) -> list[Column]:
+    cols = [
+        Column(c.symbol, np.asarray(c.ts, np.int64), np.asarray(c.close, np.float64))
+        for c in series
+    ]
+    return [c for c in cols if len(c.ts)]
+
+
 def equity_curve(
     series: Sequence[Candles],
     trades: Sequence[TradeRow],
@@ -78,48 +95,85 @@ def equity_curve(
     lots: Sequence[OpenLot] = (),
 ) -> Curve:
     """The curve of ``trades`` (and the ``lots`` still open) over ``series``."""
-    cols = [(c.symbol, np.asarray(c.ts, np.int64), np.asarray(c.close, np.float64)) for c in series]
-    cols = [(s, ts, close) for s, ts, close in cols if len(ts)]
+    return curve_of(columns(series), trades, starting_balance, lots)
+
+
+def curve_of(
+    cols: Sequence[Column],
+    trades: Sequence[TradeRow],
+    starting_balance: float,
+    lots: Sequence[OpenLot] = (),
+) -> Curve:
+    """``equity_curve`` on columns. Positions are marked per pair into one array; costs,
+    realised PnL and the count of positions held are summed over all pairs as changes at
+    the points they happen, then accumulated in place: a handful of timeline-long arrays
+    whatever the number of pairs and trades."""
     if not cols:
         return Curve(np.zeros(1, np.int64), np.full(1, starting_balance), np.zeros(1, bool), {}, {})
-    closes = [ts + interval_of(ts) for _, ts, _ in cols]
-    points = closes[0]
-    if not all(np.array_equal(points, p) for p in closes[1:]):
-        points = np.unique(np.concatenate(closes))
-    start = min(int(ts[0]) for _, ts, _ in cols)
-    t = np.concatenate((np.array([start], np.int64), points))
-    equity = np.full(len(t), float(starting_balance))
-    held = np.zeros(len(t), np.int64)
-    for (sym, _, close), at in zip(cols, closes, strict=True):
-        mine = [r for r in trades if r.symbol == sym]
-        open_here = [lot for lot in lots if lot.symbol == sym]
-        value, count = _pair_value(t, at, close, mine, open_here)
-        equity += value
-        held += count
-    first = {s: float(close[0]) for s, _, close in cols}
-    last = {s: float(close[-1]) for s, _, close in cols}
-    return Curve(t, equity, held > 0, first, last)
+    gaps = [interval_of(c.ts) for c in cols]
+    first, g0 = cols[0].ts, gaps[0]
+    if all(
+        g == g0 and np.array_equal(c.ts, first) for c, g in zip(cols[1:], gaps[1:], strict=True)
+    ):
+        points = first + g0
+    else:
+        points = np.unique(np.concatenate([c.ts + g for c, g in zip(cols, gaps, strict=True)]))
+    n = len(points)
+    t = np.empty(n + 1, np.int64)
+    t[0], t[1:] = min(int(c.ts[0]) for c in cols), points
+    equity = np.zeros(n + 1)
+    marked, cost, pnl = equity[1:], np.zeros(n + 1), np.zeros(n + 1)
+    count = np.zeros(n + 1, np.int64)
+    for col, gap in zip(cols, gaps, strict=True):
+        mine = [r for r in trades if r.symbol == col.symbol]
+        here = [lot for lot in lots if lot.symbol == col.symbol]
+        _mark_pair(t[1:], col, gap, mine, here, marked, (cost, pnl, count))
+    held = np.cumsum(count, out=count)[:n] > 0
+    marked -= np.cumsum(cost, out=cost)[:n]
+    marked[~held] = 0.0  # flat: exactly the realised PnL (no rounding residue of the marks)
+    marked += np.cumsum(pnl, out=pnl)[:n]
+    equity += float(starting_balance)
+    return Curve(
+        t,
+        equity,
+        np.concatenate(([False], held)),
+        {c.symbol: float(c.close[0]) for c in cols},
+        {c.symbol: float(c.close[-1]) for c in cols},
+    )
 
 
-def _pair_value(
-    t: I64, at: I64, close: F64, trades: Sequence[TradeRow], lots: Sequence[OpenLot]
-) -> tuple[F64, I64]:
-    """One pair's part of the equity (realised PnL so far + open positions marked at the
-    close) and how many of its positions are held, at each point of ``t``."""
-    n = len(t)
-    if len(at) == n - 1 and np.array_equal(at, t[1:]):
-        price = np.concatenate((close[:1], close))
+def _mark_pair(
+    points: I64,
+    col: Column,
+    gap: int,
+    trades: Sequence[TradeRow],
+    lots: Sequence[OpenLot],
+    marked: F64,
+    flows: tuple[F64, F64, I64],
+) -> None:
+    """Add one pair's held quantity x its last close at each point into ``marked``, and
+    its costs, realised PnL and position count (as changes where they happen) into
+    ``flows``."""
+    n = len(points)
+    if len(col.ts) == n:  # its closes are a subset of the union, of the same size: all of it
+        price = col.close
     else:  # the pair's last close at or before each point (its first before it starts)
-        price = close[np.clip(np.searchsorted(at, t, side="right") - 1, 0, None)]
-    qty, cost, count, pnl = (np.zeros(n + 1) for _ in range(4))
-    entries = np.searchsorted(t, [r.entry_ms for r in trades] + [lot.entry_ms for lot in lots])
-    exits = np.searchsorted(t, [r.exit_ms for r in trades] + [np.iinfo(np.int64).max] * len(lots))
-    q = np.array([r.qty for r in trades] + [lot.qty for lot in lots], np.float64)
-    c = np.array([r.cost for r in trades] + [lot.cost for lot in lots], np.float64)
-    for arr, w in ((qty, q), (cost, c), (count, np.ones(len(q)))):
-        np.add.at(arr, entries, w)
-        np.add.at(arr, exits, -w)
-    np.add.at(pnl, exits[: len(trades)], [r.pnl for r in trades])
-    held = np.rint(np.cumsum(count)[:n]).astype(np.int64)
-    marked = np.where(held > 0, np.cumsum(qty)[:n] * price - np.cumsum(cost)[:n], 0.0)
-    return np.cumsum(pnl)[:n] + marked, held
+        price = col.close[np.clip(np.searchsorted(col.ts, points - gap, side="right") - 1, 0, None)]
+    entry_ms = [r.entry_ms for r in trades] + [lot.entry_ms for lot in lots]
+    entries = np.searchsorted(points, np.array(entry_ms, np.int64))
+    exits = np.searchsorted(points, np.array([r.exit_ms for r in trades], np.int64))
+    exits = np.concatenate((exits, np.full(len(lots), n)))  # open lots: held to the end
+    cost, pnl, count = flows
+
+    def change(w: npt.ArrayLike) -> F64:  # +w where a position opens, -w where it closes
+        d: F64 = np.asarray(np.bincount(entries, w, n + 1), np.float64)
+        d -= np.bincount(exits, w, n + 1)
+        return d
+
+    cost += change([r.cost for r in trades] + [lot.cost for lot in lots])
+    count += np.bincount(entries, minlength=n + 1)
+    count -= np.bincount(exits, minlength=n + 1)
+    pnl += np.bincount(exits[: len(trades)], [r.pnl for r in trades], n + 1)
+    qty = np.cumsum(change([r.qty for r in trades] + [lot.qty for lot in lots]))[:n]
+    qty *= price
+    marked += qty

@@ -52,16 +52,19 @@ def report_page(report: Mapping[str, Any]) -> str:
         table(["figure", "value"], [[k, report["metrics"].get(k)] for k in METRIC_KEYS]),
         _rows_table("per pair", report["pairs"]),
         _rows_table("per exit reason", report["exit_reasons"]),
-        table(["guard", "entries blocked"], list(report["guard_blocks"].items())),
-        table(["ghost reason", "orders"], list(report["ghosts_by_reason"].items())),
+        table(["guard", "entries blocked"], _counts(report["guard_blocks"])),
+        table(["ghost reason", "orders"], _counts(report["ghosts_by_reason"])),
     ]
     return page(f"report {run['name']}", body, figs)
 
 
-def compare_page(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+def compare_page(
+    a: Mapping[str, Any], b: Mapping[str, Any], names: tuple[str, str] | None = None
+) -> str:
     """Two runs side by side: both equity curves (as return % so balances may differ),
-    both drawdowns, and each figure of both with the difference (second − first)."""
-    na, nb = a["run"]["name"], b["run"]["name"]
+    both drawdowns, and each figure of both with the difference (second − first).
+    ``names`` label them (default: the names their reports carry)."""
+    na, nb = names or (a["run"]["name"], b["run"]["name"])
     rows = []
     for k in METRIC_KEYS:
         va, vb = a["metrics"].get(k), b["metrics"].get(k)
@@ -88,7 +91,7 @@ def equity_fig(runs: Sequence[tuple[str, Mapping[str, Any]]], *, as_return: bool
         data.append({**dd, "fill": "tozeroy"})
     layout = {
         "title": {"text": "Equity and drawdown"},
-        "xaxis": {"type": "date"},
+        "xaxis": {"type": "date", "anchor": "y2"},
         "yaxis": {"domain": [0.34, 1], "title": {"text": "return %" if as_return else "equity"}},
         "yaxis2": {"domain": [0, 0.28], "anchor": "x", "title": {"text": "drawdown %"}},
         "legend": {"orientation": "h"},
@@ -157,6 +160,10 @@ def _rows_table(title: str, rows: Sequence[Mapping[str, Any]]) -> str:
     return f"<h3>{html.escape(title)}</h3>" + table(
         heads, [[r.get(h) for h in heads] for r in rows]
     )
+
+
+def _counts(counts: Mapping[str, int]) -> list[list[Any]]:
+    return [[k, v] for k, v in counts.items()] or [["none", 0]]
 
 
 def table(heads: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:

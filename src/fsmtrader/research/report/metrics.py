@@ -5,10 +5,11 @@ names a sweep accepts (``OBJECTIVES`` says which way each is better). Convention
 - percentages are in percent (``return_pct`` 12.5 = +12.5 %); ``win_rate`` is a fraction
   (0..1), as in summary.json; money is in the quote currency.
 - Sharpe, Sortino and Calmar use daily returns: the equity at the last point of each UTC
-  day against the day before (the first day against the starting balance), risk-free 0,
-  annualised with 365 days (crypto trades every day): sharpe = mean / std (ddof 1) x
-  sqrt(365); sortino = mean / sqrt(mean(min(r, 0)^2)) x sqrt(365); calmar = cagr_pct /
-  max_drawdown_pct. CAGR compounds over the run's span in 365-day years.
+  day (a candle closing at 00:00 ends the day before) against the day before (the first
+  day against the starting balance), risk-free 0, annualised with 365 days (crypto
+  trades every day): sharpe = mean / std (ddof 1) x sqrt(365); sortino = mean /
+  sqrt(mean(min(r, 0)^2)) x sqrt(365); calmar = cagr_pct / max_drawdown_pct. CAGR
+  compounds over the run's span in 365-day years.
 - Buy and hold: the starting balance split equally across the pairs at each pair's first
   close, held to its last close, no fees, no rebalancing (= the mean of the pairs' returns).
 - A figure that cannot be computed is None: Sharpe with fewer than two days or no
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from fsmtrader.research.report.equity import F64, I64, Curve
 from fsmtrader.research.report.trades import TradeRow
@@ -159,23 +161,30 @@ def drawdown_stats(t: I64, equity: F64) -> tuple[float, int]:
     if len(equity) == 0:
         return 0.0, 0
     peak = np.maximum.accumulate(equity)
-    at_peak = equity >= peak
-    last_peak = np.maximum.accumulate(np.where(at_peak, np.arange(len(t)), 0))
-    under = t - t[last_peak]
-    # a point that regains the peak ends the spell at its own time
-    regained = at_peak[1:] & ~at_peak[:-1]
-    spells = np.concatenate((under, (t[1:] - t[last_peak[:-1]])[regained]))
-    return float(-np.min(drawdown(equity))), int(np.max(spells))
+    worst = float(np.min(equity / np.where(peak > 0, peak, 1.0)))
+    tops = np.flatnonzero(equity >= peak)  # the points at a (new or equal) peak
+    under = np.diff(tops) > 1  # a spell below water between two of them
+    spells = (t[tops[1:]] - t[tops[:-1]])[under]
+    tail = int(t[-1] - t[tops[-1]])  # below the last peak until the end
+    longest = max(int(spells.max()) if len(spells) else 0, tail)
+    return max(0.0, -100.0 * (worst - 1.0)), longest
+
+
+def _last_points(t: I64, edges: I64) -> npt.NDArray[np.intp]:
+    """For each period ending at ``edges[i]`` (inclusive: a close at the edge ends it),
+    the index of its last point, for the periods that have one after t[0]."""
+    last = np.searchsorted(t, edges, side="right") - 1
+    keep = np.concatenate(([True], last[1:] != last[:-1])) & (last > 0)
+    return last[keep]
 
 
 def daily_returns(t: I64, equity: F64) -> F64:
     """Each UTC day's return: its last equity against the previous day's last (the first
-    day's against ``equity[0]``, the start)."""
+    day's against ``equity[0]``, the start). Days without a point have none."""
     if len(t) < 2:
         return np.zeros(0)
-    day = t[1:] // DAY_MS
-    last = np.flatnonzero(np.diff(day, append=day[-1] + 1)) + 1  # last point of each day
-    closes = np.concatenate((equity[:1], equity[last]))
+    days = np.arange((int(t[1]) - 1) // DAY_MS + 1, (int(t[-1]) - 1) // DAY_MS + 2)
+    closes = np.concatenate((equity[:1], equity[_last_points(t, days * DAY_MS)]))
     return np.asarray(closes[1:] / closes[:-1] - 1.0, np.float64)
 
 
@@ -219,12 +228,15 @@ def monthly_returns(t: I64, equity: F64) -> list[dict[str, Any]]:
     first month against the start), in percent."""
     if len(t) < 2:
         return []
-    month = t[1:].astype("datetime64[ms]").astype("datetime64[M]")
-    last = [*np.flatnonzero(month[1:] != month[:-1]).tolist(), len(month) - 1]
+    first, last = (np.datetime64(int(x) - 1, "ms").astype("datetime64[M]") for x in (t[1], t[-1]))
+    months = np.arange(first, last + 1)
+    ends = (months + 1).astype("datetime64[ms]").astype(np.int64)
+    idx = _last_points(t, ends)
     out, before = [], float(equity[0])
-    for i in last:
-        now = float(equity[i + 1])
-        out.append({"month": str(month[i]), "return_pct": _pct(now, before)})
+    for i in idx.tolist():
+        now = float(equity[i])
+        label = str(np.datetime64(int(t[i]) - 1, "ms").astype("datetime64[M]"))
+        out.append({"month": label, "return_pct": _pct(now, before)})
         before = now
     return out
 
