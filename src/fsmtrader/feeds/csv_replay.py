@@ -299,15 +299,8 @@ def write_csv(path: Path | str, candles: Candles) -> None:
             fmt = _fmt
             out.writelines(
                 f"{t},{fmt(o)},{fmt(h)},{fmt(lo)},{fmt(c)},{fmt(v)}\n"
-                for t, o, h, lo, c, v in zip(
-                    candles.ts,
-                    candles.open,
-                    candles.high,
-                    candles.low,
-                    candles.close,
-                    candles.volume,
-                    strict=True,
-                )
+                # Python values: the repr of a numpy float is "np.float64(...)".
+                for t, o, h, lo, c, v in zip(*candles.to_lists().columns(), strict=True)
             )
             out.flush()
             os.fsync(out.fileno())

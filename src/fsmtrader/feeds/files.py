@@ -86,10 +86,13 @@ def parse_name(path: Path) -> FileName:
         kind = (m["kind"] or "").lower()
         symbol = f"{m['base'].upper()}/{m['quote'].upper()}"
         return FileName(symbol, m["tf"], kind not in _NOT_PRICES)
+    if stem.lower().endswith("-trades"):
+        return FileName(None, None, prices=False)  # freqtrade's raw trades, not candles
     tokens = re.split(r"[_\-. ]+", stem)
     timeframe = next((t for t in tokens if _TIMEFRAME.fullmatch(t)), None)
     for token in tokens:
-        found = split_symbol(token)
+        # A lower-case word counts only next to a timeframe: "country.csv" is no COUN/TRY.
+        found = split_symbol(token) if timeframe or token.isupper() else None
         if found is not None:
             return FileName(found, timeframe)
     return FileName(None, timeframe)
