@@ -243,3 +243,24 @@ def test_candles_equality_and_lists() -> None:
         b.appendable()
     a.appendable()[0].append(3)  # lists grow in place
     assert a.ts == [1, 2, 3]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyarrow deprecates writing V1
+def test_feather_v1_is_read_whole(tmp_path: Path, candles: Candles) -> None:
+    path = tmp_path / "BTC_USDT-1m.feather"
+    feather.write_feather(_table(candles), path, version=1)
+    assert load_file(path, "BTC/USDT") == candles
+
+
+def test_row_parser_refuses_a_timestamp_beyond_int64(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text(f"{T0},1,1,1,1,1\n9999999999999999999999,1,1,1,1,1\n")
+    with pytest.raises(DataError, match=r"huge\.csv:2: timestamp 9999999999999999999 is out"):
+        load_csv(path, "X/USDT")
+
+
+def test_write_csv_of_numpy_columns_reads_back(tmp_path: Path, candles: Candles) -> None:
+    arrays = Candles("BTC/USDT", *(np.asarray(col) for col in candles.columns()))
+    write_csv(tmp_path / "a.csv", arrays)
+    assert "np." not in (tmp_path / "a.csv").read_text()
+    assert load_csv(tmp_path / "a.csv", "BTC/USDT") == candles
