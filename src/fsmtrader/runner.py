@@ -184,7 +184,7 @@ class Backtest:
         running = self.engine.states  # the symbols not off (market.modes)
         self.series = series = [c for c in series if c.symbol in running]
         for hist in (h for h in backfill if h.symbol in running):
-            prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            prices = [(t, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]  # plain values
             self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(

@@ -95,7 +95,11 @@ class Candles:
         """
         if len(self.ts) < 2:
             return ONE_MINUTE_MS
-        gaps, counts = np.unique(np.diff(np.asarray(self.ts, dtype=np.int64)), return_counts=True)
+        diffs = np.diff(np.asarray(self.ts, dtype=np.int64))
+        least = diffs.min()
+        if 2 * int(np.count_nonzero(diffs == least)) >= len(diffs):
+            return int(least)  # at least half: the most common, or tied and smaller
+        gaps, counts = np.unique(diffs, return_counts=True)
         return int(gaps[int(np.argmax(counts))])  # unique sorts: the first max is the smallest
 
     def appendable(
@@ -131,10 +135,9 @@ def _as_list(col: Any) -> Any:
 def bars(series: Sequence[Candles]) -> Iterator[Bar]:
     """Every bar of ``series`` in (ts, series order) order, as plain Python values.
 
-    Lazy and chunked: numpy finds the order (a stable argsort of the timestamps, which
-    keeps ties in series order because each series is strictly increasing) and turns
-    :data:`CHUNK` rows at a time into Python objects, so a year of minutes for many
-    symbols never exists as Python objects at once.
+    Lazy and chunked: numpy orders one window of rows at a time (a stable argsort of
+    their timestamps keeps ties in series order) and turns them into Python objects, so
+    neither a merged copy of the data nor a year of Python floats ever exists.
     """
     live = [c for c in series if len(c)]
     if len(live) == 1:
@@ -152,27 +155,36 @@ def _one(c: Candles) -> Iterator[Bar]:
 
 
 def _many(series: list[Candles]) -> Iterator[Bar]:
-    lengths = np.array([len(c) for c in series], dtype=np.int64)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    order = np.argsort(
-        np.concatenate([np.asarray(c.ts, dtype=np.int64) for c in series]), kind="stable"
-    )
-    names = [c.symbol for c in series]
+    """Windows that end at a time ``bound``: the smallest of each series' timestamp
+    ``step`` rows ahead. Every row at or before it is in the window (ties never split
+    across windows) and no series has more than ``step`` rows in it."""
     cols = [[np.asarray(col) for col in c.columns()] for c in series]
-    for at in range(0, len(order), CHUNK):
-        pick = order[at : at + CHUNK]
-        which = np.searchsorted(starts, pick, side="right") - 1
-        row = pick - starts[which]
-        fields = [np.empty(len(pick), dtype=np.int64)] + [
-            np.empty(len(pick), dtype=np.float64) for _ in range(5)
+    names = np.array([c.symbol for c in series], dtype=object)
+    at = [0] * len(series)
+    step = max(CHUNK // len(series), 1)
+    while True:
+        ahead = [
+            ts[min(i + step, len(ts)) - 1]
+            for (ts, *_), i in zip(cols, at, strict=True)
+            if i < len(ts)
         ]
-        for i in np.unique(which).tolist():
-            mask = which == i
-            local = row[mask]
-            for out, col in zip(fields, cols[i], strict=True):
-                out[mask] = col[local]
-        t, o, h, lo, cl, v = (f.tolist() for f in fields)
-        yield from zip(t, map(names.__getitem__, which.tolist()), o, h, lo, cl, v, strict=True)
+        if not ahead:
+            return
+        bound = min(ahead)
+        parts: list[list[Any]] = [[] for _ in range(7)]
+        for k, (col, i) in enumerate(zip(cols, at, strict=True)):
+            j = int(np.searchsorted(col[0], bound, side="right"))
+            if j > i:
+                for out, c in zip(parts, col, strict=False):
+                    out.append(c[i:j])
+                parts[6].append(np.full(j - i, k, dtype=np.intp))
+                at[k] = j
+        ts = np.concatenate(parts[0])
+        order = np.argsort(ts, kind="stable")
+        fields = [ts[order].tolist()] + [np.concatenate(p)[order].tolist() for p in parts[1:6]]
+        t, o, h, lo, cl, v = fields
+        syms = names[np.concatenate(parts[6])[order]].tolist()
+        yield from zip(t, syms, o, h, lo, cl, v, strict=True)
 
 
 def merge(series: Sequence[Candles]) -> Iterator[Bar]:

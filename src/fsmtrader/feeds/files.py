@@ -86,10 +86,13 @@ def parse_name(path: Path) -> FileName:
         kind = (m["kind"] or "").lower()
         symbol = f"{m['base'].upper()}/{m['quote'].upper()}"
         return FileName(symbol, m["tf"], kind not in _NOT_PRICES)
+    if stem.lower().endswith("-trades"):
+        return FileName(None, None, prices=False)  # freqtrade's raw trades, not candles
     tokens = re.split(r"[_\-. ]+", stem)
     timeframe = next((t for t in tokens if _TIMEFRAME.fullmatch(t)), None)
     for token in tokens:
-        found = split_symbol(token)
+        # A lower-case word counts only next to a timeframe: "country.csv" is no COUN/TRY.
+        found = split_symbol(token) if timeframe or token.isupper() else None
         if found is not None:
             return FileName(found, timeframe)
     return FileName(None, timeframe)
@@ -115,23 +118,51 @@ def load_file(path: Path, symbol: str, *, on_skip: Callable[[str], None] | None 
         raise DataError(f"{path}: candle file not found")
     if suffix in (".json", ".json.gz", ".jsongz"):
         table = _json_table(path, gz=suffix != ".json")
-    else:
-        table = _arrow_table(path, suffix)
-    return _from_table(table, path, symbol, on_skip)
+        return _from_columns(table.column_names, table.column, path, symbol, on_skip)
+    names, read = _arrow_file(path, suffix)
+    return _from_columns(names, read, path, symbol, on_skip)
 
 
-def _arrow_table(path: Path, suffix: str) -> pa.Table:
-    """A Feather or Parquet file as an arrow table; DataError if it is not one."""
+def _arrow_file(path: Path, suffix: str) -> tuple[list[str], Callable[[str], pa.ChunkedArray]]:
+    """A Feather or Parquet file's column names and a reader of one column: read one at
+    a time, a column's arrow buffers go back to the system before the next is read."""
     try:
         if suffix == ".feather":
             import pyarrow.feather as feather
 
-            return feather.read_table(path, memory_map=False)
-        import pyarrow.parquet as pq
+            try:
+                names = pa.ipc.open_file(path).schema.names
+            except pa.ArrowInvalid:  # Feather V1 (before 2020): read whole
+                table = feather.read_table(path)
+                return table.column_names, table.column
 
-        return pq.read_table(path)
+            def read(name: str) -> pa.ChunkedArray:
+                return feather.read_table(path, columns=[name], memory_map=False).column(0)
+
+        else:
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            names = pf.schema_arrow.names
+
+            def read(name: str) -> pa.ChunkedArray:
+                return pf.read(columns=[name], use_threads=False).column(0)
+
+        return list(names), _checked_read(read, path, suffix)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+
+
+def _checked_read(
+    read: Callable[[str], pa.ChunkedArray], path: Path, suffix: str
+) -> Callable[[str], pa.ChunkedArray]:
+    def column(name: str) -> pa.ChunkedArray:
+        try:
+            return read(name)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+
+    return column
 
 
 def _json_table(path: Path, *, gz: bool) -> pa.Table:
@@ -150,17 +181,28 @@ def _json_table(path: Path, *, gz: bool) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
-def _from_table(
-    table: pa.Table, path: Path, symbol: str, on_skip: Callable[[str], None] | None
+def _from_columns(
+    names: list[str],
+    read: Callable[[str], pa.ChunkedArray],
+    path: Path,
+    symbol: str,
+    on_skip: Callable[[str], None] | None,
 ) -> Candles:
-    lower = {name.lower(): name for name in table.column_names}
+    """The candles in the named columns; each is copied into numpy and its arrow memory
+    released before the next is read, so loading needs little more than the result."""
+    lower = {name.lower(): name for name in names}
     time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), None)
     missing = [c for c in _PRICE_COLUMNS if c not in lower]
     if time_col is None or missing:
         need = "a date/timestamp column" if time_col is None else ", ".join(missing)
-        raise DataError(f"{path}: no {need} (columns: {', '.join(table.column_names)})")
-    ts = _ms_column(table.column(time_col), path, time_col)
-    prices = [_float_column(table.column(lower[c]), path, c) for c in _PRICE_COLUMNS]
+        raise DataError(f"{path}: no {need} (columns: {', '.join(names)})")
+    pool = pa.default_memory_pool()
+    ts = _ms_column(read(time_col), path, time_col)
+    pool.release_unused()
+    prices = []
+    for c in _PRICE_COLUMNS:
+        prices.append(_float_column(read(lower[c]), path, c))
+        pool.release_unused()
     return checked(path, symbol, ts, *prices, on_skip=on_skip)
 
 
@@ -176,7 +218,7 @@ def _ms_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.in
             return ints * 1000
         return ints // {"ms": 1, "us": 1000, "ns": 1_000_000}[unit]
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return np.asarray(col.to_numpy(), dtype=np.int64)
+        return np.array(col.to_numpy(), dtype=np.int64)  # a copy numpy owns
     raise DataError(f"{path}: column {name} is {kind}, not a timestamp or a number")
 
 
@@ -185,7 +227,7 @@ def _float_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np
         out = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowException:
         raise DataError(f"{path}: column {name} is {col.type}, not a number") from None
-    return np.asarray(out, dtype=np.float64)  # nulls arrive as NaN
+    return np.array(out, dtype=np.float64)  # a copy numpy owns; nulls arrive as NaN
 
 
 def checked(

@@ -44,6 +44,17 @@ class Inputs:
     sources: dict[str, str] = field(default_factory=dict)
     skipped_rows: dict[str, int] = field(default_factory=dict)
     timerange: str | None = None
+    too_short: list[str] = field(default_factory=list)
+
+    def refuse_untradeable(self) -> None:
+        """DataError when no series is long enough to warm up: the run could only be
+        empty (one too short among others is a warning only)."""
+        if self.series and len(self.too_short) == len(self.series):
+            raise DataError(
+                f"{', '.join(self.too_short)}: too short to warm up "
+                "(entry.anchor_window_min), so the run could not trade; give more candles "
+                "or a shorter anchor window"
+            )
 
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` records about the inputs."""
@@ -89,7 +100,7 @@ def load_inputs(
     ``timerange`` (freqtrade's ``YYYYMMDD-YYYYMMDD``, both ends inclusive, either may be
     empty). ``quote`` is the wallet's currency (``market.quote``): a symbol quoted in
     anything else is refused. ``warmup_ms`` (the signal's anchor window) warns about a
-    series too short to ever trade, and refuses when none is long enough.
+    series too short to ever trade (see :meth:`Inputs.refuse_untradeable`).
 
     Raises DataError with a one-line message naming the file, flag or symbol.
     """
@@ -109,6 +120,15 @@ def load_inputs(
         _note_gaps(c, out)
     _check_warmup(out, warmup_ms)
     return out
+
+
+def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[str]:
+    """The symbols :func:`load_inputs` would run, in order, from the file names alone
+    (no file is read): what the settings need before the data are loaded."""
+    if not paths:
+        raise DataError("--data: give at least one candle file or folder")
+    found, warnings = _discover(paths)
+    return list(_assign(found, _wanted(symbols), warnings))
 
 
 def _wanted(symbols: Sequence[str] | None) -> list[str] | None:
@@ -311,8 +331,7 @@ def _check_warmup(out: Inputs, warmup_ms: int) -> None:
             f"{c.symbol}: {len(c)} candles span {minutes} min, less than the "
             f"{warmup_ms // 60_000} min entry.anchor_window_min needs to warm up: it cannot trade"
         )
-    if short and len(short) == len(out.series):
-        raise DataError(out.warnings[-1] + " (and no other series can)")
+    out.too_short = [c.symbol for c in short]
 
 
 def filters_and_source(
