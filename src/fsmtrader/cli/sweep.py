@@ -23,6 +23,7 @@ from rich.table import Table
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.config import Settings
 from fsmtrader.config.display import show
 from fsmtrader.errors import ConfigError
 
@@ -56,6 +57,7 @@ TopOpt = Annotated[int, Opt(help="How many of the best trials to re-run on --tes
 RunDirOpt = Annotated[Path | None, Opt(help="The sweep's folder (default: runs_dir/sweep-STUDY).")]
 FastOpt = Annotated[bool, Opt("--fast", help="Trials skip the candles where nothing can happen.")]
 KeepOpt = Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder (RUN_DIR/trials).")]
+MarketsOpt = Annotated[Path | None, Opt(help="CCXT markets JSON for the venue's real filters.")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object at the end.")]
 
 
@@ -78,6 +80,7 @@ def sweep(
     run_dir: RunDirOpt = None,
     fast: FastOpt = False,
     keep_runs: KeepOpt = False,
+    markets: MarketsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search settings with optuna (seeded), running trials on Dask distributed; resumes."""
@@ -87,14 +90,15 @@ def sweep(
 
         if direction not in (None, "maximize", "minimize"):
             raise ConfigError(f"--direction {direction}: must be maximize or minimize")
-        base = settings_from(config, backtest={"fast": True} if fast else None)
+        wanted = [s.strip() for s in symbols.split(",")] if symbols else None
+        base = _base_settings(config, data, wanted, fast)
         req = SweepRequest(
             base, load_space(space), tuple(str(p) for p in data),
-            tuple(s.strip() for s in symbols.split(",")) if symbols else None,
-            train, test, trials, objective,
+            tuple(wanted) if wanted else None, train, test, trials, objective,
             direction=direction,  # type: ignore[arg-type]  # checked above
             seed=base.seed if seed is None else seed, scheduler=scheduler, workers=workers,
             storage=storage, study=study, run_dir=run_dir, top=top, keep_runs=keep_runs,
+            markets=str(markets) if markets is not None else None,
         )  # fmt: skip
         p = plan(req)
         if not as_json:
@@ -107,6 +111,20 @@ def sweep(
             _print_result(p, result)
 
     guard(run)
+
+
+def _base_settings(
+    config: Path | None, data: list[Path], wanted: list[str] | None, fast: bool
+) -> Settings:
+    """The config's settings; as ``backtest`` does, with the data's symbols when the
+    config's own do not fit its quote (the trials run on the data's symbols anyway)."""
+    from fsmtrader.research.inputs import input_symbols
+
+    extra = {"backtest": {"fast": True}} if fast else {}
+    try:
+        return settings_from(config, **extra)
+    except ConfigError:
+        return settings_from(config, market={"symbols": input_symbols(data, wanted)}, **extra)
 
 
 def _header(p: Plan) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from fsmtrader_testing.paper import run_fsmtrader
 
-from .conftest import Inputs, sweep_args
+from .conftest import TRAIN, Inputs, sweep_args
+from conftest import shared_file
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -26,26 +27,28 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 def test_best_toml_reproduces_the_best_trial_through_backtest(
     tmp_path: Path, inputs: Inputs
 ) -> None:
-    candles = tmp_path / "LTCUSDT-1m-2026-02.csv"  # the real file's first three days
-    candles.write_text("".join(inputs.data.read_text().splitlines(keepends=True)[: 1 + 3 * 1440]))
+    """The sweep and ``backtest`` read the data, the range and the markets file the same
+    way: best.toml on --train's range gives the best trial's figures again."""
+    markets = str(shared_file("ccxt_binance_spot_markets.json"))
     run_dir = tmp_path / "sweep"
-    args = [a if a != str(inputs.data) else str(candles) for a in sweep_args(inputs, run_dir, 3)]
-    at = args.index("--train")
-    del args[at : at + 2]  # every candle of the file
-    proc = run_fsmtrader(*args, "--workers", "1", "--objective", "sharpe", "--json", cwd=tmp_path)
+    args = sweep_args(inputs, run_dir, 3, "--workers", "1", "--markets", markets, "--json")
+    proc = run_fsmtrader(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["best_value"] is not None
 
-    bt = run_fsmtrader("backtest", "--config", str(run_dir / "best.toml"), "--data", str(candles),
-                       "--symbol", "LTC/USDT", "--json", cwd=tmp_path)  # fmt: skip
+    bt = run_fsmtrader("backtest", "--config", str(run_dir / "best.toml"), "--data",
+                       str(inputs.data), "--timerange", TRAIN, "--markets", markets, "--json",
+                       cwd=tmp_path)  # fmt: skip
     assert bt.returncode == 0, bt.stderr
     (report,) = (tmp_path / "runs").glob("backtest-*/report.json")
     figures = json.loads(report.read_text())["metrics"]
-    assert figures["sharpe"] == result["best_value"]
+    assert figures["return_pct"] == result["best_value"]
     rows = csv.DictReader((run_dir / "trials.csv").open())
     (best,) = [r for r in rows if int(r["number"]) == result["best_trial"]]
-    assert float(best["value"]) == figures["sharpe"] and int(best["trades"]) == figures["trades"]
+    assert [best[k] for k in ("trades", "sharpe", "max_drawdown_pct")] == [
+        str(figures[k]) for k in ("trades", "sharpe", "max_drawdown_pct")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,7 @@ from pathlib import Path
 from fsmtrader.errors import DataError
 from fsmtrader.feeds import Candles
 from fsmtrader.markets import MarketFilters
-from fsmtrader.research.inputs import load_inputs
-from fsmtrader.runner import filters_for
+from fsmtrader.research.inputs import filters_and_source, load_inputs
 
 __all__ = ["DataSpec", "Loaded", "cached_inputs", "load"]
 
@@ -34,6 +33,7 @@ class DataSpec:
     quote: str
     warmup_ms: int = 0
     flag: str = "--timerange"  # the flag that gave ``timerange``, for messages
+    markets: str | None = None  # a CCXT markets file for the venue's filters
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,10 @@ def _stamp(path: str) -> tuple[int, int]:
 
 
 def load(spec: DataSpec) -> Loaded:
-    """Read ``spec`` through ``research.inputs.load_inputs`` (a DataError, one line, naming
-    the sweep's own flag for the range, when it cannot)."""
+    """Read ``spec`` as ``fsmtrader backtest`` does (``research.inputs``: the same series,
+    filters and refusals, so a trial is that command's run); a DataError, one line,
+    naming the sweep's own flag for the range, when it cannot."""
+    markets = Path(spec.markets) if spec.markets is not None else None
     try:
         inputs = load_inputs(
             [Path(p) for p in spec.paths],
@@ -86,6 +88,8 @@ def load(spec: DataSpec) -> Loaded:
             spec.quote,
             warmup_ms=spec.warmup_ms,
         )
+        filters, _, notes = filters_and_source(inputs.series, markets, spec.quote)
+        inputs.refuse_untradeable()
     except DataError as exc:
         raise DataError(str(exc).replace("--timerange", spec.flag)) from None
     series = inputs.series
@@ -93,5 +97,5 @@ def load(spec: DataSpec) -> Loaded:
     if not series or empty:
         where = f" in {spec.flag} {spec.timerange}" if spec.timerange else ""
         raise DataError(f"--data: no candles{' for ' + ', '.join(empty) if empty else ''}{where}")
-    warnings = [w.replace("--timerange", spec.flag) for w in inputs.warnings]
-    return Loaded(series, filters_for(series, spec.quote), warnings)
+    warnings = [w.replace("--timerange", spec.flag) for w in [*inputs.warnings, *notes]]
+    return Loaded(series, filters, warnings)

@@ -73,6 +73,7 @@ class SweepRequest:
     run_dir: Path | None = None
     top: int = 5
     keep_runs: bool = False
+    markets: str | None = None
 
 
 @dataclass
@@ -112,7 +113,7 @@ def fingerprint(req: SweepRequest, base: dict[str, Any]) -> str:
     doc = {
         "base": base,
         "space": [asdict(p) for p in req.space.params],
-        "data": [req.data, req.symbols, req.train],
+        "data": [req.data, req.symbols, req.train, req.markets],
         "objective": req.objective,
         "seed": req.seed,
     }
@@ -164,7 +165,8 @@ def data_spec(req: SweepRequest, timerange: str | None, flag: str) -> DataSpec:
     """The candles of ``--train`` or ``--test``. The warm-up check uses the base anchor
     window (a swept one may be longer; a trial too short to warm up simply trades less)."""
     warmup_ms = req.base.entry.anchor_window_min * 60_000
-    return DataSpec(req.data, req.symbols, timerange, req.base.market.quote, warmup_ms, flag)
+    quote = req.base.market.quote
+    return DataSpec(req.data, req.symbols, timerange, quote, warmup_ms, flag, req.markets)
 
 
 def _overlap(train: str | None, test: str | None) -> list[str]:
