@@ -1,8 +1,9 @@
 """Sweep scaling: the same trials on an embedded Dask cluster of 1, then 2, worker
-processes (single-threaded, 127.0.0.1). Prints trials/s for each, the speed-up, and how
-busy the workers were (the sum of the trials' own backtest seconds over wall seconds x
-workers); the candles are loaded on every worker before the clock starts, so what is
-timed is the trials' work.
+processes (single-threaded, 127.0.0.1). Prints trials/s for each, the speed-up, how busy
+the workers were (the trials' own backtest seconds over wall seconds x workers), and a
+trial's wall and CPU seconds in its worker (the CPU seconds stay put from 1 to 2 workers;
+when other jobs hold the cores, the wall seconds grow instead). The candles are loaded on
+every worker before the clock starts, so what is timed is the trials' work.
 
     .venv/bin/python benchmarks/sweep_scaling.py [--trials 16] [--days 7] [--workers 1,2]
         [--repeat 3] [--data FILE]
@@ -59,10 +60,11 @@ def data_file(args: argparse.Namespace, tmp: Path) -> tuple[Path, str | None]:
 
 def run(
     spec: TrialSpec, trials: list[dict[str, float]], workers: int, repeat: int
-) -> tuple[float, float]:
-    """(wall seconds, summed trial seconds) of ``trials`` on ``workers`` processes: the
-    fastest of ``repeat`` rounds on one cluster (the machine may be busy with others)."""
-    best = (float("inf"), 0.0)
+) -> tuple[float, float, float]:
+    """(wall seconds, summed trial seconds, summed trial CPU seconds) of ``trials`` on
+    ``workers`` processes: the fastest of ``repeat`` rounds on one cluster (the machine
+    may be busy with others)."""
+    best = (float("inf"), 0.0, 0.0)
     with cluster(None, workers) as client:
         if slots(client) != workers:
             raise RuntimeError(f"asked for {workers} workers, got {slots(client)}")
@@ -73,7 +75,8 @@ def run(
             wall = time.perf_counter() - started
             if any(o.loaded or o.invalid for o in outcomes):
                 raise RuntimeError("a timed trial loaded candles or was refused")
-            best = min(best, (wall, sum(o.run_s for o in outcomes)))
+            busy, cpu = sum(o.run_s for o in outcomes), sum(o.cpu_s for o in outcomes)
+            best = min(best, (wall, busy, cpu))
     return best
 
 
@@ -97,13 +100,14 @@ def main() -> None:
         trials = params(args.trials, args.seed)
         first = 0.0
         for workers in (int(w) for w in args.workers.split(",")):
-            wall, busy = run(spec, trials, workers, args.repeat)
+            wall, busy, cpu = run(spec, trials, workers, args.repeat)
             rate = args.trials / wall
             first = first or rate
             print(
                 f"workers {workers}   {wall:6.2f} s  {rate:6.2f} trials/s  "
                 f"speed-up x{rate / first:.2f}  busy {busy / (wall * workers):.0%}  "
-                f"({busy / args.trials:.3f} s per trial in the worker)"
+                f"per trial {busy / args.trials:.3f} s in the worker, "
+                f"{cpu / args.trials:.3f} CPU-s"
             )
 
 

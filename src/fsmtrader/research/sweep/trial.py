@@ -56,6 +56,7 @@ class Outcome:
     loaded: bool = False
     load_s: float = 0.0
     run_s: float = 0.0
+    cpu_s: float = 0.0  # the backtest's CPU time in its process (run_s less any waiting)
 
 
 def nested(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,14 +101,15 @@ def evaluate(spec: TrialSpec, params: Mapping[str, Any], label: str) -> Outcome:
     run_dir = root / label
     shutil.rmtree(run_dir, ignore_errors=True)  # a retried trial starts afresh
     shutil.rmtree(run_dir.with_name(run_dir.name + ".partial"), ignore_errors=True)
-    begun = time.perf_counter()
+    begun, cpu = time.perf_counter(), time.process_time()
     try:
         Backtest(settings, data.series, data.filters, run_dir).run()
         figures: dict[str, Figure] = dict(read_report(run_dir)["metrics"])
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-    run_s = time.perf_counter() - begun
+    run_s, cpu_s = time.perf_counter() - begun, time.process_time() - cpu
     value = figures.get(spec.objective)
     score = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-    return Outcome(figures, score, None, worker, loaded, round(load_s, 6), round(run_s, 6))
+    timing = (round(load_s, 6), round(run_s, 6), round(cpu_s, 6))
+    return Outcome(figures, score, None, worker, loaded, *timing)
