@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from fsmtrader_testing.paper import run_fsmtrader
+from fsmtrader_testing.paper import one_error_line, run_fsmtrader
 
 from .conftest import TRAIN, Inputs, sweep_args
 from conftest import shared_file
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-    return lines[0]
 
 
 def test_best_toml_reproduces_the_best_trial_through_backtest(
