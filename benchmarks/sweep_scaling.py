@@ -3,7 +3,9 @@ processes (single-threaded, 127.0.0.1). Prints trials/s for each, the speed-up, 
 the workers were (the trials' own backtest seconds over wall seconds x workers), and a
 trial's wall and CPU seconds in its worker (the CPU seconds stay put from 1 to 2 workers;
 when other jobs hold the cores, the wall seconds grow instead). The candles are loaded on
-every worker before the clock starts, so what is timed is the trials' work.
+every worker before the clock starts, so what is timed is the trials' work. Then whole
+sweeps of as many trials through optuna (the driver's ask and tell on SQLite included),
+with the driver's CPU milliseconds per trial.
 
     .venv/bin/python benchmarks/sweep_scaling.py [--trials 16] [--days 7] [--workers 1,2]
         [--repeat 3] [--data FILE]
@@ -23,8 +25,10 @@ from pathlib import Path
 
 from fsmtrader.config import load_settings
 from fsmtrader.feeds import synthetic_market, write_csv
+from fsmtrader.research.sweep import parse_space
 from fsmtrader.research.sweep.data import DataSpec, cached_inputs
-from fsmtrader.research.sweep.driver import cluster, run_many, slots
+from fsmtrader.research.sweep.driver import cluster, run_many, run_study, slots
+from fsmtrader.research.sweep.study import open_study
 from fsmtrader.research.sweep.trial import TrialSpec
 from fsmtrader.smoke.derive import settings_table
 
@@ -80,6 +84,25 @@ def run(
     return best
 
 
+SPACE = {
+    "entry.drop_trigger_pct": {"low": 0.5, "high": 3.0, "step": 0.25},
+    "exit.take_profit_pct": {"low": 0.3, "high": 3.0, "log": True},
+    "exit.stop_loss_pct": {"low": 0.5, "high": 4.0, "step": 0.5},
+}
+
+
+def through_study(spec: TrialSpec, n: int, workers: int, folder: Path) -> tuple[float, float]:
+    """(wall seconds, the driver's CPU seconds) of a whole sweep of ``n`` trials: optuna's
+    ask and tell on an SQLite storage in the driver, the trials on the cluster."""
+    space = parse_space(SPACE, "benchmark")
+    study = open_study(f"sqlite:///{folder / f'w{workers}.db'}", "b", "maximize", 1, "b")
+    with cluster(None, workers) as client:
+        client.run(cached_inputs, spec.data)
+        started, cpu = time.perf_counter(), time.process_time()
+        run_study(client, study, space, spec, n)
+        return time.perf_counter() - started, time.process_time() - cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=16)
@@ -88,6 +111,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--no-study", action="store_true", help="skip the whole-sweep timing")
     args = ap.parse_args()
     base = settings_table(load_settings(None, env={}, overrides={"exit": {"max_hold_min": 240}}))
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +132,15 @@ def main() -> None:
                 f"speed-up x{rate / first:.2f}  busy {busy / (wall * workers):.0%}  "
                 f"per trial {busy / args.trials:.3f} s in the worker, "
                 f"{cpu / args.trials:.3f} CPU-s"
+            )
+        if args.no_study:
+            return
+        print("whole sweeps (optuna TPE, SQLite storage; each size its own study):")
+        for workers in (int(w) for w in args.workers.split(",")):
+            wall, driver = through_study(spec, args.trials, workers, Path(tmp))
+            print(
+                f"workers {workers}   {wall:6.2f} s  {args.trials / wall:6.2f} trials/s  "
+                f"driver {1000 * driver / args.trials:.0f} CPU-ms per trial"
             )
 
 

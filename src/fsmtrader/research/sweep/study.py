@@ -23,7 +23,10 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from fsmtrader.errors import ConfigError
 from fsmtrader.research.sweep.space import Param, Space
@@ -85,9 +88,9 @@ def open_study(
     already stored, so a resumed sweep does not draw the first session's points again."""
     try:
         study = optuna.create_study(
-            storage=storage, study_name=name, direction=direction, load_if_exists=True
+            storage=_storage(storage), study_name=name, direction=direction, load_if_exists=True
         )
-    except (ValueError, RuntimeError, ImportError) as exc:  # bad URL, unreadable file
+    except (ValueError, RuntimeError, ImportError, SQLAlchemyError) as exc:  # bad URL, file
         raise ConfigError(f"--storage {storage}: cannot open it ({exc})") from None
     stored = study.user_attrs.get(FINGERPRINT)
     if stored is None and not study.trials:
@@ -103,6 +106,27 @@ def open_study(
         seed=seed + len(study.trials), constant_liar=True, n_startup_trials=10
     )
     return study
+
+
+def _storage(url: str) -> str | RDBStorage:
+    """The storage at ``url``; an SQLite file in WAL mode with ``synchronous = NORMAL``:
+    a commit is then one write, not a sync of the journal and the file (it costs the
+    driver less than a third as much per trial). A killed sweep keeps every commit; a
+    power cut may lose the last ones, never the file's consistency (those trials are
+    found RUNNING or not at all, and run again)."""
+    if not url.startswith("sqlite:"):
+        return url
+    storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    event.listen(storage.engine, "connect", _sqlite_pragmas)
+    storage.engine.dispose()  # the connection made while creating the tables had none
+    return storage
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def counted(study: optuna.Study) -> int:
