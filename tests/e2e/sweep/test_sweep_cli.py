@@ -22,7 +22,8 @@ def test_best_toml_reproduces_the_best_trial_through_backtest(
     way: best.toml on --train's range gives the best trial's figures again."""
     markets = str(shared_file("ccxt_binance_spot_markets.json"))
     run_dir = tmp_path / "sweep"
-    args = sweep_args(inputs, run_dir, 3, "--workers", "1", "--markets", markets, "--json")
+    args = sweep_args(inputs, run_dir, 3, "--workers", "1", "--markets", markets, "--keep-runs",
+                      "--json")  # fmt: skip
     proc = run_fsmtrader(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -35,6 +36,8 @@ def test_best_toml_reproduces_the_best_trial_through_backtest(
     (report,) = (tmp_path / "runs").glob("backtest-*/report.json")
     figures = json.loads(report.read_text())["metrics"]
     assert figures["return_pct"] == result["best_value"]
+    kept = run_dir / "trials" / f"trial-{result['best_trial']:05d}" / "report.json"
+    assert json.loads(kept.read_text())["metrics"] == figures  # --keep-runs kept its folder
     rows = csv.DictReader((run_dir / "trials.csv").open())
     (best,) = [r for r in rows if int(r["number"]) == result["best_trial"]]
     assert [best[k] for k in ("trades", "sharpe", "max_drawdown_pct")] == [
