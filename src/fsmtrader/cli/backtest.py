@@ -50,7 +50,10 @@ MarketsOpt = Annotated[
     Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
 ]
 FastOpt = Annotated[
-    bool, typer.Option("--fast", help="Skip candles where nothing can trigger ([backtest] fast).")
+    bool,
+    typer.Option(
+        "--fast", help="Skip candles where nothing can trigger (the backtest.fast setting)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

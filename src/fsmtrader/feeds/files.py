@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,16 +170,54 @@ def _json_table(path: Path, *, gz: bool) -> pa.Table:
     """freqtrade's JSON candles: a list of ``[ts_ms, open, high, low, close, volume]``."""
     try:
         raw = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
-        rows = json.loads(raw)
-        data = np.asarray(rows, dtype=np.float64)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: not a JSON candle file ({exc})") from None
-    if data.ndim != 2 or data.shape[1] < 6:
-        raise DataError(f"{path}: expected rows of [ts, open, high, low, close, volume]")
+    data = _json_numbers(raw)
+    shape = f"{path}: expected rows of [ts, open, high, low, close, volume]"
+    if data is None:
+        try:
+            rows = json.loads(raw)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a JSON candle file ({exc})") from None
+        try:
+            data = np.asarray(rows, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise DataError(shape) from None
+    if data.ndim != 2 or data.shape[1] != 6:
+        raise DataError(shape)
     names = ("date", *_PRICE_COLUMNS)
     arrays: list[Any] = [pa.array(data[:, 0].astype(np.int64))]
     arrays += [pa.array(data[:, i]) for i in range(1, 6)]
     return pa.table(arrays, names=names)
+
+
+def _json_numbers(raw: bytes) -> npt.NDArray[np.float64] | None:
+    """``[[n, n, n, n, n, n], ...]`` parsed by numpy as one run of numbers: a year of
+    minutes as Python lists would take hundreds of MB. None when the text is anything
+    else (then json names the problem)."""
+    compact = raw.translate(None, b" \t\r\n")
+    if not (compact.startswith(b"[[") and compact.endswith(b"]]")):
+        return None
+    chars = np.frombuffer(compact, dtype=np.uint8)
+    opens, closes = np.flatnonzero(chars == ord("["))[1:], np.flatnonzero(chars == ord("]"))[:-1]
+    commas = np.flatnonzero(chars == ord(","))
+    rows = len(opens)
+    if len(closes) != rows or not (opens < closes).all():
+        return None
+    per_row = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+    if not (per_row == 5).all():
+        return None  # not six numbers in every row
+    del chars, commas
+    flat = compact.translate(None, b"[]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns, then stops early, on a bad token
+        try:
+            values = np.fromstring(flat.decode("ascii"), sep=",")
+        except (ValueError, UnicodeDecodeError, DeprecationWarning):
+            return None
+    if values.size != rows * 6:
+        return None
+    return values.reshape(rows, 6)
 
 
 def _from_columns(
@@ -272,4 +311,4 @@ def _refuse(where: Path | str, rows: npt.NDArray[np.intp], col: Any, problem: st
     if len(rows):
         i = int(rows[0])
         more = f" (and {len(rows) - 1} more row(s))" if len(rows) > 1 else ""
-        raise DataError(f"{where}: row {i + 1}: {problem}, got {col[i]!r}{more}")
+        raise DataError(f"{where}: row {i + 1}: {problem}, got {col[i].item()!r}{more}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +265,21 @@ def test_write_csv_of_numpy_columns_reads_back(tmp_path: Path, candles: Candles)
     write_csv(tmp_path / "a.csv", arrays)
     assert "np." not in (tmp_path / "a.csv").read_text()
     assert load_csv(tmp_path / "a.csv", "BTC/USDT") == candles
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[[1,2,3,4,5],[1,2,3,4,5,6,7]]", "expected rows of [ts, open, high, low, close, volume]"),
+        ("[[1,2,3,4,5,6],[2,2,3,4,5,null]]", "row 2: volume must be finite and >= 0, got nan"),
+        ('{"a": 1}', "expected rows of"),
+        ("[[1,2,3", "not a JSON candle file"),
+    ],
+    ids=["ragged", "null", "object", "truncated"],
+)
+def test_bad_json_is_named(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "BTC_USDT-1m.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=re.escape(needle)) as info:
+        load_file(path, "BTC/USDT")
+    assert str(info.value).startswith(f"{path}: ")
