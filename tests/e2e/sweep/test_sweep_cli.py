@@ -82,3 +82,19 @@ def test_a_bad_flag_is_one_error_line(
     else:
         args += change
     assert expected in one_error_line(run_fsmtrader(*args, cwd=tmp_path, timeout=120))
+
+
+def test_a_seeded_sweep_on_one_worker_proposes_the_same_trials(
+    tmp_path: Path, inputs: Inputs
+) -> None:
+    """The sampler is seeded: on one worker (trials finish in the order they were asked)
+    two sweeps propose the same parameters, past TPE's 10 random start-up trials too."""
+    tables = []
+    for name in ("a", "b"):
+        args = sweep_args(inputs, tmp_path / name, 12, "--workers", "1", "--json")
+        proc = run_fsmtrader(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        rows = csv.DictReader((tmp_path / name / "trials.csv").open())
+        tables.append([{k: v for k, v in r.items() if k not in ("worker", "run_s")} for r in rows])
+    assert len(tables[0]) == 12 and tables[0] == tables[1]
+    assert len({r["entry.drop_trigger_pct"] + r["exit.take_profit_pct"] for r in tables[0]}) > 6
