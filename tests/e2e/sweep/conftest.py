@@ -56,8 +56,8 @@ def inputs(tmp_path: Path) -> Inputs:
     return Inputs(shared_file(LTC), base, space)
 
 
-def sweep_args(i: Inputs, run_dir: Path, trials: int, *extra: str) -> list[str]:
-    """``fsmtrader sweep`` on the LTC file, training range TRAIN."""
+def sweep_args(i: Inputs, run_dir: Path, trials: int, *extra: str, train: str = TRAIN) -> list[str]:
+    """``fsmtrader sweep`` on the LTC file, training range ``train``."""
     return [
         "sweep",
         "--config", str(i.base),
@@ -65,7 +65,7 @@ def sweep_args(i: Inputs, run_dir: Path, trials: int, *extra: str) -> list[str]:
         "--trials", str(trials),
         "--objective", "return_pct",
         "--data", str(i.data),
-        "--train", TRAIN,
+        "--train", train,
         "--run-dir", str(run_dir),
         *extra,
     ]  # fmt: skip

@@ -23,6 +23,8 @@ from fsmtrader_testing.paper import clean_env, fsmtrader_argv, run_fsmtrader
 from .conftest import Inputs, sweep_args
 
 TRIALS = 8
+# Two weeks per trial (a few tenths of a second each): the kill lands with trials to spare.
+LONGER = "20260201-20260214"
 
 
 def states(db: Path) -> Counter[str]:
@@ -80,7 +82,7 @@ def kill_after(args: list[str], cwd: Path, db: Path, complete: int) -> Counter[s
 def test_a_killed_sweep_resumes_to_exactly_n_trials(tmp_path: Path, inputs: Inputs) -> None:
     run_dir = tmp_path / "sweep"
     db = run_dir / "study.db"
-    args = sweep_args(inputs, run_dir, TRIALS, "--workers", "1", "--json")
+    args = sweep_args(inputs, run_dir, TRIALS, "--workers", "1", "--json", train=LONGER)
     at_kill = kill_after(args, tmp_path, db, complete=2)
     assert 2 <= at_kill["COMPLETE"] < TRIALS
     assert at_kill["RUNNING"] >= 1  # one more trial in flight than there are workers
@@ -105,7 +107,8 @@ def test_a_killed_sweep_resumes_to_exactly_n_trials(tmp_path: Path, inputs: Inpu
 
     # more --trials continue the same study (its identity leaves --trials out), and the
     # new session's sampler does not replay the first session's points
-    more = run_fsmtrader(*sweep_args(inputs, run_dir, TRIALS + 2, "--json"), cwd=tmp_path)
+    more_args = sweep_args(inputs, run_dir, TRIALS + 2, "--json", train=LONGER)
+    more = run_fsmtrader(*more_args, cwd=tmp_path)
     assert more.returncode == 0, more.stderr
     assert json.loads(more.stdout)["finished"] == TRIALS + 2
     grown = optuna.load_study(study_name=result["study"], storage=result["storage"]).trials
@@ -113,7 +116,7 @@ def test_a_killed_sweep_resumes_to_exactly_n_trials(tmp_path: Path, inputs: Inpu
     assert [t.params for t in grown[-2:]] != [t.params for t in trials[:2]]
 
     # once the study holds N finished trials, the same command adds none
-    same = run_fsmtrader(*sweep_args(inputs, run_dir, TRIALS + 2, "--json"), cwd=tmp_path)
+    same = run_fsmtrader(*more_args, cwd=tmp_path)
     assert same.returncode == 0, same.stderr
     assert json.loads(same.stdout)["finished"] == TRIALS + 2
     after = optuna.load_study(study_name=result["study"], storage=result["storage"]).trials
