@@ -38,6 +38,10 @@ def test_trials_on_a_cluster_equal_a_serial_run(
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["finished"] == 6 and result["run_dir"] == str(run_dir)
+    # the sweep's folder holds its outputs and its study, no run folder per trial
+    files = {p.name for p in run_dir.iterdir() if not p.name.startswith("study.db-")}
+    assert files == {".sweep.lock", "study.db", "trials.csv", "best.toml", "oos.csv"}
+    assert not (tmp_path / "runs").exists()
     study = optuna.load_study(study_name=result["study"], storage=result["storage"])
     trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(trials) == 6
