@@ -55,7 +55,9 @@ StorageOpt = Annotated[
 StudyOpt = Annotated[str | None, Opt(help="Study name (default: from the space and the inputs).")]
 TopOpt = Annotated[int, Opt(help="How many of the best trials to re-run on --test.")]
 RunDirOpt = Annotated[Path | None, Opt(help="The sweep's folder (default: runs_dir/sweep-STUDY).")]
-FastOpt = Annotated[bool, Opt("--fast", help="Trials skip the candles where nothing can happen.")]
+FastOpt = Annotated[
+    bool, Opt("--fast", help="Trials with backtest.fast: skip candles where nothing can happen.")
+]
 KeepOpt = Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder (RUN_DIR/trials).")]
 MarketsOpt = Annotated[Path | None, Opt(help="CCXT markets JSON for the venue's real filters.")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object at the end.")]

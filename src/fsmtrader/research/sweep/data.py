@@ -8,6 +8,7 @@ modification times, so a changed file is read again) and a trial only runs its b
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,21 +51,23 @@ class Loaded:
 
 
 _CACHE: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+_LOCK = threading.Lock()  # a worker with several threads loads each data set once too
 
 
 def cached_inputs(spec: DataSpec) -> tuple[Loaded, bool]:
     """``spec``'s candles, and whether this call loaded them (False: this process had
     them already)."""
     key = (spec, *(_stamp(p) for p in spec.paths))
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit, False
-    loaded = load(spec)
-    _CACHE[key] = loaded
-    while len(_CACHE) > _KEEP:
-        _CACHE.popitem(last=False)
-    return loaded, True
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit, False
+        loaded = load(spec)
+        _CACHE[key] = loaded
+        while len(_CACHE) > _KEEP:
+            _CACHE.popitem(last=False)
+        return loaded, True
 
 
 def _stamp(path: str) -> tuple[int, int]:
