@@ -106,3 +106,21 @@ def test_the_file_is_read_as_toml(tmp_path: Path) -> None:
     path.write_text("entry = [\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_space(path)
+
+
+def test_range_ends_the_base_settings_refuse_are_warned_about() -> None:
+    """Each bound passes its own setting's check, but 12 % is past the default flash-crash
+    guard (10 %): the trials out there would all be pruned, so the sweep says so first."""
+    from fsmtrader.config import load_settings
+    from fsmtrader.research.sweep.run import edge_warnings
+    from fsmtrader.smoke.derive import settings_table
+
+    base = settings_table(load_settings(None, env={}))
+    space = parse_space(
+        {"exit.stop_loss_pct": {"low": 1, "high": 12}, "entry.drop_trigger_pct": {"low": 1,
+         "high": 5}, "backtest.both_touch": {"choices": ["stop_first", "target_first"]}},
+        "s.toml",
+    )  # fmt: skip
+    (warning,) = edge_warnings(space, base, ["BTC/USDT"])
+    assert warning.startswith("exit.stop_loss_pct = 12 with the base's other settings: ")
+    assert "exit.flash_crash_guard_pct: must be > exit.stop_loss_pct (12)" in warning

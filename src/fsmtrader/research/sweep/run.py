@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 
 from fsmtrader.config import Settings
+from fsmtrader.config.display import show
 from fsmtrader.errors import ConfigError
 from fsmtrader.research.report import OBJECTIVES
 from fsmtrader.research.sweep.data import DataSpec, Loaded, cached_inputs
@@ -41,7 +42,7 @@ from fsmtrader.research.sweep.study import (
     open_study,
     requeue_cut_off,
 )
-from fsmtrader.research.sweep.trial import TrialSpec
+from fsmtrader.research.sweep.trial import TrialSpec, trial_settings, trial_table
 from fsmtrader.research.timerange import parse_timerange
 from fsmtrader.smoke.derive import settings_table
 
@@ -136,7 +137,7 @@ def plan(req: SweepRequest) -> Plan:
     base = settings_table(req.base)
     spec = TrialSpec(base, data_spec(req, req.train, "--train"), req.objective)
     loaded, _ = cached_inputs(spec.data)
-    warnings = list(loaded.warnings)
+    warnings = list(loaded.warnings) + edge_warnings(req.space, base, loaded.symbols)
     if req.test is not None:  # a typo in --test should not wait for the last trial
         warnings += cached_inputs(data_spec(req, req.test, "--test"))[0].warnings
         warnings += _overlap(req.train, req.test)
@@ -167,6 +168,23 @@ def data_spec(req: SweepRequest, timerange: str | None, flag: str) -> DataSpec:
     warmup_ms = req.base.entry.anchor_window_min * 60_000
     quote = req.base.market.quote
     return DataSpec(req.data, req.symbols, timerange, quote, warmup_ms, flag, req.markets)
+
+
+def edge_warnings(space: Space, base: dict[str, Any], symbols: list[str]) -> list[str]:
+    """A warning for each end of a range (or choice) that the Settings model refuses with
+    the base's other settings, e.g. a stop-loss range above the flash-crash guard: every
+    trial out there would be pruned, which the user should hear before the sweep."""
+    out: list[str] = []
+    for p in space.params:
+        values = p.choices if p.kind == "choice" else (p.low, p.high)
+        for value in values:
+            v = int(value) if p.kind == "int" else value
+            try:
+                trial_settings(trial_table(base, {p.key: v}, symbols))
+            except ConfigError as exc:
+                first = str(exc).splitlines()[0]
+                out.append(f"{p.key} = {show(v)} with the base's other settings: {first}")
+    return out
 
 
 def _overlap(train: str | None, test: str | None) -> list[str]:
