@@ -75,3 +75,25 @@ def test_candles_are_read_once_per_process_and_again_when_the_file_changes(two_d
     os.utime(two_days, ns=(1, 1))
     fresh, reloaded = cached_inputs(spec)
     assert reloaded and fresh is not first
+
+
+def test_a_running_sweep_rewrites_its_table_as_trials_finish(
+    tmp_path: Path, two_days: Path
+) -> None:
+    from fsmtrader.research.sweep import SweepRequest, parse_space, plan
+    from fsmtrader.research.sweep.run import table_too
+    from fsmtrader.research.sweep.study import distributions, open_study
+
+    space = parse_space({"entry.drop_trigger_pct": {"low": 1, "high": 2}}, "s.toml")
+    req = SweepRequest(load_settings(None, env={}), space, (str(two_days),), None, None, None,
+                       3, "return_pct", run_dir=tmp_path / "sweep")  # fmt: skip
+    p = plan(req)
+    p.run_dir.mkdir()
+    study = open_study(p.storage, p.study, p.direction, 0, p.fingerprint)
+    seen: list[tuple[int, int, float | None]] = []
+    report = table_too(p, study, lambda *a: seen.append(a), every_s=0)
+    study.tell(study.ask(distributions(space)), 1.5)
+    report(1, 3, 1.5)
+    assert seen == [(1, 3, 1.5)]
+    lines = (p.run_dir / "trials.csv").read_text().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("0,COMPLETE,1.5,")

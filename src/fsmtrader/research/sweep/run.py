@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = ["OOS_SHOWN", "SweepRequest", "SweepResult", "fingerprint", "plan", "r
 #: The figures the out-of-sample table shows next to the objective.
 OOS_SHOWN = ("return_pct", "max_drawdown_pct", "sharpe", "trades")
 LOCK_FILE = ".sweep.lock"
+TABLE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def run_sweep(p: Plan, progress: TrialProgress | None = None) -> SweepResult:
             return _finish(p, study, retried)
         client = stack.enter_context(cluster(req.scheduler, req.workers))
         try:
-            run_study(client, study, req.space, p.train, req.trials, progress)
+            run_study(client, study, req.space, p.train, req.trials, table_too(p, study, progress))
         except BaseException:  # Ctrl-C, a failed trial: keep the table of what finished
             with contextlib.suppress(Exception):
                 write_trials_csv(p.run_dir, study, req.space)
@@ -238,6 +240,24 @@ def run_sweep(p: Plan, progress: TrialProgress | None = None) -> SweepResult:
             shown = list(dict.fromkeys((req.objective, *OOS_SHOWN)))
             result.files["oos"] = write_oos_csv(p.run_dir, result.oos, req.space.keys(), shown)
     return result
+
+
+def table_too(
+    p: Plan, study: optuna.Study, progress: TrialProgress | None, every_s: float = TABLE_EVERY_S
+) -> TrialProgress:
+    """``progress``, and trials.csv rewritten at most every ``every_s`` seconds while a
+    long sweep runs (the storage stays the truth; the table is for a look meanwhile)."""
+    written = time.monotonic()
+
+    def report(done: int, total: int, best: float | None) -> None:
+        nonlocal written
+        if progress is not None:
+            progress(done, total, best)
+        if time.monotonic() - written >= every_s:
+            write_trials_csv(p.run_dir, study, p.request.space)
+            written = time.monotonic()
+
+    return report
 
 
 def _finish(p: Plan, study: optuna.Study, retried: list[int]) -> SweepResult:
