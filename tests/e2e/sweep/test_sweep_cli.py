@@ -70,6 +70,7 @@ def test_a_bad_space_file_is_one_error_line(
         (("--objective", "alpha"), "--objective alpha: not a figure a sweep optimises"),
         (("--train", "2026-02-01"), "--train '2026-02-01': expected YYYYMMDD-YYYYMMDD"),
         (("--direction", "up"), "--direction up: must be maximize or minimize"),
+        (("--trials", "0"), "--trials 0: must be >= 1"),
         (("--scheduler", "tcp://127.0.0.1:9"), "--scheduler tcp://127.0.0.1:9: cannot connect"),
     ],
 )

@@ -131,8 +131,10 @@ def plan(req: SweepRequest) -> Plan:
             f"--objective {req.objective}: not a figure a sweep optimises "
             f"(one of: {', '.join(OBJECTIVES)})"
         )
-    if req.trials < 1 or req.top < 0 or req.workers < 1:
-        raise ConfigError("--trials and --workers must be >= 1, --top >= 0")
+    for flag, value, least in (("--trials", req.trials, 1), ("--workers", req.workers, 1),
+                               ("--top", req.top, 0)):  # fmt: skip
+        if value < least:
+            raise ConfigError(f"{flag} {value}: must be >= {least}")
     direction: Direction = req.direction or OBJECTIVES[req.objective]
     if req.scheduler is not None:
         reachable(req.scheduler)
