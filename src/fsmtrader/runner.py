@@ -183,6 +183,7 @@ class Backtest:
         )
         running = self.engine.states  # the symbols not off (market.modes)
         self.series = series = [c for c in series if c.symbol in running]
+        self.fast = settings.backtest.fast and not backfill  # (fast: unprimed signals)
         for hist in (h for h in backfill if h.symbol in running):
             prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
             self.engine.states[hist.symbol].signal.prime(prices)
@@ -200,7 +201,8 @@ class Backtest:
         total = sum(len(c) for c in series)
         started = time.perf_counter()
         try:
-            bars = self._drive(total, progress, speed)
+            fast = self.fast and speed <= 0
+            bars = self._drive_fast(progress) if fast else self._drive(total, progress, speed)
         finally:
             self.writer.close()
         elapsed = time.perf_counter() - started
@@ -215,6 +217,8 @@ class Backtest:
             "audit_lines": self.writer.lines,
             "elapsed_s": round(elapsed, 3),
             "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
+            "loop_s": round(elapsed, 4),
+            "fast": fast,
             **(extra_summary or {}),
         }
         config = self.settings.redacted_dict()
@@ -241,6 +245,13 @@ class Backtest:
         if progress is not None:
             progress(n, total)
         return n
+
+    def _drive_fast(self, progress: Progress | None) -> int:
+        """``backtest.fast``: the same bars, skipping those where nothing can act
+        (``research.fast``: the same trades and audit trail as ``_drive``)."""
+        from fsmtrader.research.fast import FastDriver  # (numpy: only for fast runs)
+
+        return FastDriver(self.engine, self.exchange, self.series, self.clock.set).run(progress)
 
 
 def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int, int, int], None]:

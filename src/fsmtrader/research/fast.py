@@ -1,0 +1,328 @@
+"""The fast backtest driver: skip the candles where nothing can happen, step the rest.
+
+A candle can do something only when its symbol's phase looks at bars (``fsm.table.ON_BAR``)
+and the bar reaches what that look tests, when an order of the symbol is open (a bar may
+fill it), or when an engine timer is due by then. Everything else a candle does is
+bookkeeping: the symbol's :class:`~fsmtrader.strategy.DropSignal` and the simulated
+exchange's last bar. So per symbol the driver precomputes with numpy
+
+* IDLE: the candles whose close is at or below the rolling maximum of the anchor window
+  times the trigger (the very float rule of ``DropSignal.triggered``, warm-up included);
+* POSITION: scanned on entry to it, the first candle whose range reaches an exit level
+  (take-profit, stop-loss, the trailing stop's arming level, or once armed the peak and
+  the stop under it): a superset of any exit rule that reads a price inside the candle;
+* phases that do not look at bars (COOLDOWN, ...) wait for a timer;
+
+and drives, in the one global order (ts, series order) of the step loop, only those
+candles and the ones at which a timer is due, each through the same
+:func:`fsmtrader.drive.step` as the step loop. Before a symbol's candle is stepped, its
+signal (the monotonic deque of the anchor window, the SMA window and its running sum,
+rebuilt so every float equals the stepped one) and its simulated bar are brought to what
+stepping would have left; before timers run, every symbol's are. Any other phase, an open
+order, or a protective stop: every candle is stepped. The same trades and the same audit
+trail as the step loop, byte for byte (tests/unit/research/test_fast.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsmtrader.drive import step
+from fsmtrader.engine import Engine
+from fsmtrader.exchange.simulated import SimExchange
+from fsmtrader.feeds import Candles
+from fsmtrader.fsm.phases import Phase
+from fsmtrader.fsm.table import ON_BAR, BarCheck
+from fsmtrader.progress import Progress
+from fsmtrader.strategy import DropSignal, ExitState
+
+F64 = np.ndarray
+CHUNK = 512  # candles an exit scan looks at per numpy call (it widens as it goes)
+
+
+@dataclass(slots=True)
+class Track:
+    """One symbol's columns (numpy) and what the driver precomputed for it."""
+
+    symbol: str
+    order: int  # position in the series (ties at one ts go in this order)
+    ts: np.ndarray
+    high: F64
+    low: F64
+    close: F64
+    volume: F64
+    cands: np.ndarray  # indices where an IDLE symbol's entry can trigger
+    sma_sums: F64 | None  # DropSignal._sma_sum after each candle (SMA filter on)
+    n: int
+    synced: int = -1  # last candle the signal and the simulated bar reflect
+    nxt: int = 0  # next candle that must be stepped (n: none before a timer)
+
+
+def rolling_max(x: F64, window: int) -> F64:
+    """Max over the trailing ``window`` values of each position (fewer at the start), in
+    O(n) with block prefix/suffix maxima (van Herk / Gil-Werman). Exact: a max only
+    selects."""
+    n = len(x)
+    pad = (-n) % window
+    blocks = np.concatenate([x, np.full(pad, -np.inf)]).reshape(-1, window)
+    fwd = np.maximum.accumulate(blocks, axis=1).ravel()[:n]
+    back = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()[:n]
+    out = fwd.copy()
+    if n >= window:
+        out[window - 1 :] = np.maximum(back[: n - window + 1], fwd[window - 1 :])
+    return out
+
+
+def entry_candidates(ts: np.ndarray, close: F64, window_ms: int, trigger: float) -> np.ndarray:
+    """Indices where ``close <= anchor * trigger``, the anchor being the max close over
+    (ts - window_ms, ts] as DropSignal keeps it. Candles off one time grid: all of them
+    (always right, only slower)."""
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    spacing = np.diff(ts)
+    d = int(spacing.min()) if n > 1 else 60_000
+    offsets = ts - ts[0]
+    if d <= 0 or np.any(offsets % d):
+        return np.arange(n, dtype=np.int64)
+    slots = offsets // d
+    dense = np.full(int(slots[-1]) + 1, -np.inf)
+    dense[slots] = close
+    anchor = rolling_max(dense, -(-window_ms // d))[slots]
+    return np.flatnonzero(close <= anchor * trigger)
+
+
+def sma_running_sums(close: F64, window: int) -> F64:
+    """``DropSignal._sma_sum`` after each candle, float for float: it adds the close, then
+    subtracts the close leaving the window, so one sequential cumulative sum over those
+    operations in that order gives the same roundings."""
+    n = len(close)
+    if n <= window:
+        return np.cumsum(close)
+    ops = np.empty(2 * n - window)
+    ops[:window] = close[:window]
+    ops[window::2] = close[window:]
+    ops[window + 1 :: 2] = -close[: n - window]
+    sums = np.cumsum(ops)
+    out = np.empty(n)
+    out[:window] = sums[:window]
+    out[window:] = sums[window + 1 :: 2]
+    return out
+
+
+def make_track(c: Candles, order: int, sig: DropSignal) -> Track:
+    """The columns of ``c`` as numpy (no copy when they already are) and its candidates."""
+    ts = np.asarray(c.ts, dtype=np.int64)
+    close = np.asarray(c.close, dtype=np.float64)
+    window = sig._sma_window
+    return Track(
+        c.symbol,
+        order,
+        ts,
+        np.asarray(c.high, dtype=np.float64),
+        np.asarray(c.low, dtype=np.float64),
+        close,
+        np.asarray(c.volume, dtype=np.float64),
+        entry_candidates(ts, close, sig.window_ms, sig.trigger),
+        sma_running_sums(close, window) if window else None,
+        len(ts),
+    )
+
+
+def reprime(sig: DropSignal, t: Track, k: int) -> None:
+    """Put ``sig`` in the state ``update`` leaves after candle ``k`` of ``t``: the anchor
+    deque is the strict suffix maxima of the window, the SMA deque its last closes."""
+    ts, close = t.ts, t.close
+    lo = int(np.searchsorted(ts, ts[k] - sig.window_ms, "right"))
+    seg = close[lo : k + 1]
+    if len(seg) > 1:
+        later = np.maximum.accumulate(seg[::-1])[::-1][1:]
+        keep = np.flatnonzero(seg[:-1] > later) + lo
+        idx = np.append(keep, k)
+    else:
+        idx = np.array([k])
+    q = sig._maxq
+    q.clear()
+    q.extend(zip(ts[idx].tolist(), close[idx].tolist(), strict=True))
+    if t.sma_sums is not None:
+        sig._sma = deque(close[max(0, k + 1 - sig._sma_window) : k + 1].tolist())
+        sig._sma_sum = float(t.sma_sums[k])
+    if sig.first_ts < 0:
+        sig.first_ts = int(ts[0])
+        sig.warm_after_ms = sig.first_ts + sig.window_ms
+    sig.last_close = float(close[k])
+    sig.last_volume = float(t.volume[k])
+
+
+def exit_reach(t: Track, ex: ExitState, start: int) -> int:
+    """The first candle from ``start`` whose range reaches a level the exit tracker tests
+    (``t.n``: none). Armed trailing stop: a new peak too, since it moves the stop."""
+    up = min(ex.tp_px, ex.peak if ex.trail_active else ex.trail_px)
+    down = max(ex.sl_px, ex.peak * ex.trail_factor if ex.trail_active else -math.inf)
+    width = CHUNK
+    while start < t.n:
+        end = min(start + width, t.n)
+        hit = (t.high[start:end] >= up) | (t.low[start:end] <= down)
+        j = int(hit.argmax())
+        if hit[j]:
+            return start + j
+        start, width = end, width * 4
+    return t.n
+
+
+class FastDriver:
+    """Drives ``engine`` over ``series`` skipping what cannot act (see the module)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        exchange: SimExchange,
+        series: Sequence[Candles],
+        set_clock: Callable[[int], None],
+    ) -> None:
+        self.engine, self.exchange, self.set_clock = engine, exchange, set_clock
+        for c in series:
+            if engine.states[c.symbol].signal.first_ts >= 0:
+                raise ValueError(f"{c.symbol}: the fast driver needs unprimed signals")
+        self.tracks = [
+            make_track(c, i, engine.states[c.symbol].signal) for i, c in enumerate(series)
+        ]
+        self.total = sum(t.n for t in self.tracks)
+        self.protect = engine.policy.protect is not None
+        self.steps = 0  # candles stepped (the rest were skipped)
+
+    def run(self, progress: Progress | None = None) -> int:
+        """Drive every candle (stepped or skipped); the number of candles."""
+        engine, tracks = self.engine, self.tracks
+        timer: tuple[int, int, int] | None = None  # (ts, order, index) of the due timer
+        timer_due: int | None = None
+        cur = (-1, -1)
+        every = 4096
+        while True:
+            due = engine.next_due()
+            if due != timer_due:
+                timer_due, timer = due, (None if due is None else self._timer_at(due, cur))
+            pick = self._next(timer)
+            if pick is None:
+                break
+            ts, order, k = pick
+            t = tracks[order]
+            fires = due is not None and due <= ts
+            if fires:
+                self._sync_all(ts, order)
+            elif t.synced < k - 1:
+                self._sync(t, k - 1)
+            step(
+                engine,
+                self.exchange,
+                ts,
+                t.symbol,
+                float(t.high[k]),
+                float(t.low[k]),
+                float(t.close[k]),
+                float(t.volume[k]),
+                None,
+                self.set_clock,
+            )
+            t.synced = k
+            cur = (ts, order)
+            self.steps += 1
+            if fires:
+                timer_due = timer = None  # (it fired: look again)
+                for r in tracks:
+                    self._plan(r, self._after(r, ts, order))
+            else:
+                self._plan(t, k + 1)
+            if progress is not None and self.steps % every == 0:
+                progress(sum(self._after(r, ts, order) for r in tracks), self.total)
+        for t in tracks:  # the state stepping leaves at the end
+            if t.synced < t.n - 1:
+                self._sync(t, t.n - 1)
+        if self.total:
+            self.set_clock(max(int(t.ts[-1]) for t in tracks if t.n))
+        if progress is not None:
+            progress(self.total, self.total)
+        return self.total
+
+    def _next(self, timer: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        """The earliest candle that must be stepped, in (ts, series order)."""
+        best = timer
+        for t in self.tracks:
+            k = t.nxt
+            if k < t.n:
+                key = (int(t.ts[k]), t.order, k)
+                if best is None or key < best:
+                    best = key
+        return best
+
+    def _timer_at(self, due: int, cur: tuple[int, int]) -> tuple[int, int, int] | None:
+        """The first candle after ``cur`` with ts >= ``due``: where the step loop would
+        run the timers."""
+        best: tuple[int, int, int] | None = None
+        for t in self.tracks:
+            k = max(int(np.searchsorted(t.ts, due, "left")), self._after(t, *cur))
+            if k < t.n:
+                key = (int(t.ts[k]), t.order, k)
+                if best is None or key < best:
+                    best = key
+        return best
+
+    @staticmethod
+    def _after(t: Track, ts: int, order: int) -> int:
+        """The first index of ``t`` after the candle (ts, order) in the global order."""
+        if ts < 0:
+            return 0
+        return int(np.searchsorted(t.ts, ts, "right" if t.order <= order else "left"))
+
+    def _sync_all(self, ts: int, order: int) -> None:
+        """Every symbol as stepping would have left it just before candle (ts, order)."""
+        for r in self.tracks:
+            last = int(np.searchsorted(r.ts, ts, "right" if r.order < order else "left")) - 1
+            if last > r.synced:
+                self._sync(r, last)
+
+    def _sync(self, t: Track, k: int) -> None:
+        """Candles ``t.synced+1 .. k`` were skipped: catch the signal, the simulated bar
+        and a position's peak up to candle ``k``."""
+        first = t.synced + 1
+        st = self.engine.states[t.symbol]
+        reprime(st.signal, t, k)
+        self.exchange.update_market(
+            t.symbol,
+            int(t.ts[k]),
+            float(t.close[k]),
+            float(t.high[k]),
+            float(t.low[k]),
+            float(t.volume[k]),
+        )
+        ex = st.exit
+        if ex is not None and st.phase is Phase.POSITION and first <= k:
+            top = float(t.close[first : k + 1].max())  # check_exit's peak follows the close
+            if top > ex.peak:
+                ex.peak = top
+        t.synced = k
+
+    def _plan(self, t: Track, start: int) -> None:
+        """Set ``t.nxt``: the next candle from ``start`` that must be stepped for its
+        phase (``t.n``: none, only a timer can change the phase)."""
+        st = self.engine.states[t.symbol]
+        if start >= t.n:
+            t.nxt = t.n
+            return
+        check = ON_BAR.get(st.phase)
+        if self.engine.router.open_intents(t.symbol):
+            t.nxt = start
+        elif check is None:
+            t.nxt = t.n
+        elif check is BarCheck.ENTRY:
+            j = int(np.searchsorted(t.cands, start, "left"))
+            t.nxt = int(t.cands[j]) if j < len(t.cands) else t.n
+        elif check is BarCheck.EXIT and not self.protect and st.exit is not None:
+            t.nxt = exit_reach(t, st.exit, start)
+        else:
+            t.nxt = start
