@@ -59,8 +59,10 @@ class Track:
     cands: np.ndarray  # indices where an IDLE symbol's entry can trigger
     sma_sums: F64 | None  # DropSignal._sma_sum after each candle (SMA filter on)
     n: int
+    span: int  # candles in the anchor window when the series has no gap, else 0
     synced: int = -1  # last candle the signal and the simulated bar reflect
     nxt: int = 0  # next candle that must be stepped (n: none before a timer)
+    planned: tuple[object, ...] = ()  # (phase, seq) when ``nxt`` was planned
 
 
 def rolling_max(x: F64, window: int) -> F64:
@@ -131,31 +133,49 @@ def make_track(c: Candles, order: int, sig: DropSignal) -> Track:
         entry_candidates(ts, close, sig.window_ms, sig.trigger),
         sma_running_sums(close, window) if window else None,
         len(ts),
+        _span(ts, sig.window_ms),
     )
+
+
+def _span(ts: np.ndarray, window_ms: int) -> int:
+    """How many candles the anchor window holds on a gapless series (0: it has gaps, so
+    the window's start is looked up by time)."""
+    if len(ts) < 2:
+        return 0
+    d = int(ts[1] - ts[0])
+    if d <= 0 or not np.all(np.diff(ts) == d):
+        return 0
+    return -(-window_ms // d)
 
 
 def reprime(sig: DropSignal, t: Track, k: int) -> None:
     """Put ``sig`` in the state ``update`` leaves after candle ``k`` of ``t``: the anchor
     deque is the strict suffix maxima of the window, the SMA deque its last closes."""
     ts, close = t.ts, t.close
-    lo = int(np.searchsorted(ts, ts[k] - sig.window_ms, "right"))
-    seg = close[lo : k + 1]
-    if len(seg) > 1:
-        later = np.maximum.accumulate(seg[::-1])[::-1][1:]
-        keep = np.flatnonzero(seg[:-1] > later) + lo
-        idx = np.append(keep, k)
+    if t.span:
+        lo = max(0, k + 1 - t.span)
     else:
-        idx = np.array([k])
+        lo = int(np.searchsorted(ts, ts[k] - sig.window_ms, "right"))
+    closes = close[lo : k + 1].tolist()
+    times = ts[lo : k + 1].tolist()
+    kept: list[tuple[int, float]] = []
+    top = -math.inf
+    for j in range(len(closes) - 1, -1, -1):  # a short window: plain Python is quickest
+        x = closes[j]
+        if x > top:
+            kept.append((times[j], x))
+            top = x
+    kept.reverse()
     q = sig._maxq
     q.clear()
-    q.extend(zip(ts[idx].tolist(), close[idx].tolist(), strict=True))
+    q.extend(kept)
     if t.sma_sums is not None:
         sig._sma = deque(close[max(0, k + 1 - sig._sma_window) : k + 1].tolist())
         sig._sma_sum = float(t.sma_sums[k])
     if sig.first_ts < 0:
         sig.first_ts = int(ts[0])
         sig.warm_after_ms = sig.first_ts + sig.window_ms
-    sig.last_close = float(close[k])
+    sig.last_close = closes[-1]
     sig.last_volume = float(t.volume[k])
 
 
@@ -235,7 +255,8 @@ class FastDriver:
             if fires:
                 timer_due = timer = None  # (it fired: look again)
                 for r in tracks:
-                    self._plan(r, self._after(r, ts, order))
+                    if r is t or r.planned != self._key(r):
+                        self._plan(r, self._after(r, ts, order))
             else:
                 self._plan(t, k + 1)
             if progress is not None and self.steps % every == 0:
@@ -265,7 +286,9 @@ class FastDriver:
         run the timers."""
         best: tuple[int, int, int] | None = None
         for t in self.tracks:
-            k = max(int(np.searchsorted(t.ts, due, "left")), self._after(t, *cur))
+            k = int(np.searchsorted(t.ts, due, "left"))
+            if due <= cur[0]:  # (due already: the next candle of each)
+                k = max(k, self._after(t, *cur))
             if k < t.n:
                 key = (int(t.ts[k]), t.order, k)
                 if best is None or key < best:
@@ -307,10 +330,15 @@ class FastDriver:
                 ex.peak = top
         t.synced = k
 
+    def _key(self, t: Track) -> tuple[object, ...]:
+        st = self.engine.states[t.symbol]
+        return (st.phase, st.seq, len(self.engine.router.open_intents(t.symbol)))
+
     def _plan(self, t: Track, start: int) -> None:
         """Set ``t.nxt``: the next candle from ``start`` that must be stepped for its
         phase (``t.n``: none, only a timer can change the phase)."""
         st = self.engine.states[t.symbol]
+        t.planned = self._key(t)
         if start >= t.n:
             t.nxt = t.n
             return
