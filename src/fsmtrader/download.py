@@ -293,7 +293,7 @@ def _load_existing(out: Path, symbol: str, iv: int) -> Candles | None:
         raise DataError(message)
 
     try:
-        candles = load_csv(out, symbol, on_skip=refuse_skip)
+        candles = load_csv(out, symbol, on_skip=refuse_skip).to_lists()
     except DataError as exc:
         raise DataError(f"cannot resume {out}: {exc}; move or delete it") from None
     if len(candles) >= 2 and candles.interval_ms() != iv:
@@ -317,7 +317,8 @@ def _append(
     unusable. Out-of-order or repeated rows are dropped, so ``ts`` stays strictly
     increasing."""
     skipped = 0
-    last = data.ts[-1] if data.ts else floor - 1
+    ts, opens, highs, lows, closes, vols = data.appendable()
+    last = ts[-1] if ts else floor - 1
     for row in sorted(page, key=lambda r: r[0]):
         t = int(row[0])
         if t <= last or t < floor or t + iv > now_ms:
@@ -326,12 +327,12 @@ def _append(
         if not _usable(o, h, lo, c, v):
             skipped += 1
             continue
-        data.ts.append(t)
-        data.open.append(o)
-        data.high.append(h)
-        data.low.append(lo)
-        data.close.append(c)
-        data.volume.append(v)
+        ts.append(t)
+        opens.append(o)
+        highs.append(h)
+        lows.append(lo)
+        closes.append(c)
+        vols.append(v)
         last = t
     return skipped
 

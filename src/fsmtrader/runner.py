@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams
 from fsmtrader.exchange.simulated.venue import BNB
-from fsmtrader.feeds import Candles, merge
+from fsmtrader.feeds import Bar, Candles, bars
 from fsmtrader.markets import MarketFilters, plain
 from fsmtrader.progress import Progress
 
@@ -175,7 +174,7 @@ class Backtest:
         self.writer = JsonlWriter(self.partial / "audit.jsonl")
         bus = EventBus()
         bus.subscribe(self.writer)
-        start_ms = series[0].ts[0] if series and len(series[0]) else 0
+        start_ms = int(series[0].ts[0]) if series and len(series[0]) else 0
         self.clock = SimClock(start_ms)
         self.exchange = sim_exchange(settings, filters, self.clock)
         self.engine = build_engine(
@@ -234,7 +233,7 @@ class Backtest:
         """The backtest loop: one :func:`~fsmtrader.drive.step` per bar, the clock moved
         to the bar. Reports progress (and paces) every 1/200 of the run."""
         engine, exchange, set_clock = self.engine, self.exchange, self.clock.set
-        pace = _pacer(self.series[0].ts[0] if total else 0, progress, speed)
+        pace = _pacer(int(self.series[0].ts[0]) if total else 0, progress, speed)
         every = max(total // 200, 1)
         n = 0
         for ts, sym, _o, h, lo, c, v in _bars(self.series):
@@ -270,10 +269,6 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
     return pace
 
 
-def _bars(
-    series: Sequence[Candles],
-) -> Iterator[tuple[int, str, float, float, float, float, float]]:
-    if len(series) == 1:  # built in C: no Python frame per bar
-        c = series[0]
-        return zip(c.ts, repeat(c.symbol), c.open, c.high, c.low, c.close, c.volume)
-    return merge(series)
+def _bars(series: Sequence[Candles]) -> Iterator[Bar]:
+    """The run's bars in (ts, series order) order, as plain Python values."""
+    return bars(series)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fsmtrader.config import Settings
-from fsmtrader.feeds.candles import Candles
+from fsmtrader.feeds.candles import Candles, IntColumn
 from fsmtrader.session import PaperSession
 
 MIN = 60_000
@@ -76,6 +76,8 @@ def open_steered(
     return session
 
 
-def _candles(symbol: str, ts: list[int], prices: list[float]) -> Candles:
+def _candles(symbol: str, ts: IntColumn, prices: list[float]) -> Candles:
     vol = [1_000.0] * len(ts)
-    return Candles(symbol, list(ts), list(prices), list(prices), list(prices), list(prices), vol)
+    return Candles(
+        symbol, [int(t) for t in ts], list(prices), list(prices), list(prices), list(prices), vol
+    )

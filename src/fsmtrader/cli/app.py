@@ -9,6 +9,7 @@ import typer
 from fsmtrader.cli.backtest import backtest
 from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
+from fsmtrader.cli.options import OnceGroup
 from fsmtrader.cli.preflight import preflight
 from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
@@ -18,6 +19,7 @@ from fsmtrader.cli.tools import show_config, show_fsm, sim_server
 from fsmtrader.cli.trading import demo, paper, trade
 
 app = typer.Typer(
+    cls=OnceGroup,
     add_completion=False,
     no_args_is_help=True,
     help="fsmtrader: a crash-safe spot trading engine built on explicit state machines.",

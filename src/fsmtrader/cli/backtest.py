@@ -1,4 +1,5 @@
-"""The ``backtest`` command: the strategy on a candle file, through the same engine as live."""
+"""The ``backtest`` command: the strategy on candle files, one wallet and shared slots for
+every symbol, through the same engine as live."""
 
 from __future__ import annotations
 
@@ -7,45 +8,92 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.display import print_summary, run_with_display
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
 from fsmtrader.errors import FsmTraderError
-from fsmtrader.feeds import Candles, load_csv
 from fsmtrader.markets import MarketFilters
-from fsmtrader.runner import filters_from_price, load_markets_file
+from fsmtrader.research.inputs import Inputs, filters_and_source, load_inputs
+
+DataOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        help="Candle file or folder; repeat for more. CSV (timestamp_ms,open,high,low,close,"
+        "volume), Feather, Parquet or freqtrade JSON; a folder like freqtrade's "
+        "user_data/data/binance (BTC_USDT-1m.feather) gives every pair in it.",
+    ),
+]
+SymbolsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--symbols",
+        help="Comma-separated BASE/QUOTE, e.g. BTC/USDT,ETH/USDT: the symbols to run "
+        "(default: every file, named from its file name); names a single file's symbol.",
+    ),
+]
+SymbolOpt = Annotated[
+    str | None, typer.Option("--symbol", help="One symbol: the same as --symbols with one.")
+]
+TimerangeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timerange",
+        help="YYYYMMDD-YYYYMMDD as in freqtrade, both ends inclusive, either may be empty.",
+    ),
+]
+MarketsOpt = Annotated[
+    Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
+]
+FastOpt = Annotated[
+    bool, typer.Option("--fast", help="Skip candles where nothing can trigger ([backtest] fast).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def backtest(
-    data: Annotated[
-        Path, typer.Option("--data", help="OHLCV CSV: timestamp_ms,open,high,low,close,volume")
-    ],
-    symbol: Annotated[str, typer.Option("--symbol", help="Symbol the file holds, e.g. LTC/USDT")],
+    data: DataOpt,
+    symbols: SymbolsOpt = None,
+    symbol: SymbolOpt = None,
+    timerange: TimerangeOpt = None,
+    fast: FastOpt = False,
     config: ConfigOpt = None,
-    markets: Annotated[
-        Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    markets: MarketsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Backtest the strategy on a candle file with the same engine as paper and live."""
+    """Backtest the strategy on candle files: every symbol in one wallet, sharing
+    risk.max_open_positions, with the same engine as paper and live."""
 
     def run() -> None:
-        s = settings_from(config, market={"symbols": [symbol]})
-        skipped: list[str] = []
-        candles = load_csv(data, symbol, on_skip=skipped.append)
-        filters, source = _backtest_filters(symbol, candles, markets, s.market.quote)
+        base = settings_from(config)
+        inputs = load_inputs(
+            data,
+            _symbols(symbols, symbol),
+            timerange,
+            base.market.quote,
+            warmup_ms=base.entry.anchor_window_min * 60_000,
+        )
+        filters, source, notes = filters_and_source(inputs.series, markets, base.market.quote)
+        inputs.warnings.extend(notes)
+        inputs.refuse_untradeable()
+        names = [c.symbol for c in inputs.series]
+        s = settings_from(
+            config, market={"symbols": names}, backtest={"fast": True} if fast else None
+        )
         if not as_json:
-            f = filters[symbol]
-            err.print(
-                f"backtest: {len(candles)} candles of {symbol} from {data}; filters ({source}): "
-                f"tick {f.tick_size}, step {f.step_size}, min_qty {f.min_qty}, "
-                f"min_notional {f.min_notional}"
-                + (f"; skipped {len(skipped)} bad row(s)" if skipped else "")
-            )
-        extra = {"filters_source": source, "skipped_rows": len(skipped), "data": str(data)}
-        result = run_with_display(s, [candles], filters, "backtest", quiet=as_json, extra=extra)
+            _tell(inputs, filters, source)
+        for w in inputs.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, markup=True)
+        extra = {
+            "filters_source": source,
+            "skipped_rows": sum(inputs.skipped_rows.values()),
+            "data": [str(p) for p in data],
+            "inputs": inputs.summary(),
+        }
+        result = run_with_display(s, inputs.series, filters, "backtest", quiet=as_json, extra=extra)
         if as_json:
             out.print_json(json.dumps(result.summary, default=str))
         else:
@@ -54,16 +102,24 @@ def backtest(
     guard(run)
 
 
-def _backtest_filters(
-    symbol: str, candles: Candles, markets: Path | None, quote: str
-) -> tuple[dict[str, MarketFilters], str]:
-    """The symbol's filters from a markets file, else derived from the data's first
-    price; and where they came from, for the user."""
-    if markets is not None:
-        table = load_markets_file(markets)
-        if symbol not in table:
-            known = ", ".join(sorted(table))
-            raise FsmTraderError(f"--symbol {symbol}: not in {markets} (known: {known})")
-        return {symbol: table[symbol]}, f"from {markets}"
-    f = filters_from_price(symbol, candles.close[0], quote)
-    return {symbol: f}, "defaults derived from the data"
+def _symbols(symbols: str | None, symbol: str | None) -> list[str] | None:
+    """``--symbols`` split on commas, or the one ``--symbol``; not both."""
+    if symbols is not None and symbol is not None:
+        raise FsmTraderError("--symbol and --symbols: give one of them (--symbols A/B,C/D)")
+    if symbol is not None:
+        return [symbol]
+    if symbols is None:
+        return None
+    return [s for s in (part.strip() for part in symbols.split(",")) if s] or [""]
+
+
+def _tell(inputs: Inputs, filters: dict[str, MarketFilters], source: str) -> None:
+    """One line per symbol on stderr: its candles, span, file, gaps and filters."""
+    for c in inputs.series:
+        f = filters[c.symbol]
+        err.print(
+            f"backtest: {inputs.line(c)}; filters ({source}): tick {f.tick_size}, "
+            f"step {f.step_size}, min_qty {f.min_qty}, min_notional {f.min_notional}",
+            highlight=False,
+            markup=False,
+        )

@@ -17,7 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from fsmtrader.errors import DataError
 from fsmtrader.feeds.candles import Candles
@@ -26,6 +31,9 @@ log = logging.getLogger(__name__)
 
 HEADER = ("timestamp_ms", "open", "high", "low", "close", "volume")
 _ACCEPTED_HEADERS = (list(HEADER), ["timestamp", *HEADER[1:]])
+_Float = npt.NDArray[np.float64]
+_Columns = tuple[npt.NDArray[np.int64], _Float, _Float, _Float, _Float, _Float]
+_ARROW_TYPES = {name: (pa.int64() if name == HEADER[0] else pa.float64()) for name in HEADER}
 _FIELDS = HEADER
 _MAX_SHOWN = 120
 #: Epoch values this large cannot be milliseconds (year 5138); Binance spot dumps since
@@ -63,6 +71,9 @@ def load_csv(
     microsecond timestamps (>= 1e14) are converted to milliseconds.
     """
     where = str(path)
+    fast = _fast_columns(path)
+    if fast is not None:
+        return Candles(symbol, *fast)
     skips = _Skips(on_skip)
     with _open_candle_file(path, where) as fh:
         ts, opens, highs, lows, closes, vols = _parse_rows(_data_rows(fh, where), where, skips)
@@ -73,7 +84,63 @@ def load_csv(
     if not ts:
         why = f"all {skips.count} data row(s) had bad prices" if skips.count else "no data rows"
         raise DataError(f"{where}: {why}")
-    return Candles(symbol, ts, opens, highs, lows, closes, vols)
+    floats = (np.asarray(col, dtype=np.float64) for col in (opens, highs, lows, closes, vols))
+    return Candles(symbol, np.asarray(ts, dtype=np.int64), *floats)
+
+
+def _fast_columns(path: Path | str) -> _Columns | None:
+    """The file's columns parsed by pyarrow (about 20x faster than row by row), or None
+    when the file is not one clean, plainly written candle file: then the row parser
+    reads it again and names the first problem with its line, or skips bad prices, so
+    every message and every result is the row parser's."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(4096).decode("utf-8-sig").strip()
+        if [f.strip().lower() for f in first.split(",")] in _ACCEPTED_HEADERS:
+            skip = 1
+        elif first[:1].isdigit():
+            skip = 0
+        else:
+            return None
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(
+                column_names=list(HEADER), skip_rows=skip, use_threads=False
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=_ARROW_TYPES,
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (OSError, UnicodeDecodeError, pa.ArrowException):
+        return None
+    ts, o, h, lo, c, v = (_owned(table.column(i)) for i in range(6))
+    del table
+    pa.default_memory_pool().release_unused()  # the parse buffers, back to the system
+    ts = np.where(ts >= _MICROSECONDS_FROM, ts // 1000, ts)
+    return (ts, o, h, lo, c, v) if _clean(ts, o, h, lo, c, v) else None
+
+
+def _owned(col: pa.ChunkedArray) -> Any:
+    """One numpy array that owns its memory, so the arrow table can go at once."""
+    return np.concatenate([chunk.to_numpy() for chunk in col.chunks])
+
+
+def _clean(
+    ts: npt.NDArray[np.int64], o: _Float, h: _Float, lo: _Float, c: _Float, v: _Float
+) -> bool:
+    """Whether the columns pass every rule of :func:`load_csv` with nothing to skip."""
+    if not len(ts):
+        return False
+    with np.errstate(invalid="ignore"):
+        ok = bool(ts[0] >= 0 and (np.diff(ts) > 0).all())
+        ok = ok and bool(((v >= 0) & (v < np.inf)).all())
+        ok = ok and bool(((lo > 0) & (h < np.inf) & (lo <= h)).all())
+        ok = ok and bool(((lo <= o) & (o <= h) & (lo <= c) & (c <= h)).all())
+    return ok
 
 
 @dataclass(slots=True)

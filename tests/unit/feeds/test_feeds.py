@@ -101,9 +101,9 @@ def test_load_real_ltc_file() -> None:
 def test_load_accepts_headers(tmp_path: Path, head: str) -> None:
     path = _write(tmp_path, head + _row(0) + _row(1, c="10.25") + "\n")
     c = load_csv(path, "X/USDT")
-    assert c.ts == [T0, T0 + MIN]
-    assert c.close == [10.5, 10.25]
-    assert c.volume == [5.0, 5.0]
+    assert c.ts.tolist() == [T0, T0 + MIN]
+    assert c.close.tolist() == [10.5, 10.25]
+    assert c.volume.tolist() == [5.0, 5.0]
 
 
 def test_load_tolerates_bom_and_blank_lines(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_load_tolerates_bom_and_blank_lines(tmp_path: Path) -> None:
 
 def test_load_converts_microsecond_timestamps(tmp_path: Path) -> None:
     body = HEADER + f"{T0 * 1000},10,11,9,10,1\n{(T0 + MIN) * 1000},10,11,9,10,1\n"
-    assert load_csv(_write(tmp_path, body), "X").ts == [T0, T0 + MIN]
+    assert load_csv(_write(tmp_path, body), "X").ts.tolist() == [T0, T0 + MIN]
 
 
 # --- load_csv: fatal rows -------------------------------------------------------------
@@ -203,8 +203,8 @@ def test_bad_price_rows_are_skipped_and_reported(
     seen: list[str] = []
     with caplog.at_level(logging.WARNING, logger="fsmtrader.feeds.csv_replay"):
         c = load_csv(path, "X", on_skip=seen.append)
-    assert c.ts == [T0, T0 + 5 * MIN]
-    assert c.close == [10.5, 10.75]
+    assert c.ts.tolist() == [T0, T0 + 5 * MIN]
+    assert c.close.tolist() == [10.5, 10.75]
     assert len(seen) == 4
     for line, msg, field in zip((3, 4, 5, 6), seen, ("open", "close", "low", "high"), strict=True):
         assert msg.startswith(f"{path}:{line}: skipped, {field} price"), msg

@@ -1,0 +1,233 @@
+"""Candle files other than our CSV: Feather, Parquet and freqtrade's JSON, and what a file
+name says about its symbol and timeframe.
+
+Freqtrade stores a pair as ``BTC_USDT-1m.feather`` (``date`` column, a UTC timestamp, then
+open/high/low/close/volume); its ``.parquet``, ``.json`` and ``.json.gz`` files hold the
+same. Reading them lets a user backtest what they already downloaded. The checks are the
+ones :func:`~fsmtrader.feeds.csv_replay.load_csv` applies, done on whole columns, and an
+error names the file and the row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fsmtrader.errors import DataError
+from fsmtrader.feeds.candles import Candles
+from fsmtrader.feeds.csv_replay import load_csv
+
+#: Suffixes of the formats read here, longest first (``.json.gz`` before ``.gz``).
+SUFFIXES = (".json.gz", ".jsongz", ".feather", ".parquet", ".json", ".csv")
+#: Quote currencies a name like ``LTCUSDT`` is split on, longest first.
+QUOTES = (
+    "FDUSD",
+    "USDT",
+    "USDC",
+    "TUSD",
+    "BUSD",
+    "USDE",
+    "EUR",
+    "TRY",
+    "BRL",
+    "GBP",
+    "JPY",
+    "USD",
+    "DAI",
+    "BTC",
+    "ETH",
+    "BNB",
+)
+_TIME_COLUMNS = ("date", "timestamp_ms", "timestamp", "open_time", "time")
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+#: freqtrade candle types that are not traded prices (skipped in a folder).
+_NOT_PRICES = ("mark", "index", "premiumindex", "funding_rate")
+_TIMEFRAME = re.compile(r"\d+[smhdwMy]")
+_FREQTRADE = re.compile(
+    r"(?P<base>[A-Za-z0-9]+)_(?P<quote>[A-Za-z0-9]+)(?:_(?P<settle>[A-Za-z0-9]+))?"
+    r"-(?P<tf>\d+[smhdwMy])(?:-(?P<kind>[A-Za-z_]+))?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileName:
+    """What a candle file's name says: the symbol (None: cannot tell), the timeframe
+    (None: not in the name) and whether it holds traded prices at all."""
+
+    symbol: str | None
+    timeframe: str | None
+    prices: bool = True
+
+
+def candle_suffix(path: Path) -> str | None:
+    """The format suffix of ``path`` (lower case), None if it is not a candle file."""
+    name = path.name.lower()
+    return next((s for s in SUFFIXES if name.endswith(s)), None)
+
+
+def parse_name(path: Path) -> FileName:
+    """Symbol and timeframe from a file name: freqtrade's ``BTC_USDT-1m.feather`` (and
+    ``BTC_USDT_USDT-1m-futures.feather``), our ``binance_BTCUSDT_1m.csv``, Binance's
+    ``LTCUSDT-1m-2026-02.csv``."""
+    suffix = candle_suffix(path) or path.suffix
+    stem = path.name[: len(path.name) - len(suffix)]
+    m = _FREQTRADE.fullmatch(stem)
+    if m:
+        kind = (m["kind"] or "").lower()
+        symbol = f"{m['base'].upper()}/{m['quote'].upper()}"
+        return FileName(symbol, m["tf"], kind not in _NOT_PRICES)
+    tokens = re.split(r"[_\-. ]+", stem)
+    timeframe = next((t for t in tokens if _TIMEFRAME.fullmatch(t)), None)
+    for token in tokens:
+        found = split_symbol(token)
+        if found is not None:
+            return FileName(found, timeframe)
+    return FileName(None, timeframe)
+
+
+def split_symbol(token: str) -> str | None:
+    """``LTCUSDT`` -> ``LTC/USDT`` on a known quote; None when no quote fits."""
+    up = token.upper()
+    if not up.isalnum() or up.isdigit():
+        return None
+    for quote in QUOTES:
+        if up.endswith(quote) and len(up) > len(quote):
+            return f"{up[: -len(quote)]}/{quote}"
+    return None
+
+
+def load_file(path: Path, symbol: str, *, on_skip: Callable[[str], None] | None = None) -> Candles:
+    """Candles of one file of any supported format (by its suffix)."""
+    suffix = candle_suffix(path)
+    if suffix == ".csv" or suffix is None:
+        return load_csv(path, symbol, on_skip=on_skip)
+    if not path.is_file():
+        raise DataError(f"{path}: candle file not found")
+    if suffix in (".json", ".json.gz", ".jsongz"):
+        table = _json_table(path, gz=suffix != ".json")
+    else:
+        table = _arrow_table(path, suffix)
+    return _from_table(table, path, symbol, on_skip)
+
+
+def _arrow_table(path: Path, suffix: str) -> pa.Table:
+    """A Feather or Parquet file as an arrow table; DataError if it is not one."""
+    try:
+        if suffix == ".feather":
+            import pyarrow.feather as feather
+
+            return feather.read_table(path, memory_map=False)
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+
+
+def _json_table(path: Path, *, gz: bool) -> pa.Table:
+    """freqtrade's JSON candles: a list of ``[ts_ms, open, high, low, close, volume]``."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
+        rows = json.loads(raw)
+        data = np.asarray(rows, dtype=np.float64)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: not a JSON candle file ({exc})") from None
+    if data.ndim != 2 or data.shape[1] < 6:
+        raise DataError(f"{path}: expected rows of [ts, open, high, low, close, volume]")
+    names = ("date", *_PRICE_COLUMNS)
+    arrays: list[Any] = [pa.array(data[:, 0].astype(np.int64))]
+    arrays += [pa.array(data[:, i]) for i in range(1, 6)]
+    return pa.table(arrays, names=names)
+
+
+def _from_table(
+    table: pa.Table, path: Path, symbol: str, on_skip: Callable[[str], None] | None
+) -> Candles:
+    lower = {name.lower(): name for name in table.column_names}
+    time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), None)
+    missing = [c for c in _PRICE_COLUMNS if c not in lower]
+    if time_col is None or missing:
+        need = "a date/timestamp column" if time_col is None else ", ".join(missing)
+        raise DataError(f"{path}: no {need} (columns: {', '.join(table.column_names)})")
+    ts = _ms_column(table.column(time_col), path, time_col)
+    prices = [_float_column(table.column(lower[c]), path, c) for c in _PRICE_COLUMNS]
+    return checked(path, symbol, ts, *prices, on_skip=on_skip)
+
+
+def _ms_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.int64]:
+    """Epoch ms from a timestamp column (any unit) or an integer one."""
+    if col.null_count:
+        raise DataError(f"{path}: column {name} has {col.null_count} empty value(s)")
+    kind = col.type
+    if pa.types.is_timestamp(kind):
+        ints = np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.int64)
+        unit: str = kind.unit
+        if unit == "s":
+            return ints * 1000
+        return ints // {"ms": 1, "us": 1000, "ns": 1_000_000}[unit]
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return np.asarray(col.to_numpy(), dtype=np.int64)
+    raise DataError(f"{path}: column {name} is {kind}, not a timestamp or a number")
+
+
+def _float_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.float64]:
+    try:
+        out = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowException:
+        raise DataError(f"{path}: column {name} is {col.type}, not a number") from None
+    return np.asarray(out, dtype=np.float64)  # nulls arrive as NaN
+
+
+def checked(
+    where: Path | str,
+    symbol: str,
+    ts: npt.NDArray[np.int64],
+    *prices: npt.NDArray[np.float64],
+    on_skip: Callable[[str], None] | None = None,
+) -> Candles:
+    """Candles from columns after load_csv's rules, on whole columns: microsecond and
+    nanosecond epochs become ms, timestamps strictly increase, volume is finite and >= 0,
+    rows with a price that is not positive and finite are skipped (``on_skip`` hears of
+    each), OHLC are consistent. Errors name the row (1 = the first data row)."""
+    o, h, lo, c, v = prices
+    ts = np.where(ts >= 100_000_000_000_000_000, ts // 1_000_000, ts)
+    ts = np.where(ts >= 100_000_000_000_000, ts // 1000, ts)
+    bad = np.flatnonzero(np.diff(ts) <= 0) + 1
+    if len(ts) and ts[0] < 0:
+        bad = np.concatenate(([0], bad))
+    _refuse(where, bad, ts, "timestamp not after the previous one (or negative)")
+    _refuse(where, np.flatnonzero(~((v >= 0) & (v < np.inf))), v, "volume must be finite and >= 0")
+    good = np.ones(len(ts), dtype=bool)
+    for x in (o, h, lo, c):
+        good &= (x > 0) & (x < np.inf)
+    skipped = np.flatnonzero(~good)
+    for i in skipped.tolist():
+        if on_skip is not None:
+            on_skip(f"{where}: row {i + 1}: skipped, a price is not a positive finite number")
+    _refuse(where, np.flatnonzero(good & (h < lo)), h, "high < low")
+    outside = np.flatnonzero(good & ((o < lo) | (o > h) | (c < lo) | (c > h)))
+    _refuse(where, outside, o, "open/close outside [low, high]")
+    if len(skipped):
+        ts = ts[good]
+        o, h, lo, c, v = (col[good] for col in (o, h, lo, c, v))
+    if not len(ts):
+        why = f"all {len(skipped)} row(s) had bad prices" if len(skipped) else "no data rows"
+        raise DataError(f"{where}: {why}")
+    return Candles(symbol, ts, o, h, lo, c, v)
+
+
+def _refuse(where: Path | str, rows: npt.NDArray[np.intp], col: Any, problem: str) -> None:
+    if len(rows):
+        i = int(rows[0])
+        more = f" (and {len(rows) - 1} more row(s))" if len(rows) > 1 else ""
+        raise DataError(f"{where}: row {i + 1}: {problem}, got {col[i]!r}{more}")
