@@ -21,8 +21,8 @@ from typing import Any
 from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
-from fsmtrader.config_wiring import build_engine
-from fsmtrader.drive import step
+from fsmtrader.config_wiring import bar_rules, build_engine
+from fsmtrader.drive import step_bar
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
@@ -227,17 +227,20 @@ class Backtest:
         return RunResult(self.run_dir, summary, engine)
 
     def _drive(self, total: int, progress: Progress | None, speed: float) -> int:
-        """The backtest loop: one :func:`~fsmtrader.drive.step` per bar, the clock moved
-        to the bar. Reports progress (and paces) every 1/200 of the run."""
+        """The backtest loop: one :func:`~fsmtrader.drive.step_bar` per candle, which
+        moves the clock to where the candle acts (its close). Reports progress (and
+        paces) every 1/200 of the run."""
         engine, exchange, set_clock = self.engine, self.exchange, self.clock.set
         pace = _pacer(self.series[0].ts[0] if total else 0, progress, speed)
         every = max(total // 200, 1)
+        rules = bar_rules(self.settings)
+        interval = {c.symbol: c.interval_ms() for c in self.series}  # each its own close
         n = 0
-        for ts, sym, _o, h, lo, c, v in _bars(self.series):
-            step(engine, exchange, ts, sym, h, lo, c, v, None, set_clock)
+        for bar in _bars(self.series):
+            step_bar(engine, exchange, bar, interval[bar[1]], rules, set_clock)
             n += 1
             if n % every == 0:
-                pace(n, total, ts)
+                pace(n, total, bar[0])
         if progress is not None:
             progress(n, total)
         return n

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, entry, errors, monitor, protect, report
+from fsmtrader.engine import bars, durable, entry, errors, monitor, protect, report
 from fsmtrader.engine.commands import (
     Decision,
     Fire,
@@ -56,7 +56,7 @@ from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import Record
 from fsmtrader.state.symbol import SymbolState
-from fsmtrader.strategy import DropSignal, check_exit
+from fsmtrader.strategy import BothTouch, DropSignal, check_exit
 
 if TYPE_CHECKING:
     from fsmtrader.store.sqlite import SqliteStore
@@ -120,6 +120,9 @@ class Engine:
         self._on_bar = self._bar_handlers()
         self._executor = Executor(self)
         self._stop_asked: dict[str, int] = {}  # when each symbol's resting stop was asked about
+        # None: an entry signal acts on its bar's close; a dict (a backtest driver with
+        # entry_on = next_open sets it): signals wait here for the symbol's next open
+        self.open_entries: dict[str, bars.OpenEntry] | None = None
         for st in self.states.values():
             self.schedule(st)
 
@@ -177,9 +180,39 @@ class Engine:
                 and ts >= st.entry_block_until
                 and not (self.halted or self.entries_stopped)
             ):
-                self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
+                if self.open_entries is None:
+                    self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
+                else:
+                    self.open_entries[symbol] = (ts, close, sig.anchor)
         elif check is not None:
             self._on_bar[check](st, ts, close, low)
+
+    # --- a backtest's candle (drive.step_bar; engine.bars) ------------------------------
+    def candle_exit(
+        self, ts: int, symbol: str, o: float, h: float, lo: float, c: float, rule: BothTouch
+    ) -> tuple[str, Decimal] | None:
+        """The exit a held position's candle path meets: (reason, the bid it stands for)."""
+        st = self.states[symbol]
+        if st.phase is not P.POSITION or st.exit is None:
+            return None
+        peak = st.exit.peak
+        hit = bars.candle_exit(st, ts, (o, h, lo, c), rule, self.filters[symbol].tick_size)
+        if st.exit.peak != peak and self.store is not None:
+            self.dirty.add(symbol)
+            self.commit()
+        return hit
+
+    def fire_exit(self, symbol: str, reason: str) -> None:
+        """The exit a candle met: down the exit ladder from the bid the venue now quotes."""
+        self.fire(self.states[symbol], E.EXIT_SIGNAL, reason)
+
+    def enter_at_open(self, ts: int, symbol: str) -> None:
+        """Decide the signal that waited for this open (``open_entries``), if any."""
+        st, stopped = self.states[symbol], bool(self.halted or self.entries_stopped)
+        decision = bars.open_entry(st, ts, self.open_entries, stopped)
+        if decision is not None:
+            self._quotes.clear()
+            self._decided(st, decision)
 
     def _bar_exit(self, st: SymbolState, ts: int, close: float, low: float) -> None:
         ex = st.exit
@@ -450,13 +483,7 @@ class Engine:
 
     def check_stuck(self) -> list[SymbolState]:
         """Publish one alert per stuck episode; returns the stuck symbols."""
-        stuck = self.stuck_symbols()
-        for st in stuck:
-            if not st.stuck_alerted:
-                st.stuck_alerted = True
-                self.counts["stuck_alerts"] += 1
-                self.bus.publish(monitor.stuck_alert(st, self.clock.now_ms()))
-        return stuck
+        return monitor.alert_stuck(self.stuck_symbols(), self.counts, self.bus, self.clock)
 
     def summary(self) -> dict[str, Any]:
         return report.summary(
