@@ -47,6 +47,7 @@ class Driven(Protocol):
         close: float,
         vol: float,
         quote: Ticker | None = None,
+        at_open: bool = False,
         /,
     ) -> None: ...
 
@@ -60,9 +61,12 @@ class Market(Protocol):
 
 
 class BarDriven(Driven, Protocol):
-    """The engine as the backtest's candle driver sees it."""
+    """The engine as the backtest's candle driver sees it. ``watching``: the symbols whose
+    candle needs more than a bar (a held position, whose exits the path may meet, or a
+    signal waiting in ``open_entries`` for this open)."""
 
-    open_entries: dict[str, tuple[int, float, float]] | None
+    watching: set[str]
+    open_entries: dict[str, tuple[int, float, float]]
 
     def candle_exit(
         self, ts: int, symbol: str, o: float, h: float, lo: float, c: float, rule: BothTouch, /
@@ -99,45 +103,54 @@ def step_bar(
 ) -> None:
     """One candle of a backtest (see the module docstring for the order of things).
     ``before(ts)`` moves the backtest's clock (to the open for a next-open entry, then to
-    the close). The hot path of a backtest: a candle with nothing held and no timer due
-    costs one exchange update and one engine bar, as :func:`step` does."""
-    ts, sym, o, h, lo, c, v = bar
+    the close). The hot path of a backtest: a candle of a symbol the engine is not
+    watching, with no timer due, costs what :func:`step` costs."""
+    ts, sym, _o, h, lo, c, v = bar
     t = ts + interval_ms
-    if rules.next_open:
-        _next_open(engine, market, bar, before)
     due = engine.next_due()
-    if due is not None and due < t:
-        engine.run_timers(t - 1)
+    if sym in engine.watching or (due is not None and due <= t):
+        _eventful(engine, market, bar, t, rules, before)
+        return
     if before is not None:
         before(t)
-    hit = engine.candle_exit(t, sym, o, h, lo, c, rules.both_touch)
-    if hit is not None:
-        market.quote_at(sym, t, hit[1], v)
-        engine.fire_exit(sym, hit[0])
     market.update_market(sym, t, c, h, lo, v)
-    if due is not None and due <= t:
-        engine.run_timers(t)
-    engine.on_bar(t, sym, h, lo, c, v, None)
+    engine.on_bar(t, sym, h, lo, c, v, None, rules.next_open)
 
 
-def _next_open(
-    engine: BarDriven, market: BarMarket, bar: CandleBar, before: Callable[[int], None] | None
+def _eventful(
+    engine: BarDriven,
+    market: BarMarket,
+    bar: CandleBar,
+    t: int,
+    rules: BarRules,
+    before: Callable[[int], None] | None,
 ) -> None:
-    """A signal waiting for this candle's open is entered there, on a quote at the open."""
-    opens = engine.open_entries
-    if opens is None:
-        engine.open_entries = {}
-        return
-    ts, sym, o, _h, _lo, _c, v = bar
-    if sym not in opens:
-        return
-    due = engine.next_due()
-    if due is not None and due <= ts:
-        engine.run_timers(ts)
+    """A candle with something to do besides its close: a signal waiting for its open,
+    timers due by its close, a held position's exits along its path."""
+    ts, sym, o, h, lo, c, v = bar
+    if sym in engine.open_entries:
+        _run_timers(engine, ts)
+        if before is not None:
+            before(ts)
+        market.update_market(sym, ts, o, o, o, v)
+        engine.enter_at_open(ts, sym)
+    _run_timers(engine, t - 1)  # inside the candle: on the last price
     if before is not None:
-        before(ts)
-    market.update_market(sym, ts, o, o, o, v)
-    engine.enter_at_open(ts, sym)
+        before(t)
+    if sym in engine.watching:
+        hit = engine.candle_exit(t, sym, o, h, lo, c, rules.both_touch)
+        if hit is not None:
+            market.quote_at(sym, t, hit[1], v)
+            engine.fire_exit(sym, hit[0])
+    market.update_market(sym, t, c, h, lo, v)
+    _run_timers(engine, t)  # at the close (a max hold ends here), on the close
+    engine.on_bar(t, sym, h, lo, c, v, None, rules.next_open)
+
+
+def _run_timers(engine: Driven, now: int) -> None:
+    due = engine.next_due()
+    if due is not None and due <= now:
+        engine.run_timers(now)
 
 
 def step(

@@ -29,6 +29,7 @@ from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams
 from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.feeds import Candles, merge
+from fsmtrader.feeds.candles import Bar
 from fsmtrader.markets import MarketFilters, plain
 from fsmtrader.progress import Progress
 
@@ -234,10 +235,9 @@ class Backtest:
         pace = _pacer(self.series[0].ts[0] if total else 0, progress, speed)
         every = max(total // 200, 1)
         rules = bar_rules(self.settings)
-        interval = {c.symbol: c.interval_ms() for c in self.series}  # each its own close
         n = 0
-        for bar in _bars(self.series):
-            step_bar(engine, exchange, bar, interval[bar[1]], rules, set_clock)
+        for bar, interval in _with_intervals(self.series):
+            step_bar(engine, exchange, bar, interval, rules, set_clock)
             n += 1
             if n % every == 0:
                 pace(n, total, bar[0])
@@ -260,6 +260,14 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
                 time.sleep(ahead)
 
     return pace
+
+
+def _with_intervals(series: Sequence[Candles]) -> Iterator[tuple[Bar, int]]:
+    """Each bar with its series' interval (a candle acts at its own close)."""
+    interval = {c.symbol: c.interval_ms() for c in series}
+    if len(set(interval.values())) <= 1:  # one interval: no look-up per bar
+        return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
+    return ((bar, interval[bar[1]]) for bar in _bars(series))
 
 
 def _bars(

@@ -213,6 +213,13 @@ def bar_exit(
     both levels is a loss), ``target_first`` (the high first), ``nearer_open_first`` (the
     extreme on the side of the level nearer the open; a tie goes to the stop). The price
     is the level itself, so it is always within the candle."""
+    if h < ex.tp_px and lo > ex.sl_px:  # the common candle, in a few comparisons
+        # calm: no peak of the candle stops the armed trailing stop, or it arms none
+        calm = lo > max(ex.peak, h) * ex.trail_factor if ex.trail_active else h < ex.trail_px
+        if calm:
+            if h > ex.peak:
+                ex.peak = h
+            return "", c
     reason = check_exit(ex, o)
     if reason:
         return reason, o

@@ -54,12 +54,12 @@ OpenEntry = tuple[int, float, float]
 
 
 def open_entry(
-    st: SymbolState, ts: int, waiting: dict[str, OpenEntry] | None, stopped: bool
+    st: SymbolState, ts: int, waiting: dict[str, OpenEntry], stopped: bool
 ) -> Decision | None:
     """The signal that waited in ``waiting`` for this open (it leaves it), decided now on
     the open's quote if the symbol may still enter: IDLE, not blocked, entries not
     ``stopped`` (halted or by a control)."""
-    signal = waiting.pop(st.symbol, None) if waiting else None
+    signal = waiting.pop(st.symbol, None)
     if signal is None or st.phase is not Phase.IDLE or ts < st.entry_block_until or stopped:
         return None
     sig_ts, close, anchor = signal

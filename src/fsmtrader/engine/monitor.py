@@ -10,9 +10,9 @@ from decimal import Decimal
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock
 from fsmtrader.engine.policy import TimeoutPolicy
-from fsmtrader.fsm.phases import Phase
+from fsmtrader.fsm.phases import Event, Phase
 from fsmtrader.fsm.table import LONG_BY_DESIGN
-from fsmtrader.state.records import AlertRecord
+from fsmtrader.state.records import AlertRecord, RejectedEventRecord
 from fsmtrader.state.symbol import SymbolState
 
 P = Phase
@@ -53,3 +53,14 @@ def alert_stuck(
             counts["stuck_alerts"] += 1
             bus.publish(stuck_alert(st, clock.now_ms()))
     return stuck
+
+
+def rejected_event(symbol: str, phase: Phase, event: Event, now: int) -> RejectedEventRecord:
+    """The record of an event the table has no row for in ``phase``."""
+    return {
+        "kind": "rejected_event",
+        "ts": now,
+        "symbol": symbol,
+        "phase": phase.value,
+        "event": event.value,
+    }
