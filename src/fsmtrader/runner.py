@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
-from fsmtrader.config_wiring import build_engine
-from fsmtrader.drive import step
+from fsmtrader.config_wiring import bar_rules, build_engine
+from fsmtrader.drive import step_bar
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
@@ -230,17 +231,19 @@ class Backtest:
         return RunResult(self.run_dir, summary, engine)
 
     def _drive(self, total: int, progress: Progress | None, speed: float) -> int:
-        """The backtest loop: one :func:`~fsmtrader.drive.step` per bar, the clock moved
-        to the bar. Reports progress (and paces) every 1/200 of the run."""
+        """The backtest loop: one :func:`~fsmtrader.drive.step_bar` per candle, which
+        moves the clock to where the candle acts (its close). Reports progress (and
+        paces) every 1/200 of the run."""
         engine, exchange, set_clock = self.engine, self.exchange, self.clock.set
         pace = _pacer(int(self.series[0].ts[0]) if total else 0, progress, speed)
         every = max(total // 200, 1)
+        rules = bar_rules(self.settings)
         n = 0
-        for ts, sym, _o, h, lo, c, v in _bars(self.series):
-            step(engine, exchange, ts, sym, h, lo, c, v, None, set_clock)
+        for bar, interval in _with_intervals(self.series):
+            step_bar(engine, exchange, bar, interval, rules, set_clock)
             n += 1
             if n % every == 0:
-                pace(n, total, ts)
+                pace(n, total, bar[0])
         if progress is not None:
             progress(n, total)
         return n
@@ -250,7 +253,9 @@ class Backtest:
         (``research.fast``: the same trades and audit trail as ``_drive``)."""
         from fsmtrader.research.fast import FastDriver  # (numpy: only for fast runs)
 
-        return FastDriver(self.engine, self.exchange, self.series, self.clock.set).run(progress)
+        rules = bar_rules(self.settings)
+        driver = FastDriver(self.engine, self.exchange, self.series, self.clock.set, rules)
+        return driver.run(progress)
 
 
 def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int, int, int], None]:
@@ -267,6 +272,14 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
                 time.sleep(ahead)
 
     return pace
+
+
+def _with_intervals(series: Sequence[Candles]) -> Iterator[tuple[Bar, int]]:
+    """Each bar with its series' interval (a candle acts at its own close)."""
+    interval = {c.symbol: c.interval_ms() for c in series}
+    if len(set(interval.values())) <= 1:  # one interval: no look-up per bar
+        return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
+    return ((bar, interval[bar[1]]) for bar in _bars(series))
 
 
 def _bars(series: Sequence[Candles]) -> Iterator[Bar]:

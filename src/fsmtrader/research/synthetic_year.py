@@ -97,7 +97,7 @@ def synthetic_pair(
     move = np.abs(np.log(close / open_)) / sigma
     volume = np.round(model.volume * rng.lognormal(0.0, 0.6, minutes) * (0.5 + move), 3)
     ts = start_ms + np.arange(minutes, dtype=np.int64) * 60_000
-    return Candles(model.symbol, ts, open_, high, low, close, volume)  # type: ignore[arg-type]
+    return Candles(model.symbol, ts, open_, high, low, close, volume)
 
 
 def _minute_sigma(rng: np.random.Generator, base: float, minutes: int) -> np.ndarray:

@@ -42,29 +42,56 @@ def year_part(pairs: int, days: int, seed: int, first: int = 0) -> list[Candles]
     return [as_lists(synthetic_pair(m, days * 1440, seed, first + i)) for i, m in enumerate(models)]
 
 
-def run(tmp: Path, name: str, series: Sequence[Candles], fast: bool, **over: Any) -> Path:
+def backtest(tmp: Path, name: str, series: Sequence[Candles], fast: bool, **over: Any) -> Backtest:
     over = {k: dict(v) for k, v in over.items()}
     over.setdefault("market", {})["symbols"] = [c.symbol for c in series]
     over.setdefault("backtest", {})["fast"] = fast
     s = make_settings(**over)
-    result = Backtest(s, series, filters_for(series), tmp / name).run()
-    assert result.summary["fast"] is fast
-    return result.run_dir
+    bt = Backtest(s, series, filters_for(series), tmp / name)
+    assert bt.run().summary["fast"] is fast
+    return bt
+
+
+def run(tmp: Path, name: str, series: Sequence[Candles], fast: bool, **over: Any) -> Path:
+    return backtest(tmp, name, series, fast, **over).run_dir
 
 
 def digest(run_dir: Path, name: str) -> str:
     return hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
 
 
+def end_state(bt: Backtest) -> dict[str, tuple[object, ...]]:
+    """What the run leaves in each symbol: phase, exit tracker, signal, the venue's quote."""
+    out = {}
+    for sym, state in bt.engine.states.items():
+        sig = state.signal
+        out[sym] = (
+            state.phase,
+            state.exit,
+            list(sig._maxq),
+            list(sig._sma),
+            sig._sma_sum,
+            sig.first_ts,
+            sig.last_close,
+            sig.last_volume,
+            bt.exchange.fetch_ticker(sym),
+            bt.clock.now_ms(),
+        )
+    return out
+
+
 def same_run(tmp: Path, series: Sequence[Candles], **over: Any) -> int:
-    """Step and fast runs of ``series``: identical trades and audit; the trade count."""
-    step = run(tmp, "step", series, False, **over)
-    fast = run(tmp, "fast", series, True, **over)
+    """Step and fast runs of ``series``: identical trades, audit and end state; the
+    trade count."""
+    step_bt = backtest(tmp, "step", series, False, **over)
+    fast_bt = backtest(tmp, "fast", series, True, **over)
+    step, fast = step_bt.run_dir, fast_bt.run_dir
     for name in ("trades.jsonl", "audit.jsonl"):
         a, b = (step / name).read_text().splitlines(), (fast / name).read_text().splitlines()
         first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
         assert first is None and len(a) == len(b), f"{name}: line {first}: {a[first or 0]}"
         assert digest(step, name) == digest(fast, name)
+    assert end_state(step_bt) == end_state(fast_bt)
     return len((step / "trades.jsonl").read_text().splitlines())
 
 
@@ -150,7 +177,8 @@ def test_rolling_max_is_the_trailing_window_max() -> None:
 
 def test_precomputed_signal_equals_drop_signal_after_every_candle() -> None:
     """The candidates, the SMA running sum and a re-primed signal are float for float
-    what DropSignal computes candle by candle (with gaps in the times)."""
+    what DropSignal computes candle by candle (with gaps in the times), each candle seen
+    at its close as the backtest feeds it."""
     rng = np.random.default_rng(2)
     n = 3000
     ts = np.cumsum(rng.choice([60_000, 60_000, 60_000, 120_000, 600_000], n)).astype(np.int64)
@@ -168,7 +196,7 @@ def test_precomputed_signal_equals_drop_signal_after_every_candle() -> None:
     t = make_track(c, 0, DropSignal(45, 2.5, 30))
     triggered = []
     for k in range(n):
-        sig.update(int(ts[k]), float(close[k]), 1.0)
+        sig.update(int(ts[k]) + t.interval, float(close[k]), 1.0)  # (at the close)
         triggered.append(sig.triggered(float(close[k])))
         assert sig._sma_sum == t.sma_sums[k]  # type: ignore[index]
         if k % 37 == 0:
