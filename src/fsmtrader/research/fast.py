@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fsmtrader.drive import step
+from fsmtrader.drive import BarRules, step_bar
 from fsmtrader.engine import Engine
 from fsmtrader.exchange.simulated import SimExchange
 from fsmtrader.feeds import Candles
@@ -51,7 +51,9 @@ class Track:
 
     symbol: str
     order: int  # position in the series (ties at one ts go in this order)
-    ts: np.ndarray
+    interval: int  # a candle acts at its close, ts + interval
+    ts: np.ndarray  # open times
+    open: F64
     high: F64
     low: F64
     close: F64
@@ -125,7 +127,9 @@ def make_track(c: Candles, order: int, sig: DropSignal) -> Track:
     return Track(
         c.symbol,
         order,
+        c.interval_ms(),
         ts,
+        np.asarray(c.open, dtype=np.float64),
         np.asarray(c.high, dtype=np.float64),
         np.asarray(c.low, dtype=np.float64),
         close,
@@ -150,14 +154,15 @@ def _span(ts: np.ndarray, window_ms: int) -> int:
 
 def reprime(sig: DropSignal, t: Track, k: int) -> None:
     """Put ``sig`` in the state ``update`` leaves after candle ``k`` of ``t``: the anchor
-    deque is the strict suffix maxima of the window, the SMA deque its last closes."""
-    ts, close = t.ts, t.close
+    deque is the strict suffix maxima of the window, the SMA deque its last closes. (The
+    signal sees each candle at its close, ts + interval.)"""
+    ts, close, d = t.ts, t.close, t.interval
     if t.span:
         lo = max(0, k + 1 - t.span)
     else:
         lo = int(np.searchsorted(ts, ts[k] - sig.window_ms, "right"))
     closes = close[lo : k + 1].tolist()
-    times = ts[lo : k + 1].tolist()
+    times = (ts[lo : k + 1] + d).tolist()
     kept: list[tuple[int, float]] = []
     top = -math.inf
     for j in range(len(closes) - 1, -1, -1):  # a short window: plain Python is quickest
@@ -173,23 +178,31 @@ def reprime(sig: DropSignal, t: Track, k: int) -> None:
         sig._sma = deque(close[max(0, k + 1 - sig._sma_window) : k + 1].tolist())
         sig._sma_sum = float(t.sma_sums[k])
     if sig.first_ts < 0:
-        sig.first_ts = int(ts[0])
+        sig.first_ts = int(ts[0]) + d
         sig.warm_after_ms = sig.first_ts + sig.window_ms
     sig.last_close = closes[-1]
     sig.last_volume = float(t.volume[k])
 
 
 def exit_reach(t: Track, ex: ExitState, start: int) -> int:
-    """The first candle from ``start`` whose range reaches a level the exit tracker tests
-    (``t.n``: none). Armed trailing stop: a new peak too, since it moves the stop."""
-    up = min(ex.tp_px, ex.peak if ex.trail_active else ex.trail_px)
-    down = max(ex.sl_px, ex.peak * ex.trail_factor if ex.trail_active else -math.inf)
-    width = CHUNK
+    """The first candle from ``start`` that is not calm for the exit tracker (``t.n``:
+    none): calm is ``strategy.bar_exit``'s own first test (below the target, above the
+    stop, and either no trailing stop armed by it or, armed, none met under the peak the
+    candle's high makes), on which neither it nor the close's ``check_exit`` can exit;
+    all a calm candle does is raise the peak to its high."""
+    peak, width = ex.peak, CHUNK
     while start < t.n:
         end = min(start + width, t.n)
-        hit = (t.high[start:end] >= up) | (t.low[start:end] <= down)
-        j = int(hit.argmax())
-        if hit[j]:
+        hs, ls = t.high[start:end], t.low[start:end]
+        calm = (hs < ex.tp_px) & (ls > ex.sl_px)
+        if ex.trail_active:
+            running = np.maximum.accumulate(np.maximum(hs, peak))
+            calm &= ls > running * ex.trail_factor
+            peak = float(running[-1])
+        else:
+            calm &= hs < ex.trail_px
+        j = int(calm.argmin())
+        if not calm[j]:
             return start + j
         start, width = end, width * 4
     return t.n
@@ -204,8 +217,10 @@ class FastDriver:
         exchange: SimExchange,
         series: Sequence[Candles],
         set_clock: Callable[[int], None],
+        rules: BarRules,
     ) -> None:
         self.engine, self.exchange, self.set_clock = engine, exchange, set_clock
+        self.rules = rules
         for c in series:
             if engine.states[c.symbol].signal.first_ts >= 0:
                 raise ValueError(f"{c.symbol}: the fast driver needs unprimed signals")
@@ -232,23 +247,21 @@ class FastDriver:
                 break
             ts, order, k = pick
             t = tracks[order]
-            fires = due is not None and due <= ts
+            fires = due is not None and due <= ts + t.interval
             if fires:
                 self._sync_all(ts, order)
             elif t.synced < k - 1:
                 self._sync(t, k - 1)
-            step(
-                engine,
-                self.exchange,
+            bar = (
                 ts,
                 t.symbol,
+                float(t.open[k]),
                 float(t.high[k]),
                 float(t.low[k]),
                 float(t.close[k]),
                 float(t.volume[k]),
-                None,
-                self.set_clock,
             )
+            step_bar(engine, self.exchange, bar, t.interval, self.rules, self.set_clock)
             t.synced = k
             cur = (ts, order)
             self.steps += 1
@@ -264,8 +277,9 @@ class FastDriver:
         for t in tracks:  # the state stepping leaves at the end
             if t.synced < t.n - 1:
                 self._sync(t, t.n - 1)
-        if self.total:
-            self.set_clock(max(int(t.ts[-1]) for t in tracks if t.n))
+        last = max(((int(t.ts[-1]), t.order, t.interval) for t in tracks if t.n), default=None)
+        if last is not None:  # where stepping leaves the clock: the last candle's close
+            self.set_clock(last[0] + last[2])
         if progress is not None:
             progress(self.total, self.total)
         return self.total
@@ -282,12 +296,12 @@ class FastDriver:
         return best
 
     def _timer_at(self, due: int, cur: tuple[int, int]) -> tuple[int, int, int] | None:
-        """The first candle after ``cur`` with ts >= ``due``: where the step loop would
-        run the timers."""
+        """The first candle after ``cur`` that closes at or after ``due``: where the step
+        loop runs the timers."""
         best: tuple[int, int, int] | None = None
         for t in self.tracks:
-            k = int(np.searchsorted(t.ts, due, "left"))
-            if due <= cur[0]:  # (due already: the next candle of each)
+            k = int(np.searchsorted(t.ts, due - t.interval, "left"))
+            if due - t.interval <= cur[0]:  # (due already: the next candle of each)
                 k = max(k, self._after(t, *cur))
             if k < t.n:
                 key = (int(t.ts[k]), t.order, k)
@@ -317,7 +331,7 @@ class FastDriver:
         reprime(st.signal, t, k)
         self.exchange.update_market(
             t.symbol,
-            int(t.ts[k]),
+            int(t.ts[k]) + t.interval,
             float(t.close[k]),
             float(t.high[k]),
             float(t.low[k]),
@@ -325,7 +339,7 @@ class FastDriver:
         )
         ex = st.exit
         if ex is not None and st.phase is Phase.POSITION and first <= k:
-            top = float(t.close[first : k + 1].max())  # check_exit's peak follows the close
+            top = float(t.high[first : k + 1].max())  # (a calm candle's peak: its high)
             if top > ex.peak:
                 ex.peak = top
         t.synced = k
@@ -343,7 +357,7 @@ class FastDriver:
             t.nxt = t.n
             return
         check = ON_BAR.get(st.phase)
-        if self.engine.router.open_intents(t.symbol):
+        if self.engine.router.open_intents(t.symbol) or t.symbol in self.engine.open_entries:
             t.nxt = start
         elif check is None:
             t.nxt = t.n
