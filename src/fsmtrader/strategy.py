@@ -213,13 +213,10 @@ def bar_exit(
     both levels is a loss), ``target_first`` (the high first), ``nearer_open_first`` (the
     extreme on the side of the level nearer the open; a tie goes to the stop). The price
     is the level itself, so it is always within the candle."""
-    if h < ex.tp_px and lo > ex.sl_px:  # the common candle, in a few comparisons
-        # calm: no peak of the candle stops the armed trailing stop, or it arms none
-        calm = lo > max(ex.peak, h) * ex.trail_factor if ex.trail_active else h < ex.trail_px
-        if calm:
-            if h > ex.peak:
-                ex.peak = h
-            return "", c
+    if calm(ex, h, lo):  # the common candle, in a few comparisons
+        if h > ex.peak:
+            ex.peak = h
+        return "", c
     reason = check_exit(ex, o)
     if reason:
         return reason, o
@@ -244,6 +241,18 @@ def bar_exit(
                 return hit
         a = b
     return "", c
+
+
+def calm(ex: ExitState, h: float, lo: float) -> bool:
+    """True when no path within [lo, h] meets an exit level or arms the trailing stop
+    (then :func:`bar_exit` only raises the peak to ``h``): below the target, above the
+    stop-loss, and above the armed trailing stop of its highest peak. A driver that skips
+    candles must not skip one this says False to."""
+    if h >= ex.tp_px or lo <= ex.sl_px:
+        return False
+    if ex.trail_active:
+        return lo > max(ex.peak, h) * ex.trail_factor
+    return h < ex.trail_px
 
 
 def _falling(ex: ExitState, low: float) -> tuple[str, float]:
