@@ -184,6 +184,7 @@ class Backtest:
         running = self.engine.states  # the symbols not off (market.modes)
         self.series = series = [c for c in series if c.symbol in running]
         self.fast = settings.backtest.fast and not backfill  # (fast: unprimed signals)
+        self.stepped = 0
         for hist in (h for h in backfill if h.symbol in running):
             prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
             self.engine.states[hist.symbol].signal.prime(prices)
@@ -199,13 +200,13 @@ class Backtest:
         second), then write the summary, config and trades and rename the folder."""
         engine, series, partial = self.engine, self.series, self.partial
         total = sum(len(c) for c in series)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             fast = self.fast and speed <= 0
             bars = self._drive_fast(progress) if fast else self._drive(total, progress, speed)
         finally:
             self.writer.close()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         engine.check_stuck()
         if bars != total:
             raise RuntimeError(f"backtest drove {bars} bars of {total}")
@@ -218,7 +219,9 @@ class Backtest:
             "elapsed_s": round(elapsed, 3),
             "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
             "loop_s": round(elapsed, 4),
+            "loop_cpu_s": round(cpu, 4),  # (the loop's own CPU time: a busy machine's wall)
             "fast": fast,
+            "stepped": self.stepped if fast else bars,  # candles the engine saw one by one
             **(extra_summary or {}),
         }
         config = self.settings.redacted_dict()
@@ -255,7 +258,9 @@ class Backtest:
 
         rules = bar_rules(self.settings)
         driver = FastDriver(self.engine, self.exchange, self.series, self.clock.set, rules)
-        return driver.run(progress)
+        n = driver.run(progress)
+        self.stepped = driver.steps
+        return n
 
 
 def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int, int, int], None]:

@@ -62,7 +62,8 @@ class Track:
     sma_sums: F64 | None  # DropSignal._sma_sum after each candle (SMA filter on)
     n: int
     span: int  # candles in the anchor window when the series has no gap, else 0
-    synced: int = -1  # last candle the signal and the simulated bar reflect
+    synced: int = -1  # last candle the simulated bar (and a position's peak) reflect
+    primed: int = -1  # last candle the signal reflects
     nxt: int = 0  # next candle that must be stepped (n: none before a timer)
     planned: tuple[object, ...] = ()  # (phase, seq) when ``nxt`` was planned
 
@@ -250,8 +251,8 @@ class FastDriver:
             fires = due is not None and due <= ts + t.interval
             if fires:
                 self._sync_all(ts, order)
-            elif t.synced < k - 1:
-                self._sync(t, k - 1)
+            if t.primed < k - 1:
+                self._sync(t, k - 1, signal=True)
             bar = (
                 ts,
                 t.symbol,
@@ -262,7 +263,7 @@ class FastDriver:
                 float(t.volume[k]),
             )
             step_bar(engine, self.exchange, bar, t.interval, self.rules, self.set_clock)
-            t.synced = k
+            t.synced = t.primed = k
             cur = (ts, order)
             self.steps += 1
             if fires:
@@ -275,8 +276,8 @@ class FastDriver:
             if progress is not None and self.steps % every == 0:
                 progress(sum(self._after(r, ts, order) for r in tracks), self.total)
         for t in tracks:  # the state stepping leaves at the end
-            if t.synced < t.n - 1:
-                self._sync(t, t.n - 1)
+            if t.primed < t.n - 1:
+                self._sync(t, t.n - 1, signal=True)
         last = max(((int(t.ts[-1]), t.order, t.interval) for t in tracks if t.n), default=None)
         if last is not None:  # where stepping leaves the clock: the last candle's close
             self.set_clock(last[0] + last[2])
@@ -317,18 +318,25 @@ class FastDriver:
         return int(np.searchsorted(t.ts, ts, "right" if t.order <= order else "left"))
 
     def _sync_all(self, ts: int, order: int) -> None:
-        """Every symbol as stepping would have left it just before candle (ts, order)."""
+        """Before timers: every symbol's simulated bar and exit tracker as stepping would
+        have left them just before candle (ts, order). (Signals wait for their symbol's
+        next stepped candle: only an entry reads one, and an entry is decided on a candle
+        of its own symbol, never in a timer.)"""
         for r in self.tracks:
             last = int(np.searchsorted(r.ts, ts, "right" if r.order < order else "left")) - 1
             if last > r.synced:
-                self._sync(r, last)
+                self._sync(r, last, signal=False)
 
-    def _sync(self, t: Track, k: int) -> None:
-        """Candles ``t.synced+1 .. k`` were skipped: catch the signal, the simulated bar
-        and a position's peak up to candle ``k``."""
-        first = t.synced + 1
+    def _sync(self, t: Track, k: int, *, signal: bool) -> None:
+        """Candles up to ``k`` were skipped: catch the simulated bar and a position's peak
+        up, and (``signal``) the signal."""
         st = self.engine.states[t.symbol]
-        reprime(st.signal, t, k)
+        if signal and k > t.primed:
+            reprime(st.signal, t, k)
+            t.primed = k
+        if k <= t.synced:
+            return
+        first = t.synced + 1
         self.exchange.update_market(
             t.symbol,
             int(t.ts[k]) + t.interval,
