@@ -18,51 +18,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench_process import Proc, run_process
 
 from fsmtrader.research.synthetic_year import write_year
 
 HERE = Path(__file__).resolve().parent
 FSMTRADER = [sys.executable, "-m", "fsmtrader"]
-
-
-@dataclass
-class Proc:
-    """One finished process: wall and CPU seconds, peak RSS (MB), exit code, output."""
-
-    wall_s: float
-    cpu_s: float
-    rss_mb: float
-    code: int
-    out: str
-    err: str
-
-
-def run_process(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Proc:
-    """Run ``argv`` to its end; its own peak RSS from wait4 (not this process's)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Proc(
-            wall,
-            usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss / 1024,
-            proc.returncode,
-            out.read(),
-            err.read(),
-        )
 
 
 def ensure_data(folder: Path, pairs: int, days: int, seed: int) -> None:
