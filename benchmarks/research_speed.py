@@ -66,9 +66,13 @@ def report(name: str, proc: Proc, summary: dict[str, Any]) -> None:
         f"candles/s), {proc.cpu_s:5.2f} s CPU ({candles / proc.cpu_s:>10,.0f} candles/CPU-s), "
         f"peak RSS {proc.rss_mb:5.0f} MB"
     )
+    cpu = summary["loop_cpu_s"]
     print(
-        f"{'':5s} loop    {loop:6.3f} s      ({candles / loop:>10,.0f} candles/s); "
-        f"trades {summary['trades']}, realised PnL {summary['realized_pnl']}, "
+        f"{'':5s} loop    {loop:6.3f} s wall ({candles / loop:>10,.0f} candles/s), {cpu:5.3f} s "
+        f"CPU ({candles / cpu:>10,.0f} candles/CPU-s); {summary['stepped']:,} candles stepped"
+    )
+    print(
+        f"{'':5s} trades {summary['trades']}, realised PnL {summary['realized_pnl']}, "
         f"audit lines {summary['audit_lines']}"
     )
 

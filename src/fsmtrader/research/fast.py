@@ -238,7 +238,6 @@ class FastDriver:
         timer: tuple[int, int, int] | None = None  # (ts, order, index) of the due timer
         timer_due: int | None = None
         cur = (-1, -1)
-        every = 4096
         while True:
             due = engine.next_due()
             if due != timer_due:
@@ -249,23 +248,8 @@ class FastDriver:
             ts, order, k = pick
             t = tracks[order]
             fires = due is not None and due <= ts + t.interval
-            if fires:
-                self._sync_all(ts, order)
-            if t.primed < k - 1:
-                self._sync(t, k - 1, signal=True)
-            bar = (
-                ts,
-                t.symbol,
-                float(t.open[k]),
-                float(t.high[k]),
-                float(t.low[k]),
-                float(t.close[k]),
-                float(t.volume[k]),
-            )
-            step_bar(engine, self.exchange, bar, t.interval, self.rules, self.set_clock)
-            t.synced = t.primed = k
+            self._step(t, k, fires)
             cur = (ts, order)
-            self.steps += 1
             if fires:
                 timer_due = timer = None  # (it fired: look again)
                 for r in tracks:
@@ -273,17 +257,43 @@ class FastDriver:
                         self._plan(r, self._after(r, ts, order))
             else:
                 self._plan(t, k + 1)
-            if progress is not None and self.steps % every == 0:
+            if progress is not None and self.steps % 4096 == 0:
                 progress(sum(self._after(r, ts, order) for r in tracks), self.total)
-        for t in tracks:  # the state stepping leaves at the end
-            if t.primed < t.n - 1:
-                self._sync(t, t.n - 1, signal=True)
-        last = max(((int(t.ts[-1]), t.order, t.interval) for t in tracks if t.n), default=None)
-        if last is not None:  # where stepping leaves the clock: the last candle's close
-            self.set_clock(last[0] + last[2])
+        self._finish()
         if progress is not None:
             progress(self.total, self.total)
         return self.total
+
+    def _step(self, t: Track, k: int, fires: bool) -> None:
+        """Candle ``k`` of ``t`` through ``drive.step_bar``, after bringing what it reads
+        (``fires``: every symbol's, for the timers) to what stepping would have left."""
+        ts = int(t.ts[k])
+        if fires:
+            self._sync_all(ts, t.order)
+        if t.primed < k - 1:
+            self._sync(t, k - 1, signal=True)
+        bar = (
+            ts,
+            t.symbol,
+            float(t.open[k]),
+            float(t.high[k]),
+            float(t.low[k]),
+            float(t.close[k]),
+            float(t.volume[k]),
+        )
+        step_bar(self.engine, self.exchange, bar, t.interval, self.rules, self.set_clock)
+        t.synced = t.primed = k
+        self.steps += 1
+
+    def _finish(self) -> None:
+        """Every symbol, and the clock, as stepping leaves them after the last candle."""
+        for t in self.tracks:
+            if t.primed < t.n - 1:
+                self._sync(t, t.n - 1, signal=True)
+        ends = [(int(t.ts[-1]), t.order, t.interval) for t in self.tracks if t.n]
+        if ends:  # the clock: at the close of the last candle in the global order
+            ts, _, interval = max(ends)
+            self.set_clock(ts + interval)
 
     def _next(self, timer: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
         """The earliest candle that must be stepped, in (ts, series order)."""
