@@ -77,10 +77,9 @@ def rolling_max(x: F64, window: int) -> F64:
     blocks = np.concatenate([x, np.full(pad, -np.inf)]).reshape(-1, window)
     fwd = np.maximum.accumulate(blocks, axis=1).ravel()[:n]
     back = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()[:n]
-    out = fwd.copy()
-    if n >= window:
-        out[window - 1 :] = np.maximum(back[: n - window + 1], fwd[window - 1 :])
-    return out
+    if n >= window:  # (in place: fwd[i] is read before it is written, back is apart)
+        np.maximum(back[: n - window + 1], fwd[window - 1 :], out=fwd[window - 1 :])
+    return fwd
 
 
 def entry_candidates(ts: np.ndarray, close: F64, window_ms: int, trigger: float) -> np.ndarray:
@@ -92,13 +91,16 @@ def entry_candidates(ts: np.ndarray, close: F64, window_ms: int, trigger: float)
         return np.zeros(0, dtype=np.int64)
     spacing = np.diff(ts)
     d = int(spacing.min()) if n > 1 else 60_000
+    span = -(-window_ms // d) if d > 0 else 0
+    if n == 1 or (d > 0 and np.all(spacing == d)):  # no gap: the window is a count
+        return np.flatnonzero(close <= rolling_max(close, max(span, 1)) * trigger)
     offsets = ts - ts[0]
     if d <= 0 or np.any(offsets % d):
         return np.arange(n, dtype=np.int64)
     slots = offsets // d
     dense = np.full(int(slots[-1]) + 1, -np.inf)
     dense[slots] = close
-    anchor = rolling_max(dense, -(-window_ms // d))[slots]
+    anchor = rolling_max(dense, span)[slots]
     return np.flatnonzero(close <= anchor * trigger)
 
 
