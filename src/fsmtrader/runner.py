@@ -186,7 +186,7 @@ class Backtest:
         self.fast = settings.backtest.fast and not backfill  # (fast: unprimed signals)
         self.stepped = 0
         for hist in (h for h in backfill if h.symbol in running):
-            prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            prices = [(t, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]  # plain values
             self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(

@@ -89,3 +89,14 @@ def paper_args(
         "--quiet",
         *extra,
     ]
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one ``error:`` line a refused command printed (exit code 2, no trace, nothing
+    else on stderr); AssertionError naming what it printed otherwise."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    if proc.returncode != 2 or "Traceback" in proc.stderr + proc.stdout or len(lines) != 1:
+        raise AssertionError((proc.returncode, proc.stdout, proc.stderr))
+    if not lines[0].startswith("error: "):
+        raise AssertionError(lines)
+    return lines[0]

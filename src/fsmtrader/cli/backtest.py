@@ -14,9 +14,10 @@ from fsmtrader.cli.console import err, out
 from fsmtrader.cli.display import print_summary, run_with_display
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, settings_from
-from fsmtrader.errors import FsmTraderError
+from fsmtrader.config import Settings
+from fsmtrader.errors import ConfigError, FsmTraderError
 from fsmtrader.markets import MarketFilters
-from fsmtrader.research.inputs import Inputs, filters_and_source, load_inputs
+from fsmtrader.research.inputs import Inputs, filters_and_source, input_symbols, load_inputs
 
 DataOpt = Annotated[
     list[Path],
@@ -49,7 +50,10 @@ MarketsOpt = Annotated[
     Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
 ]
 FastOpt = Annotated[
-    bool, typer.Option("--fast", help="Skip candles where nothing can trigger ([backtest] fast).")
+    bool,
+    typer.Option(
+        "--fast", help="Skip candles where nothing can trigger (the backtest.fast setting)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -68,15 +72,12 @@ def backtest(
     risk.max_open_positions, with the same engine as paper and live."""
 
     def run() -> None:
-        base = settings_from(config)
-        inputs = load_inputs(
-            data,
-            _symbols(symbols, symbol),
-            timerange,
-            base.market.quote,
-            warmup_ms=base.entry.anchor_window_min * 60_000,
-        )
-        filters, source, notes = filters_and_source(inputs.series, markets, base.market.quote)
+        wanted = _symbols(symbols, symbol)
+        base = _base_settings(config, input_symbols(data, wanted))
+        quote = base.market.quote
+        warmup_ms = base.entry.anchor_window_min * 60_000
+        inputs = load_inputs(data, wanted, timerange, quote, warmup_ms=warmup_ms)
+        filters, source, notes = filters_and_source(inputs.series, markets, quote)
         inputs.warnings.extend(notes)
         inputs.refuse_untradeable()
         names = [c.symbol for c in inputs.series]
@@ -100,6 +101,16 @@ def backtest(
             print_summary(result)
 
     guard(run)
+
+
+def _base_settings(config: Path | None, names: list[str]) -> Settings:
+    """The settings as written, for the wallet's quote and the warm-up; when their own
+    symbols do not fit (market.quote = "EUR" with the default USDT symbols), with the
+    data's symbols instead. A data quote that fits neither is then named by load_inputs."""
+    try:
+        return settings_from(config)
+    except ConfigError:
+        return settings_from(config, market={"symbols": names})
 
 
 def _symbols(symbols: str | None, symbol: str | None) -> list[str] | None:

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import tempfile
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,6 +40,7 @@ _MAX_SHOWN = 120
 #: Epoch values this large cannot be milliseconds (year 5138); Binance spot dumps since
 #: 2025 use microseconds, so such timestamps are divided by 1000.
 _MICROSECONDS_FROM = 100_000_000_000_000
+_MAX_MS = 2**63 - 1
 
 
 def _shown(row: list[str]) -> str:
@@ -84,8 +86,8 @@ def load_csv(
     if not ts:
         why = f"all {skips.count} data row(s) had bad prices" if skips.count else "no data rows"
         raise DataError(f"{where}: {why}")
-    floats = (np.asarray(col, dtype=np.float64) for col in (opens, highs, lows, closes, vols))
-    return Candles(symbol, np.asarray(ts, dtype=np.int64), *floats)
+    floats = (np.frombuffer(col, dtype=np.float64) for col in (opens, highs, lows, closes, vols))
+    return Candles(symbol, np.frombuffer(ts, dtype=np.int64), *floats)
 
 
 def _fast_columns(path: Path | str) -> _Columns | None:
@@ -205,14 +207,11 @@ def _fail(where: str, line: int, problem: str, row: list[str]) -> DataError:
 
 def _parse_rows(
     rows: Iterator[tuple[int, list[str]]], where: str, skips: _Skips
-) -> tuple[list[int], list[float], list[float], list[float], list[float], list[float]]:
-    """The checked columns of ``rows`` (the rules are in :func:`load_csv`)."""
-    ts: list[int] = []
-    opens: list[float] = []
-    highs: list[float] = []
-    lows: list[float] = []
-    closes: list[float] = []
-    vols: list[float] = []
+) -> tuple[array[int], array[float], array[float], array[float], array[float], array[float]]:
+    """The checked columns of ``rows`` (the rules are in :func:`load_csv`), in typed
+    arrays: 8 bytes a value, where a list of Python floats takes 32."""
+    ts: array[int] = array("q")
+    opens, highs, lows, closes, vols = (array("d") for _ in range(5))
     # Local bindings: attribute lookups in a 500k-iteration loop add up.
     ts_add, o_add, h_add = ts.append, opens.append, highs.append
     l_add, c_add, v_add = lows.append, closes.append, vols.append
@@ -233,6 +232,8 @@ def _parse_rows(
             t //= 1000
         if t <= prev_t:
             raise _fail(where, line, _out_of_order(t, prev_t), row)
+        if t > _MAX_MS:
+            raise _fail(where, line, f"timestamp {t} is out of range", row)
         prev_t = t
         if not 0.0 <= v < inf:
             raise _fail(where, line, f"volume must be finite and >= 0, got {v_s.strip()}", row)
@@ -299,15 +300,8 @@ def write_csv(path: Path | str, candles: Candles) -> None:
             fmt = _fmt
             out.writelines(
                 f"{t},{fmt(o)},{fmt(h)},{fmt(lo)},{fmt(c)},{fmt(v)}\n"
-                for t, o, h, lo, c, v in zip(
-                    candles.ts,
-                    candles.open,
-                    candles.high,
-                    candles.low,
-                    candles.close,
-                    candles.volume,
-                    strict=True,
-                )
+                # Python values: the repr of a numpy float is "np.float64(...)".
+                for t, o, h, lo, c, v in zip(*candles.to_lists().columns(), strict=True)
             )
             out.flush()
             os.fsync(out.fileno())

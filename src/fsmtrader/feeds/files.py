@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,10 +87,13 @@ def parse_name(path: Path) -> FileName:
         kind = (m["kind"] or "").lower()
         symbol = f"{m['base'].upper()}/{m['quote'].upper()}"
         return FileName(symbol, m["tf"], kind not in _NOT_PRICES)
+    if stem.lower().endswith("-trades"):
+        return FileName(None, None, prices=False)  # freqtrade's raw trades, not candles
     tokens = re.split(r"[_\-. ]+", stem)
     timeframe = next((t for t in tokens if _TIMEFRAME.fullmatch(t)), None)
     for token in tokens:
-        found = split_symbol(token)
+        # A lower-case word counts only next to a timeframe: "country.csv" is no COUN/TRY.
+        found = split_symbol(token) if timeframe or token.isupper() else None
         if found is not None:
             return FileName(found, timeframe)
     return FileName(None, timeframe)
@@ -115,52 +119,129 @@ def load_file(path: Path, symbol: str, *, on_skip: Callable[[str], None] | None 
         raise DataError(f"{path}: candle file not found")
     if suffix in (".json", ".json.gz", ".jsongz"):
         table = _json_table(path, gz=suffix != ".json")
-    else:
-        table = _arrow_table(path, suffix)
-    return _from_table(table, path, symbol, on_skip)
+        return _from_columns(table.column_names, table.column, path, symbol, on_skip)
+    names, read = _arrow_file(path, suffix)
+    return _from_columns(names, read, path, symbol, on_skip)
 
 
-def _arrow_table(path: Path, suffix: str) -> pa.Table:
-    """A Feather or Parquet file as an arrow table; DataError if it is not one."""
+def _arrow_file(path: Path, suffix: str) -> tuple[list[str], Callable[[str], pa.ChunkedArray]]:
+    """A Feather or Parquet file's column names and a reader of one column: read one at
+    a time, a column's arrow buffers go back to the system before the next is read."""
     try:
         if suffix == ".feather":
             import pyarrow.feather as feather
 
-            return feather.read_table(path, memory_map=False)
-        import pyarrow.parquet as pq
+            try:
+                names = pa.ipc.open_file(path).schema.names
+            except pa.ArrowInvalid:  # Feather V1 (before 2020): read whole
+                table = feather.read_table(path)
+                return table.column_names, table.column
 
-        return pq.read_table(path)
+            def read(name: str) -> pa.ChunkedArray:
+                return feather.read_table(path, columns=[name], memory_map=False).column(0)
+
+        else:
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            names = pf.schema_arrow.names
+
+            def read(name: str) -> pa.ChunkedArray:
+                return pf.read(columns=[name], use_threads=False).column(0)
+
+        return list(names), _checked_read(read, path, suffix)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+
+
+def _checked_read(
+    read: Callable[[str], pa.ChunkedArray], path: Path, suffix: str
+) -> Callable[[str], pa.ChunkedArray]:
+    def column(name: str) -> pa.ChunkedArray:
+        try:
+            return read(name)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{path}: not a readable {suffix[1:]} file ({exc})") from None
+
+    return column
 
 
 def _json_table(path: Path, *, gz: bool) -> pa.Table:
     """freqtrade's JSON candles: a list of ``[ts_ms, open, high, low, close, volume]``."""
     try:
         raw = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
-        rows = json.loads(raw)
-        data = np.asarray(rows, dtype=np.float64)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: not a JSON candle file ({exc})") from None
-    if data.ndim != 2 or data.shape[1] < 6:
-        raise DataError(f"{path}: expected rows of [ts, open, high, low, close, volume]")
+    data = _json_numbers(raw)
+    shape = f"{path}: expected rows of [ts, open, high, low, close, volume]"
+    if data is None:
+        try:
+            rows = json.loads(raw)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a JSON candle file ({exc})") from None
+        try:
+            data = np.asarray(rows, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise DataError(shape) from None
+    if data.ndim != 2 or data.shape[1] != 6:
+        raise DataError(shape)
     names = ("date", *_PRICE_COLUMNS)
     arrays: list[Any] = [pa.array(data[:, 0].astype(np.int64))]
     arrays += [pa.array(data[:, i]) for i in range(1, 6)]
     return pa.table(arrays, names=names)
 
 
-def _from_table(
-    table: pa.Table, path: Path, symbol: str, on_skip: Callable[[str], None] | None
+def _json_numbers(raw: bytes) -> npt.NDArray[np.float64] | None:
+    """``[[n, n, n, n, n, n], ...]`` parsed by numpy as one run of numbers: a year of
+    minutes as Python lists would take hundreds of MB. None when the text is anything
+    else (then json names the problem)."""
+    compact = raw.translate(None, b" \t\r\n")
+    if not (compact.startswith(b"[[") and compact.endswith(b"]]")):
+        return None
+    chars = np.frombuffer(compact, dtype=np.uint8)
+    opens, closes = np.flatnonzero(chars == ord("["))[1:], np.flatnonzero(chars == ord("]"))[:-1]
+    commas = np.flatnonzero(chars == ord(","))
+    rows = len(opens)
+    if len(closes) != rows or not (opens < closes).all():
+        return None
+    per_row = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+    if not (per_row == 5).all():
+        return None  # not six numbers in every row
+    del chars, commas
+    flat = compact.translate(None, b"[]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns, then stops early, on a bad token
+        try:
+            values = np.fromstring(flat.decode("ascii"), sep=",")
+        except (ValueError, UnicodeDecodeError, DeprecationWarning):
+            return None
+    if values.size != rows * 6:
+        return None
+    return values.reshape(rows, 6)
+
+
+def _from_columns(
+    names: list[str],
+    read: Callable[[str], pa.ChunkedArray],
+    path: Path,
+    symbol: str,
+    on_skip: Callable[[str], None] | None,
 ) -> Candles:
-    lower = {name.lower(): name for name in table.column_names}
+    """The candles in the named columns; each is copied into numpy and its arrow memory
+    released before the next is read, so loading needs little more than the result."""
+    lower = {name.lower(): name for name in names}
     time_col = next((lower[c] for c in _TIME_COLUMNS if c in lower), None)
     missing = [c for c in _PRICE_COLUMNS if c not in lower]
     if time_col is None or missing:
         need = "a date/timestamp column" if time_col is None else ", ".join(missing)
-        raise DataError(f"{path}: no {need} (columns: {', '.join(table.column_names)})")
-    ts = _ms_column(table.column(time_col), path, time_col)
-    prices = [_float_column(table.column(lower[c]), path, c) for c in _PRICE_COLUMNS]
+        raise DataError(f"{path}: no {need} (columns: {', '.join(names)})")
+    pool = pa.default_memory_pool()
+    ts = _ms_column(read(time_col), path, time_col)
+    pool.release_unused()
+    prices = []
+    for c in _PRICE_COLUMNS:
+        prices.append(_float_column(read(lower[c]), path, c))
+        pool.release_unused()
     return checked(path, symbol, ts, *prices, on_skip=on_skip)
 
 
@@ -176,7 +257,7 @@ def _ms_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.in
             return ints * 1000
         return ints // {"ms": 1, "us": 1000, "ns": 1_000_000}[unit]
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return np.asarray(col.to_numpy(), dtype=np.int64)
+        return np.array(col.to_numpy(), dtype=np.int64)  # a copy numpy owns
     raise DataError(f"{path}: column {name} is {kind}, not a timestamp or a number")
 
 
@@ -185,7 +266,7 @@ def _float_column(col: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np
         out = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowException:
         raise DataError(f"{path}: column {name} is {col.type}, not a number") from None
-    return np.asarray(out, dtype=np.float64)  # nulls arrive as NaN
+    return np.array(out, dtype=np.float64)  # a copy numpy owns; nulls arrive as NaN
 
 
 def checked(
@@ -230,4 +311,4 @@ def _refuse(where: Path | str, rows: npt.NDArray[np.intp], col: Any, problem: st
     if len(rows):
         i = int(rows[0])
         more = f" (and {len(rows) - 1} more row(s))" if len(rows) > 1 else ""
-        raise DataError(f"{where}: row {i + 1}: {problem}, got {col[i]!r}{more}")
+        raise DataError(f"{where}: row {i + 1}: {problem}, got {col[i].item()!r}{more}")

@@ -122,6 +122,15 @@ def load_inputs(
     return out
 
 
+def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[str]:
+    """The symbols :func:`load_inputs` would run, in order, from the file names alone
+    (no file is read): what the settings need before the data are loaded."""
+    if not paths:
+        raise DataError("--data: give at least one candle file or folder")
+    found, warnings = _discover(paths)
+    return list(_assign(found, _wanted(symbols), warnings))
+
+
 def _wanted(symbols: Sequence[str] | None) -> list[str] | None:
     """``--symbols`` normalised to ``BASE/QUOTE``; DataError naming a malformed one."""
     if symbols is None:
