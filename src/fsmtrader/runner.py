@@ -263,11 +263,12 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
 
 
 def _with_intervals(series: Sequence[Candles]) -> Iterator[tuple[Bar, int]]:
-    """Each bar with its series' interval (a candle acts at its own close)."""
+    """Each bar with the series' interval (a candle acts at its close, open + interval)."""
     interval = {c.symbol: c.interval_ms() for c in series}
-    if len(set(interval.values())) <= 1:  # one interval: no look-up per bar
-        return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
-    return ((bar, interval[bar[1]]) for bar in _bars(series))
+    if len(set(interval.values())) > 1:  # their closes would not come in time order
+        spacing = ", ".join(f"{sym} {ms // 1000} s" for sym, ms in interval.items())
+        raise DataError(f"backtest: the series have different candle intervals ({spacing})")
+    return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
 
 
 def _bars(
