@@ -185,7 +185,9 @@ class Backtest:
         running = self.engine.states  # the symbols not off (market.modes)
         self.series = series = [c for c in series if c.symbol in running]
         for hist in (h for h in backfill if h.symbol in running):
-            prices = list(zip(hist.ts, hist.close, hist.volume, strict=True))
+            after = hist.interval_ms()  # each candle at its close, as the run's own candles
+            rows = zip(hist.ts, hist.close, hist.volume, strict=True)
+            prices = [(t + after, c, v) for t, c, v in rows]
             self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(
