@@ -18,6 +18,7 @@ class Recorder:
     def __init__(self, due: int | None) -> None:
         self.due = due
         self.calls: list[tuple[object, ...]] = []
+        self.at_open = False
 
     def next_due(self) -> int | None:
         return self.due
@@ -38,6 +39,7 @@ class Recorder:
         /,
     ) -> None:
         self.calls.append(("engine", ts, symbol, high, low, close, vol, quote))
+        self.at_open = at_open
 
     def update_market(
         self, symbol: str, ts_ms: int, price: float, high: float, low: float, volume: float, /
@@ -113,20 +115,6 @@ class BarRecorder(Recorder):
         self.open_entries: dict[str, tuple[int, float, float]] = {}
         self.hit = hit
 
-    def on_bar(
-        self,
-        ts: int,
-        symbol: str,
-        high: float,
-        low: float,
-        close: float,
-        vol: float,
-        quote: Ticker | None = None,
-        at_open: bool = False,
-        /,
-    ) -> None:
-        self.calls.append(("engine", ts, close, at_open))
-
     def candle_exit(
         self, ts: int, symbol: str, o: float, h: float, lo: float, c: float, rule: str, /
     ) -> tuple[str, Decimal] | None:
@@ -143,13 +131,10 @@ class BarRecorder(Recorder):
     def quote_at(self, symbol: str, ts_ms: int, bid: Decimal, volume: float, /) -> None:
         self.calls.append(("quote_at", ts_ms, bid))
 
-    def update_market(
-        self, symbol: str, ts_ms: int, price: float, high: float, low: float, volume: float, /
-    ) -> None:
-        self.calls.append(("market", ts_ms, price, high, low))
-
 
 CANDLE = (60_000, "BTC/USDT", 10.0, 12.0, 8.0, 11.0, 5.0)  # acts at its close, 120,000
+CLOSE = ("market", "BTC/USDT", 120_000, 11.0, 12.0, 8.0, 5.0)
+ENGINE = ("engine", 120_000, "BTC/USDT", 12.0, 8.0, 11.0, 5.0, None)
 
 
 def bar_calls(rec: BarRecorder, rules: BarRules | None = None) -> list[tuple[object, ...]]:
@@ -159,11 +144,13 @@ def bar_calls(rec: BarRecorder, rules: BarRules | None = None) -> list[tuple[obj
 
 
 def test_a_quiet_candle_acts_at_its_close_as_one_bar() -> None:
-    assert bar_calls(BarRecorder(due=None)) == [
+    rec = BarRecorder(due=None)
+    assert bar_calls(rec) == [
         ("before", 120_000),
-        ("market", 120_000, 11.0, 12.0, 8.0),
-        ("engine", 120_000, 11.0, False),
+        CLOSE,
+        ENGINE,
     ]
+    assert not rec.at_open
 
 
 def test_timers_inside_the_candle_fire_first_and_at_its_close_after_its_path() -> None:
@@ -173,9 +160,9 @@ def test_timers_inside_the_candle_fire_first_and_at_its_close_after_its_path() -
         ("timers", 119_999),
         ("before", 120_000),
         ("path", 120_000, 10.0, 12.0, 8.0, 11.0, "stop_first"),
-        ("market", 120_000, 11.0, 12.0, 8.0),
+        CLOSE,
         ("timers", 120_000),  # one due at the close: a max hold, on the close
-        ("engine", 120_000, 11.0, False),
+        ENGINE,
     ]
 
 
@@ -188,8 +175,8 @@ def test_a_level_met_on_the_path_is_quoted_then_sold_before_the_close() -> None:
         ("path", 120_000, 10.0, 12.0, 8.0, 11.0, "target_first"),
         ("quote_at", 120_000, Decimal("9.00")),
         ("exit", "stop_loss"),
-        ("market", 120_000, 11.0, 12.0, 8.0),
-        ("engine", 120_000, 11.0, False),
+        CLOSE,
+        ENGINE,
     ]
 
 
@@ -199,9 +186,10 @@ def test_a_signal_waiting_for_this_open_is_entered_on_the_opens_quote() -> None:
     rec.open_entries["BTC/USDT"] = (0, 9.5, 10.0)
     assert bar_calls(rec, BarRules(next_open=True)) == [
         ("timers", 60_000),  # (moves a backtest's clock to the open)
-        ("market", 60_000, 10.0, 10.0, 10.0),
+        ("market", "BTC/USDT", 60_000, 10.0, 10.0, 10.0, 5.0),
         ("enter", 60_000),
         ("before", 120_000),
-        ("market", 120_000, 11.0, 12.0, 8.0),
-        ("engine", 120_000, 11.0, True),
+        CLOSE,
+        ENGINE,
     ]
+    assert rec.at_open  # the close's signal waits for the next open too
