@@ -14,7 +14,9 @@ bid and sold down the IOC ladder from it. Then the exchange sees the close, and 
 the close (the entry signal). Timers due before the close fire first, on the last price;
 one due at the close fires after the candle's path, on the close (an exact max hold).
 With ``entry_on = next_open`` a signal on a close is entered at the next candle's open
-(``Engine.open_entries``), on a quote at that open, before that candle's path.
+(``Engine.open_entries``), on a quote at that open, before that candle's path; it is
+stamped at that open (the signal candle's close), or later if another symbol's candle of
+the same open time has already acted at its close (the clock never goes back).
 """
 
 from __future__ import annotations
@@ -129,9 +131,7 @@ def _eventful(
     timers due by its close, a held position's exits along its path."""
     ts, sym, o, h, lo, c, v = bar
     if sym in engine.open_entries:
-        _run_timers(engine, ts)
-        if before is not None:
-            before(ts)
+        engine.run_timers(ts)  # (and to the open: a backtest's clock, never back)
         market.update_market(sym, ts, o, o, o, v)
         engine.enter_at_open(ts, sym)
     _run_timers(engine, t - 1)  # inside the candle: on the last price

@@ -186,7 +186,8 @@ class Backtest:
         self.fast = settings.backtest.fast and not backfill  # (fast: unprimed signals)
         self.stepped = 0
         for hist in (h for h in backfill if h.symbol in running):
-            prices = [(t, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]  # plain values
+            after = hist.interval_ms()  # each candle at its close, as the run's own candles
+            prices = [(t + after, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]
             self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(
@@ -280,11 +281,12 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
 
 
 def _with_intervals(series: Sequence[Candles]) -> Iterator[tuple[Bar, int]]:
-    """Each bar with its series' interval (a candle acts at its own close)."""
+    """Each bar with the series' interval (a candle acts at its close, open + interval)."""
     interval = {c.symbol: c.interval_ms() for c in series}
-    if len(set(interval.values())) <= 1:  # one interval: no look-up per bar
-        return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
-    return ((bar, interval[bar[1]]) for bar in _bars(series))
+    if len(set(interval.values())) > 1:  # their closes would not come in time order
+        spacing = ", ".join(f"{sym} {ms // 1000} s" for sym, ms in interval.items())
+        raise DataError(f"backtest: the series have different candle intervals ({spacing})")
+    return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
 
 
 def _bars(series: Sequence[Candles]) -> Iterator[Bar]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from fsmtrader.config import load_settings
+from fsmtrader.errors import DataError
 from fsmtrader.feeds import Candles
 from fsmtrader.markets import ceil_to
 from fsmtrader.runner import Backtest, _filters
@@ -213,3 +214,41 @@ def test_with_a_spread_the_trigger_fill_is_still_the_level(tmp_path: Path) -> No
     entry = D(trade["avg_entry"])
     assert entry == ceil_to(D("99.99") * (1 + D("0.0005")), D("0.01")) == D("100.04")
     assert D(trade["avg_exit"]) == ceil_to(entry * D("1.02"), D("0.01")) == D("102.05")
+
+
+def two_symbol_run(tmp_path: Path, bt: dict[str, Any], eth_ts_step: int = MIN) -> Any:
+    s = load_settings(
+        None,
+        env={},
+        overrides={
+            "market": {"symbols": [SYM, "ETH/USDT"]},
+            "entry": {"anchor_window_min": 3, "drop_trigger_pct": 3.0},
+            "sim": {"spread_bps": 0},
+            "timeouts": {"warmup_timeout_s": 60},
+            "backtest": bt,
+        },
+    )
+    rows = [ANCHOR] * 4 + [SIGNAL, (99.49, 99.8, 99.3, 99.6), FLAT]
+    o, h, lo, c = (list(col) for col in zip(*rows, strict=True))
+    vol = [1.0] * len(rows)
+    btc = Candles(SYM, [i * MIN for i in range(len(rows))], o, h, lo, c, vol)
+    eth = Candles("ETH/USDT", [i * eth_ts_step for i in range(len(rows))], o, h, lo, c, vol)
+    filters = {sym: _filters(sym, "0.01", "0.00001", "0.00001", "5") for sym in (SYM, "ETH/USDT")}
+    return Backtest(s, [btc, eth], filters, tmp_path / "run")
+
+
+def test_next_open_entries_of_two_symbols_on_one_open(tmp_path: Path) -> None:
+    run = two_symbol_run(tmp_path, {"entry_on": "next_open"}).run()
+    audit = [json.loads(x) for x in (run.run_dir / "audit.jsonl").read_text().splitlines()]
+    fills = [(r["symbol"], r["side"], r["price"]) for r in audit if r["kind"] == "fill"]
+    assert fills == [(SYM, "buy", "99.50"), ("ETH/USDT", "buy", "99.50")]
+    # BTC/USDT's candle of that open acted at its close before ETH/USDT's open was seen:
+    # the clock does not go back, so ETH/USDT's entry is stamped at that close
+    stamps = [r["ts"] for r in audit if r["kind"] == "fill"]
+    assert stamps == [ENTRY_T, ENTRY_T + MIN]
+
+
+def test_series_of_different_intervals_are_refused_in_one_line(tmp_path: Path) -> None:
+    bt = two_symbol_run(tmp_path, {}, eth_ts_step=5 * MIN)
+    with pytest.raises(DataError, match=r"different candle intervals \(BTC/USDT 60 s, ETH"):
+        bt.run()

@@ -125,10 +125,8 @@ CASES: dict[str, tuple[int, int, int, dict[str, Any]]] = {
             "entry": {"drop_trigger_pct": 2.0, "anchor_window_min": 30},
         },
     ),
-    # (one symbol: with several, the step loop's clock goes back at a next-open entry
-    # on main's drive.step_bar today, "clock cannot go back")
-    "one symbol, entry at the next open, target first, net take-profit": (
-        1,
+    "three symbols, entry at the next open, target first, net take-profit": (
+        3,
         6,
         8,
         {
@@ -308,8 +306,6 @@ def test_fast_equals_step_on_any_small_market(
     both_touch: str,
 ) -> None:
     tmp = tmp_path_factory.mktemp("prop")
-    if entry_on == "next_open":
-        symbols = 1  # (see CASES: the step loop cannot do it with several yet)
     over: dict[str, Any] = {
         "risk": {"max_open_positions": slots, "max_total_exposure": 25 * slots},
         "entry": {
