@@ -270,6 +270,8 @@ class FastDriver:
         """Candle ``k`` of ``t`` through ``drive.step_bar``, after bringing what it reads
         (``fires``: every symbol's, for the timers) to what stepping would have left."""
         ts = int(t.ts[k])
+        if fires or t.symbol in self.engine.open_entries:  # (these read the clock first)
+            self._clock_before(ts, t.order)
         if fires:
             self._sync_all(ts, t.order)
         if t.primed < k - 1:
@@ -286,6 +288,18 @@ class FastDriver:
         step_bar(self.engine, self.exchange, bar, t.interval, self.rules, self.set_clock)
         t.synced = t.primed = k
         self.steps += 1
+
+    def _clock_before(self, ts: int, order: int) -> None:
+        """The clock where stepping leaves it before candle (ts, order): at the close of
+        the candle before it in the global order (timers due inside this candle then run
+        at that time, as they do when every candle is stepped)."""
+        last = -1
+        for r in self.tracks:
+            j = int(np.searchsorted(r.ts, ts, "right" if r.order < order else "left")) - 1
+            if j >= 0:
+                last = max(last, int(r.ts[j]) + r.interval)
+        if last > self.engine.clock.now_ms():
+            self.set_clock(last)
 
     def _finish(self) -> None:
         """Every symbol, and the clock, as stepping leaves them after the last candle."""
