@@ -62,6 +62,7 @@ class Track:
     sma_sums: F64 | None  # DropSignal._sma_sum after each candle (SMA filter on)
     n: int
     span: int  # candles in the anchor window when the series has no gap, else 0
+    first: int  # the first open time
     synced: int = -1  # last candle the simulated bar (and a position's peak) reflect
     primed: int = -1  # last candle the signal reflects
     nxt: int = 0  # next candle that must be stepped (n: none before a timer)
@@ -141,6 +142,7 @@ def make_track(c: Candles, order: int, sig: DropSignal) -> Track:
         sma_running_sums(close, window) if window else None,
         len(ts),
         _span(ts, sig.window_ms),
+        int(ts[0]) if len(ts) else 0,
     )
 
 
@@ -185,6 +187,17 @@ def reprime(sig: DropSignal, t: Track, k: int) -> None:
         sig.warm_after_ms = sig.first_ts + sig.window_ms
     sig.last_close = closes[-1]
     sig.last_volume = float(t.volume[k])
+
+
+def count(t: Track, x: int, inclusive: bool) -> int:
+    """How many candles of ``t`` open before ``x`` (``inclusive``: at or before it): a
+    division on a gapless series, a binary search otherwise."""
+    if not t.span:
+        return int(np.searchsorted(t.ts, x, "right" if inclusive else "left"))
+    first = t.first
+    if inclusive:
+        return 0 if x < first else min(t.n, (x - first) // t.interval + 1)
+    return 0 if x <= first else min(t.n, (x - first - 1) // t.interval + 1)
 
 
 def exit_reach(t: Track, ex: ExitState, start: int) -> int:
@@ -295,7 +308,7 @@ class FastDriver:
         at that time, as they do when every candle is stepped)."""
         last = -1
         for r in self.tracks:
-            j = int(np.searchsorted(r.ts, ts, "right" if r.order < order else "left")) - 1
+            j = count(r, ts, r.order < order) - 1
             if j >= 0:
                 last = max(last, int(r.ts[j]) + r.interval)
         if last > self.engine.clock.now_ms():
@@ -327,7 +340,7 @@ class FastDriver:
         loop runs the timers."""
         best: tuple[int, int, int] | None = None
         for t in self.tracks:
-            k = int(np.searchsorted(t.ts, due - t.interval, "left"))
+            k = count(t, due - t.interval, False)
             if due - t.interval <= cur[0]:  # (due already: the next candle of each)
                 k = max(k, self._after(t, *cur))
             if k < t.n:
@@ -341,7 +354,7 @@ class FastDriver:
         """The first index of ``t`` after the candle (ts, order) in the global order."""
         if ts < 0:
             return 0
-        return int(np.searchsorted(t.ts, ts, "right" if t.order <= order else "left"))
+        return count(t, ts, t.order <= order)
 
     def _sync_all(self, ts: int, order: int) -> None:
         """Before timers: every symbol's simulated bar and exit tracker as stepping would
@@ -349,7 +362,7 @@ class FastDriver:
         next stepped candle: only an entry reads one, and an entry is decided on a candle
         of its own symbol, never in a timer.)"""
         for r in self.tracks:
-            last = int(np.searchsorted(r.ts, ts, "right" if r.order < order else "left")) - 1
+            last = count(r, ts, r.order < order) - 1
             if last > r.synced:
                 self._sync(r, last, signal=False)
 

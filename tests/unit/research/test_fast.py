@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from fsmtrader.feeds import Candles
 from fsmtrader.research.fast import (
+    count,
     entry_candidates,
     exit_reach,
     make_track,
@@ -244,6 +245,18 @@ def test_the_calm_scan_is_strategy_calm_candle_by_candle() -> None:
                 break
             peak = max(peak, float(high[k]))
         assert exit_reach(t, ex, start) == want
+
+
+def test_count_is_the_binary_search_on_gapless_and_gappy_series() -> None:
+    for ts in (60_000 * np.arange(5, 50), np.array([0, 60_000, 180_000, 240_000, 600_000])):
+        close = np.ones(len(ts))
+        t = make_track(
+            Candles("X/USDT", ts, close, close, close, close, close), 0, DropSignal(3, 1.0)
+        )
+        for x in range(-120_000, int(ts[-1]) + 180_000, 15_000):
+            for inclusive in (False, True):
+                side = "right" if inclusive else "left"
+                assert count(t, x, inclusive) == np.searchsorted(ts, x, side), (x, inclusive)
 
 
 def test_sma_running_sums_short_series() -> None:
