@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,34 @@ def as_lists(c: Candles) -> Candles:
         np.asarray(getattr(c, f)).tolist() for f in ("ts", "open", "high", "low", "close", "volume")
     )
     return Candles(c.symbol, *cols)
+
+
+def test_backtest_reads_the_folder_and_fast_gives_the_same_audit(tmp_path: Path) -> None:
+    """``synthetic-data`` then ``backtest --data DIR`` with and without ``--fast``, as real
+    processes: the same trades and audit trail, and the fast run stepped fewer candles."""
+    made = cli(
+        "synthetic-data", "--pairs", "3", "--days", "4", "--seed", "3", "--out", "d", cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    runs = {}
+    for fast in (False, True):
+        cwd = tmp_path / ("fast" if fast else "step")
+        cwd.mkdir()
+        proc = cli(
+            "backtest",
+            "--data",
+            str(tmp_path / "d"),
+            "--json",
+            *(["--fast"] if fast else []),
+            cwd=cwd,
+        )
+        assert proc.returncode == 0, proc.stderr
+        (run_dir,) = (cwd / "runs").iterdir()
+        runs[fast] = (json.loads(proc.stdout), run_dir)
+    (step, step_dir), (fast, fast_dir) = runs[False], runs[True]
+    assert step["candles"] == fast["candles"] == 3 * 4 * 1440
+    assert step["trades"] > 0 and step["trades"] == fast["trades"]
+    assert step["audit_sha256"] == fast["audit_sha256"]
+    assert (step_dir / "trades.jsonl").read_bytes() == (fast_dir / "trades.jsonl").read_bytes()
+    assert (fast["fast"], step["fast"]) == (True, False)
+    assert fast["stepped"] < step["stepped"] == step["candles"]
