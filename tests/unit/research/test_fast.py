@@ -135,6 +135,24 @@ CASES: dict[str, tuple[int, int, int, dict[str, Any]]] = {
             "exit": {"take_profit_net_of_fees": True},
         },
     ),
+    "three symbols, a resting protective stop under each position": (
+        3,
+        10,
+        5,
+        {"protect": {"enabled": True}},
+    ),
+    "three symbols, one observed, one off": (
+        3,
+        10,
+        6,
+        {"market": {"modes": {"SOL/USDT": "observe", "ETH/USDT": "off"}}},
+    ),
+    "three symbols, MEXC's rules, resting GTC orders": (
+        3,
+        10,
+        7,
+        {"sim": {"venue": "mexc"}, "router": {"time_in_force": "GTC"}},
+    ),
 }
 
 
