@@ -1,26 +1,29 @@
 """The fast backtest driver: skip the candles where nothing can happen, step the rest.
 
 A candle can do something only when its symbol's phase looks at bars (``fsm.table.ON_BAR``)
-and the bar reaches what that look tests, when an order of the symbol is open (a bar may
-fill it), or when an engine timer is due by then. Everything else a candle does is
-bookkeeping: the symbol's :class:`~fsmtrader.strategy.DropSignal` and the simulated
-exchange's last bar. So per symbol the driver precomputes with numpy
+and the bar reaches what that look tests, when an order of the symbol is open or a signal
+waits for its open, or when an engine timer is due by its close. Everything else a candle
+does is bookkeeping: the symbol's :class:`~fsmtrader.strategy.DropSignal`, the simulated
+exchange's last bar, a held position's peak and the clock. So per symbol the driver
+precomputes with numpy
 
 * IDLE: the candles whose close is at or below the rolling maximum of the anchor window
   times the trigger (the very float rule of ``DropSignal.triggered``, warm-up included);
-* POSITION: scanned on entry to it, the first candle whose range reaches an exit level
-  (take-profit, stop-loss, the trailing stop's arming level, or once armed the peak and
-  the stop under it): a superset of any exit rule that reads a price inside the candle;
+* POSITION: scanned on entry to it, the first candle ``strategy.calm`` would refuse (the
+  test ``bar_exit`` itself starts with: no level met inside the candle, no trailing stop
+  armed, the peak raised to its high), vectorised with the running peak;
 * phases that do not look at bars (COOLDOWN, ...) wait for a timer;
 
 and drives, in the one global order (ts, series order) of the step loop, only those
-candles and the ones at which a timer is due, each through the same
-:func:`fsmtrader.drive.step` as the step loop. Before a symbol's candle is stepped, its
-signal (the monotonic deque of the anchor window, the SMA window and its running sum,
-rebuilt so every float equals the stepped one) and its simulated bar are brought to what
-stepping would have left; before timers run, every symbol's are. Any other phase, an open
-order, or a protective stop: every candle is stepped. The same trades and the same audit
-trail as the step loop, byte for byte (tests/unit/research/test_fast.py).
+candles and the ones whose close reaches a due timer, each through the same
+:func:`fsmtrader.drive.step_bar` as the step loop. Before a symbol's candle is stepped,
+its signal (the monotonic deque of the anchor window, the SMA window and its running sum,
+rebuilt so every float equals the stepped one), its simulated bar and a position's peak
+are brought to what stepping would have left; before timers run (or a next-open entry is
+decided), every symbol's simulated bar and peak, and the clock (the close of the candle
+before, in the global order). A protective stop, or any other phase: every candle is
+stepped. The same trades, audit trail and end state as the step loop, byte for byte
+(tests/unit/research/test_fast.py).
 """
 
 from __future__ import annotations
