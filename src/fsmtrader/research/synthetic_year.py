@@ -3,9 +3,11 @@
 Each pair follows a random walk whose volatility clusters (an hourly AR(1) in log-volatility,
 a UTC intraday profile) with fat-tailed minute returns (Student t, 3 degrees of freedom)
 and rare jumps, so sharp drops happen about as often as on real exchange data and the
-drop-buy strategy trades a realistic number of times (a few hundred per pair-year with the
-default settings). Wicks scale with the volatility of the hour. Prices are rounded to
-each pair's tick, the open is the previous close, and ``low <= open, close <= high``.
+drop-buy strategy trades a realistic number of times: with the default settings, seed 1,
+the five default pairs trade 584 times in the year (BTC 11, ETH 67, LTC 120, SOL 166,
+DOGE 220; one real month of LTC/USDT in ../shared/data gives 22). Wicks scale with the
+volatility of the hour. Prices are rounded to each pair's tick, the open is the previous
+close, and ``low <= open, close <= high``.
 
 Same seed, same numpy: the same files, byte for byte (each pair has its own stream, so
 the first pairs do not change when ``pairs`` grows).
