@@ -31,6 +31,7 @@ from fsmtrader.exchange.simulated.venue import BNB
 from fsmtrader.feeds import Bar, Candles, bars
 from fsmtrader.markets import MarketFilters, plain
 from fsmtrader.progress import Progress
+from fsmtrader.research.report import write_report
 
 # Filters like Binance's for the demo's default symbols, so the demo needs no files.
 BUILTIN_FILTERS: dict[str, tuple[str, str, str, str]] = {
@@ -230,6 +231,14 @@ class Backtest:
         (partial / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (partial / "trades.jsonl").write_text(
             "".join(json.dumps(t.to_record()) + "\n" for t in engine.portfolio.trades)
+        )
+        write_report(
+            partial,
+            series,
+            summary,
+            engine.portfolio.trades,
+            self.settings.market.starting_balance,
+            open_positions=engine.portfolio.positions.values(),
         )
         os.replace(partial, self.run_dir)
         return RunResult(self.run_dir, summary, engine)

@@ -11,6 +11,7 @@ from fsmtrader.cli.control import control_app
 from fsmtrader.cli.data import download_data
 from fsmtrader.cli.options import OnceGroup
 from fsmtrader.cli.preflight import preflight
+from fsmtrader.cli.report import report
 from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
@@ -28,6 +29,7 @@ app.command("fsm")(show_fsm)
 app.command("config")(show_config)
 app.command("demo")(demo)
 app.command("backtest")(backtest)
+app.command("report")(report)
 app.command("paper")(paper)
 app.command("reconcile")(reconcile)
 app.command("trade")(trade)
