@@ -110,8 +110,9 @@ def step_bar(
     ts, sym, _o, h, lo, c, v = bar
     t = ts + interval_ms
     due = engine.next_due()
-    if sym in engine.watching or (due is not None and due <= t):
-        _eventful(engine, market, bar, t, rules, before)
+    timed = due is not None and due <= t
+    if timed or sym in engine.watching:
+        _eventful(engine, market, bar, t, rules, before, timed)
         return
     if before is not None:
         before(t)
@@ -126,15 +127,19 @@ def _eventful(
     t: int,
     rules: BarRules,
     before: Callable[[int], None] | None,
+    timed: bool,
 ) -> None:
     """A candle with something to do besides its close: a signal waiting for its open,
-    timers due by its close, a held position's exits along its path."""
+    timers due by its close (``timed``), a held position's exits along its path. (A
+    timer armed while the candle acts is due after its close.)"""
     ts, sym, o, h, lo, c, v = bar
     if sym in engine.open_entries:
         engine.run_timers(ts)  # (and to the open: a backtest's clock, never back)
         market.update_market(sym, ts, o, o, o, v)
         engine.enter_at_open(ts, sym)
-    _run_timers(engine, t - 1)  # inside the candle: on the last price
+        timed = True  # (its buy may have armed a timer: look again)
+    if timed:
+        _run_timers(engine, t - 1)  # inside the candle: on the last price
     if before is not None:
         before(t)
     if sym in engine.watching:
@@ -143,7 +148,8 @@ def _eventful(
             market.quote_at(sym, t, hit[1], v)
             engine.fire_exit(sym, hit[0])
     market.update_market(sym, t, c, h, lo, v)
-    _run_timers(engine, t)  # at the close (a max hold ends here), on the close
+    if timed:
+        _run_timers(engine, t)  # at the close (a max hold ends here), on the close
     engine.on_bar(t, sym, h, lo, c, v, None, rules.next_open)
 
 

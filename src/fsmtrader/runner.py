@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +250,9 @@ class Backtest:
         pace = _pacer(int(self.series[0].ts[0]) if total else 0, progress, speed)
         every = max(total // 200, 1)
         rules = bar_rules(self.settings)
+        interval = _interval(self.series)
         n = 0
-        for bar, interval in _with_intervals(self.series):
+        for bar in _bars(self.series):
             step_bar(engine, exchange, bar, interval, rules, set_clock)
             n += 1
             if n % every == 0:
@@ -289,13 +289,13 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
     return pace
 
 
-def _with_intervals(series: Sequence[Candles]) -> Iterator[tuple[Bar, int]]:
-    """Each bar with the series' interval (a candle acts at its close, open + interval)."""
+def _interval(series: Sequence[Candles]) -> int:
+    """The series' candle interval (a candle acts at its close, open + interval)."""
     interval = {c.symbol: c.interval_ms() for c in series}
     if len(set(interval.values())) > 1:  # their closes would not come in time order
         spacing = ", ".join(f"{sym} {ms // 1000} s" for sym, ms in interval.items())
         raise DataError(f"backtest: the series have different candle intervals ({spacing})")
-    return zip(_bars(series), repeat(next(iter(interval.values()), 0)))
+    return next(iter(interval.values()), 0)
 
 
 def _bars(series: Sequence[Candles]) -> Iterator[Bar]:
