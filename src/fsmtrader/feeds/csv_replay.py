@@ -119,9 +119,12 @@ def _fast_columns(path: Path | str) -> _Columns | None:
         )
     except (OSError, UnicodeDecodeError, pa.ArrowException):
         return None
-    ts, o, h, lo, c, v = (_owned(table.column(i)) for i in range(6))
-    del table
-    pa.default_memory_pool().release_unused()  # the parse buffers, back to the system
+    cols = []
+    for _ in HEADER:  # copy a column out, then let arrow free it, before the next
+        cols.append(_owned(table.column(0)))
+        table = table.remove_column(0)
+        pa.default_memory_pool().release_unused()
+    ts, o, h, lo, c, v = cols
     ts = np.where(ts >= _MICROSECONDS_FROM, ts // 1000, ts)
     return (ts, o, h, lo, c, v) if _clean(ts, o, h, lo, c, v) else None
 

@@ -137,7 +137,7 @@ def expected_ts(now: int, days: float, first_available: int = 0) -> list[int]:
 
 def check_file(path: Path, ts: list[int]) -> None:
     candles = load_csv(path, BTC)
-    assert candles.ts == ts
+    assert candles.ts.tolist() == ts
     assert all(b > a for a, b in pairwise(candles.ts))  # strictly increasing, no dups
     assert len(set(candles.ts)) == len(candles.ts)
 
