@@ -174,6 +174,14 @@ def test_fast_equals_step_with_gaps_in_the_candles(tmp_path: Path) -> None:
     assert same_run(tmp_path, series) >= 3
 
 
+def test_fast_equals_step_when_the_series_start_and_end_apart(tmp_path: Path) -> None:
+    """A pair listed two days late, another delisted a day early: the global order of
+    candles (ts, series order) still decides where each timer runs."""
+    a, b, c = year_part(3, 8, 9, 1)
+    series = [a, b.slice(2 * 1440 + 17, len(b)), c.slice(0, len(c) - 1440 - 5)]
+    assert same_run(tmp_path, series, exit={"max_hold_min": 7}) >= 3
+
+
 def test_the_comparison_can_fail(tmp_path: Path) -> None:
     """A setting changed on one side only: the audit differs (so equality means something)."""
     series = year_part(2, 6, 6, 2)
