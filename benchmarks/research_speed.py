@@ -28,7 +28,6 @@ from bench_process import Proc, run_process
 
 from fsmtrader.research.synthetic_year import write_year
 
-HERE = Path(__file__).resolve().parent
 FSMTRADER = [sys.executable, "-m", "fsmtrader"]
 
 
@@ -98,7 +97,8 @@ def main() -> None:
                 got = backtest(data, fast, Path(tmp) / f"run{i}")
                 if name not in results or got[0].wall_s < results[name][0].wall_s:
                     results[name] = got
-        print(f"candles          {results['step'][1]['candles']:,} ({args.pairs} pairs)")
+        first = results["step"][1]
+        print(f"candles          {first['candles']:,} ({len(first['symbols'])} pairs)")
         for name in ("step", "fast"):
             report(name, *results[name][:2])
         step_dir, fast_dir = results["step"][2], results["fast"][2]
