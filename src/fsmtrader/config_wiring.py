@@ -13,6 +13,7 @@ from decimal import Decimal
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock
 from fsmtrader.config import Settings
+from fsmtrader.drive import BarRules
 from fsmtrader.engine import Engine
 from fsmtrader.engine.modes import session_modes
 from fsmtrader.engine.policy import (
@@ -56,13 +57,23 @@ def exit_policy(s: Settings) -> ExitPolicy:
     x = s.exit
     return ExitPolicy(
         rule=ExitRule(
-            x.take_profit_pct, x.stop_loss_pct, x.trailing_activation_pct, x.trailing_distance_pct
+            x.take_profit_pct,
+            x.stop_loss_pct,
+            x.trailing_activation_pct,
+            x.trailing_distance_pct,
+            x.take_profit_net_of_fees,
         ),
         ladder_bps=tuple(_dec(b) for b in x.exit_ladder_bps),
         max_slippage_bps=_dec(x.max_exit_slippage_bps),
         never_market_sells=x.never_market_sells,
         flash_crash_guard_pct=_dec(x.flash_crash_guard_pct),
     )
+
+
+def bar_rules(s: Settings) -> BarRules:
+    """How a backtest reads its candles (``[backtest]``; paper and live ignore it)."""
+    b = s.backtest
+    return BarRules(both_touch=b.both_touch, next_open=b.entry_on == "next_open")
 
 
 def timeout_policy(s: Settings) -> TimeoutPolicy:

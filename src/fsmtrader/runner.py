@@ -20,8 +20,8 @@ from typing import Any
 from fsmtrader.audit import EventBus, JsonlWriter
 from fsmtrader.clock import Clock, SimClock
 from fsmtrader.config import Settings
-from fsmtrader.config_wiring import build_engine
-from fsmtrader.drive import step
+from fsmtrader.config_wiring import bar_rules, build_engine
+from fsmtrader.drive import step_bar
 from fsmtrader.engine import Engine
 from fsmtrader.errors import DataError
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
@@ -183,8 +183,11 @@ class Backtest:
         )
         running = self.engine.states  # the symbols not off (market.modes)
         self.series = series = [c for c in series if c.symbol in running]
+        self.fast = settings.backtest.fast and not backfill  # (fast: unprimed signals)
+        self.stepped = 0
         for hist in (h for h in backfill if h.symbol in running):
-            prices = [(t, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]  # plain values
+            after = hist.interval_ms()  # each candle at its close, as the run's own candles
+            prices = [(t + after, c, v) for t, _s, _o, _h, _l, c, v in bars([hist])]
             self.engine.states[hist.symbol].signal.prime(prices)
 
     def run(
@@ -198,12 +201,13 @@ class Backtest:
         second), then write the summary, config and trades and rename the folder."""
         engine, series, partial = self.engine, self.series, self.partial
         total = sum(len(c) for c in series)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
-            bars = self._drive(total, progress, speed)
+            fast = self.fast and speed <= 0
+            bars = self._drive_fast(progress) if fast else self._drive(total, progress, speed)
         finally:
             self.writer.close()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         engine.check_stuck()
         if bars != total:
             raise RuntimeError(f"backtest drove {bars} bars of {total}")
@@ -215,6 +219,10 @@ class Backtest:
             "audit_lines": self.writer.lines,
             "elapsed_s": round(elapsed, 3),
             "candles_per_s": round(bars / elapsed) if elapsed > 0 else None,
+            "loop_s": round(elapsed, 4),
+            "loop_cpu_s": round(cpu, 4),  # (the loop's own CPU time: a busy machine's wall)
+            "fast": fast,
+            "stepped": self.stepped if fast else bars,  # candles the engine saw one by one
             **(extra_summary or {}),
         }
         config = self.settings.redacted_dict()
@@ -235,19 +243,33 @@ class Backtest:
         return RunResult(self.run_dir, summary, engine)
 
     def _drive(self, total: int, progress: Progress | None, speed: float) -> int:
-        """The backtest loop: one :func:`~fsmtrader.drive.step` per bar, the clock moved
-        to the bar. Reports progress (and paces) every 1/200 of the run."""
+        """The backtest loop: one :func:`~fsmtrader.drive.step_bar` per candle, which
+        moves the clock to where the candle acts (its close). Reports progress (and
+        paces) every 1/200 of the run."""
         engine, exchange, set_clock = self.engine, self.exchange, self.clock.set
         pace = _pacer(int(self.series[0].ts[0]) if total else 0, progress, speed)
         every = max(total // 200, 1)
+        rules = bar_rules(self.settings)
+        interval = _interval(self.series)
         n = 0
-        for ts, sym, _o, h, lo, c, v in _bars(self.series):
-            step(engine, exchange, ts, sym, h, lo, c, v, None, set_clock)
+        for bar in _bars(self.series):
+            step_bar(engine, exchange, bar, interval, rules, set_clock)
             n += 1
             if n % every == 0:
-                pace(n, total, ts)
+                pace(n, total, bar[0])
         if progress is not None:
             progress(n, total)
+        return n
+
+    def _drive_fast(self, progress: Progress | None) -> int:
+        """``backtest.fast``: the same bars, skipping those where nothing can act
+        (``research.fast``: the same trades and audit trail as ``_drive``)."""
+        from fsmtrader.research.fast import FastDriver  # (numpy: only for fast runs)
+
+        rules = bar_rules(self.settings)
+        driver = FastDriver(self.engine, self.exchange, self.series, self.clock.set, rules)
+        n = driver.run(progress)
+        self.stepped = driver.steps
         return n
 
 
@@ -265,6 +287,15 @@ def _pacer(sim0: int, progress: Progress | None, speed: float) -> Callable[[int,
                 time.sleep(ahead)
 
     return pace
+
+
+def _interval(series: Sequence[Candles]) -> int:
+    """The series' candle interval (a candle acts at its close, open + interval)."""
+    interval = {c.symbol: c.interval_ms() for c in series}
+    if len(set(interval.values())) > 1:  # their closes would not come in time order
+        spacing = ", ".join(f"{sym} {ms // 1000} s" for sym, ms in interval.items())
+        raise DataError(f"backtest: the series have different candle intervals ({spacing})")
+    return next(iter(interval.values()), 0)
 
 
 def _bars(series: Sequence[Candles]) -> Iterator[Bar]:

@@ -16,6 +16,7 @@ from fsmtrader.cli.smoke import smoke
 from fsmtrader.cli.state import reconcile, recover
 from fsmtrader.cli.status import status
 from fsmtrader.cli.sweep import sweep
+from fsmtrader.cli.synthetic_data import synthetic_data
 from fsmtrader.cli.tools import show_config, show_fsm, sim_server
 from fsmtrader.cli.trading import demo, paper, trade
 
@@ -36,6 +37,7 @@ app.command("reconcile")(reconcile)
 app.command("trade")(trade)
 app.command("sim-server")(sim_server)
 app.command("download-data")(download_data)
+app.command("synthetic-data")(synthetic_data)
 app.command("recover")(recover)
 app.command("status")(status)
 app.command("smoke")(smoke)

@@ -18,6 +18,7 @@ from fsmtrader.config import Settings
 from fsmtrader.errors import ConfigError, FsmTraderError
 from fsmtrader.markets import MarketFilters
 from fsmtrader.research.inputs import Inputs, filters_and_source, input_symbols, load_inputs
+from fsmtrader.research.report.headline import print_headline
 
 DataOpt = Annotated[
     list[Path],
@@ -99,6 +100,7 @@ def backtest(
             out.print_json(json.dumps(result.summary, default=str))
         else:
             print_summary(result)
+            print_headline(result.run_dir, out)
 
     guard(run)
 

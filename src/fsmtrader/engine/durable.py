@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from fsmtrader.engine.parts import EngineParts
+from fsmtrader.engine.risk import taker_fee_rate
 from fsmtrader.errors import StoreError
 from fsmtrader.state.delta import Snapshot, StateDelta
 from fsmtrader.strategy import ExitRule, open_exit
@@ -79,4 +80,5 @@ def restore_symbols(engine: EngineParts, snap: Snapshot, rule: ExitRule) -> None
         saved, st.exit = st.exit, None
         if pos is not None and pos.bought_qty > 0:  # the levels come from the position
             peak, trail = (saved.peak, saved.trail_active) if saved else (None, False)
-            st.exit = open_exit(float(pos.avg_entry), rule, peak, trail)
+            fee = taker_fee_rate(engine.filters[sym], engine.policy.risk.reserve_fee)
+            st.exit = open_exit(float(pos.avg_entry), rule, peak, trail, fee)

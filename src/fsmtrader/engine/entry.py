@@ -21,7 +21,7 @@ from fsmtrader.engine.modes import OBSERVE
 from fsmtrader.engine.observe import observe_entry
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.policy import EnginePolicy
-from fsmtrader.engine.risk import budget
+from fsmtrader.engine.risk import budget, taker_fee_rate
 from fsmtrader.engine.view import SymbolView
 from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event
@@ -175,6 +175,7 @@ def open_position(st: SymbolState, t: Transition, v: SymbolView, p: EnginePolicy
         "avg_entry": str(pos.avg_entry),
         "fees": str(pos.buy_fees),
     }
-    levels = open_exit(float(pos.avg_entry), p.exit.rule)
+    fee = taker_fee_rate(v.filters, p.risk.reserve_fee)
+    levels = open_exit(float(pos.avg_entry), p.exit.rule, fee_rate=fee)
     guard = [protect.sync(t.ts)] if p.protect is not None else []  # the resting stop
     return decide(Publish(record), *guard, active_intent=None, exit=levels, sell_leg=0)

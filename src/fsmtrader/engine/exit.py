@@ -23,6 +23,7 @@ from fsmtrader.engine.commands import (
 from fsmtrader.engine.idle import abandon_active
 from fsmtrader.engine.outcomes import Via, outcome_event
 from fsmtrader.engine.policy import EnginePolicy
+from fsmtrader.engine.risk import taker_fee_rate
 from fsmtrader.engine.view import SymbolView
 from fsmtrader.fsm.machine import Transition
 from fsmtrader.fsm.phases import Event, Phase
@@ -51,7 +52,8 @@ def _resume(t: Transition, st: SymbolState, v: SymbolView, p: EnginePolicy) -> D
         return decide(Fire(E.FAULT, "POSITION without a position"))
     changes = SymbolChanges()
     if st.exit is None:
-        changes["exit"] = open_exit(float(pos.avg_entry), p.exit.rule)
+        fee = taker_fee_rate(v.filters, p.risk.reserve_fee)
+        changes["exit"] = open_exit(float(pos.avg_entry), p.exit.rule, fee_rate=fee)
     if t.event is E.SELL_BLOCKED:
         changes["exit_block_until"] = t.ts + p.timeouts.block_ms
     return Decision(changes, [protect.sync(t.ts)] if p.protect is not None else [])

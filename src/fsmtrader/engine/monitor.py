@@ -3,13 +3,16 @@ position held in IDLE (nobody watches it)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from fsmtrader.audit import EventBus
+from fsmtrader.clock import Clock
 from fsmtrader.engine.policy import TimeoutPolicy
-from fsmtrader.fsm.phases import Phase
+from fsmtrader.fsm.phases import Event, Phase
 from fsmtrader.fsm.table import LONG_BY_DESIGN
-from fsmtrader.state.records import AlertRecord
+from fsmtrader.state.records import AlertRecord, RejectedEventRecord
 from fsmtrader.state.symbol import SymbolState
 
 P = Phase
@@ -37,4 +40,27 @@ def stuck_alert(st: SymbolState, now: int) -> AlertRecord:
         "symbol": st.symbol,
         "alert": "stuck",
         "detail": f"{st.phase} since {st.entered_ms}",
+    }
+
+
+def alert_stuck(
+    stuck: list[SymbolState], counts: Counter[str], bus: EventBus, clock: Clock
+) -> list[SymbolState]:
+    """Publish one alert per stuck episode (counted); returns ``stuck``."""
+    for st in stuck:
+        if not st.stuck_alerted:
+            st.stuck_alerted = True
+            counts["stuck_alerts"] += 1
+            bus.publish(stuck_alert(st, clock.now_ms()))
+    return stuck
+
+
+def rejected_event(symbol: str, phase: Phase, event: Event, now: int) -> RejectedEventRecord:
+    """The record of an event the table has no row for in ``phase``."""
+    return {
+        "kind": "rejected_event",
+        "ts": now,
+        "symbol": symbol,
+        "phase": phase.value,
+        "event": event.value,
     }

@@ -39,3 +39,10 @@ def reserve_fee_rate(filters: MarketFilters, default: Decimal) -> Decimal:
     else the configured ``default`` (risk.reserve_fee_bps)."""
     stated = [f for f in (filters.maker_fee, filters.taker_fee) if f is not None]
     return max(stated) if stated else default
+
+
+def taker_fee_rate(filters: MarketFilters, default: Decimal) -> float:
+    """Each leg's fee for a take-profit net of fees (``exit.take_profit_net_of_fees``):
+    the venue's taker fee for this market when its market data states it (the engine's
+    IOC buys and sells take liquidity), else ``default`` (risk.reserve_fee_bps)."""
+    return float(filters.taker_fee if filters.taker_fee is not None else default)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsmtrader.audit import EventBus
 from fsmtrader.clock import Clock, SimClock
-from fsmtrader.engine import durable, entry, errors, monitor, protect, report
+from fsmtrader.engine import bars, durable, entry, errors, monitor, protect, report
 from fsmtrader.engine.commands import (
     Decision,
     Fire,
@@ -56,7 +56,7 @@ from fsmtrader.state.delta import Snapshot
 from fsmtrader.state.order import OrderRecord
 from fsmtrader.state.records import Record
 from fsmtrader.state.symbol import SymbolState
-from fsmtrader.strategy import DropSignal, check_exit
+from fsmtrader.strategy import BothTouch, DropSignal, check_exit
 
 if TYPE_CHECKING:
     from fsmtrader.store.sqlite import SqliteStore
@@ -120,6 +120,10 @@ class Engine:
         self._on_bar = self._bar_handlers()
         self._executor = Executor(self)
         self._stop_asked: dict[str, int] = {}  # when each symbol's resting stop was asked about
+        # A backtest's candles (drive.step_bar): the symbols in POSITION or with a signal
+        # waiting in open_entries for the next open (a bar's ``at_open``).
+        self.watching: set[str] = set()
+        self.open_entries: dict[str, bars.OpenEntry] = {}
         for st in self.states.values():
             self.schedule(st)
 
@@ -158,10 +162,11 @@ class Engine:
         close: float,
         vol: float,
         quote: Ticker | None = None,
+        at_open: bool = False,
     ) -> None:
         """One bar (or tick) of one symbol. The hot path: keep it lean (no view, no
         command when nothing fires). The driver runs ``run_timers`` first for anything
-        due before ``ts``."""
+        due before ``ts``. ``at_open``: an entry signal waits for the next candle's open."""
         quotes = self._quotes
         if quotes:
             quotes.clear()
@@ -177,9 +182,41 @@ class Engine:
                 and ts >= st.entry_block_until
                 and not (self.halted or self.entries_stopped)
             ):
-                self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
+                if at_open:
+                    self.open_entries[symbol] = (ts, close, sig.anchor)
+                    self.watching.add(symbol)
+                else:
+                    self._decided(st, entry.signal(symbol, ts, close, sig.anchor))
         elif check is not None:
             self._on_bar[check](st, ts, close, low)
+
+    # --- a backtest's candle (drive.step_bar; engine.bars) ------------------------------
+    def candle_exit(
+        self, ts: int, symbol: str, o: float, h: float, lo: float, c: float, rule: BothTouch
+    ) -> tuple[str, Decimal] | None:
+        """The exit a held position's candle path meets: (reason, the bid it stands for)."""
+        st = self.states[symbol]
+        peak = st.exit.peak if st.phase is P.POSITION and st.exit is not None else None
+        if peak is None:
+            return None
+        hit = bars.candle_exit(st, ts, (o, h, lo, c), rule, self.filters[symbol].tick_size)
+        if st.exit is not None and st.exit.peak != peak and self.store is not None:
+            self.dirty.add(symbol)  # the peak the path moved is saved at once, as a tick's
+            self.commit()
+        return hit
+
+    def fire_exit(self, symbol: str, reason: str) -> None:
+        """The exit a candle met: down the exit ladder from the bid the venue now quotes."""
+        self.fire(self.states[symbol], E.EXIT_SIGNAL, reason)
+
+    def enter_at_open(self, ts: int, symbol: str) -> None:
+        """Decide the signal that waited for this open (``open_entries``), if any."""
+        st, stopped = self.states[symbol], bool(self.halted or self.entries_stopped)
+        self.watching.discard(symbol)
+        decision = bars.open_entry(st, ts, self.open_entries, stopped)
+        if decision is not None:
+            self._quotes.clear()
+            self._decided(st, decision)
 
     def _bar_exit(self, st: SymbolState, ts: int, close: float, low: float) -> None:
         ex = st.exit
@@ -343,24 +380,22 @@ class Engine:
         self._timers = []
         for st in self.states.values():
             self.schedule(st)
+        self.watching = {sym for sym, st in self.states.items() if st.phase is P.POSITION}
+        self.open_entries = {}
 
     # --- the machine's listeners and timers ---------------------------------------------
     def _on_transition(self, t: Transition) -> None:
         self.counts["transitions"] += 1
+        if t.dst is P.POSITION:
+            self.watching.add(t.symbol)
+        elif t.src is P.POSITION:
+            self.watching.discard(t.symbol)
         self.bus.publish(t.to_record())
 
     def _on_rejected(self, symbol: str, phase: Phase, event: Event, why: str) -> None:
         self.counts["rejected_events"] += 1
         log.warning(why)
-        self.bus.publish(
-            {
-                "kind": "rejected_event",
-                "ts": self.clock.now_ms(),
-                "symbol": symbol,
-                "phase": phase.value,
-                "event": event.value,
-            }
-        )
+        self.bus.publish(monitor.rejected_event(symbol, phase, event, self.clock.now_ms()))
 
     def schedule(self, st: SymbolState, t: Transition | None = None) -> None:
         """Arm the timeout of the phase ``st`` is now in (its rule in ``fsm.table``)."""
@@ -450,13 +485,7 @@ class Engine:
 
     def check_stuck(self) -> list[SymbolState]:
         """Publish one alert per stuck episode; returns the stuck symbols."""
-        stuck = self.stuck_symbols()
-        for st in stuck:
-            if not st.stuck_alerted:
-                st.stuck_alerted = True
-                self.counts["stuck_alerts"] += 1
-                self.bus.publish(monitor.stuck_alert(st, self.clock.now_ms()))
-        return stuck
+        return monitor.alert_stuck(self.stuck_symbols(), self.counts, self.bus, self.clock)
 
     def summary(self) -> dict[str, Any]:
         return report.summary(

@@ -79,6 +79,18 @@ class Books:
         self.books[symbol] = book
         return book
 
+    def pin(self, symbol: str, bar: Bar, bid: Decimal) -> Book:
+        """The book of ``bar`` (already in :attr:`bars`) with its bid at ``bid``, on the
+        tick grid, and the ask the full spread above (at least a tick): the quote at a
+        price the market traded at (``SimExchange.quote_at``)."""
+        tick = self._markets[symbol].tick_size
+        with localcontext(prec=PREC):
+            bid = q_price(bid, tick)
+            ask = max(ceil_to(bid * (ONE + 2 * self._half_spread), tick), bid + tick)
+        book = Book(bar=bar, mid=bid, bid=bid, ask=ask)
+        self.books[symbol] = book
+        return book
+
     def depth(self, symbol: str) -> Book:
         """This bar's book with depth; the random level factors are drawn here, once."""
         book = self.quote(symbol)

@@ -157,6 +157,16 @@ class SimExchange:
             if filled and file is not None:
                 file.commit(symbol, filled)
 
+    def quote_at(self, symbol: str, ts_ms: int, bid: Decimal, volume: float) -> None:
+        """The market trades at ``bid`` now: a level a backtest candle met inside it
+        (``drive.step_bar``). The book's bid is that price exactly (no half spread: the
+        candle traded there), the ask the full spread above; resting orders wait for the
+        candle's close, which the driver feeds next."""
+        self._market(symbol)
+        bar = (ts_ms, float(bid), float(bid), float(bid), volume)
+        self._bars[symbol] = bar
+        self._books.pin(symbol, bar, bid)
+
     def load_markets(self) -> dict[str, MarketFilters]:
         return dict(self._markets)
 
