@@ -97,3 +97,15 @@ def test_a_running_sweep_rewrites_its_table_as_trials_finish(
     assert seen == [(1, 3, 1.5)]
     lines = (p.run_dir / "trials.csv").read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("0,COMPLETE,1.5,")
+
+
+def test_a_fast_trial_scores_as_the_stepped_one(two_days: Path) -> None:
+    """--fast sets backtest.fast in the trials' base: the same figures, fewer candles
+    stepped (the fast driver's promise, seen through a sweep's trial)."""
+    step = spec_for(two_days)
+    fast = TrialSpec({**step.base, "backtest": {**step.base["backtest"], "fast": True}},
+                     step.data, step.objective)  # fmt: skip
+    for drop in (0.6, 1.4):
+        a = evaluate(step, {"entry.drop_trigger_pct": drop}, "step")
+        b = evaluate(fast, {"entry.drop_trigger_pct": drop}, "fast")
+        assert a.metrics["trades"] and a.metrics == b.metrics
