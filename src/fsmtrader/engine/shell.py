@@ -284,8 +284,15 @@ class Engine:
         self.commit()
 
     def next_due(self) -> int | None:
-        """When the engine next needs to run (a phase timeout or a router retry)."""
-        t = self._timers[0][0] if self._timers else None
+        """When the engine next needs to run (a live phase timeout or a router retry).
+        Stale timeouts at the top of the heap (armed in a phase the symbol has left: its
+        ``seq`` moved on, and a seq never comes back) are dropped here, so a driver does
+        not stop for one: ``run_timers`` would pop it and do nothing else but move the
+        clock to it, which the next live timer, or the ``now`` it runs to, moves anyway."""
+        timers, states = self._timers, self.states
+        while timers and states[timers[0][2]].seq != timers[0][1]:
+            heapq.heappop(timers)
+        t = timers[0][0] if timers else None
         r = self.router.next_due()
         if t is None:
             return r
