@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Any
 
-from fsmtrader.errors import ExchangeUnavailable
+from fsmtrader.errors import ExchangeUnavailable, required
 from fsmtrader.exchange.simulated.params import BPS, ONE, PREC, ZERO, SimParams
 from fsmtrader.markets import Grid, MarketFilters
 
@@ -24,12 +24,47 @@ Bar = tuple[int, float, float, float, float]
 _CTX = Context(prec=PREC)
 
 
-@dataclass(slots=True)
 class Level:
-    """One price level of the synthetic book; ``qty`` shrinks as fills consume it."""
+    """One price level of the synthetic book; ``qty`` shrinks as fills consume it. A
+    drawn level keeps its random factor (drawn with the book, so the random state moves
+    as before) and makes its Decimal size only when first read: a fill reads one or two
+    levels of the ten."""
 
-    price: Decimal
-    qty: Decimal
+    __slots__ = ("_draw", "_qty", "price")
+
+    def __init__(
+        self,
+        price: Decimal,
+        qty: Decimal | None = None,
+        draw: tuple[Decimal, float, Grid] | None = None,
+    ) -> None:
+        if qty is None and draw is None:
+            raise ValueError("a level needs its qty or its draw")
+        self.price, self._qty, self._draw = price, qty, draw
+
+    @property
+    def qty(self) -> Decimal:
+        """``depth_quote / price * factor`` on the step grid, in ``PREC`` digits."""
+        q = self._qty
+        if q is None:
+            quote, factor, step = required(self._draw, "a level's draw")
+            size = _CTX.multiply(_CTX.divide(quote, self.price), Decimal(repr(factor)))
+            q = self._qty = step.floor(size)
+        return q
+
+    @qty.setter
+    def qty(self, value: Decimal) -> None:
+        self._qty = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return (self.price, self.qty) == (other.price, other.qty)
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, as the dataclass it was)
+
+    def __repr__(self) -> str:
+        return f"Level(price={self.price!r}, qty={self.qty!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,20 +176,19 @@ class Books:
             p = ceil.ceil(mul(book.ask, up))
             if asks and p <= asks[-1].price:
                 p = add(asks[-1].price, tick)
-            asks.append(Level(p, self._level_qty(p, step)))
+            asks.append(self._level(p, step))
         for down in self._downs:
             p = floor.floor(mul(book.bid, down))
             if bids and p >= bids[-1].price:
                 p = sub(bids[-1].price, tick)
             if p <= 0:
                 break
-            bids.append(Level(p, self._level_qty(p, step)))
+            bids.append(self._level(p, step))
         book.asks, book.bids = asks, bids
         return book
 
-    def _level_qty(self, price: Decimal, step: Grid) -> Decimal:
-        factor = Decimal(repr(self.rng.uniform(0.5, 1.5)))
-        return step.floor(_CTX.multiply(_CTX.divide(self._depth_quote, price), factor))
+    def _level(self, price: Decimal, step: Grid) -> Level:
+        return Level(price, None, (self._depth_quote, self.rng.uniform(0.5, 1.5), step))
 
 
 def top(levels: list[Level] | None, fallback: Decimal) -> tuple[Decimal, Decimal]:
