@@ -193,31 +193,28 @@ class Grid:
 
     def floor(self, value: Decimal) -> Decimal:
         """``value`` rounded down onto the grid."""
-        u = self.unit
         try:
-            steps, rest = _divmod(value, u)
-            if rest < 0:
-                steps = _subtract(steps, _ONE)
-            result = _multiply(steps, u) if steps else ZERO
-        except (InvalidOperation, Inexact, Overflow):
-            result = self._wide(value, ROUND_FLOOR)
-        return result if self._plain else plain(result)
+            steps, rest = _divmod(value, self.unit)
+            return self._times(_subtract(steps, _ONE) if rest < 0 else steps)
+        except (InvalidOperation, Inexact, Overflow):  # would round: redo exactly, wide
+            return self._wide(value, ROUND_FLOOR)
 
     def ceil(self, value: Decimal) -> Decimal:
         """``value`` rounded up onto the grid."""
-        u = self.unit
         try:
-            steps, rest = _divmod(value, u)
-            if rest > 0:
-                steps = _add(steps, _ONE)
-            result = _multiply(steps, u) if steps else ZERO
+            steps, rest = _divmod(value, self.unit)
+            return self._times(_add(steps, _ONE) if rest > 0 else steps)
         except (InvalidOperation, Inexact, Overflow):
-            result = self._wide(value, ROUND_CEILING)
+            return self._wide(value, ROUND_CEILING)
+
+    def _times(self, steps: Decimal) -> Decimal:
+        result = _multiply(steps, self.unit) if steps else ZERO
         return result if self._plain else plain(result)
 
     def _wide(self, value: Decimal, rounding: str) -> Decimal:
-        v = to_decimal(value, self.name)  # (a NaN or an infinity: the same error as _grid)
-        return _on_grid_in(_wide(self.name, v, self.unit), v, self.unit, rounding)
+        v, u = to_decimal(value, self.name), self.unit  # (NaN, infinity: _grid's error)
+        result = _on_grid_in(_wide(self.name, v, u), v, u, rounding)
+        return result if self._plain else plain(result)
 
 
 def q_price(price: Number, tick: Number) -> Decimal:

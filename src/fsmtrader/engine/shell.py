@@ -41,7 +41,7 @@ from fsmtrader.engine.live_view import LiveView
 from fsmtrader.engine.outcomes import order_update
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import reserve_fee_rate, slots_used
-from fsmtrader.engine.timeouts import deadline
+from fsmtrader.engine.timeouts import deadline, live_top
 from fsmtrader.engine.view import SymbolView
 from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange, Ticker
@@ -284,15 +284,8 @@ class Engine:
         self.commit()
 
     def next_due(self) -> int | None:
-        """When the engine next needs to run (a live phase timeout or a router retry).
-        Stale timeouts at the top of the heap (armed in a phase the symbol has left: its
-        ``seq`` moved on, and a seq never comes back) are dropped here, so a driver does
-        not stop for one: ``run_timers`` would pop it and do nothing else but move the
-        clock to it, which the next live timer, or the ``now`` it runs to, moves anyway."""
-        timers, states = self._timers, self.states
-        while timers and states[timers[0][2]].seq != timers[0][1]:
-            heapq.heappop(timers)
-        t = timers[0][0] if timers else None
+        """When the engine next needs to run (a live phase timeout or a router retry)."""
+        t = live_top(self._timers, self.states)  # (a driver never stops for a stale one)
         r = self.router.next_due()
         if t is None:
             return r
