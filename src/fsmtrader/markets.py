@@ -178,6 +178,45 @@ def _plain_in(c: Context, d: Decimal) -> Decimal:
     return c.quantize(n, _ONE) if n == n.to_integral_value() else n
 
 
+class Grid:
+    """One tick or step, checked once, for a hot loop that quantizes many Decimals onto
+    it: ``floor`` and ``ceil`` give exactly what :func:`q_price` / :func:`q_amount` and
+    :func:`ceil_to` give, without re-checking the unit on every call."""
+
+    __slots__ = ("_plain", "name", "unit")
+
+    def __init__(self, unit: Number, name: str = "value") -> None:
+        u = to_decimal(unit, "grid")
+        if u <= 0:
+            raise ValueError(f"{name} grid must be > 0, got {u}")
+        self.unit, self.name, self._plain = u, name, _plain_unit(u)
+
+    def floor(self, value: Decimal) -> Decimal:
+        """``value`` rounded down onto the grid."""
+        try:
+            steps, rest = _divmod(value, self.unit)
+            return self._times(_subtract(steps, _ONE) if rest < 0 else steps)
+        except (InvalidOperation, Inexact, Overflow):  # would round: redo exactly, wide
+            return self._wide(value, ROUND_FLOOR)
+
+    def ceil(self, value: Decimal) -> Decimal:
+        """``value`` rounded up onto the grid."""
+        try:
+            steps, rest = _divmod(value, self.unit)
+            return self._times(_add(steps, _ONE) if rest > 0 else steps)
+        except (InvalidOperation, Inexact, Overflow):
+            return self._wide(value, ROUND_CEILING)
+
+    def _times(self, steps: Decimal) -> Decimal:
+        result = _multiply(steps, self.unit) if steps else ZERO
+        return result if self._plain else plain(result)
+
+    def _wide(self, value: Decimal, rounding: str) -> Decimal:
+        v, u = to_decimal(value, self.name), self.unit  # (NaN, infinity: _grid's error)
+        result = _on_grid_in(_wide(self.name, v, u), v, u, rounding)
+        return result if self._plain else plain(result)
+
+
 def q_price(price: Number, tick: Number) -> Decimal:
     """Floor ``price`` to a multiple of ``tick`` (any tick, e.g. 0.0001, 0.2 or 110)."""
     return _grid(price, tick, "price", ROUND_FLOOR)

@@ -41,7 +41,7 @@ from fsmtrader.engine.live_view import LiveView
 from fsmtrader.engine.outcomes import order_update
 from fsmtrader.engine.policy import EnginePolicy
 from fsmtrader.engine.risk import reserve_fee_rate, slots_used
-from fsmtrader.engine.timeouts import deadline
+from fsmtrader.engine.timeouts import deadline, live_top
 from fsmtrader.engine.view import SymbolView
 from fsmtrader.errors import ExchangeError
 from fsmtrader.exchange.types import Exchange, Ticker
@@ -284,8 +284,8 @@ class Engine:
         self.commit()
 
     def next_due(self) -> int | None:
-        """When the engine next needs to run (a phase timeout or a router retry)."""
-        t = self._timers[0][0] if self._timers else None
+        """When the engine next needs to run (a live phase timeout or a router retry)."""
+        t = live_top(self._timers, self.states)  # (a driver never stops for a stale one)
         r = self.router.next_due()
         if t is None:
             return r

@@ -1,6 +1,10 @@
-"""A phase's deadline, read from the timeout rules of ``fsm.table.TIMEOUTS``."""
+"""A phase's deadline, read from the timeout rules of ``fsm.table.TIMEOUTS``, and the
+engine's heap of armed timeouts."""
 
 from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
 
 from fsmtrader.engine.policy import TimeoutPolicy
 from fsmtrader.fsm.machine import Transition
@@ -44,3 +48,14 @@ def deadline(
         else:  # Adjust.EXIT_BLOCK
             at = max(at, st.exit_block_until)
     return at
+
+
+def live_top(timers: list[tuple[int, int, str]], states: Mapping[str, SymbolState]) -> int | None:
+    """The due of the first live timeout in the engine's heap of (due, seq, symbol),
+    dropping the stale ones above it: armed in a phase the symbol has left (its seq
+    moved on, and a seq never comes back). A driver then does not stop for one:
+    ``Engine.run_timers`` would pop it and do nothing but move the clock to it, which
+    the next live timer, or the ``now`` it runs to, moves anyway."""
+    while timers and states[timers[0][2]].seq != timers[0][1]:
+        heapq.heappop(timers)
+    return timers[0][0] if timers else None

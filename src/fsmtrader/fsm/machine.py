@@ -30,15 +30,17 @@ class Transition:
     reason: str
 
     def to_record(self) -> PhaseRecord:
+        # (``_value_``: the member's plain str, as ``.value`` gives it without the enum
+        # descriptor's call: four per phase change of every symbol)
         return {
             "kind": "phase",
             "ts": self.ts,
             "symbol": self.symbol,
             "seq": self.seq,
-            "from": self.src.value,
-            "event": self.event.value,
-            "to": self.dst.value,
-            "action": self.action.value,
+            "from": self.src._value_,
+            "event": self.event._value_,
+            "to": self.dst._value_,
+            "action": self.action._value_,
             "decision_id": self.decision_id,
             "reason": self.reason,
         }
@@ -68,7 +70,7 @@ def apply(state: SymbolState, t: Transition) -> None:
         state.entered_ms = t.ts
         state.stuck_alerted = False
     state.phase = t.dst
-    state.history.append((t.ts, t.src.value, t.event.value, t.dst.value))
+    state.history.append((t.ts, t.src._value_, t.event._value_, t.dst._value_))
 
 
 class IdempotencyGuard:

@@ -140,9 +140,15 @@ class OrderLedger:
         self.races = int(saved.get("races", 0))
 
     def open_intents(self, symbol: str, side: str | None = None) -> list[OrderRecord]:
-        """Intents of ``symbol`` not over yet (cheap: kept as an index)."""
-        recs = (self.records[i] for i in self._open.get(symbol, ()))
-        return [r for r in recs if side is None or r.intent.side == side]
+        """Intents of ``symbol`` not over yet (cheap: kept as an index; the fast driver
+        and the slot count ask on every stepped candle, mostly of a symbol with none)."""
+        ids = self._open.get(symbol)
+        if not ids:
+            return []
+        records = self.records
+        if side is None:
+            return [records[i] for i in ids]
+        return [r for r in (records[i] for i in ids) if r.intent.side == side]
 
     def open_records(self) -> list[OrderRecord]:
         return [r for r in self.records.values() if not r.done]
@@ -222,8 +228,8 @@ class OrderLedger:
             "client_order_id": rec.client_order_id,
             "symbol": it.symbol,
             "side": it.side,
-            "state": state.value,
-            "from": src.value if src is not None else None,
+            "state": state._value_,  # (the plain str, without the enum descriptor's call)
+            "from": src._value_ if src is not None else None,
             "attempt": rec.attempts,
             "order_id": rec.order_id,
             "filled": str(rec.filled),

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsmtrader.markets import (
+    Grid,
     MarketFilters,
     ceil_to,
     on_grid,
@@ -82,3 +83,33 @@ def test_a_market_whose_grid_cannot_be_represented_is_refused_naming_the_field()
         MarketFilters("X/USDT", D("0.01"), D("1e-6000"), D("0"), D("5"), "X", "USDT")
     tiny = MarketFilters("X/USDT", D("1e-100"), D("1e-100"), D("0"), D("5"), "X", "USDT")
     assert q_price(D("1e18"), tiny.tick_size) == D("1e18")
+
+
+units = st.one_of(ticks, st.sampled_from([D("1E+1"), D("2E+2"), D("110"), D("0.2"), D("1")]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=values, unit=units)
+def test_a_grid_quantizes_as_the_functions_do_digit_for_digit(
+    value: Decimal, unit: Decimal
+) -> None:
+    """The depth loop's Grid is the same arithmetic: equal values, and the same digits
+    (the audit trail prints them)."""
+    for got, want in (
+        (Grid(unit, "price").floor(value), q_price(value, unit)),
+        (Grid(unit, "amount").floor(value), q_amount(value, unit)),
+        (Grid(unit).ceil(value), ceil_to(value, unit)),
+    ):
+        assert str(got) == str(want)
+
+
+def test_a_grid_refuses_what_the_functions_refuse_with_the_same_message() -> None:
+    with pytest.raises(ValueError, match="grid must be > 0"):
+        Grid(D("0"), "price")
+    with pytest.raises(ValueError, match=r"^price: .*digits"):
+        Grid(D("1e-9000"), "price").floor(D("1e30"))
+    for bad in (D("NaN"), D("Infinity")):
+        with pytest.raises(ValueError, match=r"^amount: must be finite"):
+            Grid(D("0.001"), "amount").floor(bad)
+        with pytest.raises(ValueError, match=r"^amount: must be finite"):
+            q_amount(bad, D("0.001"))

@@ -10,23 +10,72 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import Any
 
-from fsmtrader.errors import ExchangeUnavailable
+from fsmtrader.errors import ExchangeUnavailable, required
 from fsmtrader.exchange.simulated.params import BPS, ONE, PREC, ZERO, SimParams
-from fsmtrader.markets import MarketFilters, ceil_to, q_amount, q_price
+from fsmtrader.markets import Grid, MarketFilters
 
 # (ts_ms, price, high, low, volume) exactly as the driver gave them.
 Bar = tuple[int, float, float, float, float]
+# What ``localcontext(prec=PREC)`` gives over the default context, as one object whose
+# methods the depth loop calls (no context switch per book).
+_CTX = Context(prec=PREC)
 
 
-@dataclass(slots=True)
 class Level:
-    """One price level of the synthetic book; ``qty`` shrinks as fills consume it."""
+    """One price level of the synthetic book; ``qty`` shrinks as fills consume it. A
+    drawn level keeps its random factor (drawn with the book, so the random state moves
+    as before) and makes its Decimal size only when first read: a fill reads one or two
+    levels of the ten."""
 
-    price: Decimal
-    qty: Decimal
+    __slots__ = ("_draw", "_qty", "price")
+
+    def __init__(
+        self,
+        price: Decimal,
+        qty: Decimal | None = None,
+        draw: tuple[Decimal, float, Grid] | None = None,
+    ) -> None:
+        if qty is None and draw is None:
+            raise ValueError("a level needs its qty or its draw")
+        self.price, self._qty, self._draw = price, qty, draw
+
+    @property
+    def qty(self) -> Decimal:
+        """``depth_quote / price * factor`` on the step grid, in ``PREC`` digits."""
+        q = self._qty
+        if q is None:
+            quote, factor, step = required(self._draw, "a level's draw")
+            size = _CTX.multiply(_CTX.divide(quote, self.price), Decimal(repr(factor)))
+            q = self._qty = step.floor(size)
+        return q
+
+    @qty.setter
+    def qty(self, value: Decimal) -> None:
+        self._qty = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return (self.price, self.qty) == (other.price, other.qty)
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, as the dataclass it was)
+
+    def __repr__(self) -> str:
+        return f"Level(price={self.price!r}, qty={self.qty!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Grids:
+    """A market's grids, as the book's hot paths quantize onto them."""
+
+    market: MarketFilters
+    tick: Decimal
+    ceil: Grid  # the tick, rounding up (``ceil_to``)
+    floor: Grid  # the tick, rounding down (``q_price``)
+    step: Grid  # the step, rounding down (``q_amount``)
 
 
 @dataclass(slots=True)
@@ -56,6 +105,13 @@ class Books:
         self._depth_quote = params.depth_quote
         self._depth_levels = params.depth_levels
         self._level_step = params.level_step_bps / BPS
+        levels = range(self._depth_levels)  # each level's distance from the top, once
+        self._ups = [_CTX.add(ONE, _CTX.multiply(i, self._level_step)) for i in levels]
+        self._downs = [_CTX.subtract(ONE, _CTX.multiply(i, self._level_step)) for i in levels]
+        self._below = _CTX.subtract(ONE, self._half_spread)  # (the bid's and ask's factors)
+        self._above = _CTX.add(ONE, self._half_spread)
+        self._spread_up = _CTX.add(ONE, _CTX.multiply(2, self._half_spread))
+        self._grids: dict[str, Grids] = {}
         self.bars: dict[str, Bar] = {}
         self.books: dict[str, Book] = {}
         self.drawn: set[str] = set()
@@ -68,13 +124,12 @@ class Books:
         book = self.books.get(symbol)
         if book is not None and book.bar is bar:
             return book
-        tick = self._markets[symbol].tick_size
-        with localcontext(prec=PREC):
-            mid = Decimal(repr(bar[1]))
-            bid = q_price(mid * (ONE - self._half_spread), tick)
-            ask = ceil_to(mid * (ONE + self._half_spread), tick)
-            if ask < bid + tick:
-                ask = bid + tick
+        g = self._grids_of(symbol)
+        mid = Decimal(repr(bar[1]))
+        bid = g.floor.floor(_CTX.multiply(mid, self._below))
+        ask = g.ceil.ceil(_CTX.multiply(mid, self._above))
+        if ask < _CTX.add(bid, g.tick):
+            ask = _CTX.add(bid, g.tick)
         book = Book(bar=bar, mid=mid, bid=bid, ask=ask)
         self.books[symbol] = book
         return book
@@ -83,43 +138,57 @@ class Books:
         """The book of ``bar`` (already in :attr:`bars`) with its bid at ``bid``, on the
         tick grid, and the ask the full spread above (at least a tick): the quote at a
         price the market traded at (``SimExchange.quote_at``)."""
-        tick = self._markets[symbol].tick_size
-        with localcontext(prec=PREC):
-            bid = q_price(bid, tick)
-            ask = max(ceil_to(bid * (ONE + 2 * self._half_spread), tick), bid + tick)
+        g = self._grids_of(symbol)
+        bid = g.floor.floor(bid)
+        ask = max(g.ceil.ceil(_CTX.multiply(bid, self._spread_up)), _CTX.add(bid, g.tick))
         book = Book(bar=bar, mid=bid, bid=bid, ask=ask)
         self.books[symbol] = book
         return book
 
+    def _grids_of(self, symbol: str) -> Grids:
+        """The symbol's tick and step as :class:`~fsmtrader.markets.Grid`\\ s, made once
+        per market (again if its filters are replaced)."""
+        m = self._markets[symbol]
+        g = self._grids.get(symbol)
+        if g is None or g.market is not m:
+            g = self._grids[symbol] = Grids(
+                m,
+                m.tick_size,
+                Grid(m.tick_size, "value"),
+                Grid(m.tick_size, "price"),
+                Grid(m.step_size, "amount"),
+            )
+        return g
+
     def depth(self, symbol: str) -> Book:
-        """This bar's book with depth; the random level factors are drawn here, once."""
+        """This bar's book with depth; the random level factors are drawn here, once
+        (asks from the top outwards, then bids), in the arithmetic of ``PREC`` digits."""
         book = self.quote(symbol)
         if book.asks is not None:
             return book
-        m = self._markets[symbol]
-        tick, step = m.tick_size, m.step_size
+        g = self._grids_of(symbol)
+        ceil, floor, step, tick = g.ceil, g.floor, g.step, g.tick
         self.drawn.add(symbol)  # the random state moves: the next commit saves both
+        mul, add, sub = _CTX.multiply, _CTX.add, _CTX.subtract
         asks: list[Level] = []
         bids: list[Level] = []
-        with localcontext(prec=PREC):
-            for i in range(self._depth_levels):
-                p = ceil_to(book.ask * (ONE + i * self._level_step), tick)
-                if asks and p <= asks[-1].price:
-                    p = asks[-1].price + tick
-                asks.append(Level(p, self._level_qty(p, step)))
-            for i in range(self._depth_levels):
-                p = q_price(book.bid * (ONE - i * self._level_step), tick)
-                if bids and p >= bids[-1].price:
-                    p = bids[-1].price - tick
-                if p <= 0:
-                    break
-                bids.append(Level(p, self._level_qty(p, step)))
+        for up in self._ups:
+            p = ceil.ceil(mul(book.ask, up))
+            if asks and p <= asks[-1].price:
+                p = add(asks[-1].price, tick)
+            asks.append(self._level(p, step))
+        for down in self._downs:
+            p = floor.floor(mul(book.bid, down))
+            if bids and p >= bids[-1].price:
+                p = sub(bids[-1].price, tick)
+            if p <= 0:
+                break
+            bids.append(self._level(p, step))
         book.asks, book.bids = asks, bids
         return book
 
-    def _level_qty(self, price: Decimal, step: Decimal) -> Decimal:
-        factor = Decimal(repr(self.rng.uniform(0.5, 1.5)))
-        return q_amount(self._depth_quote / price * factor, step)
+    def _level(self, price: Decimal, step: Grid) -> Level:
+        return Level(price, None, (self._depth_quote, self.rng.uniform(0.5, 1.5), step))
 
 
 def top(levels: list[Level] | None, fallback: Decimal) -> tuple[Decimal, Decimal]:
