@@ -71,7 +71,12 @@ def test_backtest_process_imports_no_heavy_module(tmp_path: Path) -> None:
     where = tmp_path / "modules.json"
     argv = [sys.executable, "-c", MODULES_AFTER, str(where), "backtest", "--data", str(data)]
     proc = subprocess.run(
-        [*argv, "--json"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120
+        [*argv, "--json"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(where.read_text())
