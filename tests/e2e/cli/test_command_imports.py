@@ -30,6 +30,7 @@ HEAVY = (
     "distributed",
     "plotly",
     "pandas",
+    "pyarrow.compute",  # float64 Feather columns need no cast (feeds/files.py)
     "fsmtrader.session",
     "fsmtrader.live",
     "fsmtrader.control.plane",
