@@ -3,13 +3,19 @@
 the run folder's files dominate), each as a real process; the best of ``--repeat`` runs
 (wall, CPU, peak RSS) and how many modules the backtest imported.
 
-    .venv/bin/python benchmarks/cli_startup.py [--repeat 5]
+    .venv/bin/python benchmarks/cli_startup.py [--repeat 5] [--bytecode]
+
+``--bytecode``: with compiled modules cached (PYTHONDONTWRITEBYTECODE unset, the cache
+in a temporary PYTHONPYCACHEPREFIX, warmed by a first run), as an installed package
+runs; without it, as this environment runs (fsmtrader's own modules compiled each time
+when PYTHONDONTWRITEBYTECODE is set).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -45,9 +51,14 @@ def show(name: str, p: Proc) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="runs of each (best CPU is shown)")
+    ap.add_argument("--bytecode", action="store_true", help="with compiled modules cached")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.bytecode:  # the children inherit it
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+            os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        print(f"compiled modules {'cached' if args.bytecode else 'as this environment has them'}")
         data = work / "data"
         write_year(data, pairs=2, days=2, seed=1)
         show(
@@ -56,6 +67,8 @@ def main() -> None:
         )
         show("fsmtrader --help", best([PY, "-m", "fsmtrader", "--help"], work, args.repeat))
         bt = ["backtest", "--data", str(data), "--json"]
+        if args.bytecode:
+            run_process([PY, "-m", "fsmtrader", *bt], work)  # fills the cache
         p = best([PY, "-m", "fsmtrader", *bt], work, args.repeat)
         show("fsmtrader backtest (2x2 days)", p)
         candles = json.loads(p.out)["candles"]
