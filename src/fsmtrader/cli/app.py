@@ -1,48 +1,41 @@
-"""The typer application: every command registered once, in the order ``--help`` lists them."""
+"""The typer application: every command registered once, in the order ``--help`` lists them.
+
+Each command is named by its module and function, imported only when it runs (or when
+``--help`` lists it): a command pays the imports of its own work, never another's
+(:mod:`fsmtrader.cli.lazy`)."""
 
 from __future__ import annotations
 
 import logging
 
-import typer
+from fsmtrader.cli.lazy import lazy_app
 
-from fsmtrader.cli.backtest import backtest
-from fsmtrader.cli.control import control_app
-from fsmtrader.cli.data import download_data
-from fsmtrader.cli.options import OnceGroup
-from fsmtrader.cli.preflight import preflight
-from fsmtrader.cli.report import report
-from fsmtrader.cli.smoke import smoke
-from fsmtrader.cli.state import reconcile, recover
-from fsmtrader.cli.status import status
-from fsmtrader.cli.sweep import sweep
-from fsmtrader.cli.synthetic_data import synthetic_data
-from fsmtrader.cli.tools import show_config, show_fsm, sim_server
-from fsmtrader.cli.trading import demo, paper, trade
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fsm": ("fsmtrader.cli.tools", "show_fsm"),
+    "config": ("fsmtrader.cli.tools", "show_config"),
+    "demo": ("fsmtrader.cli.trading", "demo"),
+    "backtest": ("fsmtrader.cli.backtest", "backtest"),
+    "report": ("fsmtrader.cli.report", "report"),
+    "sweep": ("fsmtrader.cli.sweep", "sweep"),
+    "paper": ("fsmtrader.cli.trading", "paper"),
+    "reconcile": ("fsmtrader.cli.state", "reconcile"),
+    "trade": ("fsmtrader.cli.trading", "trade"),
+    "sim-server": ("fsmtrader.cli.tools", "sim_server"),
+    "download-data": ("fsmtrader.cli.data", "download_data"),
+    "synthetic-data": ("fsmtrader.cli.synthetic_data", "synthetic_data"),
+    "recover": ("fsmtrader.cli.state", "recover"),
+    "status": ("fsmtrader.cli.status", "status"),
+    "smoke": ("fsmtrader.cli.smoke", "smoke"),
+    "preflight": ("fsmtrader.cli.preflight", "preflight"),
+    "control": ("fsmtrader.cli.control", "control_app"),
+}
 
-app = typer.Typer(
-    cls=OnceGroup,
+app = lazy_app(
+    COMMANDS,
     add_completion=False,
     no_args_is_help=True,
     help="fsmtrader: a crash-safe spot trading engine built on explicit state machines.",
 )
-app.command("fsm")(show_fsm)
-app.command("config")(show_config)
-app.command("demo")(demo)
-app.command("backtest")(backtest)
-app.command("report")(report)
-app.command("sweep")(sweep)
-app.command("paper")(paper)
-app.command("reconcile")(reconcile)
-app.command("trade")(trade)
-app.command("sim-server")(sim_server)
-app.command("download-data")(download_data)
-app.command("synthetic-data")(synthetic_data)
-app.command("recover")(recover)
-app.command("status")(status)
-app.command("smoke")(smoke)
-app.command("preflight")(preflight)
-app.add_typer(control_app, name="control")
 
 
 def main() -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.markup import escape
 
@@ -24,6 +23,9 @@ from fsmtrader.config.sources import ENV_PREFIX
 from fsmtrader.control.api_file import API_FILE, read_api_file
 from fsmtrader.control.token import api_token
 from fsmtrader.errors import FsmTraderError
+
+if TYPE_CHECKING:  # httpx loads when a control command talks to the bot
+    import httpx
 
 TIMEOUT_S = 15.0  # the bot answers within 10 s (503 after that)
 ENABLE_HINT = (
@@ -71,6 +73,8 @@ def _alive(pid: int) -> bool:
 
 
 def post(base: str, token: str, action: str, body: dict[str, str]) -> httpx.Response:
+    import httpx
+
     try:
         return httpx.post(
             f"{base}/api/v1/{action}",

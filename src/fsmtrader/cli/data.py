@@ -15,11 +15,11 @@ from rich.progress import TaskID
 from fsmtrader.cli.console import err
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import settings_from
-from fsmtrader.download import DownloadResult, default_path, download_ohlcv
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.exchange.ccxt_adapter.venues import SUPPORTED, VENUES, ExchangeId
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the downloader and ccxt load when the command runs
+    from fsmtrader.download import DownloadResult
     from fsmtrader.exchange.ccxt_adapter.sync import CcxtExchange
 
 
@@ -81,6 +81,8 @@ def _target_paths(
     out_dir: Path, exchange: str, wanted: list[str], timeframe: str
 ) -> dict[str, Path]:
     """The CSV file of each symbol; FsmTraderError for a timeframe or name not usable."""
+    from fsmtrader.download import default_path
+
     try:
         return {sym: default_path(out_dir, exchange, sym, timeframe) for sym in wanted}
     except ValueError as exc:
@@ -110,6 +112,8 @@ def _download_all(
     venue: CcxtExchange, paths: dict[str, Path], *, timeframe: str, days: float
 ) -> None:
     """One file after the other, each with a progress bar and a one-line result."""
+    from fsmtrader.download import download_ohlcv
+
     now = int(time.time() * 1000)
     with Bar(console=err, transient=False) as bar:
         for sym, path in paths.items():

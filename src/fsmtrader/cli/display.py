@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -26,13 +26,15 @@ from rich.text import Text
 from fsmtrader.cli.console import err, out
 from fsmtrader.config import Settings
 from fsmtrader.config.control_sections import DisplaySettings
-from fsmtrader.control.reads import BookReader
 from fsmtrader.control.status import build_status, visible_rows
 from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import Candles
 from fsmtrader.markets import MarketFilters
 from fsmtrader.runner import Backtest, RunResult, new_run_dir
+
+if TYPE_CHECKING:  # the database reader (and the session it reads) only for a durable run
+    from fsmtrader.control.reads import BookReader
 
 # Mode colours in a canary: real money stands out, a shadow is dim.
 MODE_STYLE: dict[str, str] = {"live": "bold red", "paper": "cyan", "observe": "dim"}
@@ -212,6 +214,8 @@ class _DbView:
         with self._lock:
             try:
                 if self._reader is None:
+                    from fsmtrader.control.reads import BookReader
+
                     self._reader = BookReader(self.db_path, self.state_dir)
                 status = self._reader.status(self.now_ms(), self.marks())
                 self._last = status_rows_table(status, self.display, _title(self.title))

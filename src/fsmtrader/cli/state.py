@@ -15,14 +15,13 @@ import typer
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
-from fsmtrader.config import Settings
-from fsmtrader.engine import Engine
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.fsm.phases import Phase
-from fsmtrader.reconcile import ReconcileReport
-from fsmtrader.store.sqlite import store_path
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the session, its store and reconcile load when the command runs
+    from fsmtrader.config import Settings
+    from fsmtrader.engine import Engine
+    from fsmtrader.reconcile import ReconcileReport
     from fsmtrader.session import DurableSession
 
 
@@ -145,6 +144,7 @@ def _open_session_of(s: Settings, folder: Path, *, send: bool) -> DurableSession
     a directory without a session is refused, never created."""
     from fsmtrader.live import LiveSession
     from fsmtrader.session import PaperSession, session_kind
+    from fsmtrader.store.sqlite import store_path
 
     if not store_path(folder, s.database_url).exists():
         raise FsmTraderError(f"{folder}: no session here (no fsmtrader.db)")

@@ -20,12 +20,8 @@ from fsmtrader.cli.display import status_rows_table
 from fsmtrader.cli.errors import guard
 from fsmtrader.cli.options import ConfigOpt, SessionDirOpt, settings_from
 from fsmtrader.control.api_file import read_api_file
-from fsmtrader.control.clocks import session_clock
-from fsmtrader.control.reads import BookReader
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.store.lock import LOCK_FILE
-from fsmtrader.store.owner import held_owner
-from fsmtrader.store.sqlite import store_path
 
 
 def lock_holder(state_dir: Path) -> dict[str, Any]:
@@ -59,6 +55,10 @@ def lock_holder(state_dir: Path) -> dict[str, Any]:
 def read_status(state_dir: Path, db_path: Path) -> dict[str, Any]:
     """The status of the session in ``state_dir`` (its clock, its saved marks) and the
     lock holder; FsmTraderError when there is no session there."""
+    from fsmtrader.control.clocks import session_clock  # the session: only when read
+    from fsmtrader.control.reads import BookReader
+    from fsmtrader.store.owner import held_owner
+
     if not state_dir.is_dir():
         raise FsmTraderError(f"{state_dir}: no such state directory")
     if not db_path.is_file():
@@ -93,6 +93,8 @@ def status(
     read-only (it may be running), and whether a bot holds the directory now."""
 
     def run() -> None:
+        from fsmtrader.store.sqlite import store_path
+
         s = settings_from(config)
         folder = state_dir or s.state_dir
         st = read_status(folder, store_path(folder, s.database_url))

@@ -21,7 +21,6 @@ from fsmtrader.cli.options import ConfigOpt, RunForOpt, settings_from
 from fsmtrader.config import Settings, live_problems
 from fsmtrader.errors import FsmTraderError
 from fsmtrader.feeds import synthetic_market
-from fsmtrader.rollout.kill_switch import install_signals
 from fsmtrader.runner import filters_for
 
 if TYPE_CHECKING:
@@ -81,6 +80,7 @@ def paper(
 ) -> None:
     """A durable paper session: kill it at any time (even SIGKILL) and run the same command
     again — it restores, resolves open intents by clientOrderId, reconciles, continues."""
+    from fsmtrader.rollout.kill_switch import install_signals
     from fsmtrader.session import PaperSession
 
     def run() -> None:
@@ -129,6 +129,7 @@ def trade(
     """Trade on the configured venue: paper with live prices by default (real tickers,
     simulated fills); --live --confirm-live places real orders."""
     from fsmtrader.live import LiveSession
+    from fsmtrader.rollout.kill_switch import install_signals
 
     def run() -> None:
         s = settings_from(config)

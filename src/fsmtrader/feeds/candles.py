@@ -28,7 +28,7 @@ FloatColumn = list[float] | npt.NDArray[np.float64]
 ONE_MINUTE_MS = 60_000
 #: Rows turned into Python objects at a time by :func:`bars`: large enough that numpy's
 #: per-call cost vanishes, small enough that the objects of one chunk stay a few MB.
-CHUNK = 1 << 16
+CHUNK = 1 << 14
 
 
 @dataclass(slots=True, eq=False)

@@ -8,10 +8,10 @@ import math
 import mmap
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +71,7 @@ def write_report(
         exact_pnl=str(sum((_pnl_of(t) for t in trade_list), Decimal(0))),
     )
     text = json.dumps(report, separators=(",", ":"), allow_nan=False)
-    _write_atomic(run_dir / REPORT_JSON, text + "\n")
+    _write_atomic(run_dir / REPORT_JSON, lambda out: out.write(text + "\n"))
     _write_html(run_dir, report)  # what report.json holds: render_html would read it back
     return report
 
@@ -100,7 +100,7 @@ def _write_html(run_dir: Path, report: Mapping[str, Any]) -> Path:
     from fsmtrader.research.report.html import report_page  # plotly.js: only for html
 
     path = run_dir / REPORT_HTML
-    _write_atomic(path, report_page(report))
+    _write_atomic(path, lambda out: report_page(report, out))
     return path
 
 
@@ -250,11 +250,13 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temp name beside ``path``, then rename: never half a file."""
+def _write_atomic(path: Path, write: Callable[[TextIO], object]) -> None:
+    """``write`` the text (UTF-8) to a temp name beside ``path``, then rename: never half
+    a file, and a page is written in pieces rather than built whole first."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as out:
+            write(out)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -269,5 +271,5 @@ def write_compare(run_dir: Path, other: Path) -> Path:
     na, nb = run_dir.resolve().name, other.resolve().name
     names = (na, nb) if na != nb else (str(run_dir), str(other))  # labels that differ
     path = run_dir / f"compare-{nb}.html"
-    _write_atomic(path, compare_page(a, b, names))
+    _write_atomic(path, lambda out: compare_page(a, b, out, names))
     return path

@@ -105,33 +105,30 @@ def curve_of(
     lots: Sequence[OpenLot] = (),
 ) -> Curve:
     """``equity_curve`` on columns. Positions are marked per pair into one array; costs,
-    realised PnL and the count of positions held are summed over all pairs as changes at
-    the points they happen, then accumulated in place: a handful of timeline-long arrays
-    whatever the number of pairs and trades."""
+    realised PnL and the count of positions held are kept as changes at the points they
+    happen (pair by pair), then summed and accumulated one at a time: a few
+    timeline-long arrays whatever the number of pairs and trades."""
     if not cols:
         return Curve(np.zeros(1, np.int64), np.full(1, starting_balance), np.zeros(1, bool), {}, {})
     gaps = [interval_of(c.ts) for c in cols]
-    first, g0 = cols[0].ts, gaps[0]
-    if all(
-        g == g0 and np.array_equal(c.ts, first) for c, g in zip(cols[1:], gaps[1:], strict=True)
-    ):
-        points = first + g0
-    else:
-        points = np.unique(np.concatenate([c.ts + g for c, g in zip(cols, gaps, strict=True)]))
-    n = len(points)
-    t = np.empty(n + 1, np.int64)
-    t[0], t[1:] = min(int(c.ts[0]) for c in cols), points
+    t = _timeline(cols, gaps)
+    n = len(t) - 1
     equity = np.zeros(n + 1)
-    marked, cost, pnl = equity[1:], np.zeros(n + 1), np.zeros(n + 1)
-    count = np.zeros(n + 1, np.int64)
+    marked = equity[1:]
+    flows = []
     for col, gap in zip(cols, gaps, strict=True):
         mine = [r for r in trades if r.symbol == col.symbol]
         here = [lot for lot in lots if lot.symbol == col.symbol]
-        _mark_pair(t[1:], col, gap, mine, here, marked, (cost, pnl, count))
+        flows.append(_mark_pair(t[1:], col, gap, mine, here, marked))
+    count = np.zeros(n + 1, np.int64)
+    for f in flows:
+        np.add.at(count, f.entries, 1)
+        np.subtract.at(count, f.exits, 1)
     held = np.cumsum(count, out=count)[:n] > 0
-    marked -= np.cumsum(cost, out=cost)[:n]
+    del count
+    marked -= _running(n, [(f.cost_at, f.cost) for f in flows])
     marked[~held] = 0.0  # flat: exactly the realised PnL (no rounding residue of the marks)
-    marked += np.cumsum(pnl, out=pnl)[:n]
+    marked += _running(n, [(f.pnl_at, f.pnl) for f in flows])
     equity += float(starting_balance)
     return Curve(
         t,
@@ -142,6 +139,63 @@ def curve_of(
     )
 
 
+def _timeline(cols: Sequence[Column], gaps: Sequence[int]) -> I64:
+    """The start (the first open), then every pair's candle-close times, merged; built in
+    place when the pairs share one timeline (no second timeline-long array)."""
+    first, g0 = cols[0].ts, gaps[0]
+    if all(
+        g == g0 and np.array_equal(c.ts, first) for c, g in zip(cols[1:], gaps[1:], strict=True)
+    ):
+        t = np.empty(len(first) + 1, np.int64)
+        t[1:] = first
+        t[1:] += g0
+    else:
+        points = np.unique(np.concatenate([c.ts + g for c, g in zip(cols, gaps, strict=True)]))
+        t = np.empty(len(points) + 1, np.int64)
+        t[1:] = points
+    t[0] = min(int(c.ts[0]) for c in cols)
+    return t
+
+
+class _Flows(NamedTuple):
+    """One pair's changes, at the points they happen only: positions opened and closed,
+    cost (+ at an entry, - at its exit) and realised PnL (at the exit)."""
+
+    entries: I64
+    exits: I64
+    cost_at: I64
+    cost: F64
+    pnl_at: I64
+    pnl: F64
+
+
+def _sums_at(index: I64, w: npt.ArrayLike) -> tuple[I64, F64]:
+    """The distinct points of ``index`` and the sum of ``w`` at each: what
+    ``np.bincount(index, w)`` holds there (the same additions in the same order), without
+    a timeline-long array."""
+    where, inverse = np.unique(index, return_inverse=True)
+    return where, np.asarray(np.bincount(inverse, w, len(where)), np.float64)
+
+
+def _changes(entries: I64, exits: I64, w: npt.ArrayLike) -> tuple[I64, F64]:
+    """+w where a position opens, -w where it closes, at each point either happens: what
+    ``np.bincount(entries, w) - np.bincount(exits, w)`` holds there."""
+    at = np.unique(np.concatenate((entries, exits)))
+    opened = np.bincount(np.searchsorted(at, entries), w, len(at))
+    closed = np.bincount(np.searchsorted(at, exits), w, len(at))
+    return at, np.asarray(opened - closed, np.float64)
+
+
+def _running(n: int, parts: Sequence[tuple[I64, F64]]) -> F64:
+    """The running total at each of ``n`` points of changes given at some of them,
+    added pair by pair (the order a dense sum of each pair's changes adds them in)."""
+    total = np.zeros(n + 1)
+    for at, values in parts:
+        total[at] += values
+    out: F64 = np.cumsum(total, out=total)[:n]
+    return out
+
+
 def _mark_pair(
     points: I64,
     col: Column,
@@ -149,11 +203,9 @@ def _mark_pair(
     trades: Sequence[TradeRow],
     lots: Sequence[OpenLot],
     marked: F64,
-    flows: tuple[F64, F64, I64],
-) -> None:
-    """Add one pair's held quantity x its last close at each point into ``marked``, and
-    its costs, realised PnL and position count (as changes where they happen) into
-    ``flows``."""
+) -> _Flows:
+    """Add one pair's held quantity x its last close at each point into ``marked``; its
+    position count, costs and realised PnL as changes where they happen."""
     n = len(points)
     if len(col.ts) == n:  # its closes are a subset of the union, of the same size: all of it
         price = col.close
@@ -163,17 +215,13 @@ def _mark_pair(
     entries = np.searchsorted(points, np.array(entry_ms, np.int64))
     exits = np.searchsorted(points, np.array([r.exit_ms for r in trades], np.int64))
     exits = np.concatenate((exits, np.full(len(lots), n)))  # open lots: held to the end
-    cost, pnl, count = flows
-
-    def change(w: npt.ArrayLike) -> F64:  # +w where a position opens, -w where it closes
-        d: F64 = np.asarray(np.bincount(entries, w, n + 1), np.float64)
-        d -= np.bincount(exits, w, n + 1)
-        return d
-
-    cost += change([r.cost for r in trades] + [lot.cost for lot in lots])
-    count += np.bincount(entries, minlength=n + 1)
-    count -= np.bincount(exits, minlength=n + 1)
-    pnl += np.bincount(exits[: len(trades)], [r.pnl for r in trades], n + 1)
-    qty = np.cumsum(change([r.qty for r in trades] + [lot.qty for lot in lots]))[:n]
-    qty *= price
-    marked += qty
+    qty_at, dqty = _changes(entries, exits, [r.qty for r in trades] + [lot.qty for lot in lots])
+    qty = np.zeros(n + 1)
+    qty[qty_at] = dqty
+    np.cumsum(qty, out=qty)
+    held_qty = qty[:n]
+    held_qty *= price
+    marked += held_qty
+    cost_at, cost = _changes(entries, exits, [r.cost for r in trades] + [lot.cost for lot in lots])
+    pnl_at, pnl = _sums_at(exits[: len(trades)], [r.pnl for r in trades])
+    return _Flows(entries, exits, cost_at, cost, pnl_at, pnl)

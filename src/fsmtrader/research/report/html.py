@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from fsmtrader.errors import DataError
 from fsmtrader.research.report.metrics import METRIC_KEYS
@@ -25,21 +26,22 @@ td:first-child,th:first-child{text-align:left}.fig{width:100%;height:460px}
 
 
 @cache
-def plotly_js() -> str:
+def plotly_js_path() -> Path:
     """The plotly.js bundled with the installed plotly package (found without importing
-    plotly's Python side, which a report does not need)."""
+    plotly's Python side, which a report does not need). Only its path is kept: the
+    ~5 MB text is copied into each page as it is written, never held."""
     spec = find_spec("plotly")
     where = list(spec.submodule_search_locations or []) if spec else []
     for folder in where:
         path = Path(folder) / "package_data" / "plotly.min.js"
         if path.exists():
-            return path.read_text(encoding="utf-8")
+            return path
     raise DataError("plotly is not installed: pip install plotly (report.html inlines plotly.js)")
 
 
-def report_page(report: Mapping[str, Any]) -> str:
-    """The report of one run: its tables, then equity/drawdown, each pair's price with
-    entries and exits, and the monthly returns."""
+def report_page(report: Mapping[str, Any], out: TextIO) -> None:
+    """The report of one run, written to ``out``: its tables, then equity/drawdown, each
+    pair's price with entries and exits, and the monthly returns."""
     run = report["run"]
     figs = {"equity": equity_fig([(run["name"], report)])}
     for i, p in enumerate(report["plots"]["prices"]):
@@ -55,15 +57,18 @@ def report_page(report: Mapping[str, Any]) -> str:
         table(["guard", "entries blocked"], _counts(report["guard_blocks"])),
         table(["ghost reason", "orders"], _counts(report["ghosts_by_reason"])),
     ]
-    return page(f"report {run['name']}", body, figs)
+    page(f"report {run['name']}", body, figs, out)
 
 
 def compare_page(
-    a: Mapping[str, Any], b: Mapping[str, Any], names: tuple[str, str] | None = None
-) -> str:
-    """Two runs side by side: both equity curves (as return % so balances may differ),
-    both drawdowns, and each figure of both with the difference (second − first).
-    ``names`` label them (default: the names their reports carry)."""
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    out: TextIO,
+    names: tuple[str, str] | None = None,
+) -> None:
+    """Two runs side by side, written to ``out``: both equity curves (as return % so
+    balances may differ), both drawdowns, and each figure of both with the difference
+    (second − first). ``names`` label them (default: the names their reports carry)."""
     na, nb = names or (a["run"]["name"], b["run"]["name"])
     rows = []
     for k in METRIC_KEYS:
@@ -75,7 +80,7 @@ def compare_page(
         table(["figure", na, nb, f"{nb} − {na}"], rows),
     ]
     figs = {"equity": equity_fig([(na, a), (nb, b)], as_return=True)}
-    return page(f"compare {na} vs {nb}", body, figs)
+    page(f"compare {na} vs {nb}", body, figs, out)
 
 
 def equity_fig(runs: Sequence[tuple[str, Mapping[str, Any]]], *, as_return: bool = False) -> Fig:
@@ -183,9 +188,10 @@ def cell(v: Any) -> str:
     return str(v)
 
 
-def page(title: str, body: Sequence[str], figs: Mapping[str, Fig]) -> str:
-    """One HTML file: plotly.js inline, the body, one div per figure, and the figures as
-    JSON drawn on load (``</`` escaped so no string can close the script)."""
+def page(title: str, body: Sequence[str], figs: Mapping[str, Fig], out: TextIO) -> None:
+    """One HTML file, written to ``out`` in pieces (plotly.js copied from its file, never
+    read whole): plotly.js inline, the body, one div per figure, and the figures as JSON
+    drawn on load (``</`` escaped so no string can close the script)."""
     divs = "".join(f"<div id='fig-{k}' class='fig'></div>" for k in figs)
     spec = json.dumps({f"fig-{k}": f for k, f in figs.items()}, allow_nan=False)
     draw = (
@@ -193,10 +199,15 @@ def page(title: str, body: Sequence[str], figs: Mapping[str, Fig]) -> str:
         "for(const[id,f]of Object.entries(FIGS)){Plotly.newPlot(id,f.data,f.layout,"
         "{displaylogo:false,responsive:true});}"
     )
-    return (
+    del spec
+    out.write(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style><script>{plotly_js()}</script></head><body>"
-        + "".join(body)
-        + divs
-        + f"<script>{draw}</script></body></html>\n"
+        f"<style>{_STYLE}</style><script>"
     )
+    with plotly_js_path().open(encoding="utf-8") as js:  # text: newlines as read_text
+        shutil.copyfileobj(js, out, 1 << 20)
+    out.write("</script></head><body>")
+    for part in body:
+        out.write(part)
+    out.write(divs)
+    out.write(f"<script>{draw}</script></body></html>\n")

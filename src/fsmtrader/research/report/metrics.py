@@ -152,7 +152,13 @@ def _cagr(start: float, final: float, span_ms: int) -> float | None:
 def drawdown(equity: F64) -> F64:
     """Drawdown at each point, in percent below the running peak (0 or negative)."""
     peak = np.maximum.accumulate(equity)
-    return np.where(peak > 0, 100.0 * (equity / np.where(peak > 0, peak, 1.0) - 1.0), 0.0)
+    flat = ~(peak > 0)
+    peak[flat] = 1.0  # each step in place on one array: the same operations, no temporaries
+    dd = np.divide(equity, peak, out=peak)
+    dd -= 1.0
+    dd *= 100.0
+    dd[flat] = 0.0
+    return dd
 
 
 def drawdown_stats(t: I64, equity: F64) -> tuple[float, int]:
@@ -161,8 +167,9 @@ def drawdown_stats(t: I64, equity: F64) -> tuple[float, int]:
     if len(equity) == 0:
         return 0.0, 0
     peak = np.maximum.accumulate(equity)
-    worst = float(np.min(equity / np.where(peak > 0, peak, 1.0)))
     tops = np.flatnonzero(equity >= peak)  # the points at a (new or equal) peak
+    peak[~(peak > 0)] = 1.0
+    worst = float(np.min(np.divide(equity, peak, out=peak)))
     under = np.diff(tops) > 1  # a spell below water between two of them
     spells = (t[tops[1:]] - t[tops[:-1]])[under]
     tail = int(t[-1] - t[tops[-1]])  # below the last peak until the end
