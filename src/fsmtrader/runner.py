@@ -196,9 +196,11 @@ class Backtest:
         progress: Progress | None = None,
         speed: float = 0.0,
         extra_summary: dict[str, Any] | None = None,
+        report_html: bool = True,
     ) -> RunResult:
         """Drive every bar (``speed`` > 0: at most that many simulated seconds per wall
-        second), then write the summary, config and trades and rename the folder."""
+        second), then write the summary, config, trades and report (``report_html``:
+        its page too) and rename the folder."""
         engine, series, partial = self.engine, self.series, self.partial
         total = sum(len(c) for c in series)
         started, cpu = time.perf_counter(), time.process_time()
@@ -238,6 +240,7 @@ class Backtest:
             engine.portfolio.trades,
             self.settings.market.starting_balance,
             open_positions=engine.portfolio.positions.values(),
+            html=report_html,
         )
         os.replace(partial, self.run_dir)
         return RunResult(self.run_dir, summary, engine)

@@ -16,7 +16,8 @@ from fsmtrader.feeds import synthetic_market
 from fsmtrader.research.report import SCHEMA, read_report, render_html, run_metrics
 from fsmtrader.research.report.build import guard_blocks
 from fsmtrader.research.report.headline import print_headline
-from fsmtrader.runner import RunResult
+from fsmtrader.runner import Backtest, RunResult, filters_for
+from fsmtrader_testing.harness import settings
 from report_support import backtest_runs
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
@@ -140,3 +141,19 @@ def test_guard_blocks_read_only_blocked_transitions(tmp_path: Path) -> None:
     )
     assert guard_blocks(audit) == {"spread": 1, "slots": 2}  # the torn last line is skipped
     assert guard_blocks(tmp_path / "none.jsonl") == {}
+
+
+def test_a_run_without_the_page_writes_the_same_report_json(run: RunResult, tmp_path: Path) -> None:
+    """A sweep's trial skips report.html; report.json is what the full run wrote (but
+    the run's name, which is the folder's), so `fsmtrader report` can render the page later."""
+    series = synthetic_market(SYMBOLS, minutes=DAYS * 24 * 60, seed=5)
+    s = settings(
+        seed=5, market={"symbols": SYMBOLS}, runs_dir=str(tmp_path), risk={"max_open_positions": 1}
+    )
+    bare = Backtest(s, series, filters_for(series), tmp_path / "run").run(report_html=False)
+    assert not (bare.run_dir / "report.html").exists()
+    full, again = load(run)[1], json.loads((bare.run_dir / "report.json").read_text())
+    full["run"].pop("name"), again["run"].pop("name")
+    assert again == full
+    render_html(bare.run_dir)
+    assert (bare.run_dir / "report.html").read_text() != ""

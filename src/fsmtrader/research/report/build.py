@@ -54,11 +54,13 @@ def write_report(
     starting_balance: Decimal | float,
     *,
     open_positions: Iterable[Position] = (),
+    html: bool = True,
 ) -> dict[str, Any]:
     """Write ``report.json`` and ``report.html`` into ``run_dir`` (each through a temp name
-    and a rename) and return the report. The guard blocks by name come from the folder's
-    audit.jsonl (the GUARDS_BLOCKED transitions); ``open_positions`` are valued at their
-    last close."""
+    and a rename) and return the report; ``html=False`` writes only report.json (a
+    sweep's trial: `fsmtrader report` renders the page later from it). The guard blocks
+    by name come from the folder's audit.jsonl (the GUARDS_BLOCKED transitions);
+    ``open_positions`` are valued at their last close."""
     trade_list = list(trades)
     report = build_report(
         series,
@@ -72,7 +74,8 @@ def write_report(
     )
     text = json.dumps(report, separators=(",", ":"), allow_nan=False)
     _write_atomic(run_dir / REPORT_JSON, lambda out: out.write(text + "\n"))
-    _write_html(run_dir, report)  # what report.json holds: render_html would read it back
+    if html:
+        _write_html(run_dir, report)  # what report.json holds: render_html would read it back
     return report
 
 

@@ -103,7 +103,7 @@ def evaluate(spec: TrialSpec, params: Mapping[str, Any], label: str) -> Outcome:
     shutil.rmtree(run_dir.with_name(run_dir.name + ".partial"), ignore_errors=True)
     begun, cpu = time.perf_counter(), time.process_time()
     try:
-        Backtest(settings, data.series, data.filters, run_dir).run()
+        Backtest(settings, data.series, data.filters, run_dir).run(report_html=keep)
         figures: dict[str, Figure] = dict(read_report(run_dir)["metrics"])
     finally:
         if not keep:
