@@ -8,7 +8,9 @@ catch an error. Messages never carry secrets.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -111,3 +113,16 @@ class RateLimited(NetworkError):
 
 class ExchangeUnavailable(NetworkError):
     """Maintenance or 5xx."""
+
+
+def read_json(
+    path: Path, *, missing: str, bad: str, error: type[FsmTraderError] = DataError
+) -> Any:
+    """A JSON file's value, for files a user names: one line, never a traceback, when it
+    is absent (``missing``) or unreadable or not JSON (``bad``, with the reason)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{bad} ({exc})") from None

@@ -23,7 +23,7 @@ from fsmtrader.config import Settings
 from fsmtrader.config_wiring import bar_rules, build_engine
 from fsmtrader.drive import step_bar
 from fsmtrader.engine import Engine
-from fsmtrader.errors import DataError
+from fsmtrader.errors import DataError, read_json
 from fsmtrader.exchange.ccxt_adapter.market_filters import filters_from_ccxt
 from fsmtrader.exchange.simulated import SIM_VENUES, SimExchange, SimParams
 from fsmtrader.exchange.simulated.venue import BNB
@@ -82,12 +82,9 @@ def _filters(
 def load_markets_file(path: Path) -> dict[str, MarketFilters]:
     """Filters from a JSON file of CCXT markets: {symbol: market}, [market, ...], or a
     file with a top-level "markets" key (like ../shared/data's fixture)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: markets file not found") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a JSON markets file ({exc})") from None
+    data = read_json(
+        path, missing=f"{path}: markets file not found", bad=f"{path}: not a JSON markets file"
+    )
     if isinstance(data, dict) and isinstance(data.get("markets"), dict | list):
         data = data["markets"]
     items = data.values() if isinstance(data, dict) else data

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmtrader.config import Settings
-from fsmtrader.errors import FsmTraderError
+from fsmtrader.errors import FsmTraderError, read_json
 from fsmtrader.preflight.report import Criterion
 from fsmtrader.smoke.derive import config_sha256
 
@@ -37,12 +37,13 @@ class SmokeFindings:
 def read_smoke_report(path: Path, s: Settings, *, now_s: float | None = None) -> SmokeFindings:
     """The criterion from a report file; a file that is not a smoke report is bad input
     (FsmTraderError, exit 2), one for another config or too old is a NO-GO."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FsmTraderError(f"--smoke-report {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise FsmTraderError(f"--smoke-report {path}: not a JSON smoke report ({exc})") from None
+    where = f"--smoke-report {path}"
+    data = read_json(
+        path,
+        missing=f"{where}: no such file",
+        bad=f"{where}: not a JSON smoke report",
+        error=FsmTraderError,
+    )
     if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
         raise FsmTraderError(f'--smoke-report {path}: not a smoke report (no "scenarios" list)')
     found = judge(data, source=str(path))

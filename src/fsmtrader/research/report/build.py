@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from fsmtrader.errors import DataError
+from fsmtrader.errors import DataError, read_json
 from fsmtrader.feeds import Candles
 from fsmtrader.portfolio import ClosedTrade, Position
 from fsmtrader.research.report.downsample import minmax_indices
@@ -113,12 +113,8 @@ def read_report(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
     path = run_dir / REPORT_JSON
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (the run was made before reports, or failed)") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable report ({exc})") from None
+    missing = f"{path}: missing (the run was made before reports, or failed)"
+    report = read_json(path, missing=missing, bad=f"{path}: not a readable report")
     schema = report.get("schema") if isinstance(report, dict) else None
     if schema != SCHEMA:
         raise DataError(f"{path}: schema {schema!r}, this fsmtrader reads {SCHEMA!r} only")
