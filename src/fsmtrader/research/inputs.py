@@ -180,7 +180,19 @@ def _discover(paths: Sequence[Path]) -> tuple[list[_Found], list[str]]:
             raise DataError(f"{p}: candle file not found")
     if not found:
         raise DataError(f"--data {' '.join(map(str, paths))}: no candle files with a symbol")
+    _once(found)
     return found, warnings
+
+
+def _once(found: list[_Found]) -> None:
+    """A file named twice (two --data for it, or a file and its folder) is a typo, not
+    two series: said as such, before it reads as an overlap in time."""
+    seen: set[Path] = set()
+    for f in found:
+        key = f.path.resolve()
+        if key in seen:
+            raise DataError(f"--data: {f.path} is given twice (as a file or in a folder)")
+        seen.add(key)
 
 
 def _assign(

@@ -131,6 +131,13 @@ def test_monthly_files_are_joined_and_overlaps_refused(tmp_path: Path) -> None:
         load_inputs([tmp_path], None, None, "USDT")
 
 
+def test_a_file_given_twice_is_named(tmp_path: Path) -> None:
+    write_csv(tmp_path / "LTCUSDT-1m-2024-01.csv", _series("LTC/USDT", minutes=400))
+    for paths in ([tmp_path, tmp_path], [tmp_path, tmp_path / "LTCUSDT-1m-2024-01.csv"]):
+        with pytest.raises(DataError, match=r"LTCUSDT-1m-2024-01.csv is given twice"):
+            load_inputs(paths, None, None, "USDT")
+
+
 # --- timerange -----------------------------------------------------------------------
 
 
