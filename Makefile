@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/backtest_speed.py
