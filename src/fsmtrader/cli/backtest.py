@@ -13,22 +13,13 @@ from rich.markup import escape
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.display import print_summary, run_with_display
 from fsmtrader.cli.errors import guard
-from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.cli.options import ConfigOpt, DataOpt, MarketsOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.errors import ConfigError, FsmTraderError
 from fsmtrader.markets import MarketFilters
 from fsmtrader.research.inputs import Inputs, filters_and_source, input_symbols, load_inputs
 from fsmtrader.research.report.headline import print_headline
 
-DataOpt = Annotated[
-    list[Path],
-    typer.Option(
-        "--data",
-        help="Candle file or folder; repeat for more. CSV (timestamp_ms,open,high,low,close,"
-        "volume), Feather, Parquet or freqtrade JSON; a folder like freqtrade's "
-        "user_data/data/binance (BTC_USDT-1m.feather) gives every pair in it.",
-    ),
-]
 SymbolsOpt = Annotated[
     str | None,
     typer.Option(
@@ -46,9 +37,6 @@ TimerangeOpt = Annotated[
         "--timerange",
         help="YYYYMMDD-YYYYMMDD as in freqtrade, both ends inclusive, either may be empty.",
     ),
-]
-MarketsOpt = Annotated[
-    Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
 ]
 FastOpt = Annotated[
     bool,

@@ -16,6 +16,19 @@ from fsmtrader.config import Settings, load_settings
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file (see `fsmtrader config`).")
 ]
+# The candle inputs, read through research.inputs alike by backtest and sweep.
+DataOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        help="Candle file or folder; repeat for more. CSV (timestamp_ms,open,high,low,close,"
+        "volume), Feather, Parquet or freqtrade JSON; a folder like freqtrade's "
+        "user_data/data/binance (BTC_USDT-1m.feather) gives every pair in it.",
+    ),
+]
+MarketsOpt = Annotated[
+    Path | None, typer.Option("--markets", help="CCXT markets JSON for real exchange filters.")
+]
 SessionDirOpt = Annotated[Path | None, typer.Option(help="State directory of the session.")]
 RunForOpt = Annotated[
     float | None, typer.Option("--for", help="Stop after this many wall seconds.")

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from fsmtrader.cli.console import err, out
 from fsmtrader.cli.errors import guard
-from fsmtrader.cli.options import ConfigOpt, settings_from
+from fsmtrader.cli.options import ConfigOpt, DataOpt, MarketsOpt, settings_from
 from fsmtrader.config import Settings
 from fsmtrader.config.display import show
 from fsmtrader.errors import ConfigError
@@ -39,7 +39,6 @@ TABLE_SHOWN = ("return_pct", "trades")  # next to the objective (oos.csv has mor
 SpaceOpt = Annotated[Path, Opt("--space", help="TOML file: the settings to vary and their ranges.")]
 TrialsOpt = Annotated[int, Opt("--trials", help="Finished trials the study should hold.")]
 ObjectiveOpt = Annotated[str, Opt("--objective", help="Report figure to optimise, e.g. sharpe.")]
-DataOpt = Annotated[list[Path], Opt("--data", help="Candle file or folder (repeatable).")]
 SymbolsOpt = Annotated[str | None, Opt(help="Symbols, comma-separated, e.g. BTC/USDT,ETH/USDT.")]
 TrainOpt = Annotated[
     str | None, Opt(help="Training range YYYYMMDD-YYYYMMDD (default: all candles).")
@@ -59,7 +58,6 @@ FastOpt = Annotated[
     bool, Opt("--fast", help="Trials with backtest.fast: skip candles where nothing can happen.")
 ]
 KeepOpt = Annotated[bool, Opt("--keep-runs", help="Keep each trial's run folder (RUN_DIR/trials).")]
-MarketsOpt = Annotated[Path | None, Opt(help="CCXT markets JSON for the venue's real filters.")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object at the end.")]
 
 
