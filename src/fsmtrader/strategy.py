@@ -69,10 +69,37 @@ class DropSignal:
         self.last_close = close
         self.last_volume = volume
 
+    def restore(
+        self,
+        anchors: list[tuple[int, float]],
+        sma_closes: list[float] | None,
+        sma_sum: float,
+        first_ts: int,
+        last: tuple[float, float],
+    ) -> None:
+        """Put the state ``update`` would have left, computed elsewhere (the fast driver's
+        numpy precomputation): the anchor deque (strictly falling maxima), the SMA window
+        and its sum, the first bar's time and the last (close, volume)."""
+        q = self._maxq
+        q.clear()
+        q.extend(anchors)
+        if sma_closes is not None:
+            self._sma = deque(sma_closes)
+            self._sma_sum = sma_sum
+        if self.first_ts < 0:
+            self.first_ts = first_ts
+            self.warm_after_ms = first_ts + self.window_ms
+        self.last_close, self.last_volume = last
+
     def prime(self, bars: list[tuple[int, float, float]]) -> None:
         """Warm up from history (ts, close, volume) so trading can start at once."""
         for ts, close, volume in bars:
             self.update(ts, close, volume)
+
+    @property
+    def sma_window(self) -> int:
+        """Closes the SMA averages (0: no SMA filter)."""
+        return self._sma_window
 
     @property
     def anchor(self) -> float:

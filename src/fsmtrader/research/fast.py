@@ -29,7 +29,6 @@ stepped. The same trades, audit trail and end state as the step loop, byte for b
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -130,7 +129,7 @@ def make_track(c: Candles, order: int, sig: DropSignal) -> Track:
     """The columns of ``c`` as numpy (no copy when they already are) and its candidates."""
     ts = np.asarray(c.ts, dtype=np.int64)
     close = np.asarray(c.close, dtype=np.float64)
-    window = sig._sma_window
+    window = sig.sma_window
     return Track(
         c.symbol,
         order,
@@ -179,17 +178,11 @@ def reprime(sig: DropSignal, t: Track, k: int) -> None:
             kept.append((times[j], x))
             top = x
     kept.reverse()
-    q = sig._maxq
-    q.clear()
-    q.extend(kept)
+    sma = None
     if t.sma_sums is not None:
-        sig._sma = deque(close[max(0, k + 1 - sig._sma_window) : k + 1].tolist())
-        sig._sma_sum = float(t.sma_sums[k])
-    if sig.first_ts < 0:
-        sig.first_ts = int(ts[0]) + d
-        sig.warm_after_ms = sig.first_ts + sig.window_ms
-    sig.last_close = closes[-1]
-    sig.last_volume = float(t.volume[k])
+        sma = close[max(0, k + 1 - sig.sma_window) : k + 1].tolist()
+    sma_sum = float(t.sma_sums[k]) if t.sma_sums is not None else 0.0
+    sig.restore(kept, sma, sma_sum, int(ts[0]) + d, (closes[-1], float(t.volume[k])))
 
 
 def count(t: Track, x: int, inclusive: bool) -> int:
