@@ -34,6 +34,11 @@ def storage(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"
 
 
+def requeue_on_reopen(tmp_path: Path) -> list[int]:
+    """What a new driver queues again when it opens the study."""
+    return requeue_cut_off(open_study(storage(tmp_path), "s", "maximize", 3, "f"), SPACE.keys())
+
+
 def test_a_study_of_another_sweep_is_refused(tmp_path: Path) -> None:
     study = open_study(storage(tmp_path), "s", "maximize", 1, "aaa")
     study.tell(study.ask(distributions(SPACE)), 1.0)
@@ -51,13 +56,33 @@ def test_a_cut_off_trial_is_failed_and_asked_again_with_its_parameters(tmp_path:
     first.tell(done, 0.5)  # `cut` stays RUNNING: its driver died
 
     study = open_study(storage(tmp_path), "s", "maximize", 3, "f")
-    assert requeue_cut_off(study) == [cut.number]
+    assert requeue_cut_off(study, SPACE.keys()) == [cut.number]
     assert study.trials[cut.number].state == TrialState.FAIL
     again = study.ask(dists)
     assert again.params == cut.params and again.user_attrs["retry_of"] == cut.number
     study.tell(again, 0.7)
-    assert requeue_cut_off(open_study(storage(tmp_path), "s", "maximize", 3, "f")) == []
+    assert requeue_on_reopen(tmp_path) == []
     assert counted(study) == 2
+
+
+def test_a_trial_cut_off_while_its_parameters_were_drawn_is_not_retried(
+    tmp_path: Path,
+) -> None:
+    """The driver died between optuna creating the trial and drawing its last parameter:
+    the trial never reached a worker, so it is failed and a fresh one is drawn, never a
+    retry with parts of a parameter set."""
+    dists = distributions(SPACE)
+    first = open_study(storage(tmp_path), "s", "maximize", 3, "f")
+    half = first.ask()
+    half.suggest_float("entry.drop_trigger_pct", 0.5, 3, step=0.1)  # then the kill
+
+    study = open_study(storage(tmp_path), "s", "maximize", 3, "f")
+    assert requeue_cut_off(study, SPACE.keys()) == []
+    assert study.trials[half.number].state == TrialState.FAIL
+    fresh = study.ask(dists)
+    assert "retry_of" not in fresh.user_attrs and set(fresh.params) == set(SPACE.keys())
+    study.tell(fresh, 0.1)
+    assert requeue_on_reopen(tmp_path) == []
 
 
 def test_the_retry_of_a_retry_keeps_the_chain(tmp_path: Path) -> None:
@@ -66,12 +91,12 @@ def test_the_retry_of_a_retry_keeps_the_chain(tmp_path: Path) -> None:
     dists = distributions(SPACE)
     study = open_study(storage(tmp_path), "s", "maximize", 3, "f")
     cut = study.ask(dists)
-    assert requeue_cut_off(open_study(storage(tmp_path), "s", "maximize", 3, "f")) == [0]
-    assert requeue_cut_off(open_study(storage(tmp_path), "s", "maximize", 3, "f")) == []
+    assert requeue_on_reopen(tmp_path) == [0]
+    assert requeue_on_reopen(tmp_path) == []
     study = open_study(storage(tmp_path), "s", "maximize", 3, "f")
     retry = study.ask(dists)  # asked, then cut off too
     assert retry.params == cut.params
-    assert requeue_cut_off(open_study(storage(tmp_path), "s", "maximize", 3, "f")) == [1]
+    assert requeue_on_reopen(tmp_path) == [1]
     waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert [t.user_attrs["retry_of"] for t in waiting] == [1]
 

@@ -225,7 +225,7 @@ def run_sweep(p: Plan, progress: TrialProgress | None = None) -> SweepResult:
     req = p.request
     with _locked(p.run_dir), contextlib.ExitStack() as stack:
         study = open_study(p.storage, p.study, p.direction, req.seed, p.fingerprint)
-        retried = requeue_cut_off(study)
+        retried = requeue_cut_off(study, req.space.keys())
         to_run = counted(study) < req.trials
         if not to_run and req.test is None:  # nothing for a cluster to do
             return _finish(p, study, retried)

@@ -7,13 +7,14 @@ or PRUNED (its settings were refused by the Settings model, or its objective is
 undefined, e.g. a Sharpe with no trades). A trial still RUNNING in the storage when a
 sweep starts was cut off with its driver: it is marked FAIL and its parameters are
 queued again as a new trial (``retry_of`` names the one it replaces), so no trial is
-lost, none is counted twice, and the sweep reaches exactly N finished trials.
+lost, none is counted twice, and the sweep reaches exactly N finished trials. A trial
+cut off before all its parameters were drawn never ran: it stays FAIL, not retried.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import optuna
@@ -134,20 +135,33 @@ def counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=COUNTED))
 
 
-def requeue_cut_off(study: optuna.Study) -> list[int]:
+def requeue_cut_off(study: optuna.Study, keys: Sequence[str]) -> list[int]:
     """Mark every trial left RUNNING by a driver that died FAIL, and queue the parameters
-    of every FAIL trial not yet retried as a new trial. Returns the failed numbers.
+    of every FAIL trial not yet retried as a new trial. Returns the numbers queued.
 
     Only one driver may run a study at a time (the sweep holds a lock on its run
-    folder), so a RUNNING trial found at start belongs to a dead one."""
+    folder), so a RUNNING trial found at start belongs to a dead one. A trial whose
+    parameters were not all drawn when its driver died (``keys`` are the space's) never
+    reached a worker: it stays FAIL and the sampler draws a new trial in its place."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
-    failed = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
-    for t in failed:
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-    return [t.number for t in failed]
+    queued = []
+    for t in trials:
+        params = _drawn(t, keys)
+        if t.state == TrialState.FAIL and t.number not in retried and params is not None:
+            study.enqueue_trial(params, user_attrs={"retry_of": t.number})
+            queued.append(t.number)
+    return queued
+
+
+def _drawn(trial: FrozenTrial, keys: Sequence[str]) -> dict[str, Any] | None:
+    """The trial's parameters if every one of ``keys`` was drawn (a queued retry's are
+    fixed from the start), None for a trial cut off while it was being asked."""
+    fixed = trial.system_attrs.get("fixed_params")
+    params = dict(fixed) if isinstance(fixed, dict) else dict(trial.params)
+    return params if all(k in params for k in keys) else None
 
 
 def best_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
